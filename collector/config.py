@@ -1,0 +1,164 @@
+"""Pydantic models of the configuration contract (DESIGN.md): AppConfig and its sections.
+
+Frozen, `extra="forbid"` (a typo is an error, not a silent default), secrets as SecretStr.
+Each part of the daemon receives only its own section.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+DEFAULT_CCXT_IDS = {"binance": "binanceusdm", "bybit": "bybit", "okx": "okx"}
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class ExchangeConfig(Section):
+    enabled: bool = True
+    ccxt_id: str = ""  # filled from the exchange's name by AppConfig when empty
+    api_key: SecretStr = SecretStr("")
+    secret: SecretStr = SecretStr("")
+    password: SecretStr = SecretStr("")
+    rate_limit: int = Field(1200, ge=100, le=10000, description="requests per minute")
+    timeout: float = Field(30.0, ge=1.0, le=300.0)
+    symbols: tuple[str, ...] = ()
+    ccxt_options: dict[str, Any] = Field(default_factory=dict)
+
+
+class PerformanceConfig(Section):
+    max_concurrent_requests: int = Field(50, ge=1, le=10000)
+    worker_threads: int = Field(4, ge=1, le=256)
+    connection_pool_size: int = Field(20, ge=1, le=1000)
+
+
+class CacheConfig(Section):
+    enabled: bool = True
+    max_size: int = Field(10000, ge=1, le=10_000_000)
+    default_ttl: float = Field(60.0, gt=0.0, le=86400.0)
+
+
+class BatchProcessingConfig(Section):
+    batch_size: int = Field(1000, ge=1, le=1_000_000)
+    flush_interval: float = Field(5.0, gt=0.0, le=3600.0)
+    queue_max_size: int = Field(100000, ge=1, le=100_000_000)
+    spool_dir: Path = Path("./data/spool")
+    spool_max_bytes: int = Field(1_073_741_824, ge=1_048_576)
+
+
+class RetryConfig(Section):
+    max_attempts: int = Field(3, ge=1, le=100)
+    base_delay: float = Field(1.0, gt=0.0, le=3600.0)
+    max_delay: float = Field(30.0, gt=0.0, le=86400.0)
+
+    @model_validator(mode="after")
+    def _max_not_below_base(self) -> RetryConfig:
+        if self.max_delay < self.base_delay:
+            raise ValueError(f"max_delay ({self.max_delay}) must be >= base_delay ({self.base_delay})")
+        return self
+
+
+class CircuitBreakerConfig(Section):
+    failure_threshold: int = Field(5, ge=1, le=1000)
+    recovery_timeout: float = Field(60.0, gt=0.0, le=86400.0)
+
+
+class LoggingConfig(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    console: bool = True
+    file: bool = True
+    file_path: Path = Path("./logs/collector.log")
+    format: Literal["auto", "json", "console"] = "auto"
+    max_bytes: int = Field(50 * 1024 * 1024, ge=1024, description="rotate the log file at this size")
+    backup_count: int = Field(5, ge=0, le=1000, description="rotated files kept")
+
+
+class HealthConfig(Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+
+
+class RabbitMQConfig(Section):
+    enabled: bool = False
+    host: str = "localhost"
+    port: int = Field(5672, ge=1, le=65535)
+    username: str = "guest"
+    password: SecretStr = SecretStr("guest")
+    virtual_host: str = "/"
+    exchange: str = Field("crypto.futures", min_length=1)
+
+
+class ClickHouseConfig(Section):
+    enabled: bool = False
+    host: str = "localhost"
+    port: int = Field(8123, ge=1, le=65535)
+    username: str = "default"
+    password: SecretStr = SecretStr("")
+    database: str = Field("crypto_data", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    secure: bool = False
+
+
+class PostgresConfig(Section):
+    enabled: bool = False
+    host: str = "localhost"
+    port: int = Field(5432, ge=1, le=65535)
+    user: str = "crypto_user"
+    password: SecretStr = SecretStr("")
+    database: str = "crypto_data"
+
+
+class SQLiteConfig(Section):
+    enabled: bool = True
+    path: Path = Path("./data/collector.db")
+
+
+class DatabaseConfig(Section):
+    timeout: float = Field(60.0, gt=0.0, le=3600.0)
+    connection_pool_size: int = Field(10, ge=1, le=1000)
+
+
+class AppConfig(Section):
+    debug: bool = False
+    ticker_interval: float = Field(30.0, ge=1.0, le=3600.0)
+    funding_rate_interval: float = Field(300.0, ge=1.0, le=86400.0)
+    exchange_configs: dict[str, ExchangeConfig] = Field(default_factory=dict)
+    performance: PerformanceConfig = PerformanceConfig()
+    cache: CacheConfig = CacheConfig()
+    batch_processing: BatchProcessingConfig = BatchProcessingConfig()
+    retry: RetryConfig = RetryConfig()
+    circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
+    logging: LoggingConfig = LoggingConfig()
+    health: HealthConfig = HealthConfig()
+    rabbitmq: RabbitMQConfig = RabbitMQConfig()
+    clickhouse: ClickHouseConfig = ClickHouseConfig()
+    postgres: PostgresConfig = PostgresConfig()
+    sqlite: SQLiteConfig = SQLiteConfig()
+    database: DatabaseConfig = DatabaseConfig()
+
+    @model_validator(mode="after")
+    def _fill_ccxt_ids(self) -> AppConfig:
+        filled = {
+            name: cfg if cfg.ccxt_id else cfg.model_copy(update={"ccxt_id": DEFAULT_CCXT_IDS.get(name, name)})
+            for name, cfg in self.exchange_configs.items()
+        }
+        object.__setattr__(self, "exchange_configs", filled)
+        return self
+
+    @property
+    def enabled_exchanges(self) -> dict[str, ExchangeConfig]:
+        return {name: cfg for name, cfg in self.exchange_configs.items() if cfg.enabled}
+
+    @property
+    def enabled_sinks(self) -> list[str]:
+        sections = {"rabbitmq": self.rabbitmq, "clickhouse": self.clickhouse,
+                    "postgres": self.postgres, "sqlite": self.sqlite}
+        return [name for name, section in sections.items() if section.enabled]
+
+    @property
+    def log_level(self) -> str:
+        return "DEBUG" if self.debug else self.logging.level

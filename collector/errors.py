@@ -1,0 +1,75 @@
+"""Error codes of the contract and the small exception hierarchy that carries them.
+
+Every log line about a failure carries `error_code=<ErrorCode>`; TROUBLESHOOTING.md lists each
+code with its cause and fix, and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    CONFIG_001 = "CONFIG_001"  # config file missing, unreadable or not valid YAML
+    CONFIG_002 = "CONFIG_002"  # a required field is missing
+    CONFIG_003 = "CONFIG_003"  # a value fails validation
+    EXCHANGE_001 = "EXCHANGE_001"  # connection failed, timed out, exchange unavailable
+    EXCHANGE_002 = "EXCHANGE_002"  # authentication or permission failed
+    EXCHANGE_003 = "EXCHANGE_003"  # rate limit exceeded
+    EXCHANGE_004 = "EXCHANGE_004"  # the exchange answered with something we cannot use
+    CIRCUIT_001 = "CIRCUIT_001"  # a circuit breaker opened
+    RETRY_001 = "RETRY_001"  # retries exhausted
+    CACHE_001 = "CACHE_001"  # a cache operation failed
+    DB_001 = "DB_001"  # ClickHouse, PostgreSQL or SQLite write or connection failed
+    MQ_001 = "MQ_001"  # RabbitMQ publish or connection failed
+    RECORD_001 = "RECORD_001"  # a malformed record was rejected at the boundary
+    SPOOL_001 = "SPOOL_001"  # spool full (records dropped) or spool I/O failed
+    SPOOL_002 = "SPOOL_002"  # a torn or corrupt spool segment was repaired
+    SCHED_001 = "SCHED_001"  # a tick overran its interval; the next one was skipped
+    HEALTH_001 = "HEALTH_001"  # the health/metrics server could not start (port in use)
+    APP_001 = "APP_001"  # a start-up failure (a part could not be created)
+    APP_002 = "APP_002"  # an unexpected exception in a task; the task is restarted
+
+
+class CollectorError(Exception):
+    """An error the daemon knows how to report: a code and a one-line message."""
+
+    code: ErrorCode = ErrorCode.APP_001
+
+    def __init__(self, message: str, *, code: ErrorCode | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.args[0]}"
+
+
+class ConfigError(CollectorError):
+    """One or more configuration problems; `problems` holds each as (code, message)."""
+
+    code = ErrorCode.CONFIG_003
+
+    def __init__(self, problems: list[tuple[ErrorCode, str]]) -> None:
+        self.problems = problems
+        first_code = problems[0][0] if problems else ErrorCode.CONFIG_003
+        super().__init__("; ".join(message for _, message in problems), code=first_code)
+
+    def lines(self) -> list[str]:
+        return [f"{code} {message}" for code, message in self.problems]
+
+
+class ExchangeError(CollectorError):
+    code = ErrorCode.EXCHANGE_001
+
+
+class SinkError(CollectorError):
+    """A sink could not write or connect. `code` is DB_001 or MQ_001."""
+
+    code = ErrorCode.DB_001
+
+
+class RecordError(CollectorError):
+    """A record that must not reach a sink (NaN, missing field, absurd symbol)."""
+
+    code = ErrorCode.RECORD_001

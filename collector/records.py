@@ -1,0 +1,163 @@
+"""The two kinds of record the daemon produces: plain, frozen data with identity and serialization.
+
+Times are UTC milliseconds (int). Prices are floats or None. A record's identity is
+`(kind, exchange, symbol, ts)`; every sink is idempotent on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
+
+from collector.errors import RecordError
+
+MAX_SYMBOL_LENGTH: Final = 64
+MAX_EXCHANGE_LENGTH: Final = 64
+# 2000-01-01 .. 2100-01-01 in ms: a timestamp outside is a unit or parsing mistake.
+_MIN_TS: Final = 946_684_800_000
+_MAX_TS: Final = 4_102_444_800_000
+
+
+@dataclass(frozen=True, slots=True)
+class Ticker:
+    kind: ClassVar[str] = "ticker"
+    value_fields: ClassVar[tuple[str, ...]] = (
+        "last", "bid", "ask", "mark_price", "index_price", "high_24h", "low_24h",
+        "base_volume_24h", "quote_volume_24h", "open_interest",
+    )
+
+    exchange: str
+    symbol: str
+    ts: int
+    received_at: int
+    last: float | None = None
+    bid: float | None = None
+    ask: float | None = None
+    mark_price: float | None = None
+    index_price: float | None = None
+    high_24h: float | None = None
+    low_24h: float | None = None
+    base_volume_24h: float | None = None
+    quote_volume_24h: float | None = None
+    open_interest: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FundingRate:
+    kind: ClassVar[str] = "funding_rate"
+    value_fields: ClassVar[tuple[str, ...]] = (
+        "funding_rate", "next_funding_time", "mark_price", "index_price", "interest_rate",
+    )
+
+    exchange: str
+    symbol: str
+    ts: int
+    received_at: int
+    funding_rate: float
+    next_funding_time: int | None = None
+    mark_price: float | None = None
+    index_price: float | None = None
+    interest_rate: float | None = None
+
+
+Record = Ticker | FundingRate
+RECORD_TYPES: Final[dict[str, type[Ticker] | type[FundingRate]]] = {
+    Ticker.kind: Ticker,
+    FundingRate.kind: FundingRate,
+}
+KINDS: Final = tuple(RECORD_TYPES)
+# Table name per kind, shared by every SQL sink.
+TABLES: Final = {Ticker.kind: "tickers", FundingRate.kind: "funding_rates"}
+KEY_FIELDS: Final = ("exchange", "symbol", "ts", "received_at")
+
+
+def columns(kind: str) -> tuple[str, ...]:
+    """Column order of a kind's table: identity and times first, then its values."""
+    return KEY_FIELDS + RECORD_TYPES[kind].value_fields
+
+
+def identity(record: Record) -> tuple[str, str, str, int]:
+    return (record.kind, record.exchange, record.symbol, record.ts)
+
+
+def message_id(record: Record) -> str:
+    """A stable hash of the identity: the same record always gets the same id."""
+    key = f"{record.kind}|{record.exchange}|{record.symbol}|{record.ts}"
+    return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+
+
+def routing_key(record: Record) -> str:
+    """`<kind>.<exchange>.<BASE>-<QUOTE>-<SETTLE>`, e.g. `ticker.binance.BTC-USDT-USDT`."""
+    base, _, rest = record.symbol.partition("/")
+    quote, _, settle = rest.partition(":")
+    parts = "-".join(p for p in (base, quote, settle) if p)
+    # A dot inside a word would split it into two topic words.
+    return f"{record.kind}.{record.exchange}.{parts.replace('.', '_')}"
+
+
+def as_row(record: Record) -> tuple[Any, ...]:
+    """The record's values in `columns(kind)` order."""
+    return tuple(getattr(record, name) for name in columns(record.kind))
+
+
+def to_dict(record: Record) -> dict[str, Any]:
+    """JSON-ready form: the record's fields, times as UTC ms integers, plus `kind`."""
+    data = {"kind": record.kind}
+    for name in columns(record.kind):
+        data[name] = getattr(record, name)
+    return data
+
+
+def from_dict(data: dict[str, Any]) -> Record:
+    """Inverse of `to_dict`; raises RecordError for an unknown kind or missing field."""
+    kind = data.get("kind")
+    record_type = RECORD_TYPES.get(kind)  # type: ignore[arg-type]
+    if record_type is None:
+        raise RecordError(f"unknown record kind {kind!r}")
+    try:
+        return record_type(**{name: data[name] for name in columns(kind) if name in data})
+    except TypeError as err:
+        raise RecordError(f"{kind} record is incomplete: {err}") from None
+
+
+def validate(record: Record) -> None:
+    """Raise RecordError naming the first field at fault; a valid record passes silently."""
+    _check_text("exchange", record.exchange, MAX_EXCHANGE_LENGTH)
+    _check_text("symbol", record.symbol, MAX_SYMBOL_LENGTH)
+    for name in ("ts", "received_at"):
+        _check_time(name, getattr(record, name), required=True)
+    if isinstance(record, FundingRate):
+        if record.funding_rate is None:
+            raise RecordError("funding_rate is required")
+        _check_time("next_funding_time", record.next_funding_time, required=False)
+    for name in record.value_fields:
+        if name == "next_funding_time":
+            continue
+        value = getattr(record, name)
+        if value is None:
+            continue
+        if type(value) is bool or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise RecordError(f"{name} must be a finite number, got {_short(value)}")
+
+
+def _check_text(name: str, value: Any, max_length: int) -> None:
+    if not isinstance(value, str) or not value:
+        raise RecordError(f"{name} must be a non-empty string, got {_short(value)}")
+    if len(value) > max_length:
+        raise RecordError(f"{name} is {len(value)} characters long (at most {max_length})")
+
+
+def _check_time(name: str, value: Any, *, required: bool) -> None:
+    if value is None and not required:
+        return
+    if type(value) is not int:
+        raise RecordError(f"{name} must be an integer of UTC milliseconds, got {_short(value)}")
+    if not _MIN_TS <= value <= _MAX_TS:
+        raise RecordError(f"{name} {value} is not a UTC millisecond time between 2000 and 2100")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
