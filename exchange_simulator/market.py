@@ -1,0 +1,270 @@
+"""Market state of one simulated exchange: seeded random walks that step once per clock tick.
+
+Every price is rounded to the symbol's tick size when it is stepped, so the float a client parses
+from the served decimal string is exactly the float kept here; tests compare them with ``==``.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import math
+import random
+from collections.abc import Callable, Iterable
+
+FUNDING_INTERVAL_MS = 8 * 3600 * 1000
+_FUNDING_CAP = 0.0075
+
+# (base, rough price) of the first symbols; synthetic bases follow.
+_KNOWN_BASES = (
+    ("BTC", 68000.0), ("ETH", 3400.0), ("SOL", 160.0), ("XRP", 0.55), ("DOGE", 0.16),
+    ("ADA", 0.45), ("AVAX", 35.0), ("LINK", 14.0), ("DOT", 6.5), ("LTC", 80.0),
+    ("TRX", 0.16), ("BCH", 420.0), ("NEAR", 5.5), ("UNI", 8.5), ("ATOM", 7.5),
+    ("APT", 9.0), ("ARB", 0.9), ("OP", 1.9), ("FIL", 4.5), ("ETC", 24.0),
+    ("XLM", 0.11), ("SUI", 1.8), ("INJ", 22.0), ("AAVE", 150.0), ("HBAR", 0.08),
+    ("ALGO", 0.17), ("SEI", 0.45), ("TIA", 6.0), ("LDO", 1.7), ("CRV", 0.35),
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SymbolSpec:
+    """A listed perpetual: ids and the decimals its values are served with."""
+
+    base: str
+    price_decimals: int
+    initial_price: float
+
+    @property
+    def symbol(self) -> str:
+        return f"{self.base}/USDT:USDT"
+
+    @property
+    def tick_size(self) -> float:
+        return round(10.0 ** -self.price_decimals, self.price_decimals)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Quote:
+    """What the simulator served for one symbol at one exchange timestamp ``ts`` (UTC ms).
+
+    Volumes are the exchange's own fields: binance volume/quoteVolume, bybit
+    volume24h/turnover24h, okx vol24h (contracts)/volCcy24h (base currency).
+    """
+
+    symbol: str
+    ts: int
+    last: float
+    bid: float
+    ask: float
+    mark: float
+    index: float
+    open_24h: float
+    high_24h: float
+    low_24h: float
+    base_volume: float
+    quote_volume: float
+    open_interest: float
+    funding_rate: float
+    next_funding_time: int
+    settled_funding_rate: float
+    interest_rate: float = 0.0001
+
+
+@dataclasses.dataclass(slots=True)
+class _Walk:
+    """Mutable per-symbol state between ticks."""
+
+    spec: SymbolSpec
+    last: float
+    open_24h: float
+    high: float
+    low: float
+    base_volume: float
+    open_interest: float
+    funding_rate: float
+    settled_funding_rate: float
+
+
+def symbol_specs(count: int, seed: int) -> list[SymbolSpec]:
+    """The first ``count`` symbols: well-known bases first, then SIMnnnn synthetic ones."""
+    rng = random.Random(f"specs:{seed}")
+    specs = []
+    for i in range(count):
+        if i < len(_KNOWN_BASES):
+            base, price = _KNOWN_BASES[i]
+        else:
+            base, price = f"SIM{i:04d}", 10.0 ** rng.uniform(-3, 2.5)
+        specs.append(SymbolSpec(base, _price_decimals(price), price))
+    return specs
+
+
+def _price_decimals(price: float) -> int:
+    """About six significant digits, as exchanges pick tick sizes."""
+    return max(1, min(8, 5 - math.floor(math.log10(price))))
+
+
+def next_funding_time(ts_ms: int) -> int:
+    return (ts_ms // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS
+
+
+class MarketState:
+    """The random walks of one exchange, advanced at most once per tick of the clock."""
+
+    def __init__(
+        self,
+        exchange: str,
+        specs: Iterable[SymbolSpec],
+        seed: int,
+        clock: Callable[[], float],
+        tick: float = 1.0,
+        history_ticks: int = 3600,
+    ) -> None:
+        self.exchange = exchange
+        self.clock = clock
+        self.tick = tick
+        self.skew_ms = 0
+        self._rng = random.Random(seed_for(exchange, seed))
+        self._walks = {s.symbol: self._initial_walk(s) for s in specs}
+        self._delisted: dict[str, str] = {}
+        self._tick_index: int | None = None
+        self._snapshot: dict[str, Quote] = {}
+        self._ts = 0
+        self.version = 0  # bumped whenever what is served changes; keys response caches
+        self.history: collections.deque[tuple[int, dict[str, Quote]]] = collections.deque(
+            maxlen=history_ticks
+        )
+
+    # --- listing -------------------------------------------------------------------------
+    @property
+    def specs(self) -> list[SymbolSpec]:
+        return [w.spec for w in self._walks.values()]
+
+    def listed_specs(self) -> list[SymbolSpec]:
+        """Specs still in the instruments listing (a delisted-by-status symbol stays there)."""
+        return [w.spec for s, w in self._walks.items() if self._delisted.get(s) != "remove"]
+
+    def symbols(self) -> list[str]:
+        """Unified symbols that are active and quoted."""
+        return [s for s in self._walks if s not in self._delisted]
+
+    def is_delisted(self, symbol: str) -> bool:
+        return symbol in self._delisted
+
+    def delist(self, symbol: str, mode: str = "status") -> None:
+        if symbol not in self._walks:
+            raise KeyError(f"{self.exchange} does not list {symbol}")
+        if mode not in ("status", "remove"):
+            raise ValueError("mode must be 'status' or 'remove'")
+        self._delisted[symbol] = mode
+        self._snapshot = {k: v for k, v in self._snapshot.items() if k != symbol}
+        self.version += 1
+
+    # --- time ----------------------------------------------------------------------------
+    def set_skew(self, skew_ms: int) -> None:
+        if skew_ms != self.skew_ms:
+            self.skew_ms = skew_ms
+            self._tick_index = None  # the next request takes a fresh, skewed timestamp
+
+    def now_ms(self) -> int:
+        """The exchange's own clock, skew included."""
+        return int(self.clock() * 1000) + self.skew_ms
+
+    def advance(self) -> bool:
+        """Step the walks if the clock entered a new tick; True when it did."""
+        index = math.floor(self.clock() / self.tick)
+        if index == self._tick_index:
+            return False
+        first = self._tick_index is None
+        self._tick_index = index
+        previous_ts, self._ts = self._ts, self.now_ms()
+        settled = next_funding_time(previous_ts) != next_funding_time(self._ts)
+        if not first:
+            for walk in self._walks.values():
+                self._step(walk, settled)
+        self._snapshot = {
+            s: self._quote(w) for s, w in self._walks.items() if s not in self._delisted
+        }
+        self.history.append((self._ts, self._snapshot))
+        self.version += 1
+        return True
+
+    @property
+    def ts(self) -> int:
+        return self._ts
+
+    def snapshot(self) -> dict[str, Quote]:
+        """Current served values per unified symbol (a new tick is taken if one began)."""
+        self.advance()
+        return dict(self._snapshot)
+
+    def served(self, symbol: str, ts: int) -> Quote | None:
+        for tick_ts, quotes in reversed(self.history):
+            if tick_ts == ts:
+                return quotes.get(symbol)
+        return None
+
+    # --- random walk ---------------------------------------------------------------------
+    def _initial_walk(self, spec: SymbolSpec) -> _Walk:
+        rng = self._rng
+        last = spec.initial_price * math.exp(rng.gauss(0.0, 0.02))
+        rate = round(rng.gauss(0.0001, 0.00005), 8)
+        return _Walk(
+            spec=spec,
+            last=last,
+            open_24h=last * math.exp(rng.gauss(0.0, 0.02)),
+            high=last * (1 + rng.uniform(0.005, 0.04)),
+            low=last * (1 - rng.uniform(0.005, 0.04)),
+            base_volume=rng.uniform(1e5, 1e7) / spec.initial_price,
+            open_interest=rng.uniform(1e6, 1e8) / spec.initial_price,
+            funding_rate=rate,
+            settled_funding_rate=rate,
+        )
+
+    def _step(self, walk: _Walk, settled: bool) -> None:
+        rng = self._rng
+        walk.last *= math.exp(rng.gauss(0.0, 0.0008))
+        walk.high = max(walk.high, walk.last)
+        walk.low = min(walk.low, walk.last)
+        walk.base_volume += rng.uniform(0.0, 50.0) / walk.spec.initial_price * 100
+        walk.open_interest = max(1.0, walk.open_interest * math.exp(rng.gauss(0.0, 0.001)))
+        drift = (0.0001 - walk.funding_rate) * 0.01 + rng.gauss(0.0, 0.000005)
+        walk.funding_rate = max(-_FUNDING_CAP, min(_FUNDING_CAP, walk.funding_rate + drift))
+        if settled:
+            walk.settled_funding_rate = walk.funding_rate
+
+    def _quote(self, walk: _Walk) -> Quote:
+        d = walk.spec.price_decimals
+        tick = walk.spec.tick_size
+        last = round(walk.last, d)
+        spread = tick * (1 + (hash_int(walk.spec.base, self._ts) % 3))
+        mark = round(last * (1 + ((hash_int(walk.spec.base, self._ts + 1) % 21) - 10) * 1e-5), d)
+        index = round(mark * (1 + ((hash_int(walk.spec.base, self._ts + 2) % 21) - 10) * 1e-5), d)
+        base_volume = round(walk.base_volume, 3)
+        return Quote(
+            symbol=walk.spec.symbol,
+            ts=self._ts,
+            last=last,
+            bid=round(last - spread, d),
+            ask=round(last + tick, d),
+            mark=mark,
+            index=index,
+            open_24h=round(walk.open_24h, d),
+            high_24h=round(max(walk.high, last + tick), d),
+            low_24h=round(min(walk.low, last - spread), d),
+            base_volume=base_volume,
+            quote_volume=round(base_volume * (walk.high + walk.low) / 2, 4),
+            open_interest=round(walk.open_interest, 3),
+            funding_rate=round(walk.funding_rate, 8),
+            next_funding_time=next_funding_time(self._ts),
+            settled_funding_rate=round(walk.settled_funding_rate, 8),
+        )
+
+
+def seed_for(exchange: str, seed: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"{exchange}:{seed}".encode()).digest()[:8], "big")
+
+
+def hash_int(text: str, number: int) -> int:
+    """A small deterministic hash (Python's str hash is salted per process)."""
+    return int.from_bytes(hashlib.blake2b(f"{text}:{number}".encode(), digest_size=4).digest(), "big")

@@ -1,0 +1,169 @@
+"""OKX v5 REST dialect for USDT-margined perpetual swaps (``/api/v5/...``).
+
+Templates: the real ETH-USDT-SWAP instrument row (nautilus_trader recording; the recorded
+BTC-USD-SWAP row is inverse and so not used), the documented tickers row, and the funding-rate
+row of OKX's docs example. ``fundingTime`` is the upcoming settlement, ``nextFundingTime`` the
+one after it; ccxt reports ``fundingTime`` as ``fundingTimestamp``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from importlib import resources
+
+from exchange_simulator.faults import Fault
+from exchange_simulator.market import FUNDING_INTERVAL_MS, MarketState, Quote, SymbolSpec, hash_int
+from exchange_simulator.replies import Reply, TickCache, decimal, json_reply, trimmed
+
+NAME = "okx"
+_TEMPLATES = json.loads(resources.files(__package__).joinpath("templates/okx.json").read_text())
+PREFIXES = ("/api/v5/",)
+DELISTED_STATE = "suspend"
+_CONTRACT_VALUES = {"BTC": 0.01, "ETH": 0.1}
+
+
+def ccxt_options(url: str) -> dict:
+    return {
+        "urls": {"api": {"rest": url}},
+        "options": {"defaultType": "swap", "fetchMarkets": {"types": ["swap"]}},
+    }
+
+
+def inst_id(symbol: str) -> str:
+    return symbol.split("/")[0] + "-USDT-SWAP"
+
+
+def contract_value(base: str) -> float:
+    """Base currency per contract (``ctVal``); ccxt's okx baseVolume counts contracts."""
+    return _CONTRACT_VALUES.get(base, 1.0)
+
+
+def _error(code: str, message: str, status: int = 200, headers=None) -> Reply:
+    return json_reply({"code": code, "data": [], "msg": message}, status, headers)
+
+
+class Dialect:
+    name = NAME
+    prefixes = PREFIXES
+
+    def __init__(self, state: MarketState) -> None:
+        self.state = state
+        self._cache = TickCache(state)
+
+    def ccxt_options(self, url: str) -> dict:
+        return ccxt_options(url)
+
+    def is_signed(self, query: Mapping[str, str], headers: Mapping[str, str]) -> bool:
+        return "OK-ACCESS-KEY" in headers or "OK-ACCESS-SIGN" in headers
+
+    def handle(self, path: str, query: Mapping[str, str]) -> Reply:
+        if path == "/api/v5/public/time":
+            return json_reply({"code": "0", "data": [{"ts": str(self.state.now_ms())}], "msg": ""})
+        if path == "/api/v5/public/instruments":
+            return self._instruments(query)
+        if path == "/api/v5/market/tickers":
+            return self._bulk(query, "tickers", _ticker_row)
+        if path == "/api/v5/market/ticker":
+            return self._single(query, "tickers", _ticker_row)
+        if path == "/api/v5/public/funding-rate":
+            if query.get("instId") == "ANY":
+                return self._bulk({"instType": "SWAP"}, "funding", _funding_row)
+            return self._single(query, "funding", _funding_row)
+        return json_reply({"msg": "Not Found", "code": "404"}, 404)
+
+    def failure(self, fault: Fault) -> Reply:
+        retry = {"Retry-After": str(max(1, round(fault.retry_after)))}
+        if fault.kind in ("http_429", "http_418"):
+            return _error("50011", "Too Many Requests", 429 if fault.kind == "http_429" else 418, retry)
+        if fault.kind == "http_5xx":
+            return _error("50026", "System error, please try again later.", fault.status)
+        if fault.kind == "maintenance":
+            return _error("50001", "Service temporarily unavailable, please try again later.", 503)
+        return self.auth_error()
+
+    def auth_error(self) -> Reply:
+        return _error("50111", "Invalid OK-ACCESS-KEY", 401)
+
+    # --- endpoints -----------------------------------------------------------------------
+    def _instruments(self, query: Mapping[str, str]) -> Reply:
+        inst_type = query.get("instType")
+        if inst_type is None:
+            return _error("50014", "Parameter instType can not be empty.", 400)
+        rows = self._cache.get("instruments", self._instrument_rows) if inst_type == "SWAP" else []
+        if "instId" in query:
+            rows = [r for r in rows if r["instId"] == query["instId"]]
+        return json_reply({"code": "0", "data": rows, "msg": ""})
+
+    def _instrument_rows(self) -> list[dict]:
+        return [self._instrument_row(spec) for spec in self.state.listed_specs()]
+
+    def _instrument_row(self, spec: SymbolSpec) -> dict:
+        row = copy.deepcopy(_TEMPLATES["instrument"])
+        state = DELISTED_STATE if self.state.is_delisted(spec.symbol) else "live"
+        family = f"{spec.base}-USDT"
+        row.update(instId=inst_id(spec.symbol), instFamily=family, uly=family, ctValCcy=spec.base,
+                   ctVal=trimmed(contract_value(spec.base)), state=state,
+                   tickSz=trimmed(spec.tick_size, spec.price_decimals),
+                   instIdCode=10000 + hash_int(spec.base, 0) % 1_000_000)
+        return row
+
+    def _rows(self, kind: str, build_row) -> tuple[bytes, dict[str, dict]]:
+        def build() -> tuple[bytes, dict[str, dict]]:
+            decimals = {s.symbol: s.price_decimals for s in self.state.specs}
+            rows = {inst_id(q.symbol): build_row(q, decimals[q.symbol]) for q in self.state.snapshot().values()}
+            body = {"code": "0", "data": list(rows.values()), "msg": ""}
+            return json.dumps(body, separators=(",", ":")).encode(), rows
+
+        return self._cache.get(kind, build)
+
+    def _bulk(self, query: Mapping[str, str], kind: str, build_row) -> Reply:
+        if query.get("instType") != "SWAP":
+            if query.get("instType") in ("SPOT", "FUTURES", "OPTION", "MARGIN"):
+                return json_reply({"code": "0", "data": [], "msg": ""})
+            return _error("50014", "Parameter instType can not be empty.", 400)
+        body, _ = self._rows(kind, build_row)
+        return Reply(200, body)
+
+    def _single(self, query: Mapping[str, str], kind: str, build_row) -> Reply:
+        _, rows = self._rows(kind, build_row)
+        row = rows.get(query.get("instId", ""))
+        if row is None:
+            return _error("51001", "Instrument ID or Spread ID doesn't exist.")
+        return json_reply({"code": "0", "data": [row], "msg": ""})
+
+
+def _ticker_row(q: Quote, d: int) -> dict:
+    contracts = q.base_volume / contract_value(q.symbol.split("/")[0])
+    return dict(
+        _TEMPLATES["ticker"],
+        instId=inst_id(q.symbol),
+        last=decimal(q.last, d),
+        lastSz="1",
+        askPx=decimal(q.ask, d),
+        askSz="10",
+        bidPx=decimal(q.bid, d),
+        bidSz="10",
+        open24h=decimal(q.open_24h, d),
+        high24h=decimal(q.high_24h, d),
+        low24h=decimal(q.low_24h, d),
+        volCcy24h=decimal(q.base_volume, 3),
+        vol24h=decimal(contracts, 1),
+        sodUtc0=decimal(q.open_24h, d),
+        sodUtc8=decimal(q.open_24h, d),
+        ts=str(q.ts),
+    )
+
+
+def _funding_row(q: Quote, d: int) -> dict:
+    return dict(
+        _TEMPLATES["funding_rate"],
+        fundingRate=trimmed(q.funding_rate, 16),
+        fundingTime=str(q.next_funding_time),
+        instId=inst_id(q.symbol),
+        nextFundingTime=str(q.next_funding_time + FUNDING_INTERVAL_MS),
+        premium=trimmed((q.mark - q.index) / q.index, 16),
+        settFundingRate=trimmed(q.settled_funding_rate, 16),
+        ts=str(q.ts),
+    )

@@ -1,0 +1,61 @@
+"""HTTP replies as plain data, and the per-tick cache of encoded bodies the dialects share."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping
+
+from exchange_simulator.market import MarketState
+
+JSON_TYPE = "application/json"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    body: bytes
+    content_type: str = JSON_TYPE
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+def encode(payload: object) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def json_reply(payload: object, status: int = 200, headers: Mapping[str, str] | None = None) -> Reply:
+    return Reply(status, encode(payload), JSON_TYPE, dict(headers or {}))
+
+
+def html_reply(status: int, title: str) -> Reply:
+    """What a gateway in front of an exchange sends when the API itself is down."""
+    body = f"<html><head><title>{status} {title}</title></head><body><h1>{status} {title}</h1></body></html>"
+    return Reply(status, body.encode(), "text/html")
+
+
+def decimal(value: float, places: int) -> str:
+    return f"{value:.{places}f}"
+
+
+def trimmed(value: float, places: int = 8) -> str:
+    """A decimal without trailing zeros, as bybit and okx print rates ("0.0001")."""
+    text = f"{value:.{places}f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+class TickCache:
+    """Bodies built once per state version (a tick or a delisting), reused until it changes."""
+
+    def __init__(self, state: MarketState) -> None:
+        self._state = state
+        self._version = -1
+        self._entries: dict[object, object] = {}
+
+    def get(self, key: object, build: Callable[[], object]) -> object:
+        self._state.advance()
+        if self._state.version != self._version:
+            self._entries.clear()
+            self._version = self._state.version
+        if key not in self._entries:
+            self._entries[key] = build()
+        return self._entries[key]

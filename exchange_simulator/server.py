@@ -1,0 +1,249 @@
+"""The simulator: one aiohttp server on 127.0.0.1 speaking the three exchanges' REST dialects."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import socket
+import struct
+import time
+from collections.abc import Callable, Mapping
+
+import structlog
+from aiohttp import web
+
+from exchange_simulator import binanceusdm, bybit, control, okx
+from exchange_simulator.faults import Fault, FaultBook, make_fault
+from exchange_simulator.market import MarketState, Quote, seed_for, symbol_specs
+from exchange_simulator.replies import Reply, encode
+
+log = structlog.get_logger(__name__)
+
+EXCHANGES = ("binanceusdm", "bybit", "okx")
+_DIALECTS = {"binanceusdm": binanceusdm.Dialect, "bybit": bybit.Dialect, "okx": okx.Dialect}
+MAX_SYMBOLS = 2000
+
+
+class Simulator:
+    """Async context manager serving simulated binanceusdm, bybit and okx on one port."""
+
+    def __init__(
+        self,
+        symbols: int = 50,
+        seed: int = 0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tick: float = 1.0,
+        clock: Callable[[], float] = time.time,
+        history_ticks: int = 3600,
+    ) -> None:
+        if not 1 <= symbols <= MAX_SYMBOLS:
+            raise ValueError(f"symbols must be within 1..{MAX_SYMBOLS}")
+        if tick <= 0:
+            raise ValueError("tick must be > 0")
+        self.host = host
+        self.port = port
+        self.seed = seed
+        specs = symbol_specs(symbols, seed)
+        self._states = {ex: MarketState(ex, specs, seed, clock, tick, history_ticks) for ex in EXCHANGES}
+        self._dialects = {ex: _DIALECTS[ex](self._states[ex]) for ex in EXCHANGES}
+        self._faults = {ex: FaultBook(seed_for(f"faults:{ex}", seed)) for ex in EXCHANGES}
+        self._requests: dict[str, collections.Counter[str]] = {ex: collections.Counter() for ex in EXCHANGES}
+        self._replays: dict[str, list[tuple[str, dict[str, str], Reply]]] = {ex: [] for ex in EXCHANGES}
+        self._closing = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        app = web.Application()
+        control.add_routes(app, self)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        # Handlers of clients that gave up (a timeout fault) are cancelled, not left hanging.
+        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        log.info("simulator_started", url=self.url, symbols=len(self._states["okx"].specs), seed=self.seed)
+
+    async def close(self) -> None:
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # --- public API ----------------------------------------------------------------------
+    def ccxt_options(self, exchange: str) -> dict:
+        """Config to deep-merge into the ccxt constructor: every API URL key points here."""
+        return self._dialect(exchange).ccxt_options(self.url)
+
+    def symbols(self, exchange: str) -> list[str]:
+        return self._state(exchange).symbols()
+
+    def set_fault(self, exchange: str, kind: str, **settings: object) -> Fault:
+        """Add a fault rule; settings: path, count, probability, retry_after, latency, status, skew_ms."""
+        fault = make_fault(kind, **settings)
+        book = self._book(exchange)
+        book.add(fault)
+        self._state(exchange).set_skew(book.skew_ms)
+        return fault
+
+    def clear_faults(self, exchange: str | None = None) -> None:
+        for ex in self._selected(exchange):
+            self._faults[ex].clear()
+            self._states[ex].set_skew(0)
+
+    def faults(self, exchange: str) -> list[Fault]:
+        return self._book(exchange).active()
+
+    def delist(self, exchange: str, symbol: str, mode: str = "status") -> None:
+        """Take a symbol off: ``status`` keeps it listed as settling/closed, ``remove`` drops it."""
+        self._state(exchange).delist(symbol, mode)
+
+    def request_count(self, exchange: str | None = None, path_contains: str | None = None) -> int:
+        return sum(
+            n for ex in self._selected(exchange) for path, n in self._requests[ex].items()
+            if path_contains is None or path_contains in path
+        )
+
+    def requests(self, exchange: str) -> dict[str, int]:
+        """Requests served per path (query string included, so single-symbol calls show)."""
+        return dict(self._requests[self._checked(exchange)])
+
+    def fault_count(self, exchange: str | None = None, kind: str | None = None) -> int:
+        return sum(
+            n for ex in self._selected(exchange) for k, n in self._faults[ex].fired.items()
+            if kind is None or k == kind
+        )
+
+    def reset_counts(self) -> None:
+        for ex in EXCHANGES:
+            self._requests[ex].clear()
+            self._faults[ex].reset_counts()
+
+    def state(self, exchange: str) -> dict[str, Quote]:
+        """Values served now per unified symbol (takes a new tick if the clock entered one)."""
+        return self._state(exchange).snapshot()
+
+    def served(self, exchange: str, symbol: str, ts: int) -> Quote | None:
+        """What was served for ``symbol`` in the tick stamped ``ts``; None if never served."""
+        return self._state(exchange).served(symbol, ts)
+
+    def history(self, exchange: str) -> list[tuple[int, dict[str, Quote]]]:
+        return list(self._state(exchange).history)
+
+    def replay(self, exchange: str, path: str, body: bytes | str | object, query: Mapping[str, str] | None = None,
+               status: int = 200) -> None:
+        """Serve a recorded body for ``path`` (and a query subset) instead of the generated one."""
+        if isinstance(body, str):
+            body = body.encode()
+        elif not isinstance(body, bytes):
+            body = encode(body)
+        # Most specific first: a rule with more query keys wins over a broader one.
+        rules = self._replays[self._checked(exchange)]
+        rules.append((path, dict(query or {}), Reply(status, body)))
+        rules.sort(key=lambda rule: -len(rule[1]))
+
+    def stats(self) -> dict:
+        return {
+            "url": self.url,
+            "requests": {ex: dict(c) for ex, c in self._requests.items()},
+            "request_total": self.request_count(),
+            "faults_fired": {ex: dict(b.fired) for ex, b in self._faults.items()},
+            "faults_active": {ex: [f.to_json() for f in b.active()] for ex, b in self._faults.items()},
+            "symbols": {ex: len(s.symbols()) for ex, s in self._states.items()},
+            "ts": {ex: s.ts for ex, s in self._states.items()},
+        }
+
+    def reset(self) -> None:
+        self.reset_counts()
+        self.clear_faults()
+
+    # --- serving -------------------------------------------------------------------------
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        dialect = self._route(request.path)
+        if dialect is None:
+            return web.json_response({"error": f"no simulated exchange serves {request.path}"}, status=404)
+        target = request.path_qs
+        self._requests[dialect.name][target] += 1
+        reply = await self._apply_faults(dialect, request, self._faults[dialect.name].draw(target))
+        if reply is None:
+            return await self._hang_up(request)
+        return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type,
+                            headers=reply.headers)
+
+    async def _apply_faults(self, dialect, request: web.Request, hits: list[Fault]) -> Reply | None:
+        delay = sum(f.latency for f in hits if f.kind == "latency")
+        if delay:
+            await asyncio.sleep(delay)
+        failure = next((f for f in hits if f.kind != "latency"), None)
+        if failure is None:
+            return self._answer(dialect, request)
+        if failure.kind == "timeout":
+            await self._closing.wait()
+            return None
+        if failure.kind == "reset":
+            return None
+        if failure.kind in ("malformed_json", "truncated_json"):
+            reply = self._answer(dialect, request)
+            return Reply(200, _mangle(reply.body, failure.kind), reply.content_type)
+        return dialect.failure(failure)
+
+    def _answer(self, dialect, request: web.Request) -> Reply:
+        if dialect.is_signed(request.query, request.headers):
+            return dialect.auth_error()
+        query = dict(request.query)
+        for path, expected, reply in self._replays[dialect.name]:
+            if path == request.path and all(query.get(k) == v for k, v in expected.items()):
+                return reply
+        return dialect.handle(request.path, query)
+
+    async def _hang_up(self, request: web.Request) -> web.StreamResponse:
+        """Drop the connection with a TCP reset, as a crashed gateway or a cut line would."""
+        transport = request.transport
+        if transport is not None:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+        raise asyncio.CancelledError("connection reset by the simulator")
+
+    def _route(self, path: str):
+        for dialect in self._dialects.values():
+            if path.startswith(dialect.prefixes):
+                return dialect
+        return None
+
+    def _checked(self, exchange: str) -> str:
+        if exchange not in self._states:
+            raise KeyError(f"unknown exchange {exchange!r}; simulated: {', '.join(EXCHANGES)}")
+        return exchange
+
+    def _selected(self, exchange: str | None) -> tuple[str, ...]:
+        return EXCHANGES if exchange is None else (self._checked(exchange),)
+
+    def _state(self, exchange: str) -> MarketState:
+        return self._states[self._checked(exchange)]
+
+    def _dialect(self, exchange: str):
+        return self._dialects[self._checked(exchange)]
+
+    def _book(self, exchange: str) -> FaultBook:
+        return self._faults[self._checked(exchange)]
+
+
+def _mangle(body: bytes, kind: str) -> bytes:
+    if kind == "truncated_json":
+        return body[: max(1, len(body) // 2)]
+    return body.replace(b":", b"", 1) if b":" in body else b"{" + body
