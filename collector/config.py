@@ -9,8 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+import re
 
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+_EXCHANGE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 DEFAULT_CCXT_IDS = {"binance": "binanceusdm", "bybit": "bybit", "okx": "okx"}
 
 
@@ -73,6 +76,12 @@ class LoggingConfig(Section):
     file: bool = True
     file_path: Path = Path("./logs/collector.log")
     format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
     max_bytes: int = Field(50 * 1024 * 1024, ge=1024, description="rotate the log file at this size")
     backup_count: int = Field(5, ge=0, le=1000, description="rotated files kept")
 
@@ -126,7 +135,8 @@ class AppConfig(Section):
     debug: bool = False
     ticker_interval: float = Field(30.0, ge=1.0, le=3600.0)
     funding_rate_interval: float = Field(300.0, ge=1.0, le=86400.0)
-    exchange_configs: dict[str, ExchangeConfig] = Field(default_factory=dict)
+    # Required: a config must say which exchanges it collects from.
+    exchange_configs: dict[str, ExchangeConfig]
     performance: PerformanceConfig = PerformanceConfig()
     cache: CacheConfig = CacheConfig()
     batch_processing: BatchProcessingConfig = BatchProcessingConfig()
@@ -140,6 +150,16 @@ class AppConfig(Section):
     sqlite: SQLiteConfig = SQLiteConfig()
     database: DatabaseConfig = DatabaseConfig()
 
+    @field_validator("exchange_configs")
+    @classmethod
+    def _exchange_names(cls, value: dict[str, ExchangeConfig]) -> dict[str, ExchangeConfig]:
+        for name in value:
+            if not _EXCHANGE_NAME.fullmatch(name):
+                raise ValueError(f"exchange name {name!r} must be 1-32 lowercase letters, digits, '_' or '-'")
+        if not any(cfg.enabled for cfg in value.values()):
+            raise ValueError("no exchange is enabled; enable at least one")
+        return value
+
     @model_validator(mode="after")
     def _fill_ccxt_ids(self) -> AppConfig:
         filled = {
@@ -147,6 +167,8 @@ class AppConfig(Section):
             for name, cfg in self.exchange_configs.items()
         }
         object.__setattr__(self, "exchange_configs", filled)
+        if not self.enabled_sinks:
+            raise ValueError("no sink is enabled; enable at least one of rabbitmq, clickhouse, postgres, sqlite")
         return self
 
     @property

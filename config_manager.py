@@ -1,0 +1,226 @@
+"""Loads the configuration in layers and validates it into `collector.config.AppConfig`.
+
+    YAML file → ${VAR} / ${VAR:-default} expansion inside values → `.env` (python-dotenv; the
+    real environment wins) → CRYPTO_COLLECTOR_<SECTION>__<FIELD> overrides (pydantic-settings'
+    own parser) → pydantic validation.
+
+Every problem is collected, not just the first, and raised as one `ConfigError` whose lines
+carry a code (CONFIG_001/002/003), the full field path, the constraint and the given value —
+masked where the field is a secret — and, for an override, the variable's name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from dotenv import dotenv_values
+from pydantic import BaseModel, ValidationError, create_model
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource, SettingsConfigDict
+
+from collector.config import AppConfig
+from collector.errors import ConfigError, ErrorCode
+from collector.masking import SECRET_KEYS, mask_value
+
+ENV_PREFIX = "CRYPTO_COLLECTOR_"
+_EXPANSION = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+Problems = list[tuple[ErrorCode, str]]
+
+
+class ConfigManager:
+    def __init__(self, path: str | os.PathLike[str] = "config/default.yaml", *,
+                 environ: Mapping[str, str] | None = None, env_file: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path)
+        self._environ = os.environ if environ is None else environ
+        # `.env` sits in the working directory the daemon is started from (systemd: WorkingDirectory).
+        self.env_file = Path(env_file) if env_file is not None else Path.cwd() / ".env"
+
+    def load_config(self) -> AppConfig:
+        """The validated AppConfig, or ConfigError listing every problem found."""
+        data = self._read_yaml()
+        dotenv = self._read_dotenv()
+        environ = {**dotenv, **self._environ}
+        problems: Problems = []
+        data = _expand(data, environ, (), problems)
+        overrides, sources = self._overrides(dotenv, problems)
+        data = _deep_merge(data, overrides)
+        try:
+            config = AppConfig.model_validate(data)
+        except ValidationError as err:
+            problems.extend(_describe(error, sources) for error in err.errors())
+            config = None
+        if problems:
+            raise ConfigError(problems)
+        assert config is not None
+        return config
+
+    def _read_yaml(self) -> dict[str, Any]:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise _fail(ErrorCode.CONFIG_001, f"{self.path}: config file not found") from None
+        except (OSError, UnicodeDecodeError) as err:
+            reason = getattr(err, "strerror", None) or str(err)
+            raise _fail(ErrorCode.CONFIG_001, f"{self.path}: cannot read config file: {reason}") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.MarkedYAMLError as err:
+            mark = err.problem_mark or err.context_mark
+            where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+            raise _fail(ErrorCode.CONFIG_001, f"{self.path}: invalid YAML at {where}: {err.problem or err}") from None
+        except yaml.YAMLError as err:
+            raise _fail(ErrorCode.CONFIG_001, f"{self.path}: invalid YAML: {err}") from None
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise _fail(ErrorCode.CONFIG_001,
+                        f"{self.path}: the top level must be a mapping of keys, got {type(data).__name__}")
+        return data
+
+    def _read_dotenv(self) -> dict[str, str]:
+        if not self.env_file.is_file():
+            return {}
+        return {key: value for key, value in dotenv_values(self.env_file).items() if value is not None}
+
+    def _overrides(self, dotenv: Mapping[str, str], problems: Problems) -> tuple[dict[str, Any], dict[str, str]]:
+        """Overrides from .env then the environment (which wins), and where each path came from."""
+        settings_cls = _settings_class()
+        from_dotenv: dict[str, Any] = {}
+        if dotenv and self.env_file.is_file():
+            from_dotenv = DotEnvSettingsSource(settings_cls, env_file=self.env_file)()
+        env_source = EnvSettingsSource(settings_cls)
+        env_source.env_vars = {k.lower(): v for k, v in self._environ.items()}
+        from_env = env_source()
+        sources: dict[str, str] = {}
+        for origin, names in ((".env", dotenv), ("environment", self._environ)):
+            for name in names:
+                if not name.upper().startswith(ENV_PREFIX):
+                    continue
+                path = tuple(part.lower() for part in name[len(ENV_PREFIX):].split("__"))
+                if path[0] not in AppConfig.model_fields:
+                    problems.append((ErrorCode.CONFIG_003,
+                                     f"{name} (from {origin}): no config field '{path[0]}' to override"
+                                     f"{_suggest(path[0], AppConfig.model_fields)}"))
+                    continue
+                sources[".".join(path)] = f"{name} (from {origin})"
+        return _deep_merge(from_dotenv, from_env), sources
+
+
+def _settings_class() -> type[BaseSettings]:
+    """A BaseSettings mirror of AppConfig: sections and mappings exploded on `__`, scalars raw,
+    so that all type checking happens once, in AppConfig."""
+    fields: dict[str, Any] = {}
+    for name, field in AppConfig.model_fields.items():
+        annotation = field.annotation
+        nested = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+        is_mapping = getattr(annotation, "__origin__", None) is dict
+        fields[name] = (dict[str, Any] | None, None) if nested or is_mapping else (Any, None)
+    model = create_model("EnvOverrides", __base__=BaseSettings, **fields)
+    model.model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False, extra="ignore",
+    )
+    return model
+
+
+def _expand(value: Any, environ: Mapping[str, str], path: tuple[str, ...], problems: Problems) -> Any:
+    if isinstance(value, dict):
+        return {key: _expand(item, environ, (*path, str(key)), problems) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_expand(item, environ, (*path, str(i)), problems) for i, item in enumerate(value)]
+    if not isinstance(value, str) or "$" not in value:
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name, default = match.group(1), match.group(2)
+        if name in environ and (environ[name] != "" or default is None):
+            return environ[name]
+        if default is not None:
+            return default
+        problems.append((ErrorCode.CONFIG_002,
+                         f"{_dotted(path)}: environment variable {name} is not set and has no default "
+                         f"(write ${{{name}:-default}} to give one)"))
+        return ""
+
+    expanded = _EXPANSION.sub(substitute, value)
+    # A whole-value reference like `port: ${PORT}` gets the type YAML would give the text.
+    if _EXPANSION.fullmatch(value) and expanded != "":
+        try:
+            parsed = yaml.safe_load(expanded)
+        except yaml.YAMLError:
+            return expanded
+        if isinstance(parsed, (int, float, bool)):
+            return parsed
+    return expanded
+
+
+def _describe(error: Any, sources: Mapping[str, str]) -> tuple[ErrorCode, str]:
+    loc = tuple(str(part) for part in error["loc"])
+    path = _dotted(loc)
+    origin = _origin(loc, sources)
+    where = f"{path} {origin}" if origin else path
+    kind = error["type"]
+    if kind == "missing":
+        return ErrorCode.CONFIG_002, f"{where}: required field is missing"
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        return ErrorCode.CONFIG_003, f"{where}: unknown key{_suggest(loc[-1], allowed)}"
+    given = error.get("input")
+    shown = mask_value(given) if any(part in SECRET_KEYS for part in loc) else _short(given)
+    return ErrorCode.CONFIG_003, f"{where}: {error['msg']} (given: {shown})"
+
+
+def _origin(loc: tuple[str, ...], sources: Mapping[str, str]) -> str:
+    for end in range(len(loc), 0, -1):
+        found = sources.get(".".join(loc[:end]).lower())
+        if found:
+            return f"[{found}]"
+    return ""
+
+
+def _allowed_keys(loc: tuple[str, ...]) -> list[str]:
+    model: Any = AppConfig
+    for part in loc:
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            # A mapping level (exchange_configs.<name>): step into its value type.
+            args = getattr(model, "__args__", ())
+            model = args[-1] if args else None
+            continue
+        model = field.annotation
+    return list(getattr(model, "model_fields", {}))
+
+
+def _suggest(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _dotted(path: tuple[str, ...]) -> str:
+    return ".".join(path) if path else "(top level)"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        match = next((k for k in merged if isinstance(k, str) and k.lower() == key.lower()), key)
+        if isinstance(value, Mapping) and isinstance(merged.get(match), Mapping):
+            merged[match] = _deep_merge(dict(merged[match]), value)
+        else:
+            merged[match] = value
+    return merged
+
+
+def _fail(code: ErrorCode, message: str) -> ConfigError:
+    return ConfigError([(code, message)])
