@@ -51,6 +51,8 @@ class BatchProcessingConfig(Section):
     queue_max_size: int = Field(100000, ge=1, le=100_000_000)
     spool_dir: Path = Path("./data/spool")
     spool_max_bytes: int = Field(1_073_741_824, ge=1_048_576)
+    # On SIGTERM each writer gets this long to flush its queue; the rest goes to the spool.
+    shutdown_timeout: float = Field(30.0, gt=0.0, le=3600.0)
 
 
 class RetryConfig(Section):

@@ -1,0 +1,165 @@
+"""Wiring and lifecycle: builds the parts from AppConfig, runs them, stops them in order.
+
+Start-up: sinks and their writers (spools repaired, connections tried), the health server,
+exchange sources (markets loaded), then the scheduler; READY=1 goes to systemd once all of
+that is up. Shutdown (SIGTERM/SIGINT): stop polling, then the exit stack closes in reverse
+order — sources, health, and last the writers, which flush their queues and spool whatever
+they cannot write in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
+from typing import Any
+
+import structlog
+
+from collector.config import AppConfig
+from collector.errors import CollectorError, ErrorCode
+from collector.exchanges.source import ExchangeSource
+from collector.health import HealthServer
+from collector.pipeline import Pipeline
+from collector.scheduler import Scheduler
+from collector.sinks.base import Sink
+from collector.sinks.writer import BatchWriter
+from collector.systemd import Notifier
+
+log = structlog.get_logger(__name__)
+STATUS_EVERY_S = 10.0
+RESTART_DELAYS_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+def build_sinks(config: AppConfig) -> list[Sink]:
+    """One sink per enabled section; imported lazily so an unused client library costs nothing."""
+    sinks: list[Sink] = []
+    if config.rabbitmq.enabled:
+        from collector.sinks.rabbitmq import RabbitMQSink
+        sinks.append(RabbitMQSink(config.rabbitmq, timeout=config.database.timeout))
+    if config.clickhouse.enabled:
+        from collector.sinks.clickhouse import ClickHouseSink
+        sinks.append(ClickHouseSink(config.clickhouse, config.database))
+    if config.postgres.enabled:
+        from collector.sinks.postgres import PostgresSink
+        sinks.append(PostgresSink(config.postgres, config.database))
+    if config.sqlite.enabled:
+        from collector.sinks.sqlite import SQLiteSink
+        sinks.append(SQLiteSink(config.sqlite, config.database))
+    return sinks
+
+
+class Daemon:
+    """The running daemon: owns the parts and answers /health's questions about them."""
+
+    def __init__(self, config: AppConfig, *, environ: Mapping[str, str] = os.environ) -> None:
+        self.config = config
+        self.environ = environ
+        self.started_at = time.time()
+        self.writers: list[BatchWriter] = []
+        self.sources: list[ExchangeSource] = []
+        self.pipeline: Pipeline | None = None
+
+    async def run(self, stop: asyncio.Event, *, once: bool = False) -> int:
+        """Run until `stop` is set (or one round with `once`); the exit code."""
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(
+            self.config.performance.worker_threads, thread_name_prefix="collector-worker"))
+        try:
+            async with AsyncExitStack() as stack:
+                notifier = await stack.enter_async_context(Notifier(self.environ))
+                await self._start(stack, once=once)
+                if once:
+                    return await self._run_once()
+                notifier.ready(self.status_line())
+                log.info("collector_started", exchanges=[s.name for s in self.sources],
+                         sinks=[w.sink.name for w in self.writers],
+                         startup_s=round(time.time() - self.started_at, 3))
+                await self._run_until(stop, notifier)
+                notifier.stopping()
+                log.info("collector_stopping")
+        except CollectorError as err:
+            log.error("startup_failed", error_code=err.code, error=str(err.args[0]))
+            return 1
+        except Exception as err:
+            log.exception("startup_failed", error_code=ErrorCode.APP_001, error=str(err))
+            return 1
+        log.info("collector_stopped", uptime_s=round(time.time() - self.started_at, 1))
+        return 0
+
+    async def _start(self, stack: AsyncExitStack, *, once: bool) -> None:
+        config = self.config
+        for sink in build_sinks(config):
+            writer = BatchWriter(sink, config.batch_processing, config.retry, config.circuit_breaker,
+                                 stop_timeout=config.batch_processing.shutdown_timeout)
+            self.writers.append(await stack.enter_async_context(writer))
+        self.pipeline = Pipeline(self.writers)
+        if config.health.enabled and not once:
+            await stack.enter_async_context(
+                HealthServer(config.health, self.snapshot, started_at=self.started_at))
+        semaphore = asyncio.Semaphore(config.performance.max_concurrent_requests)
+        for name, exchange in config.enabled_exchanges.items():
+            source = ExchangeSource(
+                name, exchange, performance=config.performance, cache=config.cache, retry=config.retry,
+                circuit_breaker=config.circuit_breaker, semaphore=semaphore)
+            self.sources.append(await stack.enter_async_context(source))
+        self.scheduler = Scheduler(self.sources, intervals=self.intervals, emit=self.pipeline.publish)
+
+    @property
+    def intervals(self) -> dict[str, float]:
+        return {"ticker": self.config.ticker_interval, "funding_rate": self.config.funding_rate_interval}
+
+    async def _run_once(self) -> int:
+        collected = await self.scheduler.run_once()
+        for writer in self.writers:
+            await writer.flush()
+        log.info("round_done", records=collected)
+        return 0 if collected else 1
+
+    async def _run_until(self, stop: asyncio.Event, notifier: Notifier) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            polling = tasks.create_task(self._supervise(), name="scheduler")
+            status = tasks.create_task(self._report_status(notifier), name="status")
+            await stop.wait()
+            polling.cancel()
+            status.cancel()
+
+    async def _supervise(self) -> None:
+        """Run the scheduler; an unexpected crash is logged once and the scheduler restarted."""
+        failures = 0
+        while True:
+            started = time.monotonic()
+            try:
+                await self.scheduler.run()
+                return
+            except Exception:
+                if time.monotonic() - started > 300:
+                    failures = 0
+                delay = RESTART_DELAYS_S[min(failures, len(RESTART_DELAYS_S) - 1)]
+                failures += 1
+                log.exception("scheduler_crashed", error_code=ErrorCode.APP_002, restart_in_s=delay)
+                await asyncio.sleep(delay)
+
+    async def _report_status(self, notifier: Notifier) -> None:
+        while True:
+            await asyncio.sleep(STATUS_EVERY_S)
+            notifier.status(self.status_line())
+
+    def status_line(self) -> str:
+        sinks = ", ".join(f"{w.sink.name} {w.status()['state']}" for w in self.writers)
+        collected = self.pipeline.accepted if self.pipeline else 0
+        return f"{len(self.sources)} exchanges, {collected} records collected; sinks: {sinks}"
+
+    def snapshot(self) -> dict[str, Any]:
+        sinks = {w.sink.name: w.status() for w in self.writers}
+        flushes = [s["last_flush"] for s in sinks.values() if s.get("last_flush")]
+        return {
+            "exchanges": {source.name: source.status() for source in self.sources},
+            "sinks": sinks,
+            "intervals": self.intervals,
+            "last_collected": self.pipeline.last_publish if self.pipeline else None,
+            "last_written": max(flushes) if flushes else None,
+        }

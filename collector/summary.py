@@ -1,0 +1,66 @@
+"""The one-screen summary `--validate-config` prints: what the daemon will do, secrets masked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from collector.config import AppConfig, ExchangeConfig
+from collector.masking import mask_data, mask_value
+
+
+def config_summary(config: AppConfig, path: Path) -> str:
+    lines = [f"Configuration OK: {path}"]
+    lines.append(f"  intervals   ticker {config.ticker_interval:g}s, funding_rate {config.funding_rate_interval:g}s")
+    lines.append("  exchanges")
+    for name, exchange in config.exchange_configs.items():
+        lines.append(f"    {name:<10} {_exchange(exchange)}")
+    lines.append("  sinks")
+    for name in ("rabbitmq", "clickhouse", "postgres", "sqlite"):
+        lines.append(f"    {name:<10} {_sink(config, name)}")
+    batch = config.batch_processing
+    lines.append(
+        f"  delivery    batch {batch.batch_size} records or {batch.flush_interval:g}s, queue {batch.queue_max_size}"
+        f" per sink, spool {batch.spool_dir} (max {batch.spool_max_bytes / 2**20:.0f} MiB)"
+    )
+    lines.append(
+        f"  resilience  retry {config.retry.max_attempts}x ({config.retry.base_delay:g}-{config.retry.max_delay:g}s),"
+        f" breaker {config.circuit_breaker.failure_threshold} failures / {config.circuit_breaker.recovery_timeout:g}s,"
+        f" cache {'on' if config.cache.enabled else 'off'}, {config.performance.max_concurrent_requests} concurrent requests"
+    )
+    health = config.health
+    lines.append(f"  health      {f'http://{health.host}:{health.port}/health' if health.enabled else 'disabled'}")
+    log = config.logging
+    where = ", ".join(filter(None, ["console" if log.console else "", f"file {log.file_path}" if log.file else ""]))
+    lines.append(f"  logging     {config.log_level} ({log.format}) to {where or 'nowhere'}")
+    return "\n".join(lines)
+
+
+def _exchange(exchange: ExchangeConfig) -> str:
+    state = "enabled" if exchange.enabled else "disabled"
+    symbols = ", ".join(exchange.symbols) if exchange.symbols else "every active linear perpetual"
+    text = (f"{state}, ccxt {exchange.ccxt_id}, {exchange.rate_limit} req/min, timeout {exchange.timeout:g}s,"
+            f" symbols: {symbols}")
+    keys = [f"{field} {mask_value(getattr(exchange, field))}"
+            for field in ("api_key", "secret", "password") if getattr(exchange, field).get_secret_value()]
+    if keys:
+        text += ", " + ", ".join(keys)
+    if exchange.ccxt_options:
+        text += f", ccxt_options {mask_data(exchange.ccxt_options)}"
+    return text
+
+
+def _sink(config: AppConfig, name: str) -> str:
+    section = getattr(config, name)
+    if not section.enabled:
+        return "disabled"
+    if name == "sqlite":
+        return f"enabled, {section.path}"
+    if name == "rabbitmq":
+        return (f"enabled, amqp://{section.username}:{mask_value(section.password)}@{section.host}:{section.port}"
+                f"{section.virtual_host} exchange {section.exchange}")
+    if name == "clickhouse":
+        scheme = "https" if section.secure else "http"
+        return (f"enabled, {scheme}://{section.username}@{section.host}:{section.port} database {section.database},"
+                f" password {mask_value(section.password)}")
+    return (f"enabled, {section.user}@{section.host}:{section.port}/{section.database},"
+            f" password {mask_value(section.password)}, pool {config.database.connection_pool_size}")

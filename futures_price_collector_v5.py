@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Crypto Futures Price Collector v5: the command line.
+
+    python futures_price_collector_v5.py [--config PATH] [--validate-config] [--once] [--version]
+
+Exit codes: 0 normal stop (SIGTERM, or --once done), 1 error (config included), 2 bad usage,
+130 interrupted by SIGINT (after the same graceful flush).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import collector
+from collector.config import AppConfig
+from collector.errors import ConfigError
+
+DEFAULT_CONFIG = Path("config/default.yaml")
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SIGINT = 0, 1, 2, 130
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="futures_price_collector_v5.py",
+        description="Collects crypto futures tickers and funding rates and delivers them to sinks.")
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                        help="YAML config file (default: %(default)s)")
+    parser.add_argument("--validate-config", action="store_true",
+                        help="validate the config, print a summary and exit (0 valid, 1 not)")
+    parser.add_argument("--once", action="store_true",
+                        help="collect one round from every exchange, flush every sink and exit")
+    parser.add_argument("--version", action="version", version=_version())
+    return parser.parse_args(argv)
+
+
+def _version() -> str:
+    import ccxt
+    return f"crypto-futures-price-collector {collector.__version__} (ccxt {ccxt.__version__})"
+
+
+def load(path: Path) -> AppConfig | None:
+    """The validated config, or None after printing every problem to stderr."""
+    from config_manager import ConfigManager
+    try:
+        return ConfigManager(path).load_config()
+    except ConfigError as err:
+        count = len(err.problems)
+        print(f"Configuration invalid: {path}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
+        for line in err.lines():
+            print(line, file=sys.stderr)
+        return None
+
+
+async def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line, load the config and run the daemon; returns the exit code."""
+    try:
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exit_:  # argparse: --help/--version (0) or bad usage (2)
+        return int(exit_.code or 0)
+    config = load(args.config)
+    if config is None:
+        return EXIT_ERROR
+    if args.validate_config:
+        from collector.summary import config_summary
+        print(config_summary(config, args.config))
+        return EXIT_OK
+    return await run_daemon(config, once=args.once)
+
+
+async def run_daemon(config: AppConfig, *, once: bool = False) -> int:
+    from collector.app import Daemon
+    from collector.logging import configure_logging, reopen_log_files, shutdown_logging
+
+    configure_logging(config.logging, level=config.log_level)
+    log = __import__("structlog").get_logger("collector.main")
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    received: list[int] = []
+
+    def on_stop_signal(signum: int) -> None:
+        # Handlers only set a flag; the daemon drains in its own order.
+        if received:
+            log.warning("stop_already_requested", signal=signal.Signals(signum).name,
+                        hint="flushing sinks; unwritten records go to the spool; kill -9 abandons in-memory queues")
+            return
+        received.append(signum)
+        log.info("stop_requested", signal=signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_stop_signal, signum)
+    loop.add_signal_handler(signal.SIGHUP, reopen_log_files)
+    try:
+        code = await Daemon(config).run(stop, once=once)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(signum)
+        shutdown_logging()
+    if code == EXIT_OK and received and received[0] == signal.SIGINT:
+        return EXIT_SIGINT
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
