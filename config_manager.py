@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 from dotenv import dotenv_values
 from pydantic import BaseModel, ValidationError, create_model
-from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from collector.config import AppConfig
 from collector.errors import ConfigError, ErrorCode
@@ -90,12 +90,11 @@ class ConfigManager:
     def _overrides(self, dotenv: Mapping[str, str], problems: Problems) -> tuple[dict[str, Any], dict[str, str]]:
         """Overrides from .env then the environment (which wins), and where each path came from."""
         settings_cls = _settings_class()
-        from_dotenv: dict[str, Any] = {}
-        if dotenv and self.env_file.is_file():
-            from_dotenv = DotEnvSettingsSource(settings_cls, env_file=self.env_file)()
-        env_source = EnvSettingsSource(settings_cls)
-        env_source.env_vars = {k.lower(): v for k, v in self._environ.items()}
-        from_env = env_source()
+        layers = []
+        for names in (dotenv, self._environ):
+            source = EnvSettingsSource(settings_cls)
+            source.env_vars = {key.lower(): value for key, value in names.items()}
+            layers.append(source())
         sources: dict[str, str] = {}
         for origin, names in ((".env", dotenv), ("environment", self._environ)):
             for name in names:
@@ -108,7 +107,7 @@ class ConfigManager:
                                      f"{_suggest(path[0], AppConfig.model_fields)}"))
                     continue
                 sources[".".join(path)] = f"{name} (from {origin})"
-        return _deep_merge(from_dotenv, from_env), sources
+        return _deep_merge(layers[0], layers[1]), sources
 
 
 def _settings_class() -> type[BaseSettings]:
@@ -119,7 +118,7 @@ def _settings_class() -> type[BaseSettings]:
         annotation = field.annotation
         nested = isinstance(annotation, type) and issubclass(annotation, BaseModel)
         is_mapping = getattr(annotation, "__origin__", None) is dict
-        fields[name] = (dict[str, Any] | None, None) if nested or is_mapping else (Any, None)
+        fields[name] = (dict[str, Any], {}) if nested or is_mapping else (Any, None)
     model = create_model("EnvOverrides", __base__=BaseSettings, **fields)
     model.model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False, extra="ignore",

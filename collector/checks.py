@@ -1,0 +1,104 @@
+"""`run_tests.py --check-deps`: can this machine run the daemon with this config?
+
+One line per check, OK or FAIL with the reason: Python version, every required package and its
+version, the config, every enabled sink (opened for real: connect and create tables) and every
+enabled exchange (markets loaded for real). Exit 0 only when every line is OK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from collector.errors import ConfigError
+
+MIN_PYTHON = (3, 11)
+# distribution name → module to import
+REQUIRED = {
+    "ccxt": "ccxt", "aiohttp": "aiohttp", "pydantic": "pydantic", "pydantic-settings": "pydantic_settings",
+    "python-dotenv": "dotenv", "PyYAML": "yaml", "structlog": "structlog", "asyncpg": "asyncpg",
+    "aio-pika": "aio_pika", "clickhouse-connect": "clickhouse_connect",
+    "prometheus-client": "prometheus_client", "psutil": "psutil",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'OK' if self.ok else 'FAIL':<5} {self.name:<28} {self.detail}"
+
+
+def check_python() -> Check:
+    version = ".".join(map(str, sys.version_info[:3]))
+    ok = sys.version_info[:2] >= MIN_PYTHON
+    return Check("python", ok, version if ok else f"{version}: need >= {'.'.join(map(str, MIN_PYTHON))}")
+
+
+def check_packages() -> list[Check]:
+    checks = []
+    for dist, module in REQUIRED.items():
+        try:
+            importlib.import_module(module)
+            checks.append(Check(f"package {dist}", True, metadata.version(dist)))
+        except Exception as err:  # an import can fail in many ways; each is a FAIL line
+            checks.append(Check(f"package {dist}", False, f"{type(err).__name__}: {err}"))
+    return checks
+
+
+async def _timed(name: str, probe: Callable[[], Awaitable[str]], timeout: float) -> Check:
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(timeout):
+            detail = await probe()
+    except TimeoutError:
+        return Check(name, False, f"no answer within {timeout:g}s")
+    except Exception as err:
+        return Check(name, False, str(err).splitlines()[0][:200] if str(err) else type(err).__name__)
+    return Check(name, True, f"{detail} ({(time.monotonic() - started) * 1000:.0f} ms)")
+
+
+async def run_checks(config_path: Path, *, timeout: float = 10.0) -> int:
+    checks = [check_python(), *check_packages()]
+    from config_manager import ConfigManager
+    config = None
+    try:
+        config = ConfigManager(config_path).load_config()
+        checks.append(Check("config", True, f"{config_path} valid"))
+    except ConfigError as err:
+        checks.append(Check("config", False, f"{config_path}: {len(err.problems)} problem(s): " + " | ".join(err.lines())))
+    if config is not None:
+        checks.extend(await _reachability(config, timeout))
+    for check in checks:
+        print(check.line())
+    failed = sum(not c.ok for c in checks)
+    print(f"{len(checks) - failed} OK, {failed} FAIL")
+    return 0 if failed == 0 else 1
+
+
+async def _reachability(config, timeout: float) -> list[Check]:
+    from collector.app import build_sinks
+    from collector.exchanges.source import probe_exchange
+
+    async def open_sink(sink) -> str:
+        try:
+            await sink.open()
+        finally:
+            await sink.close()
+        return "reachable, schema ready"
+
+    probes = [_timed(f"sink {sink.name}", lambda sink=sink: open_sink(sink), timeout) for sink in build_sinks(config)]
+    probes += [
+        _timed(f"exchange {name}", lambda name=name, ex=ex: probe_exchange(name, ex, config.performance), timeout)
+        for name, ex in config.enabled_exchanges.items()
+    ]
+    return list(await asyncio.gather(*probes))

@@ -1,0 +1,166 @@
+"""ConfigManager: layers, expansion, and every class of configuration problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from collector.errors import ConfigError, ErrorCode
+from config_manager import ConfigManager
+
+ROOT = Path(__file__).resolve().parents[2]
+MINIMAL = "exchange_configs:\n  binance: {}\n"
+
+
+def load(tmp_path: Path, text: str, *, environ: dict[str, str] | None = None, dotenv: str | None = None):
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    env_file = tmp_path / ".env"
+    if dotenv is not None:
+        env_file.write_text(dotenv)
+    return ConfigManager(path, environ=environ or {}, env_file=env_file).load_config()
+
+
+def problems(tmp_path: Path, text: str, **kwargs) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, text, **kwargs)
+    return caught.value.lines()
+
+
+@pytest.mark.parametrize("name", ["default", "production", "debug"])
+def test_shipped_configs_are_valid(name: str) -> None:
+    config = ConfigManager(ROOT / "config" / f"{name}.yaml", environ={}, env_file=ROOT / "no.env").load_config()
+    assert set(config.enabled_exchanges) == {"binance", "bybit", "okx"}
+
+
+def test_default_config_runs_on_sqlite_alone_with_contract_defaults() -> None:
+    config = ConfigManager(ROOT / "config/default.yaml", environ={}, env_file=ROOT / "no.env").load_config()
+    assert config.enabled_sinks == ["sqlite"]
+    assert config.exchange_configs["binance"].ccxt_id == "binanceusdm"
+    assert (config.health.host, config.health.port) == ("127.0.0.1", 8080)
+
+
+def test_production_config_enables_every_sink() -> None:
+    config = ConfigManager(ROOT / "config/production.yaml", environ={}, env_file=ROOT / "no.env").load_config()
+    assert config.enabled_sinks == ["rabbitmq", "clickhouse", "postgres", "sqlite"]
+
+
+def test_ccxt_id_defaults_from_the_exchange_name(tmp_path: Path) -> None:
+    config = load(tmp_path, "exchange_configs:\n  binance: {}\n  bybit: {}\n  kraken: {}\n")
+    assert {n: c.ccxt_id for n, c in config.exchange_configs.items()} == {
+        "binance": "binanceusdm", "bybit": "bybit", "kraken": "kraken"}
+
+
+def test_missing_file_is_config_001(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        ConfigManager(tmp_path / "nope.yaml", environ={}).load_config()
+    assert caught.value.lines() == [f"CONFIG_001 {tmp_path / 'nope.yaml'}: config file not found"]
+
+
+def test_yaml_syntax_error_names_line_and_column(tmp_path: Path) -> None:
+    [line] = problems(tmp_path, "exchange_configs:\n  binance: {enabled: true\nticker_interval: 5\n")
+    assert line.startswith("CONFIG_001 ")
+    assert "line 3, column 16" in line
+
+
+def test_missing_required_field_is_config_002_with_its_path(tmp_path: Path) -> None:
+    assert problems(tmp_path, "ticker_interval: 10\n") == [
+        "CONFIG_002 exchange_configs: required field is missing"]
+
+
+def test_every_out_of_range_value_is_reported_not_only_the_first(tmp_path: Path) -> None:
+    lines = problems(tmp_path, (
+        "ticker_interval: 0.5\n"
+        "exchange_configs:\n  binance:\n    timeout: 500\n    rate_limit: 50\n"
+        "rabbitmq:\n  port: 70000\n"
+    ))
+    assert lines == [
+        "CONFIG_003 ticker_interval: Input should be greater than or equal to 1 (given: 0.5)",
+        "CONFIG_003 exchange_configs.binance.rate_limit: Input should be greater than or equal to 100 (given: 50)",
+        "CONFIG_003 exchange_configs.binance.timeout: Input should be less than or equal to 300 (given: 500)",
+        "CONFIG_003 rabbitmq.port: Input should be less than or equal to 65535 (given: 70000)",
+    ]
+
+
+def test_wrong_type_is_config_003_with_the_value(tmp_path: Path) -> None:
+    [line] = problems(tmp_path, MINIMAL + "batch_processing:\n  batch_size: lots\n")
+    assert line.startswith("CONFIG_003 batch_processing.batch_size: Input should be a valid integer")
+    assert "(given: 'lots')" in line
+
+
+def test_unknown_key_is_an_error_with_a_suggestion(tmp_path: Path) -> None:
+    assert problems(tmp_path, MINIMAL + "rabbitmq:\n  hots: mq\n") == [
+        "CONFIG_003 rabbitmq.hots: unknown key (did you mean 'host'?)"]
+
+
+def test_a_secret_given_wrongly_is_masked(tmp_path: Path) -> None:
+    [line] = problems(tmp_path, MINIMAL + "postgres:\n  password: [hunter2]\n")
+    assert line.startswith("CONFIG_003 postgres.password:")
+    assert "hunter2" not in line and "***" in line
+
+
+def test_env_overrides_win_over_dotenv_over_yaml_over_default(tmp_path: Path) -> None:
+    text = MINIMAL + "ticker_interval: 20\nfunding_rate_interval: 200\n"
+    assert load(tmp_path, MINIMAL).ticker_interval == 30.0
+    assert load(tmp_path, text).ticker_interval == 20.0
+    dotenv = "CRYPTO_COLLECTOR_TICKER_INTERVAL=15\nCRYPTO_COLLECTOR_FUNDING_RATE_INTERVAL=150\n"
+    config = load(tmp_path, text, dotenv=dotenv)
+    assert (config.ticker_interval, config.funding_rate_interval) == (15.0, 150.0)
+    config = load(tmp_path, text, dotenv=dotenv, environ={"CRYPTO_COLLECTOR_TICKER_INTERVAL": "12"})
+    assert (config.ticker_interval, config.funding_rate_interval) == (12.0, 150.0)
+
+
+def test_nested_overrides_are_case_insensitive_and_reach_exchange_secrets(tmp_path: Path) -> None:
+    config = load(tmp_path, MINIMAL, environ={
+        "CRYPTO_COLLECTOR_RABBITMQ__HOST": "mq.internal",
+        "crypto_collector_rabbitmq__port": "5673",
+        "CRYPTO_COLLECTOR_EXCHANGE_CONFIGS__BINANCE__API_KEY": "key-123",
+        "CRYPTO_COLLECTOR_EXCHANGE_CONFIGS__BINANCE__SYMBOLS": '["BTC/USDT:USDT"]',
+    })
+    assert (config.rabbitmq.host, config.rabbitmq.port) == ("mq.internal", 5673)
+    binance = config.exchange_configs["binance"]
+    assert binance.api_key == SecretStr("key-123")
+    assert binance.symbols == ("BTC/USDT:USDT",)
+    assert binance.ccxt_id == "binanceusdm"  # the rest of the YAML section is kept
+
+
+def test_an_override_that_fails_validation_names_the_variable(tmp_path: Path) -> None:
+    assert problems(tmp_path, MINIMAL, environ={"CRYPTO_COLLECTOR_HEALTH__PORT": "0"}) == [
+        "CONFIG_003 health.port [CRYPTO_COLLECTOR_HEALTH__PORT (from environment)]: "
+        "Input should be greater than or equal to 1 (given: '0')"]
+
+
+def test_an_override_of_no_field_is_an_error(tmp_path: Path) -> None:
+    [line] = problems(tmp_path, MINIMAL, dotenv="CRYPTO_COLLECTOR_TICKR_INTERVAL=5\n")
+    assert line == ("CONFIG_003 CRYPTO_COLLECTOR_TICKR_INTERVAL (from .env): no config field 'tickr_interval' "
+                    "to override (did you mean 'ticker_interval'?)")
+
+
+def test_expansion_with_defaults_and_types(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        "rabbitmq:\n  host: ${MQ_HOST}\n  port: ${MQ_PORT:-5673}\n  password: ${MQ_PASSWORD:-guest}\n"
+        "  virtual_host: /${VHOST:-prod}\n  exchange: literal$$dollar\n"
+    )
+    config = load(tmp_path, text, environ={"MQ_HOST": "mq1"}, dotenv="VHOST=staging\nMQ_HOST=from-dotenv\n")
+    assert config.rabbitmq.host == "mq1"  # the environment wins over .env
+    assert config.rabbitmq.port == 5673
+    assert config.rabbitmq.password.get_secret_value() == "guest"
+    assert config.rabbitmq.virtual_host == "/staging"
+    assert config.rabbitmq.exchange == "literal$dollar"
+
+
+def test_an_unset_variable_without_default_is_config_002(tmp_path: Path) -> None:
+    assert problems(tmp_path, MINIMAL + "postgres:\n  password: ${PG_PASSWORD}\n") == [
+        "CONFIG_002 postgres.password: environment variable PG_PASSWORD is not set and has no default "
+        "(write ${PG_PASSWORD:-default} to give one)"]
+
+
+def test_no_enabled_sink_or_exchange_is_refused(tmp_path: Path) -> None:
+    lines = problems(tmp_path, "exchange_configs:\n  binance: {enabled: false}\nsqlite: {enabled: false}\n")
+    assert lines[0].startswith("CONFIG_003 exchange_configs: Value error, no exchange is enabled")
+
+
+def test_error_codes_are_the_contract_codes() -> None:
+    assert {ErrorCode.CONFIG_001, ErrorCode.CONFIG_002, ErrorCode.CONFIG_003} <= set(ErrorCode)
