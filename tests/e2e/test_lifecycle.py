@@ -1,0 +1,115 @@
+"""The daemon's life as systemd and an operator see it: start, collect, signals, exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.support.daemon import clean_env, daemon_config, start_daemon, wait_for_log, write_config
+from tests.support.simulator import simulator_factory  # noqa: F401 (fixture)
+
+SECRET = "k3y-Never-Logged-77"
+
+
+def count_rows(db: Path, table: str) -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+async def run_until_collecting(tmp_path: Path, sim, **env: str):
+    config = daemon_config(tmp_path, sim)
+    path = write_config(tmp_path, config)
+    proc = await start_daemon("--config", str(path), cwd=tmp_path, env=clean_env(**env))
+    log_file = tmp_path / "logs" / "collector.log"
+    await wait_for_log(log_file, "collector_started", timeout=60)
+    return proc, log_file
+
+
+@pytest.mark.parametrize(("signum", "exit_code"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
+async def test_stop_signal_flushes_every_record_and_exits_with_the_contract_code(
+    tmp_path: Path, simulator_factory, signum: int, exit_code: int  # noqa: F811
+) -> None:
+    sim = await simulator_factory(symbols=20, seed=3)
+    proc, log_file = await run_until_collecting(tmp_path, sim)
+    await asyncio.sleep(2.5)
+    proc.send_signal(signum)
+    async with asyncio.timeout(60):
+        _, stderr = await proc.communicate()
+    assert proc.returncode == exit_code, stderr.decode()[-2000:]
+    stopped = json.loads(await wait_for_log(log_file, "collector_stopped", timeout=1))
+    assert stopped["level"] == "info"
+    db = tmp_path / "collector.db"
+    # 3 exchanges x 20 symbols, at least two ticks each, all flushed before exit.
+    assert count_rows(db, "tickers") >= 3 * 20 * 2
+    assert count_rows(db, "funding_rates") >= 3 * 20
+    assert b"Traceback" not in stderr
+
+
+async def test_once_collects_one_round_into_sqlite_and_exits_0(tmp_path: Path, simulator_factory) -> None:  # noqa: F811
+    sim = await simulator_factory(symbols=15, seed=5)
+    path = write_config(tmp_path, daemon_config(tmp_path, sim))
+    proc = await start_daemon("--config", str(path), "--once", cwd=tmp_path)
+    async with asyncio.timeout(90):
+        _, stderr = await proc.communicate()
+    assert proc.returncode == 0, stderr.decode()[-2000:]
+    db = tmp_path / "collector.db"
+    assert count_rows(db, "tickers") == 45
+    assert count_rows(db, "funding_rates") == 45
+
+
+async def test_once_with_every_exchange_down_exits_1(tmp_path: Path, simulator_factory) -> None:  # noqa: F811
+    sim = await simulator_factory(symbols=5)
+    config = daemon_config(tmp_path, sim)
+    await sim.close()  # nothing listens there any more
+    proc = await start_daemon("--config", str(write_config(tmp_path, config)), "--once", cwd=tmp_path)
+    async with asyncio.timeout(120):
+        _, stderr = await proc.communicate()
+    assert proc.returncode == 1
+    assert b"Traceback" not in stderr
+
+
+async def test_secrets_never_reach_the_logs(tmp_path: Path, simulator_factory) -> None:  # noqa: F811
+    sim = await simulator_factory(symbols=5)
+    proc, log_file = await run_until_collecting(
+        tmp_path, sim, CRYPTO_COLLECTOR_EXCHANGE_CONFIGS__BYBIT__API_KEY=SECRET,
+        CRYPTO_COLLECTOR_EXCHANGE_CONFIGS__BYBIT__SECRET=SECRET)
+    await asyncio.sleep(1.5)
+    proc.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(60):
+        stdout, stderr = await proc.communicate()
+    assert proc.returncode == 0
+    assert SECRET not in log_file.read_text() + stdout.decode() + stderr.decode()
+
+
+async def test_a_sink_that_cannot_be_created_exits_1_with_its_code(tmp_path: Path, simulator_factory) -> None:  # noqa: F811
+    sim = await simulator_factory(symbols=5)
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where a directory should be")
+    config = daemon_config(tmp_path, sim, sqlite={"enabled": True, "path": str(blocker / "collector.db")})
+    proc = await start_daemon("--config", str(write_config(tmp_path, config)), cwd=tmp_path)
+    async with asyncio.timeout(60):
+        _, stderr = await proc.communicate()
+    assert proc.returncode == 1
+    failed = json.loads(await wait_for_log(tmp_path / "logs" / "collector.log", "startup_failed", timeout=1))
+    assert failed["error_code"] == "DB_001" and "not-a-dir" in failed["error"]
+    assert b"Traceback" not in stderr
+
+
+async def test_sighup_reopens_the_log_file_for_logrotate(tmp_path: Path, simulator_factory) -> None:  # noqa: F811
+    sim = await simulator_factory(symbols=5)
+    proc, log_file = await run_until_collecting(tmp_path, sim)
+    rotated = log_file.with_suffix(".log.1")
+    log_file.rename(rotated)
+    proc.send_signal(signal.SIGHUP)
+    await asyncio.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(60):
+        await proc.communicate()
+    assert proc.returncode == 0
+    assert '"event":"collector_stopped"' in log_file.read_text()
+    assert '"event":"collector_stopped"' not in rotated.read_text()

@@ -1,0 +1,82 @@
+"""Run the real daemon in a subprocess against the simulator, as an operator would."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+ENTRY = ROOT / "futures_price_collector_v5.py"
+EXCHANGES = {"binance": "binanceusdm", "bybit": "bybit", "okx": "okx"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def daemon_config(tmp_path: Path, sim: Any = None, **sections: Any) -> dict[str, Any]:
+    """A config with every path under tmp_path; exchanges point at `sim` when given."""
+    exchanges = {
+        name: {"ccxt_id": ccxt_id, "ccxt_options": sim.ccxt_options(ccxt_id) if sim else {}}
+        for name, ccxt_id in EXCHANGES.items()
+    }
+    config: dict[str, Any] = {
+        "ticker_interval": 1.0,
+        "funding_rate_interval": 2.0,
+        "exchange_configs": exchanges,
+        "batch_processing": {"batch_size": 500, "flush_interval": 0.5, "spool_dir": str(tmp_path / "spool")},
+        "retry": {"max_attempts": 2, "base_delay": 0.1, "max_delay": 0.5},
+        "logging": {"level": "INFO", "file_path": str(tmp_path / "logs" / "collector.log"), "format": "json"},
+        "health": {"enabled": True, "port": free_port()},
+        "sqlite": {"enabled": True, "path": str(tmp_path / "collector.db")},
+    }
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            merged = copy.deepcopy(config[key])
+            merged.update(value)
+            config[key] = merged
+        else:
+            config[key] = value
+    return config
+
+
+def write_config(tmp_path: Path, config: dict[str, Any]) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTO_COLLECTOR_")}
+    for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM", "INVOCATION_ID"):
+        env.pop(name, None)
+    env.update(extra)
+    return env
+
+
+async def start_daemon(*args: str, cwd: Path, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, str(ENTRY), *args, cwd=cwd, env=env or clean_env(),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def wait_for_log(path: Path, event: str, timeout: float = 30.0) -> str:
+    """Wait until the JSON log file has a line with `"event":"<event>"`; that line."""
+    needle = f'"event":"{event}"'
+    async with asyncio.timeout(timeout):
+        while True:
+            if path.exists():
+                for line in path.read_text().splitlines():
+                    if needle in line:
+                        return line
+            await asyncio.sleep(0.1)
