@@ -93,6 +93,10 @@ class Daemon:
     async def _start(self, stack: AsyncExitStack, *, once: bool) -> None:
         config = self.config
         for sink in build_sinks(config):
+            if sink.name == "sqlite":
+                # A local file that cannot be opened (bad path, read-only disk) is a fault to fix,
+                # not an outage to wait out: fail the start instead of spooling forever.
+                await sink.open()
             writer = BatchWriter(sink, config.batch_processing, config.retry, config.circuit_breaker,
                                  stop_timeout=config.batch_processing.shutdown_timeout)
             self.writers.append(await stack.enter_async_context(writer))
