@@ -1,0 +1,161 @@
+"""sd_notify over a real unix datagram socket standing in for systemd's notify socket."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import structlog
+import structlog.testing
+
+from collector.systemd import Notifier
+
+
+class FakeSystemd:
+    """The receiving end of $NOTIFY_SOCKET: a bound datagram socket read by its own thread, which
+    stamps each message on arrival (so a blocked event loop cannot distort the timing)."""
+
+    def __init__(self, address: str) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(address)
+        self.sock.settimeout(0.05)
+        self.arrivals: list[tuple[float, str]] = []
+        self._stop = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="fake-systemd", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.arrivals.append((time.monotonic(), data.decode()))
+
+    def messages(self) -> list[str]:
+        time.sleep(0.1)  # let the reader catch up with what is already queued
+        return [message for _, message in self.arrivals]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._reader.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def systemd(tmp_path) -> Iterator[tuple[FakeSystemd, dict[str, str]]]:
+    path = str(tmp_path / "notify")
+    fake = FakeSystemd(path)
+    yield fake, {"NOTIFY_SOCKET": path}
+    fake.close()
+
+
+def gaps(arrivals: list[tuple[float, str]]) -> list[float]:
+    return [later[0] - earlier[0] for earlier, later in zip(arrivals, arrivals[1:])]
+
+
+async def test_ready_status_and_stopping_reach_the_notify_socket(systemd):
+    fake, environ = systemd
+    async with Notifier(environ) as notifier:
+        notifier.ready("collecting from 3 exchanges into sqlite")
+        notifier.status("flushing 120 records")
+        notifier.stopping()
+    assert fake.messages() == [
+        "READY=1\nSTATUS=collecting from 3 exchanges into sqlite",
+        "STATUS=flushing 120 records",
+        "STOPPING=1",
+    ]
+
+
+async def test_a_status_with_newlines_cannot_inject_other_notify_fields(systemd):
+    fake, environ = systemd
+    async with Notifier(environ) as notifier:
+        notifier.status("line one\nREADY=1")
+    assert fake.messages() == ["STATUS=line one READY=1"]
+
+
+async def test_an_abstract_namespace_socket_is_addressed_with_a_leading_at():
+    name = f"crypto-collector-test-{uuid.uuid4().hex}"
+    fake = FakeSystemd("\0" + name)
+    try:
+        async with Notifier({"NOTIFY_SOCKET": "@" + name}) as notifier:
+            notifier.ready("up")
+        assert fake.messages() == ["READY=1\nSTATUS=up"]
+    finally:
+        fake.close()
+
+
+async def test_without_notify_socket_every_call_is_a_harmless_no_op():
+    async with Notifier({}) as notifier:
+        notifier.ready("up")
+        notifier.status("still up")
+        notifier.stopping()
+    assert not notifier.enabled
+    assert notifier.watchdog_period is None
+
+
+async def test_watchdog_pings_every_half_of_watchdog_usec(systemd):
+    fake, environ = systemd
+    environ.update(WATCHDOG_USEC="200000", WATCHDOG_PID=str(os.getpid()))  # 0.2 s → a ping every 0.1 s
+    async with Notifier(environ) as notifier:
+        await asyncio.sleep(0.75)
+    assert notifier.watchdog_period == pytest.approx(0.1)
+    assert set(fake.messages()) == {"WATCHDOG=1"}
+    assert 6 <= len(fake.arrivals) <= 8
+    assert all(0.07 < gap < 0.2 for gap in gaps(fake.arrivals)), gaps(fake.arrivals)
+
+
+async def test_watchdog_pings_stop_while_the_event_loop_is_blocked(systemd):
+    fake, environ = systemd
+    environ["WATCHDOG_USEC"] = "100000"  # a ping every 0.05 s
+    async with Notifier(environ):
+        await asyncio.sleep(0.2)
+        time.sleep(0.6)  # a blocking call in the loop: systemd must see the pings stop
+        await asyncio.sleep(0.2)
+    fake.messages()
+    longest_silence = max(gaps(fake.arrivals))
+    assert 0.55 < longest_silence < 0.75
+    assert sorted(gaps(fake.arrivals))[-2] < 0.15  # elsewhere the pings kept their cadence
+
+
+async def test_watchdog_is_not_pinged_for_another_process(systemd):
+    fake, environ = systemd
+    environ.update(WATCHDOG_USEC="100000", WATCHDOG_PID=str(os.getpid() + 1))
+    async with Notifier(environ) as notifier:
+        await asyncio.sleep(0.2)
+    assert notifier.watchdog_period is None
+    assert fake.messages() == []
+
+
+async def test_pings_end_when_the_notifier_exits(systemd):
+    fake, environ = systemd
+    environ["WATCHDOG_USEC"] = "100000"
+    async with Notifier(environ):
+        await asyncio.sleep(0.12)
+    pings_while_entered = len(fake.messages())
+    await asyncio.sleep(0.3)
+    assert pings_while_entered >= 2
+    assert len(fake.messages()) == pings_while_entered
+
+
+async def test_a_vanished_notify_socket_is_logged_once_and_never_raises(systemd):
+    fake, environ = systemd
+    with structlog.testing.capture_logs() as logs:
+        async with Notifier(environ) as notifier:
+            fake.close()
+            os.unlink(environ["NOTIFY_SOCKET"])
+            notifier.ready("up")
+            notifier.status("still up")
+            notifier.stopping()
+    failures = [entry for entry in logs if entry["event"] == "sd_notify_failed"]
+    assert len(failures) == 1
+    assert failures[0]["error_code"] == "HEALTH_001"
+    assert failures[0]["socket"] == environ["NOTIFY_SOCKET"]
