@@ -93,7 +93,7 @@ class Dialect:
 
     # --- endpoints -----------------------------------------------------------------------
     def _exchange_info(self) -> Reply:
-        symbols = self._cache.get("symbols", self._symbol_rows)
+        symbols = self._cache.get("symbols", self._symbol_rows, listing=True)
         envelope = dict(_TEMPLATES["exchangeInfo"], serverTime=self.state.now_ms(), symbols=symbols)
         return json_reply(envelope)
 
@@ -138,7 +138,7 @@ class Dialect:
         return self._spec_decimals()[quote.symbol]
 
     def _spec_decimals(self) -> dict[str, int]:
-        return self._cache.get("decimals", lambda: {s.symbol: s.price_decimals for s in self.state.specs})
+        return self._cache.get("decimals", lambda: {s.symbol: s.price_decimals for s in self.state.specs}, listing=True)
 
 
 def _ticker_row(q: Quote, d: int) -> dict:

@@ -93,7 +93,7 @@ class Dialect:
             return self._envelope_error(10001, "params error: Category is invalid")
         rows: list[dict] = []
         if category == "linear" and query.get("status", "Trading") != "PreLaunch":
-            rows = self._cache.get("instruments", self._instrument_rows)
+            rows = self._cache.get("instruments", self._instrument_rows, listing=True)
         if "symbol" in query:
             rows = [r for r in rows if r["symbol"] == query["symbol"]]
         limit = min(1000, max(1, int(query.get("limit", _DEFAULT_PAGE))))

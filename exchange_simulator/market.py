@@ -131,6 +131,7 @@ class MarketState:
         self._snapshot: dict[str, Quote] = {}
         self._ts = 0
         self.version = 0  # bumped whenever what is served changes; keys response caches
+        self.listing_version = 0  # bumped when the instruments listing changes
         self.history: collections.deque[tuple[int, dict[str, Quote]]] = collections.deque(
             maxlen=history_ticks
         )
@@ -159,6 +160,7 @@ class MarketState:
         self._delisted[symbol] = mode
         self._snapshot = {k: v for k, v in self._snapshot.items() if k != symbol}
         self.version += 1
+        self.listing_version += 1
 
     # --- time ----------------------------------------------------------------------------
     def set_skew(self, skew_ms: int) -> None:

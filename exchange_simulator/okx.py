@@ -91,7 +91,7 @@ class Dialect:
         inst_type = query.get("instType")
         if inst_type is None:
             return _error("50014", "Parameter instType can not be empty.", 400)
-        rows = self._cache.get("instruments", self._instrument_rows) if inst_type == "SWAP" else []
+        rows = self._cache.get("instruments", self._instrument_rows, listing=True) if inst_type == "SWAP" else []
         if "instId" in query:
             rows = [r for r in rows if r["instId"] == query["instId"]]
         return json_reply({"code": "0", "data": rows, "msg": ""})

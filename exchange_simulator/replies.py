@@ -44,18 +44,23 @@ def trimmed(value: float, places: int = 8) -> str:
 
 
 class TickCache:
-    """Bodies built once per state version (a tick or a delisting), reused until it changes."""
+    """Bodies built once per state version (a tick or a delisting), reused until it changes.
+
+    ``listing=True`` entries (instruments) depend only on the listing and survive ticks.
+    """
 
     def __init__(self, state: MarketState) -> None:
         self._state = state
-        self._version = -1
-        self._entries: dict[object, object] = {}
+        self._versions = {False: -1, True: -1}
+        self._entries: dict[bool, dict[object, object]] = {False: {}, True: {}}
 
-    def get(self, key: object, build: Callable[[], object]) -> object:
+    def get(self, key: object, build: Callable[[], object], listing: bool = False) -> object:
         self._state.advance()
-        if self._state.version != self._version:
-            self._entries.clear()
-            self._version = self._state.version
-        if key not in self._entries:
-            self._entries[key] = build()
-        return self._entries[key]
+        version = self._state.listing_version if listing else self._state.version
+        entries = self._entries[listing]
+        if version != self._versions[listing]:
+            entries.clear()
+            self._versions[listing] = version
+        if key not in entries:
+            entries[key] = build()
+        return entries[key]
