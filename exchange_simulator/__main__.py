@@ -22,6 +22,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--symbols", type=int, default=50, help=f"per exchange, 1..{MAX_SYMBOLS}")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tick", type=float, default=1.0, help="seconds between market steps")
+    parser.add_argument("--history-ticks", type=int, default=300, help="served ticks kept per exchange")
     args = parser.parse_args(argv)
     if not 1 <= args.symbols <= MAX_SYMBOLS:
         parser.error(f"--symbols must be within 1..{MAX_SYMBOLS}")
@@ -36,7 +37,8 @@ async def serve(args: argparse.Namespace) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
-    async with Simulator(symbols=args.symbols, seed=args.seed, host=args.host, port=args.port, tick=args.tick):
+    async with Simulator(symbols=args.symbols, seed=args.seed, host=args.host, port=args.port, tick=args.tick,
+                         history_ticks=args.history_ticks):
         await stop.wait()
     log.info("simulator_stopped")
 

@@ -118,7 +118,7 @@ class MarketState:
         seed: int,
         clock: Callable[[], float],
         tick: float = 1.0,
-        history_ticks: int = 3600,
+        history_ticks: int = 300,
     ) -> None:
         self.exchange = exchange
         self.clock = clock

@@ -35,7 +35,7 @@ class Simulator:
         port: int = 0,
         tick: float = 1.0,
         clock: Callable[[], float] = time.time,
-        history_ticks: int = 3600,
+        history_ticks: int = 300,
     ) -> None:
         if not 1 <= symbols <= MAX_SYMBOLS:
             raise ValueError(f"symbols must be within 1..{MAX_SYMBOLS}")

@@ -323,3 +323,10 @@ async def test_500_symbols_on_three_exchanges_are_served_quickly(simulator_facto
     elapsed = time.monotonic() - started
     # 6 bulk endpoints x 500 symbols per round, parsed by ccxt in this same process.
     assert elapsed / rounds < 1.0, f"{elapsed / rounds:.2f}s per round"
+
+
+async def test_bybit_markets_beyond_one_page_are_fetched_through_the_cursor(simulator_factory, exchanges):
+    sim = await simulator_factory(symbols=1200)
+    markets = await exchanges(sim, "bybit").load_markets()
+    assert len(markets) == 1200
+    assert sim.request_count("bybit", path_contains="cursor=") == 1

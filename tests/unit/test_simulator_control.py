@@ -103,3 +103,11 @@ async def test_unknown_symbol_gets_the_exchange_error(simulator_factory, client)
         assert resp.status == 400 and await resp.json() == {"code": -1121, "msg": "Invalid symbol."}
     async with client.get(f"{sim.url}/api/v5/market/ticker?instId=NOPE-USDT-SWAP") as resp:
         assert (await resp.json())["code"] == "51001"
+
+
+@pytest.mark.parametrize("symbols", [0, 2001])
+def test_symbol_count_outside_1_to_2000_is_refused(symbols):
+    from exchange_simulator import Simulator
+
+    with pytest.raises(ValueError):
+        Simulator(symbols=symbols)
