@@ -1,0 +1,519 @@
+"""One ccxt exchange → normalized records: `ExchangeSource.poll(kind)`.
+
+A poll is, in this order: markets cache (reloaded every `markets_ttl`) → circuit breaker (an open
+one costs no request) → retry (retryable ccxt errors only, honouring Retry-After) → the request
+under the global semaphore and ccxt's own rate limiter → normalize → dedup against the last
+record per (kind, symbol). Failures are counted, logged on state changes, fed to the breaker;
+`poll` itself raises nothing but CancelledError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import aiohttp
+import ccxt.async_support as ccxt_async
+import certifi
+import structlog
+from ccxt.base import errors as ccxt_errors
+
+from collector import metrics
+from collector.config import CacheConfig, CircuitBreakerConfig, ExchangeConfig, PerformanceConfig, RetryConfig
+from collector.errors import ConfigError, ErrorCode
+from collector.exchanges import markets as mk
+from collector.exchanges.normalize import Normalized, Normalizer
+from collector.records import Record
+from collector.resilience.breaker import BreakerState, CircuitBreaker
+from collector.resilience.cache import TTLCache
+from collector.resilience.retry import RetryPolicy, retry
+
+log = structlog.get_logger(__name__)
+
+# kind -> (bulk method, its `has` key, per-symbol method, its `has` key)
+_CALLS = {
+    "ticker": ("fetch_tickers", "fetchTickers", "fetch_ticker", "fetchTicker"),
+    "funding_rate": ("fetch_funding_rates", "fetchFundingRates", "fetch_funding_rate", "fetchFundingRate"),
+}
+# ccxt's parsers fail with these on a body that is not the JSON they expect.
+_PARSE_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError)
+_MARKETS_RETRY_AFTER = 60.0  # seconds before a failed markets reload is tried again
+_SUMMARY_EVERY = 60.0
+
+
+class ExchangeSource:
+    """One ccxt async exchange; an async context manager (loads markets on enter, closes on exit)."""
+
+    def __init__(
+        self,
+        name: str,
+        config: ExchangeConfig,
+        *,
+        performance: PerformanceConfig,
+        cache: CacheConfig,
+        retry: RetryConfig,
+        circuit_breaker: CircuitBreakerConfig,
+        semaphore: asyncio.Semaphore,
+        clock: Callable[[], float] = time.time,
+        markets_ttl: float = 900.0,
+    ) -> None:
+        self.name = name
+        self.exchange_id = mk.ccxt_id(name, config)
+        self.exchange: ccxt_async.Exchange | None = None
+        self._config = config
+        self._pool_size = performance.connection_pool_size
+        self._semaphore = semaphore
+        self._fanout = asyncio.Semaphore(performance.connection_pool_size)
+        self._clock = clock
+        self._policy = RetryPolicy.from_config(retry)
+        # A half-open breaker's probe is one request, not a retry sequence.
+        self._probe_policy = RetryPolicy(1, retry.base_delay, retry.max_delay)
+        self._markets = TTLCache(max_size=1, default_ttl=markets_ttl)
+        self._markets_lock = asyncio.Lock()
+        self._markets_loaded_at = 0.0
+        self._last_ts = (TTLCache(max_size=cache.max_size, default_ttl=cache.default_ttl)
+                         if cache.enabled else None)
+        self._wanted: frozenset[str] | None = None
+        self._validated = False
+        self._session: aiohttp.ClientSession | None = None
+        normalizer = Normalizer(name, self.exchange_id)
+        self._kinds = {
+            kind: KindState(kind, CircuitBreaker(
+                f"{name}:{kind}", failure_threshold=circuit_breaker.failure_threshold,
+                recovery_timeout=circuit_breaker.recovery_timeout), build, advanced_at=clock())
+            for kind, build in (("ticker", normalizer.tickers), ("funding_rate", normalizer.funding_rates))
+        }
+        self._summary = Summary(clock())
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(self._kinds)
+
+    @property
+    def symbols(self) -> frozenset[str]:
+        return self._wanted or frozenset()
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def __aenter__(self) -> ExchangeSource:
+        exchange_class = getattr(ccxt_async, self.exchange_id, None)
+        if self.exchange_id not in ccxt_async.exchanges or exchange_class is None:
+            raise ConfigError([(ErrorCode.CONFIG_003,
+                                f"exchange_configs.{self.name}.ccxt_id: unknown ccxt exchange "
+                                f"{self.exchange_id!r}")])
+        connector = aiohttp.TCPConnector(
+            limit=self._pool_size, ssl=ssl.create_default_context(cafile=certifi.where()))
+        self._session = aiohttp.ClientSession(connector=connector)
+        config = mk.ccxt_config(self.exchange_id, self._config)
+        config["session"] = self._session  # ours, so the connection pool size is ours too
+        self.exchange = exchange_class(config)
+        try:
+            await self._load_markets_at_start()
+        except BaseException:
+            await self._close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._close()
+
+    async def _close(self) -> None:
+        if self.exchange is not None:
+            await self.exchange.close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _load_markets_at_start(self) -> None:
+        try:
+            markets = await self._load_markets(self._policy)
+        except ccxt_errors.BaseError as err:
+            # Not fatal: the exchange may be back later; polls load the markets first.
+            log.warning("markets_unavailable", exchange=self.name, error_code=error_code(err),
+                        error=one_line(err))
+            return
+        mk.check_symbols(self.name, self.exchange_id, self._config.symbols, markets)
+        self._apply_markets(markets)
+
+    # --- markets ---------------------------------------------------------------------------
+    async def _load_markets(self, policy: RetryPolicy) -> dict:
+        markets = await self._call("markets", lambda: self.exchange.load_markets(reload=True), policy)
+        self._markets.set("markets", markets)
+        self._markets_loaded_at = time.monotonic()
+        return markets
+
+    async def _refresh_markets(self, policy: RetryPolicy) -> None:
+        if self._markets.get("markets") is not None:
+            return
+        async with self._markets_lock:
+            if self._markets.get("markets") is not None:
+                return
+            try:
+                markets = await self._load_markets(policy)
+            except ccxt_errors.BaseError as err:
+                if self._wanted is None:
+                    raise  # nothing to poll against yet: this poll fails
+                log.warning("markets_reload_failed", exchange=self.name, error_code=error_code(err),
+                            error=one_line(err))
+                self._markets.set("markets", self.exchange.markets, ttl=_MARKETS_RETRY_AFTER)
+                return
+            self._apply_markets(markets)
+
+    def _apply_markets(self, markets: dict) -> None:
+        configured = self._config.symbols
+        if not self._validated:
+            self._validated = True
+            unknown = mk.unknown_symbols(configured, markets)
+            if unknown:  # only reached when the markets could not be loaded at start
+                log.error("unknown_symbols", exchange=self.name, error_code=ErrorCode.CONFIG_003,
+                          symbols=unknown, ccxt_id=self.exchange_id)
+        wanted = mk.wanted_symbols(configured, markets)
+        old = self._wanted
+        self._wanted = wanted
+        if old is None:
+            log.info("markets_loaded", exchange=self.name, symbols=len(wanted))
+            self._track_new(wanted)
+            return
+        for symbol in sorted(old - wanted):
+            log.warning("symbol_delisted", exchange=self.name, symbol=symbol,
+                        detail="no longer an active linear perpetual; dropped")
+        added = wanted - old
+        if added:
+            log.info("symbols_listed", exchange=self.name, symbols=sorted(added)[:20], count=len(added))
+            self._track_new(added)
+
+    def _track_new(self, symbols: Iterable[str]) -> None:
+        for state in self._kinds.values():
+            state.watch(symbols)
+
+    def _drop(self, symbol: str) -> None:
+        if self._wanted is not None and symbol in self._wanted:
+            self._wanted = self._wanted - {symbol}
+            log.warning("symbol_delisted", exchange=self.name, symbol=symbol,
+                        detail="the exchange rejects the symbol; dropped")
+
+    # --- polling ---------------------------------------------------------------------------
+    async def poll(self, kind: str) -> list[Record]:
+        """One round of `kind`; returns the new records ([] on failure). Raises only CancelledError."""
+        state = self._kinds[kind]
+        try:
+            records = await self._poll(state)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # a bug, not an exchange failure: log it with its traceback
+            state.breaker.record_failure(err)
+            state.crashed(self.name, err)
+            records = []
+        self._after_poll(state)
+        return records
+
+    async def _poll(self, state: KindState) -> list[Record]:
+        breaker = state.breaker
+        if not breaker.allow():
+            log.debug("poll_skipped", exchange=self.name, kind=state.kind, reason="breaker_open",
+                      retry_in=round(breaker.retry_in(), 3))
+            return []
+        probe = breaker.state is BreakerState.HALF_OPEN
+        policy = self._probe_policy if probe else self._policy
+        try:
+            await self._refresh_markets(policy)
+            entries, received_at = await self._fetch(state.kind, policy)
+        except ccxt_errors.BaseError as err:
+            breaker.record_failure(one_line(err))
+            self._summary.failures += 1
+            state.failed(self.name, err)
+            return []
+        except asyncio.CancelledError:
+            if probe:  # let the next poll probe again after the recovery timeout
+                breaker.record_failure("probe cancelled")
+            raise
+        breaker.record_success()
+        state.succeeded(self.name, self._clock())
+        return self._collect(state, entries, received_at)
+
+    async def _fetch(self, kind: str, policy: RetryPolicy) -> tuple[Iterable[dict], int]:
+        bulk, has_bulk, single, has_single = _CALLS[kind]
+        if self.exchange.has.get(has_bulk):
+            result = await self._call(kind, getattr(self.exchange, bulk), policy)
+            received_at = int(self._clock() * 1000)
+            if not isinstance(result, dict):
+                raise ccxt_errors.BadResponse(f"{self.exchange_id} {bulk} returned {type(result).__name__}")
+            if len(result) < len(self._wanted):
+                self._suspect_delistings()
+            return result.values(), received_at
+        if not self.exchange.has.get(has_single):
+            raise ccxt_errors.NotSupported(f"{self.exchange_id} has neither {bulk} nor {single}")
+        result = await self._fetch_each(kind, getattr(self.exchange, single), policy)
+        return result, int(self._clock() * 1000)
+
+    async def _fetch_each(self, kind: str, method, policy: RetryPolicy) -> list[dict]:
+        """Per-symbol fallback: one request per symbol, at most `connection_pool_size` at a time."""
+        results: list[dict] = []
+        errors: list[ccxt_errors.BaseError] = []
+
+        async def one(symbol: str) -> None:
+            async with self._fanout:
+                try:
+                    results.append(await self._call(kind, lambda: method(symbol), policy))
+                except ccxt_errors.BadSymbol:
+                    self._drop(symbol)
+                except ccxt_errors.BaseError as err:
+                    errors.append(err)
+
+        async with asyncio.TaskGroup() as group:
+            for symbol in sorted(self._wanted):
+                group.create_task(one(symbol), name=f"fetch:{self.name}:{kind}:{symbol}")
+        if errors and not results:
+            raise errors[-1]
+        if errors:
+            log.debug("partial_poll", exchange=self.name, kind=kind, failed=len(errors), ok=len(results))
+        return results
+
+    def _suspect_delistings(self) -> None:
+        """Wanted symbols missing from a bulk answer: reload markets soon (not every tick)."""
+        if time.monotonic() - self._markets_loaded_at >= _MARKETS_RETRY_AFTER:
+            self._markets.pop("markets")
+
+    async def _call(self, endpoint: str, call: Callable, policy: RetryPolicy):
+        return await retry(
+            lambda: self._request(endpoint, call), policy, retryable=is_retryable,
+            retry_after=self._retry_after, what="exchange_request", exchange=self.name, endpoint=endpoint,
+        )
+
+    async def _request(self, endpoint: str, call: Callable):
+        async with self._semaphore:
+            started = time.perf_counter()
+            try:
+                result = await call()
+            except ccxt_errors.BaseError:
+                self._count(endpoint, started, "error")
+                raise
+            except _PARSE_ERRORS as err:
+                self._count(endpoint, started, "error")
+                raise ccxt_errors.BadResponse(
+                    f"{self.exchange_id} {endpoint}: unusable response ({type(err).__name__}: {err})"
+                ) from err
+        self._count(endpoint, started, "ok")
+        return result
+
+    def _count(self, endpoint: str, started: float, outcome: str) -> None:
+        elapsed = time.perf_counter() - started
+        metrics.requests.labels(self.name, endpoint, outcome).inc()
+        metrics.request_latency.labels(self.name, endpoint).observe(elapsed)
+        self._summary.requests += 1
+        self._summary.response_time += elapsed
+        log.debug("exchange_request", exchange=self.name, endpoint=endpoint,
+                  response_time=round(elapsed * 1000, 1), outcome=outcome)
+
+    def _retry_after(self, err: BaseException) -> float | None:
+        if not isinstance(err, ccxt_errors.DDoSProtection):  # RateLimitExceeded included
+            return None
+        return retry_after(getattr(self.exchange, "last_response_headers", None))
+
+    # --- records ---------------------------------------------------------------------------
+    def _collect(self, state: KindState, entries: Iterable[dict], received_at: int) -> list[Record]:
+        normalized = state.normalize(entries, self._wanted, received_at)
+        if normalized.malformed:
+            metrics.records_skipped.labels(self.name, state.kind, "malformed").inc(normalized.malformed)
+            state.malformed(self.name, normalized.malformed)
+        fresh = state.track(normalized.records, self._last_ts, received_at / 1000)
+        unchanged = len(normalized.records) - len(fresh)
+        if unchanged:
+            metrics.records_skipped.labels(self.name, state.kind, "unchanged").inc(unchanged)
+        if fresh:
+            metrics.records_collected.labels(self.name, state.kind).inc(len(fresh))
+        if state.response_newest and state.response_newest != received_at:
+            metrics.clock_skew.labels(self.name).set((state.response_newest - received_at) / 1000)
+        state.find_stale(self._wanted)
+        self._summary.records += len(fresh)
+        return fresh
+
+    def _after_poll(self, state: KindState) -> None:
+        state.attempts += 1
+        now = self._clock()
+        metrics.staleness.labels(self.name, state.kind).set(state.staleness(now))
+        metrics.stale_symbols.labels(self.name, state.kind).set(len(state.stale))
+        if now - self._summary.started >= _SUMMARY_EVERY:
+            self._summary.log(self.name, now)
+
+    def status(self) -> dict:
+        states = [s.breaker.state for s in self._kinds.values()]
+        worst = next((b for b in (BreakerState.OPEN, BreakerState.HALF_OPEN) if b in states),
+                     BreakerState.CLOSED)
+        successes = [s.last_success for s in self._kinds.values() if s.last_success is not None]
+        now = self._clock()
+        return {
+            "breaker": str(worst),
+            "last_success": max(successes) if successes else None,
+            "consecutive_failures": max(s.breaker.consecutive_failures for s in self._kinds.values()),
+            "stale": any(s.is_stale for s in self._kinds.values()),
+            "symbols": len(self.symbols),
+            "kinds": {kind: s.status(now) for kind, s in self._kinds.items()},
+        }
+
+
+# --- per-kind bookkeeping ------------------------------------------------------------------
+@dataclass(slots=True)
+class KindState:
+    """What one (exchange, kind) poller remembers: breaker, freshness, and what it last logged."""
+
+    kind: str
+    breaker: CircuitBreaker
+    normalize: Callable[..., Normalized]
+    advanced_at: float = 0.0  # clock time the newest exchange timestamp last moved forward
+    last_success: float | None = None
+    records: int = 0
+    polls: int = 0  # successful polls
+    attempts: int = 0  # every poll, an open breaker's included
+    advanced_attempt: int = 0
+    newest_ts: int = 0
+    response_newest: int = 0
+    failing: ErrorCode | None = None
+    crashing: bool = False
+    malformed_streak: bool = False
+    symbol_ts: dict[str, int] = field(default_factory=dict)
+    moved_at: dict[str, int] = field(default_factory=dict)  # symbol -> poll its ts last moved
+    stale: list[str] = field(default_factory=list)
+
+    def watch(self, symbols: Iterable[str]) -> None:
+        for symbol in symbols:
+            self.moved_at[symbol] = self.polls
+
+    def track(self, records: list[Record], cache: TTLCache | None, now: float) -> list[Record]:
+        """Remember each symbol's ts; return the records not already emitted (same ts)."""
+        poll, seen, moved, kind = self.polls, self.symbol_ts, self.moved_at, self.kind
+        fresh = []
+        newest = 0
+        for record in records:
+            symbol, ts = record.symbol, record.ts
+            if seen.get(symbol) != ts:
+                seen[symbol] = ts
+                moved[symbol] = poll
+            if ts > newest:
+                newest = ts
+            if cache is not None:
+                key = (kind, symbol)
+                previous = cache.get(key)
+                cache.set(key, ts)
+                if previous == ts:
+                    continue
+            fresh.append(record)
+        self.response_newest = newest
+        if newest > self.newest_ts:
+            self.newest_ts = newest
+            self.advanced_at = now
+            self.advanced_attempt = self.attempts + 1  # this poll counts once it ends
+        self.records = len(fresh)
+        return fresh
+
+    def find_stale(self, wanted: Iterable[str]) -> None:
+        """Symbols whose exchange timestamp has not moved for 3 polls."""
+        horizon = self.polls - 3
+        moved = self.moved_at
+        self.stale = [s for s in wanted if moved.get(s, self.polls) <= horizon]
+
+    def staleness(self, now: float) -> float:
+        return max(0.0, now - self.advanced_at)
+
+    @property
+    def is_stale(self) -> bool:
+        return self.attempts - self.advanced_attempt >= 3
+
+    def succeeded(self, exchange: str, now: float) -> None:
+        self.polls += 1
+        self.last_success = now
+        if self.failing is not None or self.crashing:
+            log.info("exchange_recovered", exchange=exchange, kind=self.kind)
+        self.failing = None
+        self.crashing = False
+
+    def failed(self, exchange: str, err: BaseException) -> None:
+        code = error_code(err)
+        if code == self.failing:
+            log.debug("exchange_poll_failed", exchange=exchange, kind=self.kind, error_code=code,
+                      error=one_line(err))
+            return
+        self.failing = code
+        emit = log.error if code is ErrorCode.EXCHANGE_002 else log.warning
+        emit("exchange_poll_failed", exchange=exchange, kind=self.kind, error_code=code,
+             error=one_line(err), breaker=str(self.breaker.state))
+
+    def crashed(self, exchange: str, err: BaseException) -> None:
+        if not self.crashing:
+            self.crashing = True
+            log.error("poll_crashed", exchange=exchange, kind=self.kind, error_code=ErrorCode.APP_002,
+                      error=one_line(err), exc_info=err)
+
+    def malformed(self, exchange: str, count: int) -> None:
+        if count and not self.malformed_streak:
+            log.warning("malformed_entries_skipped", exchange=exchange, kind=self.kind, count=count,
+                        error_code=ErrorCode.EXCHANGE_004)
+        self.malformed_streak = bool(count)
+
+    def status(self, now: float) -> dict:
+        return {
+            "breaker": str(self.breaker.state),
+            "last_success": self.last_success,
+            "consecutive_failures": self.breaker.consecutive_failures,
+            "records": self.records,
+            "staleness_s": round(self.staleness(now), 3),
+            "stale": self.is_stale,
+            "stale_symbols": len(self.stale),
+            "stale_examples": sorted(self.stale)[:10],
+            "error_code": str(self.failing) if self.failing else None,
+        }
+
+
+@dataclass(slots=True)
+class Summary:
+    """Counters behind the once-a-minute `exchange_summary` line."""
+
+    started: float
+    records: int = 0
+    failures: int = 0
+    requests: int = 0
+    response_time: float = 0.0
+
+    def log(self, exchange: str, now: float) -> None:
+        mean = self.response_time / self.requests * 1000 if self.requests else None
+        log.info("exchange_summary", exchange=exchange, records=self.records, failures=self.failures,
+                 requests=self.requests, mean_response_time=None if mean is None else round(mean, 1),
+                 period_s=round(now - self.started, 1))
+        self.started, self.records, self.failures, self.requests, self.response_time = now, 0, 0, 0, 0.0
+
+
+# --- ccxt errors -----------------------------------------------------------------------------
+def error_code(err: BaseException) -> ErrorCode:
+    """network/timeout/unavailable → EXCHANGE_001, auth → 002, rate limit → 003, the rest → 004."""
+    if isinstance(err, ccxt_errors.DDoSProtection):  # RateLimitExceeded, 418 bans
+        return ErrorCode.EXCHANGE_003
+    if isinstance(err, ccxt_errors.AuthenticationError):  # PermissionDenied, AccountSuspended
+        return ErrorCode.EXCHANGE_002
+    if isinstance(err, ccxt_errors.NetworkError):  # RequestTimeout, ExchangeNotAvailable
+        return ErrorCode.EXCHANGE_001
+    return ErrorCode.EXCHANGE_004
+
+
+def is_retryable(err: BaseException) -> bool:
+    """ccxt's OperationFailed: network errors, timeouts, unavailability, rate limits, and bad
+    (malformed/truncated) responses. Never auth, permission, bad symbol or bad request."""
+    return isinstance(err, ccxt_errors.OperationFailed)
+
+
+def retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds from a `Retry-After` header (delta-seconds form), if the response had one."""
+    for key, value in (headers or {}).items():
+        if key.lower() == "retry-after":
+            try:
+                seconds = float(value)
+            except (TypeError, ValueError):
+                return None
+            return seconds if seconds >= 0 else None
+    return None
+
+
+def one_line(err: BaseException | str) -> str:
+    text = err if isinstance(err, str) else f"{type(err).__name__}: {err}"
+    return text.replace("\n", " ")[:300]
