@@ -60,6 +60,16 @@ def column_data(records: Sequence[Record], kind: str) -> list[tuple[Any, ...]]:
     return list(zip(*map(attrgetter(*columns(kind)), records)))
 
 
+def failure_reason(err: BaseException, password: str, timeout: float) -> str:
+    """One line saying why a call failed, with the password masked should the text contain it."""
+    if isinstance(err, TimeoutError):
+        return f"no answer within {timeout:g} s"
+    text = " ".join(str(err).split()) or type(err).__name__
+    if password:
+        text = text.replace(password, "***")
+    return text if len(text) <= _MAX_REASON else text[:_MAX_REASON - 3] + "..."
+
+
 class ClickHouseSink:
     name = "clickhouse"
     error_code = ErrorCode.DB_001
@@ -143,7 +153,8 @@ class ClickHouseSink:
         except _FAILURES as err:
             await self._drop_client()
             raise SinkError(
-                f"ClickHouse {action} at {self._where} failed: {self._reason(err)}",
+                f"ClickHouse {action} at {self._where} failed: "
+                f"{failure_reason(err, self._config.password.get_secret_value(), self._timeout)}",
                 code=self.error_code) from None
 
     async def _drop_client(self) -> None:
@@ -154,12 +165,3 @@ class ClickHouseSink:
                 await client.close()
             except _FAILURES:
                 pass  # the connection is already gone; nothing is left to release
-
-    def _reason(self, err: BaseException) -> str:
-        if isinstance(err, TimeoutError):
-            return f"no answer within {self._timeout:g} s"
-        text = " ".join(str(err).split()) or type(err).__name__
-        password = self._config.password.get_secret_value()
-        if password:
-            text = text.replace(password, "***")
-        return text if len(text) <= _MAX_REASON else text[:_MAX_REASON - 3] + "..."
