@@ -225,7 +225,11 @@ class Handler:
         insert = _INSERT_WITH_DATA.match(head)
         if insert:
             return await self._insert(insert, head[insert.end():], _no_chunks(), decoder)
-        return await self._query(head.decode().strip(), params)
+        try:
+            sql = head.decode().strip()
+        except UnicodeDecodeError as err:
+            raise ClickHouseError(36, f"The statement is not UTF-8: {err}") from None
+        return await self._query(sql, params)
 
     async def _insert(self, insert: re.Match, data: bytes, chunks: Any,
                       decoder: BodyDecoder) -> web.Response:
