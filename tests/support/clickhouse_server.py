@@ -46,7 +46,8 @@ _TRANSPORT_PARAMS = frozenset({
 })
 _INSERT_WITH_DATA = re.compile(rb"^(\s*INSERT\b.*?)\bFORMAT\s+(\w+)[ \t]*\r?\n", re.I | re.S)
 _TRAILING_FORMAT = re.compile(r"\bFORMAT\s+(\w+)\s*;?\s*$", re.I)
-_CONTROL_STATEMENT = re.compile(r"^\s*(SET|USE)\b", re.I)
+_USE_STATEMENT = re.compile(r"^\s*USE\b", re.I)
+_SET_STATEMENT = re.compile(r"^\s*SET\b", re.I)
 _ERROR_CODE = re.compile(r"Code: (\d+)\.")
 _NAME = re.compile(r"^\w+$")
 _MAX_HEAD_BYTES = 1 << 20  # an INSERT's statement must be within the first MiB of its body
@@ -151,7 +152,7 @@ class Engine:
                 self._settings[name] = value
 
     def query(self, sql: str, fmt: str, params: dict[str, str]) -> Any:
-        if _CONTROL_STATEMENT.match(sql):
+        if _USE_STATEMENT.match(sql):
             self._database = None  # a USE must not outlive its request
         return self._conn.query(sql, fmt, params=params)
 
@@ -258,19 +259,19 @@ class Handler:
         binds = {k[6:]: v for k, v in params.items() if k.startswith("param_")}
         explicit = _TRAILING_FORMAT.search(sql)
         fmt = explicit.group(1) if explicit else params.get("default_format")
-        if _CONTROL_STATEMENT.match(sql) and sql.lstrip()[:3].upper() == "SET":
-            body = b""  # without a session, a SET lasts only for its own request
-            result = None
+        if _SET_STATEMENT.match(sql):
+            body, result = b"", None  # without a session, a SET lasts only for its own request
         elif fmt:
             result = await self.engine.call(self.engine.query, sql, fmt, binds)
             body = result.bytes() or b""
+            fmt = fmt if explicit or body else None
         else:
             # With names, a statement that yields a result set always writes a line, even
             # with no rows; a DDL writes nothing. That tells the client which it was.
             result = await self.engine.call(self.engine.query, sql, "TabSeparatedWithNames", binds)
             body = result.bytes() or b""
             fmt = "TabSeparated" if body else None
-            body = body[body.find(b"\n") + 1:] if body else b""
+            body = body[body.find(b"\n") + 1:]
         headers = {}
         if result is not None:
             headers["X-ClickHouse-Summary"] = _summary(
