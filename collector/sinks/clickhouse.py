@@ -1,8 +1,10 @@
 """The ClickHouse sink: whole batches, column-oriented, over clickhouse-connect's async HTTP client.
 
 Tables are ReplacingMergeTree(received_at) ordered by the record identity, so writing a record
-twice leaves one row once parts merge (and at once for `SELECT ... FINAL`). Times travel as
-UTC millisecond integers, which clickhouse-connect writes unchanged as DateTime64(3) ticks.
+twice leaves one row once parts merge (and at once for `SELECT ... FINAL`). That also makes a
+partly stored batch harmless: the writer sends it again. Times travel as UTC millisecond
+integers, which clickhouse-connect writes unchanged as DateTime64(3) ticks (converting them to
+datetime objects first would cost about 1 µs per value, twice, for nothing).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from tests.support.clickhouse import (  # noqa: F401
     admin_client,
     clickhouse_config,
     clickhouse_server,
+    require_chdb,
 )
 
 PASSWORD = "Sup3r-Secret-pw"
@@ -203,6 +204,7 @@ async def test_a_server_that_never_answers_fails_within_the_timeout() -> None:
 
 
 async def test_the_sink_recovers_after_the_server_is_killed_and_restarted(tmp_path: Path) -> None:
+    require_chdb()
     server = ChdbServerProcess(tmp_path / "data")
     endpoint = server.start()
     records = make_records(3000)

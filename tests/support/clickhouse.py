@@ -133,14 +133,19 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def require_chdb() -> None:
+    """Skip (fail under CI=true) a test that runs the chDB-backed server itself."""
+    if importlib.util.find_spec("chdb") is None:
+        _unavailable("chdb-core is not installed, so the ClickHouse test server cannot run")
+
+
 @pytest.fixture(scope="session")
 def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseEndpoint]:
     url = os.environ.get("CLICKHOUSE_TEST_URL")
     if url:
         yield ClickHouseEndpoint.from_url(url)
         return
-    if importlib.util.find_spec("chdb") is None:
-        _unavailable("no CLICKHOUSE_TEST_URL and chdb-core is not installed")
+    require_chdb()
     with ChdbServerProcess(tmp_path_factory.mktemp("clickhouse") / "data") as endpoint:
         yield endpoint
 
