@@ -1,0 +1,197 @@
+"""The RabbitMQ sink against the local broker, read back by real consumers bound before publishing."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections import Counter
+
+import orjson
+import pytest
+from aio_pika import DeliveryMode
+from pydantic import SecretStr
+
+from collector.config import RabbitMQConfig
+from collector.errors import ErrorCode, SinkError
+from collector.records import FundingRate, Record, Ticker, message_id, routing_key, to_dict
+from collector.sinks.rabbitmq import RabbitMQSink
+from tests.support.rabbitmq import bound_queue, drain, rabbitmq_config  # noqa: F401
+from tests.support.tcp_proxy import TcpProxy
+
+BASE_TS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
+EXCHANGES = ("binance", "bybit", "okx")
+EIGHT_HOURS_MS = 8 * 3600 * 1000
+
+
+def mixed_records(count: int, *, first_ts: int = BASE_TS) -> list[Record]:
+    """Tickers and funding rates (one in four) of three exchanges and 50 symbols, unique ts each."""
+    records: list[Record] = []
+    for i in range(count):
+        exchange, symbol, ts = EXCHANGES[i % 3], f"C{i % 50}/USDT:USDT", first_ts + i
+        if i % 4 == 3:
+            records.append(FundingRate(exchange, symbol, ts, ts + 7, funding_rate=(i % 7 - 3) * 1.25e-5,
+                                       next_funding_time=ts + EIGHT_HOURS_MS,
+                                       mark_price=100.0 + i / 3 if i % 2 else None))
+        else:
+            records.append(Ticker(exchange, symbol, ts, ts + 3, last=60000.0 + i / 7, bid=59999.5,
+                                  ask=60000.5, open_interest=None if i % 5 else 1.0e6 + i))
+    return records
+
+
+async def write_in_batches(sink: RabbitMQSink, records: list[Record], size: int = 1000) -> None:
+    for start in range(0, len(records), size):
+        await sink.write(records[start:start + size])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_every_record_becomes_one_persistent_json_message_equal_to_its_dict(
+        rabbitmq_config: RabbitMQConfig) -> None:
+    records = mixed_records(100_000)
+    by_id = {message_id(record): record for record in records}
+    async with bound_queue(rabbitmq_config, "#") as queue:
+        async with RabbitMQSink(rabbitmq_config) as sink:
+            await write_in_batches(sink, records)
+        messages = await drain(queue)
+
+    assert len(messages) == 100_000
+    assert len({message.message_id for message in messages}) == 100_000
+    for message in messages:
+        record = by_id[message.message_id]
+        assert orjson.loads(message.body) == to_dict(record)
+        assert message.routing_key == routing_key(record)
+        assert message.content_type == "application/json"
+        assert message.delivery_mode == DeliveryMode.PERSISTENT
+        assert message.timestamp is not None
+
+
+async def test_a_consumer_bound_to_binance_tickers_gets_exactly_binance_tickers(
+        rabbitmq_config: RabbitMQConfig) -> None:
+    records = mixed_records(3_000)
+    expected = {message_id(r) for r in records if r.kind == "ticker" and r.exchange == "binance"}
+    async with bound_queue(rabbitmq_config, "ticker.binance.#") as queue:
+        async with RabbitMQSink(rabbitmq_config) as sink:
+            await sink.write(records)
+        messages = await drain(queue)
+
+    assert sorted(message.message_id for message in messages) == sorted(expected)
+    assert {orjson.loads(m.body)["exchange"] for m in messages} == {"binance"}
+    assert {orjson.loads(m.body)["kind"] for m in messages} == {"ticker"}
+
+
+async def test_a_consumer_bound_to_funding_rates_gets_every_funding_rate_and_no_ticker(
+        rabbitmq_config: RabbitMQConfig) -> None:
+    records = mixed_records(3_000)
+    expected = {message_id(r) for r in records if r.kind == "funding_rate"}
+    async with bound_queue(rabbitmq_config, "funding_rate.*.#") as queue:
+        async with RabbitMQSink(rabbitmq_config) as sink:
+            await sink.write(records)
+        messages = await drain(queue)
+
+    assert sorted(message.message_id for message in messages) == sorted(expected)
+    assert {m.routing_key.split(".")[1] for m in messages} == set(EXCHANGES)
+    assert {orjson.loads(m.body)["kind"] for m in messages} == {"funding_rate"}
+
+
+async def test_writing_the_same_records_twice_gives_both_copies_the_same_message_id(
+        rabbitmq_config: RabbitMQConfig) -> None:
+    records = mixed_records(500)
+    async with bound_queue(rabbitmq_config, "#") as queue:
+        async with RabbitMQSink(rabbitmq_config) as sink:
+            await sink.write(records)
+        async with RabbitMQSink(rabbitmq_config) as sink:  # a new connection, as after a restart
+            await sink.write(records)
+        messages = await drain(queue)
+
+    copies = Counter(message.message_id for message in messages)
+    assert copies == Counter({message_id(record): 2 for record in records})
+
+
+async def test_bad_credentials_fail_with_mq_001_naming_the_broker_but_not_the_password(
+        rabbitmq_config: RabbitMQConfig) -> None:
+    config = rabbitmq_config.model_copy(update={"password": SecretStr("wr0ng-S3cret-xyz")})
+    sink = RabbitMQSink(config, timeout=10.0)
+    with pytest.raises(SinkError) as caught:
+        await sink.open()
+    assert caught.value.code == ErrorCode.MQ_001
+    assert "127.0.0.1:5672/" in str(caught.value)
+    assert "wr0ng-S3cret-xyz" not in str(caught.value)
+    assert "wr0ng-S3cret-xyz" not in repr(sink)
+    with pytest.raises(SinkError):  # write opens lazily and fails the same way
+        await sink.write(mixed_records(1))
+    await sink.close()
+
+
+async def test_an_unreachable_broker_fails_open_and_write_promptly_with_mq_001(
+        rabbitmq_config: RabbitMQConfig) -> None:
+    port = free_port()
+    sink = RabbitMQSink(rabbitmq_config.model_copy(update={"port": port}), timeout=10.0)
+    started = time.monotonic()
+    with pytest.raises(SinkError) as caught:
+        await sink.write(mixed_records(10))
+    assert time.monotonic() - started < 5.0
+    assert caught.value.code == ErrorCode.MQ_001
+    assert f"127.0.0.1:{port}/" in str(caught.value)
+    assert "guest" not in str(caught.value).replace(f"127.0.0.1:{port}/", "")
+    await sink.close()
+
+
+async def write_until_it_succeeds(sink: RabbitMQSink, records: list[Record], within: float) -> int:
+    """Retry a write as the batching writer would; returns how many attempts failed."""
+    failures = 0
+    async with asyncio.timeout(within):
+        while True:
+            try:
+                await sink.write(records)
+                return failures
+            except SinkError:
+                failures += 1
+                await asyncio.sleep(0.25)
+
+
+async def test_writes_fail_while_the_broker_is_cut_off_and_succeed_once_it_is_back(
+        rabbitmq_config: RabbitMQConfig) -> None:
+    before, during, after = mixed_records(300), mixed_records(300, first_ts=BASE_TS + 10**6), \
+        mixed_records(300, first_ts=BASE_TS + 2 * 10**6)
+    async with bound_queue(rabbitmq_config, "#") as queue, \
+            TcpProxy("127.0.0.1", rabbitmq_config.port) as proxy:
+        config = rabbitmq_config.model_copy(update={"port": proxy.port})
+        async with RabbitMQSink(config, timeout=5.0) as sink:
+            await sink.write(before)
+            await proxy.cut()
+            started = time.monotonic()
+            with pytest.raises(SinkError) as caught:
+                await sink.write(during)
+            assert time.monotonic() - started < 5.0
+            assert caught.value.code == ErrorCode.MQ_001
+            await proxy.restore()
+            await write_until_it_succeeds(sink, after, within=20.0)
+        messages = await drain(queue)
+
+    received = {message.message_id for message in messages}
+    assert {message_id(r) for r in before + after} <= received
+
+
+async def test_a_stalled_broker_times_out_with_mq_001_and_writes_succeed_after_it_recovers(
+        rabbitmq_config: RabbitMQConfig) -> None:
+    records, later = mixed_records(300), mixed_records(300, first_ts=BASE_TS + 10**6)
+    async with bound_queue(rabbitmq_config, "#") as queue, \
+            TcpProxy("127.0.0.1", rabbitmq_config.port) as proxy:
+        config = rabbitmq_config.model_copy(update={"port": proxy.port})
+        async with RabbitMQSink(config, timeout=2.0) as sink:
+            await proxy.stall()
+            started = time.monotonic()
+            with pytest.raises(SinkError) as caught:
+                await sink.write(records)
+            assert time.monotonic() - started < 2.0 + 2.0
+            assert caught.value.code == ErrorCode.MQ_001
+            await proxy.restore()
+            await write_until_it_succeeds(sink, later, within=20.0)
+        messages = await drain(queue)
+
+    assert {message_id(r) for r in later} <= {message.message_id for message in messages}

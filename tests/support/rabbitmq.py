@@ -1,0 +1,107 @@
+"""RabbitMQ fixtures and consumer helpers for the local broker (127.0.0.1:5672, guest/guest).
+
+Import the fixture explicitly in a test module:
+
+    from tests.support.rabbitmq import rabbitmq_config  # noqa: F401
+
+`rabbitmq_config` yields an enabled `RabbitMQConfig` whose exchange is unique to the test
+(`crypto.futures.test-<hex>`) and deletes that exchange afterwards. Without the management API a
+per-run vhost cannot be created over AMQP, so isolation is by exchange and queue names. Without a
+reachable broker the test is skipped with the reason; under CI=true it fails instead.
+
+`bound_queue(config, binding_key)` declares an exclusive, auto-deleted queue bound to the config's
+exchange (declare it *before* publishing: a topic exchange drops what no queue is bound to), and
+`drain(queue, ...)` consumes it until it stays quiet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aio_pika
+import pytest
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS
+
+from collector.config import RabbitMQConfig
+
+HOST = "127.0.0.1"
+PORT = 5672
+USERNAME = "guest"
+PASSWORD = "guest"
+_CONNECT_TIMEOUT = 5.0
+
+
+async def broker_connection() -> aio_pika.abc.AbstractConnection:
+    """A plain connection to the local broker as guest; skips (or fails under CI=true) if down."""
+    try:
+        return await aio_pika.connect(host=HOST, port=PORT, login=USERNAME, password=PASSWORD,
+                                      timeout=_CONNECT_TIMEOUT)
+    except (TimeoutError, *CONNECTION_EXCEPTIONS) as err:
+        reason = f"RabbitMQ is not reachable on {HOST}:{PORT} as {USERNAME}: {err!r}"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason + " (CI=true: the broker is required)")
+        pytest.skip(reason)
+
+
+@pytest.fixture
+async def rabbitmq_config() -> AsyncIterator[RabbitMQConfig]:
+    connection = await broker_connection()
+    name = f"crypto.futures.test-{uuid.uuid4().hex[:12]}"
+    try:
+        yield RabbitMQConfig(enabled=True, host=HOST, port=PORT, username=USERNAME,
+                             password=PASSWORD, virtual_host="/", exchange=name)
+    finally:
+        async with connection:
+            channel = await connection.channel()
+            await channel.exchange_delete(name)
+
+
+@asynccontextmanager
+async def bound_queue(config: RabbitMQConfig, binding_key: str) -> AsyncIterator[AbstractQueue]:
+    """An exclusive queue bound to `config.exchange` with `binding_key`, for the block's duration.
+
+    Declares the exchange too (durable topic, as the sink does), so the queue can be bound
+    before the sink ever connected.
+    """
+    async with await broker_connection() as connection:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(
+            config.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(exchange, binding_key)
+        yield queue
+
+
+async def drain(queue: AbstractQueue, *, quiet: float = 1.0,
+                limit: float = 120.0) -> list[AbstractIncomingMessage]:
+    """Consume every message (auto-ack) until none arrived for `quiet` seconds.
+
+    Returns the messages in arrival order; stops at `limit` seconds whatever happens.
+    """
+    messages: list[AbstractIncomingMessage] = []
+    arrived = asyncio.Event()
+
+    async def on_message(message: AbstractIncomingMessage) -> None:
+        messages.append(message)
+        arrived.set()
+
+    tag = await queue.consume(on_message, no_ack=True)
+    try:
+        async with asyncio.timeout(limit):
+            while True:
+                arrived.clear()
+                try:
+                    async with asyncio.timeout(quiet):
+                        await arrived.wait()
+                except TimeoutError:
+                    break
+    except TimeoutError:
+        pass  # the caller's count assertion says what was missing
+    finally:
+        await queue.cancel(tag)
+    return messages
