@@ -17,6 +17,7 @@ from typing import Any, Self
 import aiohttp
 import clickhouse_connect
 import structlog
+from clickhouse_connect.driver import options as client_options
 from clickhouse_connect.driver.asyncclient import AsyncClient
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
@@ -62,6 +63,10 @@ def column_data(records: Sequence[Record], kind: str) -> list[tuple[Any, ...]]:
     return list(zip(*map(attrgetter(*columns(kind)), records)))
 
 
+def _load_optional_libraries() -> None:
+    client_options.np, client_options.pd  # noqa: B018 - touching them runs the lazy imports
+
+
 def failure_reason(err: BaseException, password: str, timeout: float) -> str:
     """One line saying why a call failed, with the password masked should the text contain it."""
     if isinstance(err, TimeoutError):
@@ -104,9 +109,7 @@ class ClickHouseSink:
                 await self._insert(client, kind, batch)
 
     async def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.close()
+        await self._drop_client()
 
     async def _connected(self) -> AsyncClient:
         async with self._connecting:
@@ -122,6 +125,9 @@ class ClickHouseSink:
             return self._client
 
     async def _connect(self) -> AsyncClient:
+        # clickhouse-connect imports numpy and pandas (if installed) on the first insert, from
+        # whichever thread inserts: that would block the event loop for a second or more.
+        await asyncio.to_thread(_load_optional_libraries)
         config = self._config
         return await clickhouse_connect.get_async_client(
             host=config.host, port=config.port, username=config.username,
