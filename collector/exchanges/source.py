@@ -40,6 +40,8 @@ _CALLS = {
 }
 # ccxt's parsers fail with these on a body that is not the JSON they expect.
 _PARSE_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError)
+# 429s (RateLimitExceeded) and 418 bans (DDoSProtection): siblings in ccxt, not parent and child.
+_RATE_LIMITED = (ccxt_errors.RateLimitExceeded, ccxt_errors.DDoSProtection)
 _MARKETS_RETRY_AFTER = 60.0  # seconds before a failed markets reload is tried again
 _SUMMARY_EVERY = 60.0
 
@@ -308,7 +310,7 @@ class ExchangeSource:
                   response_time=round(elapsed * 1000, 1), outcome=outcome)
 
     def _retry_after(self, err: BaseException) -> float | None:
-        if not isinstance(err, ccxt_errors.DDoSProtection):  # RateLimitExceeded included
+        if not isinstance(err, _RATE_LIMITED):
             return None
         return retry_after(getattr(self.exchange, "last_response_headers", None))
 
@@ -487,7 +489,7 @@ class Summary:
 # --- ccxt errors -----------------------------------------------------------------------------
 def error_code(err: BaseException) -> ErrorCode:
     """network/timeout/unavailable → EXCHANGE_001, auth → 002, rate limit → 003, the rest → 004."""
-    if isinstance(err, ccxt_errors.DDoSProtection):  # RateLimitExceeded, 418 bans
+    if isinstance(err, _RATE_LIMITED):
         return ErrorCode.EXCHANGE_003
     if isinstance(err, ccxt_errors.AuthenticationError):  # PermissionDenied, AccountSuspended
         return ErrorCode.EXCHANGE_002

@@ -1,0 +1,222 @@
+"""The engine through exchange faults (real ccxt against the simulator): breakers, retries,
+request budget, symbol validation and delisting, and flat memory."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import gc
+import time
+import tracemalloc
+
+import pytest
+from structlog.testing import capture_logs
+
+from collector import metrics
+from collector.config import CircuitBreakerConfig, RetryConfig
+from collector.errors import ConfigError
+from collector.scheduler import Scheduler
+from exchange_simulator import Simulator
+from tests.integration.test_collection_values import assert_served, make_source, sources
+
+
+async def _wait_for(predicate, timeout: float) -> float:
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+    return time.monotonic()
+
+
+async def test_a_429_storm_opens_the_breaker_stops_requests_and_collection_resumes_by_itself():
+    breaker = CircuitBreakerConfig(failure_threshold=3, recovery_timeout=3.0)
+    retry = RetryConfig(max_attempts=2, base_delay=0.05, max_delay=0.2)
+    async with Simulator(symbols=50, seed=3) as sim, sources(sim, breaker=breaker, retry=retry) as srcs:
+        okx = next(s for s in srcs if s.name == "okx")
+        batches: list = []
+        scheduler = Scheduler(srcs, intervals={"ticker": 0.5}, emit=batches.append, max_jitter=0.05)
+        sim.set_fault("okx", "http_429", retry_after=0.1, path="tickers")
+        with capture_logs() as logs:
+            run_started = time.monotonic()
+            task = asyncio.create_task(scheduler.run())
+            opened_at = await _wait_for(lambda: okx.status()["breaker"] == "open", 10.0)
+            requests_when_opened = sim.request_count("okx", "tickers")
+            await asyncio.sleep(2.7)  # inside recovery_timeout: an open breaker costs no request
+            assert sim.request_count("okx", "tickers") == requests_when_opened
+            await _wait_for(lambda: sim.request_count("okx", "tickers") > requests_when_opened, 2.0)
+            assert time.monotonic() - opened_at >= 2.9
+            assert sim.request_count("okx", "tickers") == requests_when_opened + 1  # one probe, failed
+            storm_end = time.time()
+            sim.clear_faults("okx")
+            await _wait_for(lambda: okx.status()["breaker"] == "closed", 5.0)
+            await asyncio.sleep(1.0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            ticks = (time.monotonic() - run_started) / 0.5
+            # the others kept their tick rate all along: one request per 0.5 s tick
+            assert sim.request_count("binanceusdm", "ticker/24hr") >= ticks - 2
+            assert sim.request_count("bybit", "tickers") >= ticks - 2
+    assert any(b[0].exchange == "okx" and b[0].received_at / 1000 > storm_end for b in batches)
+    opened = [e for e in logs if e["event"] == "breaker_opened" and e["breaker"] == "okx:ticker"]
+    assert len(opened) == 1 and opened[0]["error_code"] == "CIRCUIT_001"
+    failed = [e for e in logs if e["event"] == "exchange_poll_failed" and e["exchange"] == "okx"
+              and e["log_level"] == "warning"]
+    assert len(failed) == 1 and failed[0]["error_code"] == "EXCHANGE_003"  # logged on the change only
+    assert [e["event"] for e in logs if e["event"] == "exchange_recovered" and e["exchange"] == "okx"] == [
+        "exchange_recovered"]
+
+
+async def test_retry_after_from_a_429_is_honoured_and_the_poll_then_succeeds():
+    retry = RetryConfig(max_attempts=3, base_delay=0.01, max_delay=5.0)
+    async with Simulator(symbols=10, seed=4) as sim, sources(sim, names=("binance",), retry=retry) as [binance]:
+        sim.set_fault("binanceusdm", "http_429", retry_after=1.0, path="ticker/24hr", count=1)
+        started = time.monotonic()
+        records = await binance.poll("ticker")
+        assert time.monotonic() - started >= 1.0  # the server asked for 1 s; backoff alone is ~0.01 s
+        assert len(records) == 10
+        assert sim.request_count("binanceusdm", "ticker/24hr") == 2
+
+
+async def test_an_auth_error_is_not_retried_and_logged_once_as_exchange_002():
+    async with Simulator(symbols=10, seed=5) as sim, sources(sim, names=("bybit",)) as [bybit]:
+        sim.set_fault("bybit", "auth_error", path="tickers")
+        with capture_logs() as logs:
+            for _ in range(3):
+                assert await bybit.poll("ticker") == []
+        assert sim.request_count("bybit", "tickers") == 3  # one request per poll, no retries
+        failed = [e for e in logs if e["event"] == "exchange_poll_failed" and e["log_level"] == "error"]
+        assert len(failed) == 1 and failed[0]["error_code"] == "EXCHANGE_002"
+
+
+async def test_timeouts_malformed_json_and_resets_are_retried_counted_and_never_crash_and_memory_stays_flat():
+    retry = RetryConfig(max_attempts=3, base_delay=0.01, max_delay=0.05)
+    async with Simulator(symbols=50, seed=6) as sim, sources(sim, retry=retry, timeout=1.0) as srcs:
+        for ccxt_id in ("binanceusdm", "bybit", "okx"):
+            sim.set_fault(ccxt_id, "malformed_json", probability=0.15)
+            sim.set_fault(ccxt_id, "truncated_json", probability=0.1)
+            sim.set_fault(ccxt_id, "reset", probability=0.1)
+            sim.set_fault(ccxt_id, "http_5xx", probability=0.05, status=502)
+        sim.set_fault("okx", "timeout", count=2, path="tickers")
+        emitted: list = []
+        scheduler = Scheduler(srcs, intervals={"ticker": 1.0, "funding_rate": 1.0},
+                              emit=lambda records: emitted.append(len(records)))
+        errors_before = _request_errors()
+        for _ in range(8):  # warm up: pools, caches, metric children
+            await scheduler.run_once()
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.take_snapshot()
+        for _ in range(30):
+            await scheduler.run_once()
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+        tracemalloc.stop()
+        # the simulator runs in this process and keeps an hour of served ticks: not ours to count
+        ours = [tracemalloc.Filter(False, "*exchange_simulator*"), tracemalloc.Filter(False, tracemalloc.__file__)]
+        stats = after.filter_traces(ours).compare_to(before.filter_traces(ours), "lineno")
+        growth = sum(stat.size_diff for stat in stats)
+        top = "\n".join(str(s) for s in stats[:8])
+        assert growth < 1_000_000, f"memory grew by {growth} bytes over 30 rounds:\n{top}"
+        assert _request_errors() - errors_before >= 15  # the faults happened and were counted
+        assert sim.fault_count() >= 15
+        print(f"memory growth over 30 rounds: {growth} bytes")
+        assert sum(emitted) > 0.7 * 38 * 50 * 2  # most rounds still collected (new ticks only)
+        for src in srcs:
+            assert src.status()["consecutive_failures"] < 5
+
+
+def _request_errors() -> float:
+    return sum(
+        sample.value for family in metrics.REGISTRY.collect() if family.name == "collector_exchange_requests"
+        for sample in family.samples if sample.labels.get("outcome") == "error" and sample.name.endswith("_total")
+    )
+
+
+async def test_markets_are_loaded_once_not_per_tick_and_reloaded_after_their_ttl():
+    async with Simulator(symbols=20, seed=7) as sim, sources(sim, markets_ttl=5.0) as srcs:
+        loaded = time.monotonic()
+        scheduler = Scheduler(srcs, intervals={"ticker": 1.0, "funding_rate": 1.0}, emit=lambda r: None)
+        for _ in range(6):
+            await scheduler.run_once()
+        assert time.monotonic() - loaded < 5.0, "the rounds took longer than the markets TTL"
+        assert sim.request_count("binanceusdm", "exchangeInfo") == 1
+        assert sim.request_count("bybit", "instruments-info") == 2  # linear + its PreLaunch page
+        assert sim.request_count("okx", "instruments") == 1
+        assert sim.request_count("binanceusdm", "ticker/24hr") == 6
+        assert sim.request_count("okx", "funding-rate") == 6
+        await asyncio.sleep(max(0.0, 5.1 - (time.monotonic() - loaded)))
+        await scheduler.run_once()
+        assert sim.request_count("binanceusdm", "exchangeInfo") == 2
+        assert sim.request_count("okx", "instruments") == 2
+
+
+async def test_an_unknown_configured_symbol_is_a_config_003_error_at_start():
+    async with Simulator(symbols=5, seed=8) as sim:
+        source = make_source(sim, "okx", symbols=("BTC/USDT:USDT", "NOPE/USDT:USDT"))
+        with pytest.raises(ConfigError) as caught:
+            async with source:
+                pass
+    [(code, message)] = caught.value.problems
+    assert code == "CONFIG_003"
+    assert "exchange_configs.okx.symbols: unknown symbol 'NOPE/USDT:USDT' on okx" in message
+
+
+@pytest.mark.parametrize("name, mode", [("bybit", "status"), ("okx", "remove")])
+async def test_a_symbol_delisted_later_is_dropped_with_one_warning(name, mode):
+    wanted = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")
+    async with Simulator(symbols=10, seed=9) as sim, sources(sim, names=(name,), symbols=wanted,
+                                                               markets_ttl=1.0) as [source]:
+        assert {r.symbol for r in await source.poll("funding_rate")} == set(wanted)
+        sim.delist(source.exchange_id, "ETH/USDT:USDT", mode=mode)
+        with capture_logs() as logs:
+            for _ in range(5):
+                await asyncio.sleep(0.5)
+                records = await source.poll("funding_rate")
+                records += await source.poll("ticker")
+        assert {r.symbol for r in records} == {"BTC/USDT:USDT", "SOL/USDT:USDT"}
+        delisted = [e for e in logs if e["event"] == "symbol_delisted"]
+        assert [(e["symbol"], e["log_level"]) for e in delisted] == [("ETH/USDT:USDT", "warning")]
+        assert source.status()["consecutive_failures"] == 0
+
+
+async def test_without_a_bulk_endpoint_each_symbol_is_fetched_and_still_exact():
+    async with Simulator(symbols=12, seed=10) as sim, sources(
+            sim, names=("okx",), ccxt_options={"has": {"fetchFundingRates": False}}) as [okx]:
+        records = await okx.poll("funding_rate")
+        assert len(records) == 12
+        for record in records:
+            assert_served(sim, record)
+        assert sim.request_count("okx", "funding-rate?instId=ANY") == 0
+        assert sim.request_count("okx", "funding-rate?instId=") == 12
+
+
+async def test_unchanged_records_are_not_emitted_twice_and_their_symbols_turn_stale():
+    async with Simulator(symbols=8, seed=11) as sim, sources(sim, names=("okx",)) as [okx]:
+        frozen = await _fetch_raw(sim, "/api/v5/market/tickers?instType=SWAP")
+        sim.replay("okx", "/api/v5/market/tickers", frozen, query={"instType": "SWAP"})
+        first = await okx.poll("ticker")
+        repeats = [await okx.poll("ticker") for _ in range(3)]
+        assert len(first) == 8 and repeats == [[], [], []]
+        kind = okx.status()["kinds"]["ticker"]
+        assert kind["stale_symbols"] == 8 and kind["stale"] is True
+        assert metrics.REGISTRY.get_sample_value(
+            "collector_stale_symbols", {"exchange": "okx", "kind": "ticker"}) == 8
+
+
+async def test_clock_skew_of_an_exchange_is_measured():
+    async with Simulator(symbols=5, seed=12) as sim, sources(sim, names=("binance",)) as [binance]:
+        sim.set_fault("binanceusdm", "clock_skew", skew_ms=5000)
+        await asyncio.sleep(1.0)  # the next simulator tick carries the skewed time
+        await binance.poll("funding_rate")
+        skew = metrics.REGISTRY.get_sample_value("collector_clock_skew_seconds", {"exchange": "binance"})
+        assert 3.5 < skew < 5.5
+
+
+async def _fetch_raw(sim: Simulator, path: str) -> bytes:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session, session.get(sim.url + path) as response:
+        return await response.read()
