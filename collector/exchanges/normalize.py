@@ -124,7 +124,7 @@ class Normalizer:
 
     def ticker(self, entry: Mapping, received_at: int) -> Ticker:
         """One ccxt ticker → Ticker; raises MalformedEntry (or KeyError/TypeError) when unusable."""
-        values = {field: number(entry.get(key)) for field, key in _TICKER_FIELDS}
+        values = _numbers(entry, _TICKER_FIELDS)
         values["open_interest"] = None
         info = entry.get("info")
         ts = entry.get("timestamp")
@@ -137,7 +137,7 @@ class Normalizer:
         rate = number(entry.get("fundingRate"))
         if rate is None:
             raise MalformedEntry("funding rate missing")
-        values = {field: number(entry.get(key)) for field, key in _FUNDING_FIELDS}
+        values = _numbers(entry, _FUNDING_FIELDS)
         info = entry.get("info")
         ts = entry.get("timestamp")
         if info:
@@ -161,6 +161,18 @@ class Normalizer:
         for field, key in override.items():
             values[field] = number(info.get(key))
         return ts
+
+
+def _numbers(entry: Mapping, fields: tuple[tuple[str, str], ...]) -> dict[str, float | None]:
+    """`number()` of each field, with ccxt's usual finite float or None checked inline (hot path)."""
+    values = {}
+    get = entry.get
+    for field, key in fields:
+        value = get(key)
+        if value is not None and (type(value) is not float or value - value != 0.0):
+            value = number(value)
+        values[field] = value
+    return values
 
 
 def _symbol(entry: Mapping) -> str:

@@ -390,16 +390,18 @@ class KindState:
         newest = 0
         for record in records:
             symbol, ts = record.symbol, record.ts
-            if seen.get(symbol) != ts:
-                seen[symbol] = ts
-                moved[symbol] = poll
             if ts > newest:
                 newest = ts
-            if cache is not None:
+            if seen.get(symbol) != ts:  # moved on: new, whatever the cache holds
+                seen[symbol] = ts
+                moved[symbol] = poll
+                if cache is not None:
+                    cache.set((kind, symbol), ts)
+            elif cache is not None:  # same ts as last time: emitted already, unless that expired
                 key = (kind, symbol)
-                previous = cache.get(key)
+                emitted = cache.get(key) == ts
                 cache.set(key, ts)
-                if previous == ts:
+                if emitted:
                     continue
             fresh.append(record)
         self.response_newest = newest
