@@ -31,6 +31,7 @@ connection is dropped and the next `write` opens a new one.
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -46,8 +47,6 @@ from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection, Abstra
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from aiormq import spec
 from aiormq.abc import ChannelFrame
-from pamqp.body import ContentBody
-from pamqp.header import ContentHeader
 
 from collector.config import RabbitMQConfig
 from collector.errors import ErrorCode, SinkError
@@ -61,6 +60,17 @@ RECONNECT_INTERVAL: Final = 2.0  # seconds between background reconnect attempts
 CLOSE_TIMEOUT: Final = 1.0  # seconds granted to a polite close: a healthy broker answers in ms
 CONTENT_TYPE: Final = "application/json"
 PERSISTENT: Final = 2
+
+# AMQP 0-9-1 wire format (spec 4.2.3, 4.2.6): pamqp's generic encoder costs ~12 us per content
+# header, more than the rest of a message; ours writes the four properties we set, and a test
+# holds its bytes equal to pamqp's.
+_FRAME_START = struct.Struct(">BHI")  # frame type, channel, payload size
+_FRAME_END = b"\xce"
+_HEADER_FRAME, _BODY_FRAME = 2, 3
+_BASIC_CLASS = 60
+_HEADER_START = struct.Struct(">HHQH")  # class id, weight, body size, property flags
+_PROPERTY_FLAGS = 0x8000 | 0x1000 | 0x0080 | 0x0040  # content-type, delivery-mode, message-id, timestamp
+_TIMESTAMP = struct.Struct(">Q")
 
 
 class RabbitMQSink:
@@ -166,9 +176,11 @@ class RabbitMQSink:
                 payload = encode_window(window, self._config.exchange, channel, timestamp)
                 unconfirmed.append(await _send(channel, payload, len(window)))
                 if len(unconfirmed) > WINDOWS_IN_FLIGHT:
-                    await self._confirmed(unconfirmed.popleft())
+                    await self._confirmed(unconfirmed[0])
+                    unconfirmed.popleft()
             while unconfirmed:
-                await self._confirmed(unconfirmed.popleft())
+                await self._confirmed(unconfirmed[0])
+                unconfirmed.popleft()
         finally:
             for futures in unconfirmed:  # after a failure: nobody will look at these any more
                 for future in futures:
@@ -206,19 +218,26 @@ class RabbitMQSink:
 def encode_window(
     records: Sequence[Record], exchange: str, channel: aiormq.abc.AbstractChannel, timestamp: datetime,
 ) -> bytes:
-    """The AMQP frames (publish, header, body) of every record, as one payload."""
+    """The AMQP frames (method, content header, body) of every record, as one payload."""
     number, max_body = channel.number, channel.max_content_size
-    frames: list[bytes] = []
+    # Properties in flag order: content-type, delivery-mode, message-id, timestamp (seconds).
+    leading = _shortstr(CONTENT_TYPE.encode()) + bytes((PERSISTENT,))
+    trailing = _TIMESTAMP.pack(int(timestamp.timestamp()))
+    parts: list[bytes] = []
     for record in records:
         body = orjson.dumps(to_dict(record))
-        properties = spec.Basic.Properties(
-            content_type=CONTENT_TYPE, delivery_mode=PERSISTENT,
-            message_id=message_id(record), timestamp=timestamp)
-        frames.append(_publish_frame(exchange, routing_key(record), number))
-        frames.append(pamqp.frame.marshal(ContentHeader(0, len(body), properties), number))
+        header = b"".join((_HEADER_START.pack(_BASIC_CLASS, 0, len(body), _PROPERTY_FLAGS), leading,
+                           _shortstr(message_id(record).encode()), trailing))
+        parts += (_publish_frame(exchange, routing_key(record), number),
+                  _FRAME_START.pack(_HEADER_FRAME, number, len(header)), header, _FRAME_END)
         for offset in range(0, len(body), max_body):
-            frames.append(pamqp.frame.marshal(ContentBody(body[offset:offset + max_body]), number))
-    return b"".join(frames)
+            chunk = body[offset:offset + max_body]
+            parts += (_FRAME_START.pack(_BODY_FRAME, number, len(chunk)), chunk, _FRAME_END)
+    return b"".join(parts)
+
+
+def _shortstr(value: bytes) -> bytes:
+    return bytes((len(value),)) + value
 
 
 @lru_cache(maxsize=16384)
