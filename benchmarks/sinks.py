@@ -1,0 +1,293 @@
+"""Sink throughput through the batching writer, beside a naive one-write-per-record baseline.
+
+    python -m benchmarks.sinks [--records 1000000] [--sinks postgres,clickhouse,rabbitmq,sqlite]
+                               [--naive-records 2000] [--batch-size 5000]
+
+For each sink alone, then all together: N ticker records through `BatchWriter` (fed with the
+writer's queue kept under 50,000 records, as a collector would), records/s and peak RSS of the
+run (the N records are built before the clock starts, and their memory is in the RSS). The naive baseline, in the same process on a smaller N: one INSERT (one publish awaiting
+its confirm) per record. Everything it touches is its own and removed afterwards: a PostgreSQL
+database, a RabbitMQ exchange and queue, a chDB ClickHouse test server, a temporary SQLite file.
+Targets (2 cores): PostgreSQL >= 100k rows/s, ClickHouse >= 150k, RabbitMQ >= 15k msg/s with
+confirms, SQLite >= 100k, each SQL sink >= 10x its naive baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sqlite3
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, closing
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aio_pika
+import asyncpg
+import clickhouse_connect
+import orjson
+import psutil
+import structlog
+
+from collector.config import (BatchProcessingConfig, CircuitBreakerConfig, ClickHouseConfig,
+                              DatabaseConfig, PostgresConfig, RabbitMQConfig, RetryConfig,
+                              SQLiteConfig)
+from collector.records import TABLES, Record, Ticker, as_row, columns, message_id, routing_key, to_dict
+from collector.sinks.base import Sink
+from collector.sinks.clickhouse import ClickHouseSink
+from collector.sinks.postgres import PostgresSink
+from collector.sinks.rabbitmq import RabbitMQSink
+from collector.sinks.sqlite import SQLiteSink
+from collector.sinks.writer import BatchWriter
+
+ALL_SINKS = ("postgres", "clickhouse", "rabbitmq", "sqlite")
+TARGETS = {"postgres": 100_000, "clickhouse": 150_000, "rabbitmq": 15_000, "sqlite": 100_000}
+T0 = 1_704_067_200_000
+CHUNK = 10_000
+MAX_QUEUED = 50_000
+DATABASE = DatabaseConfig(timeout=60.0)
+
+
+def tickers(count: int, *, offset: int = 0) -> Iterator[list[Record]]:
+    """`count` distinct tickers in chunks: 3 exchanges x 500 symbols, one tick a second."""
+    for start in range(offset, offset + count, CHUNK):
+        chunk = []
+        for i in range(start, min(start + CHUNK, offset + count)):
+            price = 100.0 + (i % 9973) * 0.01
+            chunk.append(Ticker(("binance", "bybit", "okx")[i % 3], f"C{(i // 3) % 500}/USDT:USDT",
+                                T0 + (i // 1500) * 1000, T0 + (i // 1500) * 1000 + 7, price,
+                                price - 0.01, price + 0.01, price, price, price * 1.05, price * 0.95,
+                                1e6 + i, 1e8 + i, 5e5))
+        yield chunk
+
+
+class PeakRss:
+    """Samples this process's RSS every 20 ms while active; `.peak_mb` afterwards."""
+
+    def __init__(self) -> None:
+        self._process = psutil.Process()
+        self.peak = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> PeakRss:
+        self.peak = self._process.memory_info().rss
+        self._task = asyncio.create_task(self._sample(), name="benchmark:rss")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._task.cancel()
+        self.peak = max(self.peak, self._process.memory_info().rss)
+
+    async def _sample(self) -> None:
+        while True:
+            self.peak = max(self.peak, self._process.memory_info().rss)
+            await asyncio.sleep(0.02)
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak / 1_048_576
+
+
+async def through_writers(sinks: list[Sink], count: int, batch_size: int, spool_dir: Path,
+                          offset: int) -> tuple[float, float]:
+    """records/s (per sink, all of them written) and peak RSS MB of one run."""
+    batch = BatchProcessingConfig(batch_size=batch_size, flush_interval=1.0,
+                                  queue_max_size=MAX_QUEUED * 4, spool_dir=spool_dir)
+    chunks = list(tickers(count, offset=offset))  # made before the clock starts: sinks are measured
+    async with AsyncExitStack() as stack:
+        writers = [await stack.enter_async_context(BatchWriter(
+            sink, batch, RetryConfig(), CircuitBreakerConfig(), stop_timeout=120.0))
+            for sink in sinks]
+        async with PeakRss() as rss:
+            started = time.perf_counter()
+            for chunk in chunks:
+                while max(w.status()["queue_depth"] for w in writers) > MAX_QUEUED:
+                    await asyncio.sleep(0.002)
+                for writer in writers:
+                    writer.put_many(chunk)
+            for writer in writers:
+                await writer.flush()
+            elapsed = time.perf_counter() - started
+        spooled = sum(w.status()["spooled_records"] for w in writers)
+    if spooled:
+        print(f"  warning: {spooled} records went to the spool (a sink failed during the run)")
+    return count / elapsed, rss.peak_mb
+
+
+# --- resources of each sink ---------------------------------------------------------------
+
+@asynccontextmanager
+async def postgres_resource() -> AsyncIterator[PostgresConfig]:
+    name = f"bench_collector_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(host="127.0.0.1", port=5432, user="postgres", database="postgres")
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield PostgresConfig(enabled=True, host="127.0.0.1", port=5432, user="postgres", database=name)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@asynccontextmanager
+async def rabbitmq_resource() -> AsyncIterator[RabbitMQConfig]:
+    """A unique exchange with one bound queue (bounded, so the broker's memory stays flat)."""
+    name = f"crypto.futures.bench-{uuid.uuid4().hex[:10]}"
+    connection = await aio_pika.connect(host="127.0.0.1", port=5672, login="guest", password="guest")
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
+        queue = await channel.declare_queue(
+            exclusive=True, auto_delete=True,
+            arguments={"x-max-length": 100_000, "x-overflow": "drop-head"})
+        await queue.bind(exchange, "#")
+        try:
+            yield RabbitMQConfig(enabled=True, host="127.0.0.1", port=5672, exchange=name)
+        finally:
+            await queue.delete(if_unused=False, if_empty=False)
+            await channel.exchange_delete(name)
+
+
+@asynccontextmanager
+async def clickhouse_resource(workdir: Path) -> AsyncIterator[ClickHouseConfig]:
+    # The project's chDB-backed ClickHouse HTTP server, the same one the tests use.
+    from tests.support.clickhouse import ChdbServerProcess
+    with ChdbServerProcess(workdir / "clickhouse") as endpoint:
+        yield endpoint.config(f"bench_{uuid.uuid4().hex[:10]}")
+
+
+@asynccontextmanager
+async def sqlite_resource(workdir: Path) -> AsyncIterator[SQLiteConfig]:
+    yield SQLiteConfig(enabled=True, path=workdir / "bench.db")
+
+
+def make_sink(name: str, config) -> Sink:
+    if name == "postgres":
+        return PostgresSink(config, DATABASE)
+    if name == "clickhouse":
+        return ClickHouseSink(config, DATABASE)
+    if name == "rabbitmq":
+        return RabbitMQSink(config, timeout=60.0)
+    return SQLiteSink(config, DATABASE)
+
+
+# --- naive baselines: one round trip per record ------------------------------------------
+
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _timed_row(record: Record) -> tuple:
+    return tuple(_dt(v) if name in ("ts", "received_at") else v
+                 for name, v in zip(columns(record.kind), as_row(record)))
+
+
+async def naive_postgres(config: PostgresConfig, records: list[Record]) -> None:
+    names = columns("ticker")
+    sql = (f"INSERT INTO tickers ({', '.join(names)}) VALUES "
+           f"({', '.join(f'${i + 1}' for i in range(len(names)))}) ON CONFLICT DO NOTHING")
+    connection = await asyncpg.connect(host=config.host, port=config.port, user=config.user,
+                                       database=config.database)
+    try:
+        for record in records:
+            await connection.execute(sql, *_timed_row(record))
+    finally:
+        await connection.close()
+
+
+async def naive_sqlite(config: SQLiteConfig, records: list[Record]) -> None:
+    names = columns("ticker")
+    sql = f"INSERT OR IGNORE INTO tickers ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+
+    def insert_each() -> None:
+        with closing(sqlite3.connect(config.path)) as connection:
+            for record in records:
+                connection.execute(sql, as_row(record))
+                connection.commit()
+
+    await asyncio.to_thread(insert_each)
+
+
+async def naive_clickhouse(config: ClickHouseConfig, records: list[Record]) -> None:
+    client = await clickhouse_connect.get_async_client(
+        host=config.host, port=config.port, username=config.username, database=config.database)
+    try:
+        for record in records:
+            await client.insert(TABLES["ticker"], [_timed_row(record)], column_names=list(columns("ticker")))
+    finally:
+        await client.close()
+
+
+async def naive_rabbitmq(config: RabbitMQConfig, records: list[Record]) -> None:
+    connection = await aio_pika.connect(host=config.host, port=config.port, login="guest", password="guest")
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(config.exchange)
+        for record in records:
+            message = aio_pika.Message(orjson.dumps(to_dict(record)), message_id=message_id(record),
+                                       content_type="application/json",
+                                       delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+            await exchange.publish(message, routing_key(record))  # waits for the confirm
+
+
+NAIVE = {"postgres": naive_postgres, "sqlite": naive_sqlite, "clickhouse": naive_clickhouse,
+         "rabbitmq": naive_rabbitmq}
+
+
+async def naive_rate(name: str, config, count: int, offset: int) -> float:
+    records = [r for chunk in tickers(count, offset=offset) for r in chunk]
+    started = time.perf_counter()
+    await NAIVE[name](config, records)
+    return count / (time.perf_counter() - started)
+
+
+# --- the run ------------------------------------------------------------------------------
+
+async def run(names: list[str], count: int, naive_count: int, batch_size: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-sinks-") as tmp:
+        workdir = Path(tmp)
+        resources = {"postgres": postgres_resource, "rabbitmq": rabbitmq_resource,
+                     "clickhouse": lambda: clickhouse_resource(workdir),
+                     "sqlite": lambda: sqlite_resource(workdir)}
+        async with AsyncExitStack() as stack:
+            configs = {name: await stack.enter_async_context(resources[name]()) for name in names}
+            print(f"{count:,} ticker records per run, batch_size {batch_size:,}; "
+                  f"naive baseline on {naive_count:,} records")
+            offset = 0
+            for name in names:
+                rate, rss = await through_writers([make_sink(name, configs[name])], count,
+                                                  batch_size, workdir / "spool", offset)
+                offset += count
+                naive = await naive_rate(name, configs[name], naive_count, offset)
+                offset += naive_count
+                verdict = "ok" if rate >= TARGETS[name] else "BELOW TARGET"
+                print(f"{name:<11} {rate:>10,.0f} records/s  peak RSS {rss:>6.0f} MB  "
+                      f"naive {naive:>8,.0f}/s  ({rate / naive:>5.1f}x)  "
+                      f"target {TARGETS[name]:,}/s {verdict}")
+            if len(names) > 1:
+                rate, rss = await through_writers([make_sink(n, configs[n]) for n in names], count,
+                                                  batch_size, workdir / "spool", offset)
+                print(f"{'together':<11} {rate:>10,.0f} records/s into each of {len(names)} sinks  "
+                      f"peak RSS {rss:>6.0f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sinks", description=__doc__.split("\n")[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--sinks", default=",".join(ALL_SINKS))
+    parser.add_argument("--naive-records", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=5000)
+    args = parser.parse_args()
+    names = [n.strip() for n in args.sinks.split(",") if n.strip()]
+    unknown = set(names) - set(ALL_SINKS)
+    if unknown:
+        parser.error(f"unknown sinks: {', '.join(sorted(unknown))} (choose from {', '.join(ALL_SINKS)})")
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    asyncio.run(run(names, args.records, args.naive_records, args.batch_size))
+
+
+if __name__ == "__main__":
+    main()
