@@ -200,6 +200,23 @@ async def test_writes_fail_while_the_broker_is_cut_off_and_succeed_once_it_is_ba
     assert {message_id(r) for r in before + after} <= received
 
 
+async def test_a_cut_in_the_middle_of_a_write_fails_it_promptly_not_at_the_timeout(
+        rabbitmq_config: RabbitMQConfig) -> None:
+    records = mixed_records(200_000)
+    async with TcpProxy("127.0.0.1", rabbitmq_config.port) as proxy:
+        config = rabbitmq_config.model_copy(update={"port": proxy.port})
+        async with RabbitMQSink(config, timeout=60.0) as sink:
+            write = asyncio.create_task(sink.write(records), name="write:rabbitmq")
+            await asyncio.sleep(0.5)
+            assert not write.done()
+            started = time.monotonic()
+            await proxy.cut()
+            with pytest.raises(SinkError) as caught:
+                await write
+            assert time.monotonic() - started < 5.0
+            assert caught.value.code == ErrorCode.MQ_001
+
+
 async def test_a_stalled_broker_times_out_with_mq_001_and_writes_succeed_after_it_recovers(
         rabbitmq_config: RabbitMQConfig) -> None:
     records, later = mixed_records(300), mixed_records(300, first_ts=BASE_TS + 10**6)
