@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sqlite3
 import tempfile
@@ -29,7 +30,6 @@ from pathlib import Path
 import aio_pika
 import asyncpg
 import clickhouse_connect
-import orjson
 import psutil
 import structlog
 
@@ -227,7 +227,7 @@ async def naive_rabbitmq(config: RabbitMQConfig, records: list[Record]) -> None:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(config.exchange)
         for record in records:
-            message = aio_pika.Message(orjson.dumps(to_dict(record)), message_id=message_id(record),
+            message = aio_pika.Message(json.dumps(to_dict(record)).encode(), message_id=message_id(record),
                                        content_type="application/json",
                                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
             await exchange.publish(message, routing_key(record))  # waits for the confirm
