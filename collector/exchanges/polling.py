@@ -1,0 +1,191 @@
+"""Per-(exchange, kind) poll bookkeeping and the mapping of ccxt errors to our codes.
+
+`KindState` remembers what one poller saw (breaker, freshness, stale symbols, what it last
+logged); `Summary` backs the once-a-minute summary line; the functions classify ccxt errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import structlog
+from ccxt.base import errors as ccxt_errors
+
+from collector.errors import ErrorCode
+from collector.exchanges.normalize import Normalized
+from collector.records import Record
+from collector.resilience.breaker import CircuitBreaker
+from collector.resilience.cache import TTLCache
+
+log = structlog.get_logger(__name__)
+
+# 429s (RateLimitExceeded) and 418 bans (DDoSProtection): siblings in ccxt, not parent and child.
+RATE_LIMITED = (ccxt_errors.RateLimitExceeded, ccxt_errors.DDoSProtection)
+
+
+# --- per-kind bookkeeping ------------------------------------------------------------------
+@dataclass(slots=True)
+class KindState:
+    """What one (exchange, kind) poller remembers: breaker, freshness, and what it last logged."""
+
+    kind: str
+    breaker: CircuitBreaker
+    normalize: Callable[..., Normalized]
+    advanced_at: float = 0.0  # clock time the newest exchange timestamp last moved forward
+    last_success: float | None = None
+    records: int = 0
+    polls: int = 0  # successful polls
+    attempts: int = 0  # every poll, an open breaker's included
+    advanced_attempt: int = 0
+    newest_ts: int = 0
+    response_newest: int = 0
+    failing: ErrorCode | None = None
+    crashing: bool = False
+    malformed_streak: bool = False
+    symbol_ts: dict[str, int] = field(default_factory=dict)
+    moved_at: dict[str, int] = field(default_factory=dict)  # symbol -> poll its ts last moved
+    stale: list[str] = field(default_factory=list)
+
+    def watch(self, symbols: Iterable[str]) -> None:
+        for symbol in symbols:
+            self.moved_at[symbol] = self.polls
+
+    def track(self, records: list[Record], cache: TTLCache | None, now: float) -> list[Record]:
+        """Remember each symbol's ts; return the records not already emitted (same ts)."""
+        poll, seen, moved, kind = self.polls, self.symbol_ts, self.moved_at, self.kind
+        fresh = []
+        newest = 0
+        for record in records:
+            symbol, ts = record.symbol, record.ts
+            if ts > newest:
+                newest = ts
+            if seen.get(symbol) != ts:  # moved on: new, whatever the cache holds
+                seen[symbol] = ts
+                moved[symbol] = poll
+                if cache is not None:
+                    cache.set((kind, symbol), ts)
+            elif cache is not None:  # same ts as last time: emitted already, unless that expired
+                key = (kind, symbol)
+                emitted = cache.get(key) == ts
+                cache.set(key, ts)
+                if emitted:
+                    continue
+            fresh.append(record)
+        self.response_newest = newest
+        if newest > self.newest_ts:
+            self.newest_ts = newest
+            self.advanced_at = now
+            self.advanced_attempt = self.attempts + 1  # this poll counts once it ends
+        self.records = len(fresh)
+        return fresh
+
+    def find_stale(self, wanted: Iterable[str]) -> None:
+        """Symbols whose exchange timestamp has not moved for 3 polls."""
+        horizon = self.polls - 3
+        moved = self.moved_at
+        self.stale = [s for s in wanted if moved.get(s, self.polls) <= horizon]
+
+    def staleness(self, now: float) -> float:
+        return max(0.0, now - self.advanced_at)
+
+    @property
+    def is_stale(self) -> bool:
+        return self.attempts - self.advanced_attempt >= 3
+
+    def succeeded(self, exchange: str, now: float) -> None:
+        self.polls += 1
+        self.last_success = now
+        if self.failing is not None or self.crashing:
+            log.info("exchange_recovered", exchange=exchange, kind=self.kind)
+        self.failing = None
+        self.crashing = False
+
+    def failed(self, exchange: str, err: BaseException) -> None:
+        code = error_code(err)
+        if code == self.failing:
+            log.debug("exchange_poll_failed", exchange=exchange, kind=self.kind, error_code=code,
+                      error=one_line(err))
+            return
+        self.failing = code
+        emit = log.error if code is ErrorCode.EXCHANGE_002 else log.warning
+        emit("exchange_poll_failed", exchange=exchange, kind=self.kind, error_code=code,
+             error=one_line(err), breaker=str(self.breaker.state))
+
+    def crashed(self, exchange: str, err: BaseException) -> None:
+        if not self.crashing:
+            self.crashing = True
+            log.error("poll_crashed", exchange=exchange, kind=self.kind, error_code=ErrorCode.APP_002,
+                      error=one_line(err), exc_info=err)
+
+    def malformed(self, exchange: str, count: int) -> None:
+        if count and not self.malformed_streak:
+            log.warning("malformed_entries_skipped", exchange=exchange, kind=self.kind, count=count,
+                        error_code=ErrorCode.EXCHANGE_004)
+        self.malformed_streak = bool(count)
+
+    def status(self, now: float) -> dict:
+        return {
+            "breaker": str(self.breaker.state),
+            "last_success": self.last_success,
+            "consecutive_failures": self.breaker.consecutive_failures,
+            "records": self.records,
+            "staleness_s": round(self.staleness(now), 3),
+            "stale": self.is_stale,
+            "stale_symbols": len(self.stale),
+            "stale_examples": sorted(self.stale)[:10],
+            "error_code": str(self.failing) if self.failing else None,
+        }
+
+
+@dataclass(slots=True)
+class Summary:
+    """Counters behind the once-a-minute `exchange_summary` line."""
+
+    started: float
+    records: int = 0
+    failures: int = 0
+    requests: int = 0
+    response_time: float = 0.0
+
+    def log(self, exchange: str, now: float) -> None:
+        mean = self.response_time / self.requests * 1000 if self.requests else None
+        log.info("exchange_summary", exchange=exchange, records=self.records, failures=self.failures,
+                 requests=self.requests, mean_response_time=None if mean is None else round(mean, 1),
+                 period_s=round(now - self.started, 1))
+        self.started, self.records, self.failures, self.requests, self.response_time = now, 0, 0, 0, 0.0
+
+
+# --- ccxt errors -----------------------------------------------------------------------------
+def error_code(err: BaseException) -> ErrorCode:
+    """network/timeout/unavailable → EXCHANGE_001, auth → 002, rate limit → 003, the rest → 004."""
+    if isinstance(err, RATE_LIMITED):
+        return ErrorCode.EXCHANGE_003
+    if isinstance(err, ccxt_errors.AuthenticationError):  # PermissionDenied, AccountSuspended
+        return ErrorCode.EXCHANGE_002
+    if isinstance(err, ccxt_errors.NetworkError):  # RequestTimeout, ExchangeNotAvailable
+        return ErrorCode.EXCHANGE_001
+    return ErrorCode.EXCHANGE_004
+
+
+def is_retryable(err: BaseException) -> bool:
+    """ccxt's OperationFailed: network errors, timeouts, unavailability, rate limits, and bad
+    (malformed/truncated) responses. Never auth, permission, bad symbol or bad request."""
+    return isinstance(err, ccxt_errors.OperationFailed)
+
+
+def retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds from a `Retry-After` header (delta-seconds form), if the response had one."""
+    for key, value in (headers or {}).items():
+        if key.lower() == "retry-after":
+            try:
+                seconds = float(value)
+            except (TypeError, ValueError):
+                return None
+            return seconds if seconds >= 0 else None
+    return None
+
+
+def one_line(err: BaseException | str) -> str:
+    text = err if isinstance(err, str) else f"{type(err).__name__}: {err}"
+    return text.replace("\n", " ")[:300]
