@@ -98,18 +98,27 @@ class Daemon:
                 # not an outage to wait out: fail the start instead of spooling forever.
                 await sink.open()
             writer = BatchWriter(sink, config.batch_processing, config.retry, config.circuit_breaker,
-                                 stop_timeout=config.batch_processing.shutdown_timeout)
+                                 stop_timeout=config.batch_processing.shutdown_timeout,
+                                 write_timeout=config.database.timeout)
             self.writers.append(await stack.enter_async_context(writer))
         self.pipeline = Pipeline(self.writers)
         if config.health.enabled and not once:
             await stack.enter_async_context(
                 HealthServer(config.health, self.snapshot, started_at=self.started_at))
         semaphore = asyncio.Semaphore(config.performance.max_concurrent_requests)
-        for name, exchange in config.enabled_exchanges.items():
-            source = ExchangeSource(
-                name, exchange, performance=config.performance, cache=config.cache, retry=config.retry,
-                circuit_breaker=config.circuit_breaker, semaphore=semaphore)
-            self.sources.append(await stack.enter_async_context(source))
+        sources = [
+            ExchangeSource(name, exchange, performance=config.performance, cache=config.cache,
+                           retry=config.retry, circuit_breaker=config.circuit_breaker, semaphore=semaphore)
+            for name, exchange in config.enabled_exchanges.items()
+        ]
+        # Markets load concurrently: one slow exchange must not hold up the others' start.
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                for source in sources:
+                    tasks.create_task(stack.enter_async_context(source), name=f"open:{source.name}")
+        except* CollectorError as group:
+            raise group.exceptions[0] from None
+        self.sources = sources
         self.scheduler = Scheduler(self.sources, intervals=self.intervals, emit=self.pipeline.publish)
 
     @property

@@ -113,3 +113,17 @@ async def test_sighup_reopens_the_log_file_for_logrotate(tmp_path: Path, simulat
     assert proc.returncode == 0
     assert '"event":"collector_stopped"' in log_file.read_text()
     assert '"event":"collector_stopped"' not in rotated.read_text()
+
+
+async def test_an_unknown_symbol_fails_the_start_naming_exchange_and_symbol(tmp_path: Path, simulator_factory) -> None:  # noqa: F811
+    sim = await simulator_factory(symbols=5)
+    config = daemon_config(tmp_path, sim)
+    config["exchange_configs"]["okx"]["symbols"] = ["NOPE/USDT:USDT"]
+    proc = await start_daemon("--config", str(write_config(tmp_path, config)), cwd=tmp_path)
+    async with asyncio.timeout(60):
+        _, stderr = await proc.communicate()
+    assert proc.returncode == 1
+    failed = json.loads(await wait_for_log(tmp_path / "logs" / "collector.log", "startup_failed", timeout=1))
+    assert failed["error_code"] == "CONFIG_003"
+    assert "exchange_configs.okx.symbols" in failed["error"] and "NOPE/USDT:USDT" in failed["error"]
+    assert b"Traceback" not in stderr
