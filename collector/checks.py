@@ -68,6 +68,18 @@ async def _timed(name: str, probe: Callable[[], Awaitable[str]], timeout: float)
 
 
 async def run_checks(config_path: Path, *, timeout: float = 10.0) -> int:
+    from collector.config import LoggingConfig
+    from collector.logging import configure_logging, shutdown_logging
+
+    # The table is the output; the parts' own log lines would only interleave with it.
+    configure_logging(LoggingConfig(file=False, format="console"), level="CRITICAL", stream=sys.stderr)
+    try:
+        return await _run_checks(config_path, timeout)
+    finally:
+        shutdown_logging()
+
+
+async def _run_checks(config_path: Path, timeout: float) -> int:
     checks = [check_python(), *check_packages()]
     from config_manager import ConfigManager
     config = None

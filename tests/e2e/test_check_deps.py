@@ -1,0 +1,64 @@
+"""`python run_tests.py --check-deps`: the operator's table of OK / FAIL lines."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from tests.support.daemon import ROOT, clean_env, daemon_config, free_port, write_config
+
+
+async def check_deps(config: Path, cwd: Path) -> tuple[int, list[str]]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "run_tests.py"), "--check-deps", "--config", str(config), "--timeout", "5",
+        cwd=cwd, env=clean_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    async with asyncio.timeout(90):
+        stdout, stderr = await proc.communicate()
+    assert b"Traceback" not in stderr, stderr.decode()
+    return proc.returncode, stdout.decode().splitlines()
+
+
+def row(lines: list[str], name: str) -> str:
+    [line] = [line for line in lines if line[6:].startswith(name + " ")]
+    return line
+
+
+async def test_all_ok_with_sqlite_and_reachable_exchanges(tmp_path: Path, simulator_factory) -> None:
+    sim = await simulator_factory(symbols=7)
+    code, lines = await check_deps(write_config(tmp_path, daemon_config(tmp_path, sim)), tmp_path)
+    assert code == 0, "\n".join(lines)
+    assert row(lines, "python").startswith("OK")
+    assert row(lines, "package ccxt").startswith("OK") and "4.5." in row(lines, "package ccxt")
+    assert row(lines, "config").startswith("OK")
+    assert row(lines, "sink sqlite").startswith("OK")
+    for name in ("binance", "bybit", "okx"):
+        assert row(lines, f"exchange {name}").startswith("OK")
+        assert "7 linear perpetuals" in row(lines, f"exchange {name}")
+    assert lines[-1].endswith(" OK, 0 FAIL")
+
+
+async def test_one_unreachable_sink_is_a_fail_line_and_exit_1(tmp_path: Path, simulator_factory) -> None:
+    sim = await simulator_factory(symbols=3)
+    closed_port = free_port()  # nothing listens there
+    config = daemon_config(tmp_path, sim, postgres={
+        "enabled": True, "host": "127.0.0.1", "port": closed_port, "user": "postgres",
+        "password": "pg-Secret-9", "database": "nowhere"})
+    code, lines = await check_deps(write_config(tmp_path, config), tmp_path)
+    assert code == 1
+    assert row(lines, "sink postgres").startswith("FAIL") and "DB_001" in row(lines, "sink postgres")
+    assert row(lines, "sink sqlite").startswith("OK")
+    assert row(lines, "exchange okx").startswith("OK")
+    assert lines[-1].endswith(" OK, 1 FAIL")
+    assert "pg-Secret-9" not in "\n".join(lines)
+
+
+async def test_default_config_on_a_machine_without_internet_reports_exchanges_as_fail(tmp_path: Path) -> None:
+    code, lines = await check_deps(ROOT / "config" / "default.yaml", tmp_path)
+    assert row(lines, "config").startswith("OK") and row(lines, "sink sqlite").startswith("OK")
+    exchanges = [row(lines, f"exchange {name}") for name in ("binance", "bybit", "okx")]
+    # No internet here: each exchange is one FAIL line with its code, not a crash.
+    if all(line.startswith("FAIL") for line in exchanges):
+        assert code == 1 and all("EXCHANGE_00" in line for line in exchanges)
+    else:
+        assert code == (0 if all(line.startswith("OK") for line in exchanges) else 1)
