@@ -27,6 +27,7 @@ class ErrorCode(StrEnum):
     SPOOL_002 = "SPOOL_002"  # a torn or corrupt spool segment was repaired
     SCHED_001 = "SCHED_001"  # a tick overran its interval; the next one was skipped
     HEALTH_001 = "HEALTH_001"  # the health/metrics server could not start (port in use)
+    NOTIFY_001 = "NOTIFY_001"  # the systemd notify socket could not be used (READY/watchdog lost)
     APP_001 = "APP_001"  # a start-up failure (a part could not be created)
     APP_002 = "APP_002"  # an unexpected exception in a task; the task is restarted
 

@@ -30,7 +30,7 @@ def notify_address(environ: Mapping[str, str]) -> str | None:
     if value.startswith("/"):
         return value
     if value:
-        log.warning("sd_notify_unsupported_socket", error_code=ErrorCode.HEALTH_001, socket=value)
+        log.warning("sd_notify_unsupported_socket", error_code=ErrorCode.NOTIFY_001, socket=value)
     return None
 
 
@@ -43,7 +43,7 @@ def watchdog_period(environ: Mapping[str, str], pid: int) -> float | None:
     try:
         period = int(usec) / 2 / 1_000_000
     except ValueError:
-        log.warning("sd_watchdog_invalid", error_code=ErrorCode.HEALTH_001, watchdog_usec=usec)
+        log.warning("sd_watchdog_invalid", error_code=ErrorCode.NOTIFY_001, watchdog_usec=usec)
         return None
     return period if period > 0 else None
 
@@ -112,7 +112,7 @@ class Notifier:
         if self._failure_logged:
             return
         self._failure_logged = True
-        log.warning("sd_notify_failed", error_code=ErrorCode.HEALTH_001,
+        log.warning("sd_notify_failed", error_code=ErrorCode.NOTIFY_001,
                     socket=self.address.replace("\0", "@") if self.address else None, error=str(err))
 
     def _close(self) -> None:
