@@ -15,7 +15,7 @@ import lz4.frame
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from tests.support.clickhouse import ClickHouseEndpoint, admin_client, clickhouse_server  # noqa: F401
+from tests.support.clickhouse import ClickHouseEndpoint, admin_client
 
 ROWS = 400_000
 

@@ -15,14 +15,7 @@ from collector.config import ClickHouseConfig, DatabaseConfig
 from collector.errors import ErrorCode, SinkError
 from collector.records import FundingRate, Record, Ticker, columns
 from collector.sinks.clickhouse import ClickHouseSink
-from tests.support.clickhouse import (  # noqa: F401
-    ChdbServerProcess,
-    ClickHouseEndpoint,
-    admin_client,
-    clickhouse_config,
-    clickhouse_server,
-    require_chdb,
-)
+from tests.support.clickhouse import ChdbServerProcess, ClickHouseEndpoint, admin_client, require_chdb
 
 PASSWORD = "Sup3r-Secret-pw"
 BATCH = 10_000

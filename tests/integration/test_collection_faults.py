@@ -4,7 +4,6 @@ request budget, symbol validation and delisting, and flat memory."""
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import gc
 import time
