@@ -26,7 +26,8 @@ def free_port() -> int:
 def daemon_config(tmp_path: Path, sim: Any = None, **sections: Any) -> dict[str, Any]:
     """A config with every path under tmp_path; exchanges point at `sim` when given."""
     exchanges = {
-        name: {"ccxt_id": ccxt_id, "ccxt_options": sim.ccxt_options(ccxt_id) if sim else {}}
+        # 10000/min: ccxt weighs bulk calls (binance ticker/24hr = 40), and the tests tick every second.
+        name: {"ccxt_id": ccxt_id, "rate_limit": 10000, "ccxt_options": sim.ccxt_options(ccxt_id) if sim else {}}
         for name, ccxt_id in EXCHANGES.items()
     }
     config: dict[str, Any] = {
