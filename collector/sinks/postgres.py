@@ -183,9 +183,7 @@ class PostgresSink:
                         staging_table(kind), records=rows, columns=columns(kind))
                     await self._move_staged_rows(connection, kind)
         except BaseException:
-            # A timed-out or broken connection is in an unknown protocol state: never reuse it.
-            # The pool opens a fresh one on the next acquire.
-            connection.terminate()
+            _discard(connection)
             raise
 
     async def _move_staged_rows(self, connection: asyncpg.Connection, kind: str) -> None:
@@ -211,6 +209,21 @@ class PostgresSink:
     def _where(self) -> str:
         return (f"{self._config.user}@{self._config.host}:{self._config.port}"
                 f"/{self._config.database}")
+
+
+def _discard(connection: asyncpg.Connection) -> None:
+    """Terminate a connection whose write failed, before it goes back to the pool.
+
+    A timed-out or broken connection is in an unknown protocol state: never reuse it; the pool
+    opens a fresh one on the next acquire. When the socket itself was lost, asyncpg has already
+    closed the connection and returned its holder to the pool, detaching our proxy: the pool
+    discarded it already, and terminating the proxy would raise InterfaceError and hide the
+    real error.
+    """
+    try:
+        connection.terminate()
+    except asyncpg.InterfaceError:
+        pass  # "connection has been released back to the pool": asyncpg closed it already
 
 
 def _describe(err: BaseException) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from datetime import UTC, datetime, timedelta
@@ -184,6 +185,26 @@ async def test_after_a_cut_the_write_fails_and_after_restore_it_succeeds_without
             await proxy.restore()
             await sink.write(before + during)  # the writer replays: some rows are there already
     assert sorted(await read_back(postgres_config), key=repr) == sorted(before + during, key=repr)
+
+
+async def test_a_cut_in_the_middle_of_a_write_reports_the_lost_connection_and_the_next_write_works(
+        postgres_config: PostgresConfig) -> None:
+    big, later = mixed_records(200_000), mixed_records(100, start=200_000)
+    async with TcpProxy(postgres_config.host, postgres_config.port) as proxy:
+        config = postgres_config.model_copy(update={"port": proxy.port})
+        async with PostgresSink(config, DATABASE) as sink:
+            write = asyncio.create_task(sink.write(big))
+            await asyncio.sleep(0.5)
+            assert not write.done(), "the write should still be copying rows when the cut comes"
+            await proxy.cut()
+            with pytest.raises(SinkError) as caught:
+                await write
+            assert caught.value.code == ErrorCode.DB_001
+            # The reason is the lost connection, not a complaint about our own cleanup of it.
+            assert "released back to the pool" not in str(caught.value)
+            await proxy.restore()
+            await sink.write(later)
+    assert sorted(await read_back(postgres_config), key=repr) == sorted(later, key=repr)
 
 
 async def test_a_stalled_server_fails_the_write_within_the_timeout_and_recovers(
