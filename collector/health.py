@@ -81,9 +81,10 @@ def health_report(
     per_exchange = {name: exchange_problems(name, ex) for name, ex in exchanges.items()}
     per_sink = {name: sink_problems(name, sink) for name, sink in sinks.items()}
     failing = silence_problems(snapshot, now=now, uptime_s=uptime_s)
-    if per_exchange and all(per_exchange.values()):
+    # One failed poll or a spooling sink is degraded; failing is when nothing can get through.
+    if exchanges and all(ex.get("breaker") == "open" for ex in exchanges.values()):
         failing.append("every exchange is failing")
-    if per_sink and all(per_sink.values()):
+    if sinks and all(sink.get("state") == "down" for sink in sinks.values()):
         failing.append("every sink is failing")
     degraded = [p for problems in (*per_exchange.values(), *per_sink.values()) for p in problems]
     status = FAILING if failing else DEGRADED if degraded else OK

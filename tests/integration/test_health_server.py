@@ -92,7 +92,7 @@ async def test_health_turns_degraded_then_failing_with_503_as_the_daemon_breaks(
         daemon.state["exchanges"]["bybit"] = {"breaker": "closed", "last_success": time.time(),
                                              "consecutive_failures": 0, "stale": False}
         degraded = await get_json(url)
-        daemon.state["sinks"]["sqlite"]["state"] = "spooling"
+        daemon.state["sinks"]["sqlite"]["state"] = "down"
         failing = await get_json(url)
         daemon.state["sinks"]["sqlite"]["state"] = "ok"
         daemon.state["exchanges"]["binance"].update(breaker="closed", consecutive_failures=0)

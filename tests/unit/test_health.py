@@ -71,7 +71,10 @@ def test_one_sink_that_is_not_ok_makes_the_daemon_degraded(state):
 def test_every_exchange_failing_is_failing_with_503():
     snapshot = healthy_snapshot()
     snapshot["exchanges"]["binance"].update(breaker="open", consecutive_failures=5)
-    snapshot["exchanges"]["bybit"].update(stale=True)
+    snapshot["exchanges"]["bybit"].update(stale=True, consecutive_failures=1)
+    document, http_status = report(snapshot)
+    assert (document["status"], http_status) == ("degraded", 200)  # bybit still gets through
+    snapshot["exchanges"]["bybit"].update(breaker="open", consecutive_failures=5)
     document, http_status = report(snapshot)
     assert (document["status"], http_status) == ("failing", 503)
     assert "every exchange is failing" in document["problems"]
@@ -81,6 +84,9 @@ def test_every_sink_down_is_failing_with_503():
     snapshot = healthy_snapshot()
     for sink in snapshot["sinks"].values():
         sink["state"] = "spooling"
+    assert report(snapshot)[1] == 200  # spooling keeps every record: degraded, not failing
+    for sink in snapshot["sinks"].values():
+        sink["state"] = "down"
     document, http_status = report(snapshot)
     assert (document["status"], http_status) == ("failing", 503)
     assert "every sink is failing" in document["problems"]
