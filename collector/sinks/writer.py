@@ -210,7 +210,7 @@ class BatchWriter:
 
     def _settled(self) -> bool:
         in_memory = self._queue or self._overflow or self._spilling or self._in_flight
-        return not in_memory and (self._down or self._spool.records == 0)
+        return not in_memory and (self._down or not self._spooling)
 
     def status(self) -> dict[str, Any]:
         return {
@@ -284,16 +284,24 @@ class BatchWriter:
         if chunk.records:
             if await self._deliver(chunk.records):
                 await self._spool.confirm(chunk)
+                self._end_spooling_if_drained()
         elif chunk.seq:
             await self._spool.confirm(chunk)  # only damaged frames were left there
+            self._end_spooling_if_drained()
         elif self._down and not self._opened:
             await self._deliver([])  # nothing to write yet: probe by opening the sink
-        elif not (self._down or self._overflow or self._spilling or self._spool.records):
-            self._spooling = False
-            log.info("spool_drained", sink=self.name, dropped_records=self._overflow_drops)
-            self._overflow_drops = 0
-        else:
+        elif not self._end_spooling_if_drained():
             await self._wait_for_wakeup(_TICK)
+
+    def _end_spooling_if_drained(self) -> bool:
+        """Back to the direct way once the spool is empty and the sink up: in the same step as the
+        last confirm, so a flush that returns then never sees a drained writer still "spooling"."""
+        if self._down or self._overflow or self._spilling or self._spool.records:
+            return False
+        self._spooling = False
+        log.info("spool_drained", sink=self.name, dropped_records=self._overflow_drops)
+        self._overflow_drops = 0
+        return True
 
     async def _wait_for_wakeup(self, timeout: float | None) -> None:
         self._wakeup.clear()

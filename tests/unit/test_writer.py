@@ -182,6 +182,22 @@ async def test_a_down_sink_spools_then_recovers_replays_in_order_and_deletes_the
     assert recovered["spooled_records"] == 90
 
 
+async def test_a_flush_once_the_sink_is_back_returns_with_the_spool_replayed_and_the_writer_ok(tmp_path):
+    sink, clock = MemorySink("outage"), FakeClock()
+    async with make_writer(sink, tmp_path, clock, batch_size=10) as writer:
+        sink.down = True
+        writer.put_many(tickers(100))
+        await writer.flush()
+        assert writer.status()["state"] == "down"
+        sink.down = False
+        clock.advance(BREAKER.recovery_timeout + 1)
+        await eventually(lambda: writer.status()["state"] != "down")
+        await writer.flush()
+        status = writer.status()
+        assert (status["state"], status["spooled_records"], status["queue_depth"]) == ("ok", 0, 0)
+        assert sink.records == tickers(100)
+
+
 async def test_a_sink_that_cannot_open_at_start_is_not_fatal_and_is_retried(tmp_path):
     sink, clock = MemorySink("late"), FakeClock()
     sink.down = True
