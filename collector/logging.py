@@ -121,7 +121,9 @@ def configure_logging(
     root.handlers[:] = [_RecordQueueHandler(records)]
     root.setLevel(level_no)
     for name in _NOISY_LIBRARIES:
-        logging.getLogger(name).setLevel(max(level_no, logging.WARNING))
+        # aio-pika/aiormq log every reconnect attempt; the RabbitMQ sink logs an outage once.
+        quiet = logging.CRITICAL if name in ("aio_pika", "aiormq") else logging.WARNING
+        logging.getLogger(name).setLevel(max(level_no, quiet))
     _listener = logging.handlers.QueueListener(records, *handlers, respect_handler_level=False)
     _listener.start()
 

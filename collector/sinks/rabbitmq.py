@@ -28,13 +28,17 @@ internals: the integration tests (confirms, nacks on a cut, byte-equal frames) g
 Connection: `connect_robust` fails fast on the first connect (unreachable broker, bad
 credentials, missing vhost), then repairs drops in the background. While it is reconnecting,
 `write` fails at once instead of waiting; after a write timed out (a stalled broker) the
-connection is dropped and the next `write` opens a new one.
+connection is dropped and the next `write` opens a new one. An outage is logged twice: MQ_001
+`sink_connection_lost` when the connection drops, `sink_reconnected` with `outage_s` when it is
+back; the background attempts in between only at debug (aio-pika's own per-attempt lines are
+silenced in collector.logging).
 """
 
 from __future__ import annotations
 
 import asyncio
 import struct
+import time
 from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -86,6 +90,7 @@ class RabbitMQSink:
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None
         self._open_lock = asyncio.Lock()
+        self._lost_at: float | None = None  # monotonic time the connection dropped, while it is down
 
     @property
     def endpoint(self) -> str:
@@ -113,7 +118,10 @@ class RabbitMQSink:
                 raise self._error(f"no answer within {self._timeout:g}s while connecting") from None
             except CONNECTION_EXCEPTIONS as err:
                 raise self._error(f"cannot connect: {self._reason(err)}") from None
-        log.info("sink_connected", sink=self.name, endpoint=self.endpoint, exchange=self._config.exchange)
+        if self._lost_at is not None:  # a connection we dropped ourselves while it was down
+            self._on_reconnected(None)
+        else:
+            log.info("sink_connected", sink=self.name, endpoint=self.endpoint, exchange=self._config.exchange)
 
     async def _connect(self) -> None:
         connection = await aio_pika.connect_robust(
@@ -202,11 +210,20 @@ class RabbitMQSink:
             raise self._error(f"broker refused (nack) {nacked} of {len(window.futures)} messages")
 
     def _on_connection_lost(self, _connection: object, exc: BaseException | None) -> None:
+        # aio-pika calls this for the drop and again for every failed reconnect attempt:
+        # the outage is logged once, when it begins; the attempts at debug.
+        reason = self._reason(exc) if exc else "closed"
+        if self._lost_at is not None:
+            log.debug("sink_reconnect_failed", sink=self.name, endpoint=self.endpoint, error=reason)
+            return
+        self._lost_at = time.monotonic()
         log.warning("sink_connection_lost", sink=self.name, endpoint=self.endpoint,
-                    error_code=self.error_code, error=self._reason(exc) if exc else "closed")
+                    error_code=self.error_code, error=reason)
 
     def _on_reconnected(self, _connection: object) -> None:
-        log.info("sink_reconnected", sink=self.name, endpoint=self.endpoint)
+        lost_at, self._lost_at = self._lost_at, None
+        outage = round(time.monotonic() - lost_at, 1) if lost_at is not None else None
+        log.info("sink_reconnected", sink=self.name, endpoint=self.endpoint, outage_s=outage)
 
     def _error(self, reason: str) -> SinkError:
         return SinkError(f"RabbitMQ at {self.endpoint}: {reason}", code=self.error_code)

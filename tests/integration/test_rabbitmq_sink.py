@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import socket
 import time
 from collections import Counter
@@ -12,14 +14,16 @@ from types import SimpleNamespace
 import orjson
 import pamqp.frame
 import pytest
+import structlog
 from aio_pika import DeliveryMode
 from aiormq import spec
 from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
 from pydantic import SecretStr
 
-from collector.config import RabbitMQConfig
+from collector.config import LoggingConfig, RabbitMQConfig
 from collector.errors import ErrorCode, SinkError
+from collector.logging import configure_logging, shutdown_logging
 from collector.records import FundingRate, Record, Ticker, message_id, routing_key, to_dict
 from collector.sinks.rabbitmq import RabbitMQSink, encode_window
 from tests.support.rabbitmq import bound_queue, drain, rabbitmq_config  # noqa: F401
@@ -198,6 +202,56 @@ async def test_writes_fail_while_the_broker_is_cut_off_and_succeed_once_it_is_ba
 
     received = {message.message_id for message in messages}
     assert {message_id(r) for r in before + after} <= received
+
+
+@pytest.fixture
+def log_lines(tmp_path):
+    """The collector's real logging, as in production (JSON lines to a file, INFO), for the test;
+    yields a function returning the lines written so far (it stops the logging to read them)."""
+    path = tmp_path / "collector.log"
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    saved_levels = {name: logging.getLogger(name).level for name in ("aio_pika", "aiormq")}
+    saved_structlog = structlog.get_config()
+    configure_logging(LoggingConfig(level="INFO", console=False, file=True, file_path=path))
+
+    def read() -> list[dict]:
+        shutdown_logging()
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
+    try:
+        yield read
+    finally:
+        shutdown_logging()
+        root.handlers[:], root.level = saved_handlers, saved_level
+        for name, level in saved_levels.items():
+            logging.getLogger(name).setLevel(level)
+        structlog.configure(**saved_structlog)
+
+
+async def test_a_5s_outage_is_logged_once_when_it_begins_and_once_when_it_ends_with_its_duration(
+        rabbitmq_config: RabbitMQConfig, log_lines) -> None:
+    async with TcpProxy("127.0.0.1", rabbitmq_config.port) as proxy:
+        config = rabbitmq_config.model_copy(update={"port": proxy.port})
+        async with RabbitMQSink(config, timeout=5.0) as sink:
+            await sink.write(mixed_records(10))
+            await proxy.cut()
+            started = time.monotonic()
+            while time.monotonic() - started < 5.0:  # the writer keeps probing meanwhile
+                with pytest.raises(SinkError):
+                    await sink.write(mixed_records(10))
+                await asyncio.sleep(0.5)
+            await proxy.restore()
+            await write_until_it_succeeds(sink, mixed_records(10), within=20.0)
+    lines = log_lines()
+
+    about_the_broker = [line for line in lines if f":{proxy.port}" in json.dumps(line)]
+    assert [line["event"] for line in about_the_broker] == [
+        "sink_connected", "sink_connection_lost", "sink_reconnected"], about_the_broker
+    assert [line["event"] for line in lines if line.get("error_code") == "MQ_001"] == ["sink_connection_lost"]
+    assert about_the_broker[1]["level"] == "warning"
+    assert 5.0 <= about_the_broker[2]["outage_s"] < 5.0 + 10.0
+    assert not [line for line in lines if line.get("logger", "").startswith(("aio_pika", "aiormq"))]
 
 
 async def test_a_cut_in_the_middle_of_a_write_fails_it_promptly_not_at_the_timeout(
