@@ -162,6 +162,12 @@ class MarketState:
         self.version += 1
         self.listing_version += 1
 
+    def relist(self, symbol: str) -> None:
+        """Put a delisted symbol back: to the engine it is a new listing."""
+        if self._delisted.pop(symbol, None) is not None:
+            self.version += 1
+            self.listing_version += 1
+
     # --- time ----------------------------------------------------------------------------
     def set_skew(self, skew_ms: int) -> None:
         if skew_ms != self.skew_ms:

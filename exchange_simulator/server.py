@@ -111,6 +111,10 @@ class Simulator:
         """Take a symbol off: ``status`` keeps it listed as settling/closed, ``remove`` drops it."""
         self._state(exchange).delist(symbol, mode)
 
+    def relist(self, exchange: str, symbol: str) -> None:
+        """List a delisted (or `delist(..., mode="remove")`-ed) symbol again: a new listing."""
+        self._state(exchange).relist(symbol)
+
     def request_count(self, exchange: str | None = None, path_contains: str | None = None) -> int:
         return sum(
             n for ex in self._selected(exchange) for path, n in self._requests[ex].items()

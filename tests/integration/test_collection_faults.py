@@ -181,6 +181,20 @@ async def test_a_symbol_delisted_later_is_dropped_with_one_warning(name, mode):
         assert source.status()["consecutive_failures"] == 0
 
 
+async def test_a_new_listing_is_collected_after_the_markets_reload_without_a_restart():
+    async with Simulator(symbols=6, seed=14) as sim:
+        sim.delist("bybit", "SOL/USDT:USDT", mode="remove")  # not listed yet when the source starts
+        async with sources(sim, names=("bybit",), markets_ttl=1.0) as [bybit]:
+            assert "SOL/USDT:USDT" not in {r.symbol for r in await bybit.poll("funding_rate")}
+            sim.relist("bybit", "SOL/USDT:USDT")
+            with capture_logs() as logs:
+                await asyncio.sleep(1.2)
+                records = await bybit.poll("funding_rate")
+            assert "SOL/USDT:USDT" in {r.symbol for r in records}
+            listed = [e for e in logs if e["event"] == "symbols_listed"]
+            assert [e["symbols"] for e in listed] == [["SOL/USDT:USDT"]]
+
+
 async def test_without_a_bulk_endpoint_each_symbol_is_fetched_and_still_exact():
     async with Simulator(symbols=12, seed=10) as sim, sources(
             sim, names=("okx",), ccxt_options={"has": {"fetchFundingRates": False}}) as [okx]:
