@@ -28,10 +28,10 @@ internals: the integration tests (confirms, nacks on a cut, byte-equal frames) g
 Connection: `connect_robust` fails fast on the first connect (unreachable broker, bad
 credentials, missing vhost), then repairs drops in the background. While it is reconnecting,
 `write` fails at once instead of waiting; after a write timed out (a stalled broker) the
-connection is dropped and the next `write` opens a new one. An outage is logged twice: MQ_001
-`sink_connection_lost` when the connection drops, `sink_reconnected` with `outage_s` when it is
-back; the background attempts in between only at debug (aio-pika's own per-attempt lines are
-silenced in collector.logging).
+connection is dropped and the next `write` opens a new one. A drop is logged twice: the warning
+`sink_connection_lost` when it begins (the writer's `sink_down` carries the outage's MQ_001),
+`sink_reconnected` with `outage_s` when it ends; the background attempts in between only at
+debug (aio-pika's own per-attempt lines are silenced in collector.logging).
 """
 
 from __future__ import annotations
@@ -217,8 +217,9 @@ class RabbitMQSink:
             log.debug("sink_reconnect_failed", sink=self.name, endpoint=self.endpoint, error=reason)
             return
         self._lost_at = time.monotonic()
-        log.warning("sink_connection_lost", sink=self.name, endpoint=self.endpoint,
-                    error_code=self.error_code, error=reason)
+        # No error code: the writer's `sink_down` is the outage's one MQ_001 line; this one adds
+        # the broker's own reason, and shows a drop that healed before any write noticed it.
+        log.warning("sink_connection_lost", sink=self.name, endpoint=self.endpoint, error=reason)
 
     def _on_reconnected(self, _connection: object) -> None:
         lost_at, self._lost_at = self._lost_at, None
@@ -275,7 +276,7 @@ class _Window:
     aiormq's per-future store (two callbacks per future and per level; a quarter of the CPU).
     """
 
-    __slots__ = ("futures", "_closing")
+    __slots__ = ("_closing", "futures")
 
     def __init__(self, channel: aiormq.abc.AbstractChannel, futures: list[asyncio.Future]) -> None:
         self.futures = futures

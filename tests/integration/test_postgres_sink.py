@@ -15,7 +15,6 @@ from collector.config import DatabaseConfig, PostgresConfig
 from collector.errors import ErrorCode, SinkError
 from collector.records import RECORD_TYPES, TABLES, FundingRate, Record, Ticker, columns
 from collector.sinks.postgres import PostgresSink
-from tests.support.postgres import postgres_config  # noqa: F401
 from tests.support.tcp_proxy import TcpProxy
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

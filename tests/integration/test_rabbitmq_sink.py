@@ -21,12 +21,26 @@ from pamqp.body import ContentBody
 from pamqp.header import ContentHeader
 from pydantic import SecretStr
 
-from collector.config import LoggingConfig, RabbitMQConfig
+from collector.config import (
+    BatchProcessingConfig,
+    CircuitBreakerConfig,
+    LoggingConfig,
+    RabbitMQConfig,
+    RetryConfig,
+)
 from collector.errors import ErrorCode, SinkError
 from collector.logging import configure_logging, shutdown_logging
-from collector.records import FundingRate, Record, Ticker, message_id, routing_key, to_dict
+from collector.records import (
+    FundingRate,
+    Record,
+    Ticker,
+    message_id,
+    routing_key,
+    to_dict,
+)
 from collector.sinks.rabbitmq import RabbitMQSink, encode_window
-from tests.support.rabbitmq import bound_queue, drain, rabbitmq_config  # noqa: F401
+from collector.sinks.writer import BatchWriter
+from tests.support.rabbitmq import bound_queue, drain
 from tests.support.tcp_proxy import TcpProxy
 
 BASE_TS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
@@ -230,27 +244,34 @@ def log_lines(tmp_path):
 
 
 async def test_a_5s_outage_is_logged_once_when_it_begins_and_once_when_it_ends_with_its_duration(
-        rabbitmq_config: RabbitMQConfig, log_lines) -> None:
+        rabbitmq_config: RabbitMQConfig, log_lines, tmp_path) -> None:
+    batch = BatchProcessingConfig(batch_size=100, flush_interval=0.1, spool_dir=tmp_path / "spool")
+    retry = RetryConfig(max_attempts=2, base_delay=0.1, max_delay=0.5)
+    breaker = CircuitBreakerConfig(failure_threshold=2, recovery_timeout=1.0)
     async with TcpProxy("127.0.0.1", rabbitmq_config.port) as proxy:
         config = rabbitmq_config.model_copy(update={"port": proxy.port})
-        async with RabbitMQSink(config, timeout=5.0) as sink:
-            await sink.write(mixed_records(10))
+        # As in the daemon: the sink behind its writer, which keeps writing and probing.
+        async with BatchWriter(RabbitMQSink(config, timeout=5.0), batch, retry, breaker) as writer:
+            writer.put_many(mixed_records(10))
+            await writer.flush()
             await proxy.cut()
-            started = time.monotonic()
-            while time.monotonic() - started < 5.0:  # the writer keeps probing meanwhile
-                with pytest.raises(SinkError):
-                    await sink.write(mixed_records(10))
-                await asyncio.sleep(0.5)
+            for second in range(1, 6):
+                writer.put_many(mixed_records(10, first_ts=BASE_TS + second * 10**6))
+                await asyncio.sleep(1.0)
             await proxy.restore()
-            await write_until_it_succeeds(sink, mixed_records(10), within=20.0)
+            async with asyncio.timeout(20.0):
+                while writer.status()["state"] != "ok":
+                    await asyncio.sleep(0.1)
     lines = log_lines()
 
-    about_the_broker = [line for line in lines if f":{proxy.port}" in json.dumps(line)]
+    about_the_broker = [line for line in lines if line.get("sink") == "rabbitmq" and "endpoint" in line]
     assert [line["event"] for line in about_the_broker] == [
         "sink_connected", "sink_connection_lost", "sink_reconnected"], about_the_broker
-    assert [line["event"] for line in lines if line.get("error_code") == "MQ_001"] == ["sink_connection_lost"]
     assert about_the_broker[1]["level"] == "warning"
     assert 5.0 <= about_the_broker[2]["outage_s"] < 5.0 + 10.0
+    mq_001 = [line for line in lines if line.get("error_code") == "MQ_001"]
+    assert [line["event"] for line in mq_001] == ["sink_down"], mq_001
+    assert [line["event"] for line in lines if line["event"] == "sink_recovered"] == ["sink_recovered"]
     assert not [line for line in lines if line.get("logger", "").startswith(("aio_pika", "aiormq"))]
 
 

@@ -83,7 +83,7 @@ def tickers(n: int, start: int = 0, exchange: str = "binance") -> list[Ticker]:
 
 
 def batch_config(tmp_path: Path, **overrides) -> BatchProcessingConfig:
-    values = dict(batch_size=100, flush_interval=3600.0, queue_max_size=10_000, spool_dir=tmp_path)
+    values = {"batch_size": 100, "flush_interval": 3600.0, "queue_max_size": 10_000, "spool_dir": tmp_path}
     return BatchProcessingConfig(**(values | overrides))
 
 
