@@ -157,5 +157,5 @@ async def test_a_vanished_notify_socket_is_logged_once_and_never_raises(systemd)
             notifier.stopping()
     failures = [entry for entry in logs if entry["event"] == "sd_notify_failed"]
     assert len(failures) == 1
-    assert failures[0]["error_code"] == "HEALTH_001"
+    assert failures[0]["error_code"] == "NOTIFY_001"
     assert failures[0]["socket"] == environ["NOTIFY_SOCKET"]
