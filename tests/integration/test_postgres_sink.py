@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -13,35 +12,13 @@ from pydantic import SecretStr
 
 from collector.config import DatabaseConfig, PostgresConfig
 from collector.errors import ErrorCode, SinkError
-from collector.records import RECORD_TYPES, TABLES, FundingRate, Record, Ticker, columns
+from collector.records import RECORD_TYPES, TABLES, Record, columns
 from collector.sinks.postgres import PostgresSink
+from tests.support.records import mixed_records
 from tests.support.tcp_proxy import TcpProxy
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-BASE_TS = 1_700_000_000_123  # not a whole second: the milliseconds must survive
 DATABASE = DatabaseConfig(timeout=10.0, connection_pool_size=4)
-
-
-def mixed_records(count: int, *, seed: int = 7, start: int = 0) -> list[Record]:
-    """Tickers and funding rates over 3 exchanges × 50 symbols, some values None."""
-    rnd = random.Random(seed)
-
-    def price() -> float | None:
-        return None if rnd.random() < 0.15 else rnd.uniform(1e-8, 1e6)
-
-    records: list[Record] = []
-    for i in range(start, start + count):
-        exchange = ("binance", "bybit", "okx")[i % 3]
-        symbol = f"C{i // 3 % 50}/USDT:USDT"
-        ts = BASE_TS + (i // 150) * 1_001
-        if i % 4 == 0:
-            next_time = None if rnd.random() < 0.2 else ts + 3_600_000
-            records.append(FundingRate(exchange, symbol, ts, ts + 7, rnd.uniform(-0.01, 0.01),
-                                       next_time, price(), price(), price()))
-        else:
-            records.append(Ticker(exchange, symbol, ts, ts + 5,
-                                  *(price() for _ in Ticker.value_fields)))
-    return records
 
 
 def _ms(value: datetime | None) -> int | None:

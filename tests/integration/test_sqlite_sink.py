@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import shutil
 import sqlite3
 import threading
@@ -12,35 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.records import mixed_records
 from collector.config import DatabaseConfig, SQLiteConfig
 from collector.errors import ErrorCode, SinkError
-from collector.records import RECORD_TYPES, TABLES, FundingRate, Record, Ticker, columns
+from collector.records import RECORD_TYPES, TABLES, Record, Ticker, columns
 from collector.sinks.sqlite import SQLiteSink
 
-BASE_TS = 1_700_000_000_123
 DATABASE = DatabaseConfig(timeout=5.0)
-
-
-def mixed_records(count: int, *, seed: int = 11, start: int = 0) -> list[Record]:
-    """Tickers and funding rates over 3 exchanges × 50 symbols, some values None."""
-    rnd = random.Random(seed)
-
-    def price() -> float | None:
-        return None if rnd.random() < 0.15 else rnd.uniform(1e-8, 1e6)
-
-    records: list[Record] = []
-    for i in range(start, start + count):
-        exchange = ("binance", "bybit", "okx")[i % 3]
-        symbol = f"C{i // 3 % 50}/USDT:USDT"
-        ts = BASE_TS + (i // 150) * 1_001
-        if i % 4 == 0:
-            next_time = None if rnd.random() < 0.2 else ts + 3_600_000
-            records.append(FundingRate(exchange, symbol, ts, ts + 7, rnd.uniform(-0.01, 0.01),
-                                       next_time, price(), price(), price()))
-        else:
-            records.append(Ticker(exchange, symbol, ts, ts + 5,
-                                  *(price() for _ in Ticker.value_fields)))
-    return records
 
 
 def read_back(path: Path) -> list[Record]:
