@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from importlib import resources
 
 from exchange_simulator.faults import Fault
-from exchange_simulator.market import MarketState, Quote, SymbolSpec
-from exchange_simulator.replies import Reply, TickCache, decimal, html_reply, json_reply, trimmed
+from exchange_simulator.market import Quote, SymbolSpec
+from exchange_simulator.replies import DialectBase, Reply, decimal, html_reply, json_reply, trimmed
 
 NAME = "bybit"
 _TEMPLATES = json.loads(resources.files(__package__).joinpath("templates/bybit.json").read_text())
@@ -35,16 +35,10 @@ def market_id(symbol: str) -> str:
     return symbol.split("/")[0] + "USDT"
 
 
-class Dialect:
+class Dialect(DialectBase):
     name = NAME
     prefixes = PREFIXES
-
-    def __init__(self, state: MarketState) -> None:
-        self.state = state
-        self._cache = TickCache(state)
-
-    def ccxt_options(self, url: str) -> dict:
-        return ccxt_options(url)
+    options_for = staticmethod(ccxt_options)
 
     def is_signed(self, query: Mapping[str, str], headers: Mapping[str, str]) -> bool:
         return "X-BAPI-API-KEY" in headers or "X-BAPI-SIGN" in headers

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from importlib import resources
 
 from exchange_simulator.faults import Fault
-from exchange_simulator.market import FUNDING_INTERVAL_MS, MarketState, Quote, SymbolSpec, hash_int
-from exchange_simulator.replies import Reply, TickCache, decimal, json_reply, trimmed
+from exchange_simulator.market import FUNDING_INTERVAL_MS, Quote, SymbolSpec, hash_int
+from exchange_simulator.replies import DialectBase, Reply, decimal, json_reply, trimmed
 
 NAME = "okx"
 _TEMPLATES = json.loads(resources.files(__package__).joinpath("templates/okx.json").read_text())
@@ -44,16 +44,10 @@ def _error(code: str, message: str, status: int = 200, headers=None) -> Reply:
     return json_reply({"code": code, "data": [], "msg": message}, status, headers)
 
 
-class Dialect:
+class Dialect(DialectBase):
     name = NAME
     prefixes = PREFIXES
-
-    def __init__(self, state: MarketState) -> None:
-        self.state = state
-        self._cache = TickCache(state)
-
-    def ccxt_options(self, url: str) -> dict:
-        return ccxt_options(url)
+    options_for = staticmethod(ccxt_options)
 
     def is_signed(self, query: Mapping[str, str], headers: Mapping[str, str]) -> bool:
         return "OK-ACCESS-KEY" in headers or "OK-ACCESS-SIGN" in headers

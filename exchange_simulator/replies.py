@@ -64,3 +64,19 @@ class TickCache:
         if key not in entries:
             entries[key] = build()
         return entries[key]
+
+
+class DialectBase:
+    """What every exchange dialect shares: the market it serves, a per-tick response cache,
+    and the ccxt options that point ccxt at the simulator (its module's `ccxt_options`)."""
+
+    name: str
+    prefixes: tuple[str, ...]
+    options_for: Callable[[str], dict]
+
+    def __init__(self, state: MarketState) -> None:
+        self.state = state
+        self._cache = TickCache(state)
+
+    def ccxt_options(self, url: str) -> dict:
+        return type(self).options_for(url)
