@@ -36,3 +36,20 @@ class Sink(Protocol):
 
     async def __aexit__(self, *exc_info: object) -> None:
         """`close()`."""
+
+
+class OpenClose:
+    """The async context manager of a resource that has `open()` and `close()`."""
+
+    async def open(self) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

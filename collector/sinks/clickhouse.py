@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from operator import attrgetter
-from typing import Any, Self
+from typing import Any
 
 import aiohttp
 import clickhouse_connect
@@ -24,6 +24,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from collector.config import ClickHouseConfig, DatabaseConfig
 from collector.errors import ErrorCode, SinkError
 from collector.records import KINDS, TABLES, Record, columns
+from collector.sinks.base import OpenClose
 
 log = structlog.get_logger(__name__)
 
@@ -77,7 +78,7 @@ def failure_reason(err: BaseException, password: str, timeout: float) -> str:
     return text if len(text) <= _MAX_REASON else text[:_MAX_REASON - 3] + "..."
 
 
-class ClickHouseSink:
+class ClickHouseSink(OpenClose):
     name = "clickhouse"
     error_code = ErrorCode.DB_001
 
@@ -87,13 +88,6 @@ class ClickHouseSink:
         self._client: AsyncClient | None = None
         self._connecting = asyncio.Lock()
         self._where = f"{config.host}:{config.port}/{config.database}"
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     async def open(self) -> None:
         """Connect and create the database and tables if missing. Idempotent."""

@@ -16,7 +16,7 @@ import asyncio
 import operator
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import asyncpg
 import structlog
@@ -24,6 +24,7 @@ import structlog
 from collector.config import DatabaseConfig, PostgresConfig
 from collector.errors import ErrorCode, SinkError
 from collector.records import KINDS, TABLES, Record, columns
+from collector.sinks.base import OpenClose
 
 log = structlog.get_logger(__name__)
 
@@ -90,7 +91,7 @@ async def _prepare_connection(connection: asyncpg.Connection) -> None:
         await connection.execute(_create_staging_sql(kind))
 
 
-class PostgresSink:
+class PostgresSink(OpenClose):
     name = "postgres"
     error_code = ErrorCode.DB_001
 
@@ -107,13 +108,6 @@ class PostgresSink:
 
     def __repr__(self) -> str:
         return f"PostgresSink({self._where()})"
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     async def open(self) -> None:
         """Create the pool and the tables if missing. Idempotent. Raises SinkError."""

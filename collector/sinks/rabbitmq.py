@@ -43,7 +43,7 @@ from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Final, Self
+from typing import Final
 
 import aio_pika
 import aiormq
@@ -58,6 +58,7 @@ from aiormq.abc import ChannelFrame
 from collector.config import RabbitMQConfig
 from collector.errors import ErrorCode, SinkError
 from collector.records import Record, message_id, routing_key, to_dict
+from collector.sinks.base import OpenClose
 
 log = structlog.get_logger(__name__)
 
@@ -80,7 +81,7 @@ _PROPERTY_FLAGS = 0x8000 | 0x1000 | 0x0080 | 0x0040  # content-type, delivery-mo
 _TIMESTAMP = struct.Struct(">Q")
 
 
-class RabbitMQSink:
+class RabbitMQSink(OpenClose):
     name = "rabbitmq"
     error_code = ErrorCode.MQ_001
 
@@ -99,13 +100,6 @@ class RabbitMQSink:
 
     def __repr__(self) -> str:
         return f"RabbitMQSink({self._config.username}@{self.endpoint}, exchange={self._config.exchange})"
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     async def open(self) -> None:
         async with self._open_lock:

@@ -36,13 +36,14 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import structlog
 
 from collector import metrics
 from collector.errors import ErrorCode
 from collector.records import RECORD_TYPES, Record, columns
+from collector.sinks.base import OpenClose
 
 log = structlog.get_logger(__name__)
 
@@ -107,7 +108,7 @@ class SpoolBatch:
         return len(self.records)
 
 
-class Spool:
+class Spool(OpenClose):
     def __init__(
         self, directory: Path, sink_name: str, max_bytes: int, *, segment_bytes: int | None = None,
     ) -> None:
@@ -132,13 +133,6 @@ class Spool:
     @property
     def bytes(self) -> int:
         return sum(s.size for s in self._segments)
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     async def open(self) -> None:
         """Create the directory, scan every segment, repair torn or corrupt ones."""

@@ -14,13 +14,14 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final, TypeVar
 
 import structlog
 
 from collector.config import DatabaseConfig, SQLiteConfig
 from collector.errors import ErrorCode, SinkError
 from collector.records import KINDS, TABLES, Record, columns
+from collector.sinks.base import OpenClose
 
 log = structlog.get_logger(__name__)
 
@@ -59,7 +60,7 @@ def _insert_sql(kind: str) -> str:
             f"VALUES ({', '.join('?' for _ in names)})")
 
 
-class SQLiteSink:
+class SQLiteSink(OpenClose):
     name = "sqlite"
     error_code = ErrorCode.DB_001
 
@@ -74,13 +75,6 @@ class SQLiteSink:
 
     def __repr__(self) -> str:
         return f"SQLiteSink({self._path})"
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
 
     async def open(self) -> None:
         """Create the file, its directory and the tables if missing. Idempotent."""
