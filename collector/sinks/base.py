@@ -11,11 +11,11 @@ connection was lost.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, Self
 
 from collector.errors import ErrorCode
-from collector.records import Record
+from collector.records import KEY_FIELDS, FundingRate, Record, columns
 
 
 class Sink(Protocol):
@@ -53,3 +53,10 @@ class OpenClose:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+def column_definitions(kind: str, type_of: Callable[[str], str]) -> str:
+    """`name TYPE [NOT NULL], ...` of a kind's table, for the SQL sinks' CREATE TABLE."""
+    required = {*KEY_FIELDS, "funding_rate"} if kind == FundingRate.kind else set(KEY_FIELDS)
+    return ", ".join(f"{name} {type_of(name)}{' NOT NULL' if name in required else ''}"
+                     for name in columns(kind))

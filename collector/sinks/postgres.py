@@ -24,7 +24,7 @@ import structlog
 from collector.config import DatabaseConfig, PostgresConfig
 from collector.errors import ErrorCode, SinkError
 from collector.records import KINDS, TABLES, Record, columns
-from collector.sinks.base import OpenClose
+from collector.sinks.base import OpenClose, column_definitions
 
 log = structlog.get_logger(__name__)
 
@@ -52,12 +52,7 @@ def _column_list(kind: str, type_of: Any) -> str:
 
 
 def create_table_sql(kind: str) -> str:
-    required = ("exchange", "symbol", "ts", "received_at")
-    if kind == "funding_rate":
-        required += ("funding_rate",)
-    definitions = ", ".join(
-        f"{name} {_column_type(name)}{' NOT NULL' if name in required else ''}"
-        for name in columns(kind))
+    definitions = column_definitions(kind, _column_type)
     return (f"CREATE TABLE IF NOT EXISTS {TABLES[kind]} "
             f"({definitions}, PRIMARY KEY (exchange, symbol, ts))")
 

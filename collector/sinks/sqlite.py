@@ -21,7 +21,7 @@ import structlog
 from collector.config import DatabaseConfig, SQLiteConfig
 from collector.errors import ErrorCode, SinkError
 from collector.records import KINDS, TABLES, Record, columns
-from collector.sinks.base import OpenClose
+from collector.sinks.base import OpenClose, column_definitions
 
 log = structlog.get_logger(__name__)
 
@@ -43,12 +43,7 @@ def _column_type(name: str) -> str:
 
 
 def create_table_sql(kind: str) -> str:
-    required = ("exchange", "symbol", "ts", "received_at")
-    if kind == "funding_rate":
-        required += ("funding_rate",)
-    definitions = ", ".join(
-        f"{name} {_column_type(name)}{' NOT NULL' if name in required else ''}"
-        for name in columns(kind))
+    definitions = column_definitions(kind, _column_type)
     # WITHOUT ROWID: the table *is* its primary key b-tree, one index to maintain instead of two.
     return (f"CREATE TABLE IF NOT EXISTS {TABLES[kind]} "
             f"({definitions}, PRIMARY KEY (exchange, symbol, ts)) WITHOUT ROWID")
