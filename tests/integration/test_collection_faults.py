@@ -171,8 +171,9 @@ async def test_a_symbol_delisted_later_is_dropped_with_one_warning(name, mode):
         assert {r.symbol for r in await source.poll("funding_rate")} == set(wanted)
         sim.delist(source.exchange_id, "ETH/USDT:USDT", mode=mode)
         with capture_logs() as logs:
-            for _ in range(5):
-                await asyncio.sleep(0.5)
+            for _ in range(4):
+                # > 1 simulator tick apart, so every poll sees fresh timestamps (not deduplicated)
+                await asyncio.sleep(1.05)
                 records = await source.poll("funding_rate")
                 records += await source.poll("ticker")
         assert {r.symbol for r in records} == {"BTC/USDT:USDT", "SOL/USDT:USDT"}
