@@ -9,12 +9,12 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest_asyncio
 
+from collector.exchanges.markets import deep_merge
 from exchange_simulator import Simulator
 
 
@@ -29,17 +29,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-def deep_merge(base: dict, extra: dict) -> dict:
-    """``extra`` merged into a copy of ``base``, nested dicts merged key by key."""
-    merged = copy.deepcopy(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 def ccxt_config(sim: Simulator, exchange: str, **extra: object) -> dict:
