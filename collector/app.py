@@ -62,6 +62,7 @@ class Daemon:
         self.writers: list[BatchWriter] = []
         self.sources: list[ExchangeSource] = []
         self.pipeline: Pipeline | None = None
+        self.running = False  # past start-up: READY=1 was sent
 
     async def run(self, stop: asyncio.Event, *, once: bool = False) -> int:
         """Run until `stop` is set (or one round with `once`); the exit code."""
@@ -75,6 +76,7 @@ class Daemon:
                 if once:
                     return await self._run_once()
                 notifier.ready(self.status_line())
+                self.running = True
                 log.info("collector_started", exchanges=[s.name for s in self.sources],
                          sinks=[w.sink.name for w in self.writers],
                          startup_s=round(time.time() - self.started_at, 3))
@@ -82,13 +84,17 @@ class Daemon:
                 notifier.stopping()
                 log.info("collector_stopping")
         except CollectorError as err:
-            log.error("startup_failed", error_code=err.code, error=str(err.args[0]))
+            log.error(self._failed_event, error_code=err.code, error=str(err.args[0]))
             return 1
         except Exception as err:
-            log.exception("startup_failed", error_code=ErrorCode.APP_001, error=str(err))
+            log.exception(self._failed_event, error_code=ErrorCode.APP_001, error=str(err))
             return 1
         log.info("collector_stopped", uptime_s=round(time.time() - self.started_at, 1))
         return 0
+
+    @property
+    def _failed_event(self) -> str:
+        return "daemon_failed" if self.running else "startup_failed"
 
     async def _start(self, stack: AsyncExitStack, *, once: bool) -> None:
         config = self.config
@@ -127,8 +133,7 @@ class Daemon:
 
     async def _run_once(self) -> int:
         collected = await self.scheduler.run_once()
-        for writer in self.writers:
-            await writer.flush()
+        await self.pipeline.flush()
         log.info("round_done", records=collected)
         return 0 if collected else 1
 
