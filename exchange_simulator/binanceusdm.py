@@ -13,7 +13,15 @@ from importlib import resources
 
 from exchange_simulator.faults import Fault
 from exchange_simulator.market import Quote, SymbolSpec
-from exchange_simulator.replies import DialectBase, Reply, decimal, html_reply, json_reply
+from exchange_simulator.replies import (
+    LINEAR_OPTIONS,
+    DialectBase,
+    Reply,
+    decimal,
+    html_reply,
+    json_reply,
+    usdt_market_id,
+)
 
 NAME = "binanceusdm"
 _TEMPLATES = json.loads(resources.files(__package__).joinpath("templates/binanceusdm.json").read_text())
@@ -35,12 +43,11 @@ DELISTED_STATUS = "SETTLING"
 def ccxt_options(url: str) -> dict:
     return {
         "urls": {"api": {key: url + path for key, path in _URL_PATHS.items()}},
-        "options": {"defaultType": "swap", "defaultSubType": "linear", "fetchMarkets": {"types": ["linear"]}},
+        "options": copy.deepcopy(LINEAR_OPTIONS),
     }
 
 
-def market_id(symbol: str) -> str:
-    return symbol.split("/")[0] + "USDT"
+market_id = usdt_market_id
 
 
 class Dialect(DialectBase):

@@ -14,7 +14,16 @@ from importlib import resources
 
 from exchange_simulator.faults import Fault
 from exchange_simulator.market import Quote, SymbolSpec
-from exchange_simulator.replies import DialectBase, Reply, decimal, html_reply, json_reply, trimmed
+from exchange_simulator.replies import (
+    LINEAR_OPTIONS,
+    DialectBase,
+    Reply,
+    decimal,
+    html_reply,
+    json_reply,
+    trimmed,
+    usdt_market_id,
+)
 
 NAME = "bybit"
 _TEMPLATES = json.loads(resources.files(__package__).joinpath("templates/bybit.json").read_text())
@@ -27,12 +36,11 @@ def ccxt_options(url: str) -> dict:
     keys = ("spot", "futures", "v2", "public", "private")
     return {
         "urls": {"api": {key: url for key in keys}},
-        "options": {"defaultType": "swap", "defaultSubType": "linear", "fetchMarkets": {"types": ["linear"]}},
+        "options": copy.deepcopy(LINEAR_OPTIONS),
     }
 
 
-def market_id(symbol: str) -> str:
-    return symbol.split("/")[0] + "USDT"
+market_id = usdt_market_id
 
 
 class Dialect(DialectBase):

@@ -80,3 +80,12 @@ class DialectBase:
 
     def ccxt_options(self, url: str) -> dict:
         return type(self).options_for(url)
+
+
+# ccxt options that make binanceusdm and bybit load linear perpetuals only.
+LINEAR_OPTIONS: dict = {"defaultType": "swap", "defaultSubType": "linear", "fetchMarkets": {"types": ["linear"]}}
+
+
+def usdt_market_id(symbol: str) -> str:
+    """`BTC/USDT:USDT` → `BTCUSDT`, the id binance and bybit give a USDT perpetual."""
+    return symbol.split("/")[0] + "USDT"
