@@ -27,6 +27,10 @@ request_latency = Histogram(
     _P + "exchange_request_seconds", "Exchange request latency",
     ["exchange", "endpoint"], registry=REGISTRY,
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))
+rate_limit_wait = Counter(
+    _P + "rate_limit_wait_seconds",
+    "Seconds requests waited for the exchange's rate limit (included in exchange_request_seconds)",
+    ["exchange"], registry=REGISTRY)
 ticks_skipped = Counter(
     _P + "ticks_skipped", "Scheduler ticks skipped because the previous one overran",
     ["exchange", "kind"], registry=REGISTRY)

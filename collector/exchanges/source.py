@@ -2,9 +2,9 @@
 
 A poll is, in this order: markets cache (reloaded every `markets_ttl`) → circuit breaker (an open
 one costs no request) → retry (retryable ccxt errors only, honouring Retry-After) → the request
-under the global semaphore and ccxt's own rate limiter → normalize → dedup against the last
-record per (kind, symbol). Failures are counted, logged on state changes, fed to the breaker;
-`poll` itself raises nothing but CancelledError.
+under the global semaphore and the exchange's rate limiter (resilience/ratelimit.py) →
+normalize → dedup against the last record per (kind, symbol). Failures are counted, logged on
+state changes, fed to the breaker; `poll` itself raises nothing but CancelledError.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from collector.exchanges.polling import (
 from collector.records import Record
 from collector.resilience.breaker import BreakerState, CircuitBreaker
 from collector.resilience.cache import TTLCache
+from collector.resilience.ratelimit import RateLimiter
 from collector.resilience.retry import RetryPolicy, retry
 
 log = structlog.get_logger(__name__)
@@ -111,6 +112,10 @@ class ExchangeSource:
         config = mk.ccxt_config(self.exchange_id, self._config)
         config["session"] = self._session  # ours, so the connection pool size is ours too
         self.exchange = exchange_class(config)
+        if self.exchange.tokenBucket.get("algorithm") == "leakyBucket":
+            # ccxt's own leaky bucket forgets idle time (see resilience/ratelimit.py); a
+            # rolling window chosen through ccxt_options is left to ccxt.
+            self.exchange.throttle = RateLimiter(self.name, self.exchange.rateLimit / 1000)
         try:
             await self._load_markets_at_start()
         except BaseException:

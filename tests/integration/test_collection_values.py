@@ -23,7 +23,8 @@ def make_source(sim: Simulator, name: str, *, semaphore: asyncio.Semaphore | Non
                 markets_ttl: float = 900.0, **settings) -> ExchangeSource:
     ccxt_id = EXCHANGES[name]
     options = settings.pop("ccxt_options", {})
-    config = ExchangeConfig(ccxt_id=ccxt_id, rate_limit=10000, timeout=settings.pop("timeout", 5.0),
+    config = ExchangeConfig(ccxt_id=ccxt_id, rate_limit=settings.pop("rate_limit", 10000),
+                            timeout=settings.pop("timeout", 5.0),
                             ccxt_options={**sim.ccxt_options(ccxt_id), **options}, **settings)
     return ExchangeSource(
         name, config, performance=PerformanceConfig(), cache=CacheConfig(),

@@ -1,0 +1,57 @@
+"""Request pacing against the simulator with real ccxt: binance's all-symbol ticker call costs 40
+units, so at `rate_limit` 1200 (50 ms a unit) the request right after it waits 2 s, and a
+request after a longer pause does not wait at all."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from collector import metrics
+from exchange_simulator import Simulator
+from tests.integration.test_collection_values import sources
+
+
+async def _timed_poll(source, kind: str) -> float:
+    # (A poll within the simulator's tick of the one before returns no records: unchanged.)
+    started = time.monotonic()
+    await source.poll(kind)
+    return time.monotonic() - started
+
+
+def _waited(exchange: str) -> float:
+    return metrics.rate_limit_wait.labels(exchange=exchange)._value.get()
+
+
+async def test_after_a_pause_longer_than_its_cost_a_request_does_not_wait_for_the_limiter():
+    async with Simulator(symbols=20, seed=21) as sim, \
+            sources(sim, names=("binance",), rate_limit=1200) as [binance]:
+        await binance.poll("ticker")  # books 40 units: 2 s
+        await asyncio.sleep(2.2)
+        waited_before = _waited("binance")
+        # ccxt 4.5's own bucket waits out the whole 2 s here, however long the pause was
+        assert await _timed_poll(binance, "funding_rate") < 0.5
+        assert await _timed_poll(binance, "ticker") < 0.5  # premiumIndex's 1 unit is 50 ms
+        assert _waited("binance") - waited_before < 0.2
+        assert sim.request_count("binanceusdm", "ticker/24hr") == 2
+        assert sim.request_count("binanceusdm", "premiumIndex") == 1
+
+
+async def test_requests_closer_than_their_cost_are_still_spaced_and_the_wait_is_counted():
+    async with Simulator(symbols=20, seed=22) as sim, \
+            sources(sim, names=("binance",), rate_limit=1200) as [binance]:
+        await binance.poll("ticker")
+        waited_before = _waited("binance")
+        assert await _timed_poll(binance, "ticker") >= 1.9  # behind the first call's 40 units
+        assert _waited("binance") - waited_before >= 1.9
+        assert sim.request_count("binanceusdm", "ticker/24hr") == 2
+
+
+async def test_ccxts_rolling_window_chosen_through_ccxt_options_is_left_to_ccxt():
+    # 1200 units per rolling minute: two 40-unit calls fit at once, no pacing between them.
+    options = {"rateLimiterAlgorithm": "rollingWindow", "rollingWindowSize": 60000}
+    async with Simulator(symbols=20, seed=23) as sim, \
+            sources(sim, names=("binance",), rate_limit=1200, ccxt_options=options) as [binance]:
+        await binance.poll("ticker")
+        assert await _timed_poll(binance, "ticker") < 0.5
+        assert sim.request_count("binanceusdm", "ticker/24hr") == 2
