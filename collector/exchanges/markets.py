@@ -9,6 +9,8 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from ccxt.base import errors as ccxt_errors
+
 from collector.config import DEFAULT_CCXT_IDS, ExchangeConfig
 from collector.errors import ConfigError, ErrorCode
 
@@ -21,6 +23,12 @@ LINEAR_SWAP_OPTIONS: Final[Mapping[str, dict[str, Any]]] = {
     "okx": {"defaultType": "swap", "fetchMarkets": {"types": ["swap"]}},
 }
 _GENERIC_OPTIONS: Final = {"defaultType": "swap", "defaultSubType": "linear"}
+# Exchange error codes ccxt classifies as permanent (ExchangeError) that are transient, so they
+# are retried and count as the exchange being unavailable (EXCHANGE_001), not a bad request.
+ERROR_OVERRIDES: Final[Mapping[str, dict[str, Any]]] = {
+    # bybit 10016 "Internal System Error" / "System error. Please try again later." (HTTP 5xx)
+    "bybit": {"exact": {"10016": ccxt_errors.ExchangeNotAvailable}},
+}
 
 
 def ccxt_id(name: str, config: ExchangeConfig) -> str:
@@ -39,8 +47,9 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
 
 def ccxt_config(exchange_id: str, config: ExchangeConfig) -> dict[str, Any]:
-    """The ccxt constructor config: rate limit, timeout, linear-swap options, credentials, and
-    the user's `ccxt_options` deep-merged last so they win (urls, proxies, options)."""
+    """The ccxt constructor config: rate limit, timeout, linear-swap options, error codes to retry,
+    credentials, and the user's `ccxt_options` deep-merged last so they win (urls, proxies,
+    options)."""
     built: dict[str, Any] = {
         "enableRateLimit": True,
         # ccxt's rateLimit is milliseconds between requests of cost 1.
@@ -48,6 +57,8 @@ def ccxt_config(exchange_id: str, config: ExchangeConfig) -> dict[str, Any]:
         "timeout": int(config.timeout * 1000),
         "options": copy.deepcopy(LINEAR_SWAP_OPTIONS.get(exchange_id, _GENERIC_OPTIONS)),
     }
+    if exchange_id in ERROR_OVERRIDES:
+        built["exceptions"] = copy.deepcopy(ERROR_OVERRIDES[exchange_id])  # merged into ccxt's
     for key, secret in (("apiKey", config.api_key), ("secret", config.secret),
                         ("password", config.password)):
         if secret.get_secret_value():

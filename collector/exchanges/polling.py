@@ -163,7 +163,10 @@ def error_code(err: BaseException) -> ErrorCode:
         return ErrorCode.EXCHANGE_003
     if isinstance(err, ccxt_errors.AuthenticationError):  # PermissionDenied, AccountSuspended
         return ErrorCode.EXCHANGE_002
-    if isinstance(err, ccxt_errors.NetworkError):  # RequestTimeout, ExchangeNotAvailable
+    # NetworkError (RequestTimeout, ExchangeNotAvailable, OnMaintenance) and the exchange's own
+    # "internal error, try again" (plain OperationFailed, e.g. binance -1001); an unusable
+    # answer (BadResponse) is the exchange's data, not its availability.
+    if isinstance(err, ccxt_errors.OperationFailed) and not isinstance(err, ccxt_errors.BadResponse):
         return ErrorCode.EXCHANGE_001
     return ErrorCode.EXCHANGE_004
 

@@ -234,3 +234,21 @@ async def _fetch_raw(sim: Simulator, path: str) -> bytes:
 
     async with aiohttp.ClientSession() as session, session.get(sim.url + path) as response:
         return await response.read()
+
+
+@pytest.mark.parametrize("name", ["binance", "bybit", "okx"])
+async def test_an_exchange_5xx_is_retried_and_a_lasting_one_is_exchange_001(name):
+    retry = RetryConfig(max_attempts=2, base_delay=0.01, max_delay=0.05)
+    ccxt_id = {"binance": "binanceusdm", "bybit": "bybit", "okx": "okx"}[name]
+    path = "ticker/24hr" if name == "binance" else "tickers"
+    async with Simulator(symbols=5, seed=24) as sim, sources(sim, names=(name,), retry=retry) as [source]:
+        sim.set_fault(ccxt_id, "http_5xx", status=503, path=path, count=1)
+        assert len(await source.poll("ticker")) == 5  # the 503 was retried
+        assert sim.request_count(ccxt_id, path) == 2
+        sim.set_fault(ccxt_id, "http_5xx", status=500, path=path)
+        with capture_logs() as logs:
+            await asyncio.sleep(1.1)  # a new simulator tick
+            assert await source.poll("ticker") == []
+    failed = [e for e in logs if e["event"] == "exchange_poll_failed"]
+    assert [e["error_code"] for e in failed] == ["EXCHANGE_001"]  # unavailable, not a bad request
+    assert sim.request_count(ccxt_id, path) == 4  # retried once more, then given up
