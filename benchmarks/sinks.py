@@ -1,15 +1,18 @@
 """Sink throughput through the batching writer, beside a naive one-write-per-record baseline.
 
     python -m benchmarks.sinks [--records 1000000] [--sinks postgres,clickhouse,rabbitmq,sqlite]
-                               [--naive-records 2000] [--batch-size 5000]
+                               [--naive-records 2000] [--batch-size 10000]
 
 For each sink alone, then all together: N ticker records through `BatchWriter` (fed with the
 writer's queue kept under 50,000 records, as a collector would), records/s and peak RSS of the
-run (the N records are built before the clock starts, and their memory is in the RSS). The naive baseline, in the same process on a smaller N: one INSERT (one publish awaiting
-its confirm) per record. Everything it touches is its own and removed afterwards: a PostgreSQL
-database, a RabbitMQ exchange and queue, a chDB ClickHouse test server, a temporary SQLite file.
-Targets (2 cores): PostgreSQL >= 100k rows/s, ClickHouse >= 150k, RabbitMQ >= 15k msg/s with
-confirms, SQLite >= 100k, each SQL sink >= 10x its naive baseline.
+run. The N records are built before the clock starts, so their memory is in the peak RSS;
+"run +" is what the run added on top of it (queues, batches, drivers). The naive baseline, in
+the same process on a smaller N: one INSERT (one publish awaiting its confirm) per record.
+Everything it touches is its own and removed afterwards: a PostgreSQL database, a RabbitMQ
+exchange and queue, a chDB ClickHouse test server, a temporary SQLite file. Targets (2 cores):
+PostgreSQL >= 100k rows/s, ClickHouse >= 150k, RabbitMQ >= 15k msg/s with confirms, SQLite >=
+100k, each SQL sink >= 10x its naive baseline (at --batch-size 10000; smaller batches are slower,
+see TROUBLESHOOTING.md "Sink throughput").
 """
 
 from __future__ import annotations
@@ -66,15 +69,16 @@ def tickers(count: int, *, offset: int = 0) -> Iterator[list[Record]]:
 
 
 class PeakRss:
-    """Samples this process's RSS every 20 ms while active; `.peak_mb` afterwards."""
+    """Samples this process's RSS every 20 ms while active; `.peak_mb` and `.growth_mb` (peak
+    minus the RSS at the start, i.e. what the run itself added) afterwards."""
 
     def __init__(self) -> None:
         self._process = psutil.Process()
-        self.peak = 0
+        self.start = self.peak = 0
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> PeakRss:
-        self.peak = self._process.memory_info().rss
+        self.start = self.peak = self._process.memory_info().rss
         self._task = asyncio.create_task(self._sample(), name="benchmark:rss")
         return self
 
@@ -91,10 +95,14 @@ class PeakRss:
     def peak_mb(self) -> float:
         return self.peak / 1_048_576
 
+    @property
+    def growth_mb(self) -> float:
+        return (self.peak - self.start) / 1_048_576
+
 
 async def through_writers(sinks: list[Sink], count: int, batch_size: int, spool_dir: Path,
-                          offset: int) -> tuple[float, float]:
-    """records/s (per sink, all of them written) and peak RSS MB of one run."""
+                          offset: int) -> tuple[float, PeakRss]:
+    """records/s (per sink, all of them written) and the RSS of one run."""
     batch = BatchProcessingConfig(batch_size=batch_size, flush_interval=1.0,
                                   queue_max_size=MAX_QUEUED * 4, spool_dir=spool_dir)
     chunks = list(tickers(count, offset=offset))  # made before the clock starts: sinks are measured
@@ -115,7 +123,7 @@ async def through_writers(sinks: list[Sink], count: int, batch_size: int, spool_
         spooled = sum(w.status()["spooled_records"] for w in writers)
     if spooled:
         print(f"  warning: {spooled} records went to the spool (a sink failed during the run)")
-    return count / elapsed, rss.peak_mb
+    return count / elapsed, rss
 
 
 # --- resources of each sink ---------------------------------------------------------------
@@ -264,14 +272,18 @@ async def run(names: list[str], count: int, naive_count: int, batch_size: int) -
                 naive = await naive_rate(name, configs[name], naive_count, offset)
                 offset += naive_count
                 verdict = "ok" if rate >= TARGETS[name] else "BELOW TARGET"
-                print(f"{name:<11} {rate:>10,.0f} records/s  peak RSS {rss:>6.0f} MB  "
+                print(f"{name:<11} {rate:>10,.0f} records/s  {_rss(rss)}  "
                       f"naive {naive:>8,.0f}/s  ({rate / naive:>5.1f}x)  "
                       f"target {TARGETS[name]:,}/s {verdict}")
             if len(names) > 1:
                 rate, rss = await through_writers([make_sink(n, configs[n]) for n in names], count,
                                                   batch_size, workdir / "spool", offset)
                 print(f"{'together':<11} {rate:>10,.0f} records/s into each of {len(names)} sinks  "
-                      f"peak RSS {rss:>6.0f} MB")
+                      f"{_rss(rss)}")
+
+
+def _rss(rss: PeakRss) -> str:
+    return f"peak RSS {rss.peak_mb:>5.0f} MB (run +{rss.growth_mb:>4.0f})"
 
 
 def main() -> None:
@@ -279,7 +291,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--sinks", default=",".join(ALL_SINKS))
     parser.add_argument("--naive-records", type=int, default=2000)
-    parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--batch-size", type=int, default=10_000)
     args = parser.parse_args()
     names = [n.strip() for n in args.sinks.split(",") if n.strip()]
     unknown = set(names) - set(ALL_SINKS)
