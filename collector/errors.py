@@ -74,3 +74,20 @@ class RecordError(CollectorError):
     """A record that must not reach a sink (NaN, missing field, absurd symbol)."""
 
     code = ErrorCode.RECORD_001
+
+
+def one_line(err: BaseException | str, limit: int = 300) -> str:
+    """`Type: message (CauseType: cause)` on one line, at most `limit` characters.
+
+    The direct cause is added unless the message already says it: ccxt's
+    `ExchangeNotAvailable: binanceusdm GET <url>` tells *why* (refused, DNS, TLS) only through the
+    aiohttp error it was raised from.
+    """
+    if isinstance(err, str):
+        text = err
+    else:
+        text = f"{type(err).__name__}: {err}"
+        cause = err.__cause__
+        if cause is not None and (not str(cause) or str(cause) not in text):
+            text += f" ({type(cause).__name__}: {cause})" if str(cause) else f" ({type(cause).__name__})"
+    return " ".join(text.split())[:limit]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import structlog
 from ccxt.base import errors as ccxt_errors
 
-from collector.errors import ErrorCode
+from collector.errors import ErrorCode, one_line
 from collector.exchanges.normalize import Normalized
 from collector.records import Record
 from collector.resilience.breaker import CircuitBreaker
@@ -188,7 +188,3 @@ def retry_after(headers: Mapping[str, str] | None) -> float | None:
             return seconds if seconds >= 0 else None
     return None
 
-
-def one_line(err: BaseException | str) -> str:
-    text = err if isinstance(err, str) else f"{type(err).__name__}: {err}"
-    return text.replace("\n", " ")[:300]

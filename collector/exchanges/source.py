@@ -22,11 +22,11 @@ from ccxt.base import errors as ccxt_errors
 
 from collector import metrics
 from collector.config import CacheConfig, CircuitBreakerConfig, ExchangeConfig, PerformanceConfig, RetryConfig
-from collector.errors import ConfigError, ErrorCode
+from collector.errors import ConfigError, ErrorCode, one_line
 from collector.exchanges import markets as mk
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.polling import (
-    RATE_LIMITED, KindState, Summary, error_code, is_retryable, one_line, retry_after,
+    RATE_LIMITED, KindState, Summary, error_code, is_retryable, retry_after,
 )
 from collector.records import Record
 from collector.resilience.breaker import BreakerState, CircuitBreaker

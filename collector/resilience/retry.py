@@ -16,7 +16,7 @@ from typing import TypeVar
 import structlog
 
 from collector.config import RetryConfig
-from collector.errors import ErrorCode
+from collector.errors import ErrorCode, one_line
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -61,7 +61,7 @@ async def retry(
             if attempt >= policy.max_attempts:
                 log.warning(
                     "retries_exhausted", what=what, attempts=attempt, error_code=ErrorCode.RETRY_001,
-                    error=_one_line(err), **log_fields,
+                    error=one_line(err), **log_fields,
                 )
                 raise
             delay = policy.backoff(attempt, rng)
@@ -69,11 +69,7 @@ async def retry(
             if asked is not None:
                 delay = min(policy.max_delay, max(delay, asked))
             log.debug("retrying", what=what, attempt=attempt, delay_s=round(delay, 3),
-                      error=_one_line(err), **log_fields)
+                      error=one_line(err), **log_fields)
             await sleep(delay)
             attempt += 1
 
-
-def _one_line(err: BaseException) -> str:
-    text = str(err).replace("\n", " ")
-    return f"{type(err).__name__}: {text[:300]}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import socket
 import time
 import tracemalloc
 
@@ -17,6 +18,7 @@ from collector.config import CircuitBreakerConfig, RetryConfig
 from collector.errors import ConfigError
 from collector.scheduler import Scheduler
 from exchange_simulator import Simulator
+from exchange_simulator.okx import ccxt_options as okx_options
 from tests.integration.test_collection_values import assert_served, make_source, sources
 
 
@@ -252,3 +254,20 @@ async def test_an_exchange_5xx_is_retried_and_a_lasting_one_is_exchange_001(name
     failed = [e for e in logs if e["event"] == "exchange_poll_failed"]
     assert [e["error_code"] for e in failed] == ["EXCHANGE_001"]  # unavailable, not a bad request
     assert sim.request_count(ccxt_id, path) == 4  # retried once more, then given up
+
+
+async def test_an_unreachable_exchange_is_logged_with_why_it_could_not_be_reached():
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    options = okx_options(f"http://127.0.0.1:{port}")
+    retry = RetryConfig(max_attempts=1, base_delay=0.01, max_delay=0.05)
+    async with Simulator(symbols=3, seed=25) as sim:
+        with capture_logs() as logs:
+            async with make_source(sim, "okx", retry=retry, ccxt_options=options) as okx:
+                assert await okx.poll("ticker") == []
+    failed = [e for e in logs if e["event"] == "exchange_poll_failed"]
+    assert [e["error_code"] for e in failed] == ["EXCHANGE_001"]
+    # ccxt's own message is only "okx GET <url>"; the reason comes from aiohttp's error
+    assert f"Cannot connect to host 127.0.0.1:{port}" in failed[0]["error"]
+    assert "Connect call failed" in failed[0]["error"]
