@@ -76,7 +76,7 @@ class RecordError(CollectorError):
     code = ErrorCode.RECORD_001
 
 
-def one_line(err: BaseException | str, limit: int = 300) -> str:
+def one_line(err: BaseException | str, limit: int = 500) -> str:
     """`Type: message (CauseType: cause)` on one line, at most `limit` characters.
 
     The direct cause is added unless the message already says it: ccxt's

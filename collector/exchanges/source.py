@@ -10,6 +10,7 @@ state changes, fed to the breaker; `poll` itself raises nothing but CancelledErr
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 import time
 from collections.abc import Callable, Iterable
@@ -284,9 +285,12 @@ class ExchangeSource:
             self._markets.pop("markets")
 
     async def _call(self, endpoint: str, call: Callable, policy: RetryPolicy):
+        # Debug only: the poll reports the failure once per change (exchange_poll_failed), and
+        # a per-symbol poll would otherwise log one line per symbol per tick during an outage.
         return await retry(
             lambda: self._request(endpoint, call), policy, retryable=is_retryable,
-            retry_after=self._retry_after, what="exchange_request", exchange=self.name, endpoint=endpoint,
+            retry_after=self._retry_after, what="exchange_request", exhausted_level=logging.DEBUG,
+            exchange=self.name, endpoint=endpoint,
         )
 
     async def _request(self, endpoint: str, call: Callable):

@@ -8,6 +8,7 @@ error is re-raised so the caller's breaker sees it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -47,10 +48,12 @@ async def retry(
     what: str = "call",
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     rng: Callable[[], float] = random.random,
+    exhausted_level: int = logging.WARNING,
     **log_fields: object,
 ) -> T:
     """Await `call()` up to `policy.max_attempts` times; between tries sleep the backoff, or
-    the server's own `Retry-After` when longer (capped at `max_delay`)."""
+    the server's own `Retry-After` when longer (capped at `max_delay`). A caller that reports
+    the failure itself, once per change, passes `exhausted_level=logging.DEBUG`."""
     attempt = 1
     while True:
         try:
@@ -59,10 +62,8 @@ async def retry(
             if not retryable(err):
                 raise
             if attempt >= policy.max_attempts:
-                log.warning(
-                    "retries_exhausted", what=what, attempts=attempt, error_code=ErrorCode.RETRY_001,
-                    error=one_line(err), **log_fields,
-                )
+                log.log(exhausted_level, "retries_exhausted", what=what, attempts=attempt,
+                        error_code=ErrorCode.RETRY_001, error=one_line(err), **log_fields)
                 raise
             delay = policy.backoff(attempt, rng)
             asked = retry_after(err)

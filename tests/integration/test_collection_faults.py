@@ -271,3 +271,17 @@ async def test_an_unreachable_exchange_is_logged_with_why_it_could_not_be_reache
     # ccxt's own message is only "okx GET <url>"; the reason comes from aiohttp's error
     assert f"Cannot connect to host 127.0.0.1:{port}" in failed[0]["error"]
     assert "Connect call failed" in failed[0]["error"]
+
+
+async def test_an_outage_of_a_per_symbol_endpoint_is_one_warning_not_one_per_symbol_and_poll():
+    retry = RetryConfig(max_attempts=2, base_delay=0.01, max_delay=0.05)
+    async with Simulator(symbols=12, seed=26) as sim, sources(
+            sim, names=("okx",), retry=retry, ccxt_options={"has": {"fetchFundingRates": False}}) as [okx]:
+        sim.set_fault("okx", "http_5xx", status=503, path="funding-rate")
+        with capture_logs() as logs:
+            for _ in range(3):
+                assert await okx.poll("funding_rate") == []
+        assert sim.request_count("okx", "funding-rate?instId=") == 3 * 12 * 2  # every symbol, retried
+    loud = [(e["event"], e.get("error_code")) for e in logs if e["log_level"] in ("warning", "error")]
+    assert loud == [("exchange_poll_failed", "EXCHANGE_001")]
+    assert sum(e["event"] == "retries_exhausted" for e in logs) == 3 * 12  # still there, at debug

@@ -27,7 +27,7 @@ def test_a_cause_without_a_message_is_named_by_its_type_and_one_already_said_is_
 
 
 def test_it_is_one_line_and_bounded():
-    text = one_line(ValueError("line one\nline two\r\n" + "x" * 500))
+    text = one_line(ValueError("line one\nline two\r\n" + "x" * 500), limit=300)
     assert "\n" not in text and "\r" not in text
     assert text.startswith("ValueError: line one line two x") and len(text) == 300
     assert one_line("already\ntext") == "already text"
