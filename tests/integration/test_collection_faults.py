@@ -285,3 +285,18 @@ async def test_an_outage_of_a_per_symbol_endpoint_is_one_warning_not_one_per_sym
     loud = [(e["event"], e.get("error_code")) for e in logs if e["log_level"] in ("warning", "error")]
     assert loud == [("exchange_poll_failed", "EXCHANGE_001")]
     assert sum(e["event"] == "retries_exhausted" for e in logs) == 3 * 12  # still there, at debug
+
+
+async def test_retry_after_is_read_from_the_429s_own_response_while_other_symbols_succeed():
+    retry = RetryConfig(max_attempts=3, base_delay=0.01, max_delay=5.0)
+    async with Simulator(symbols=12, seed=27) as sim, sources(
+            sim, names=("okx",), retry=retry, ccxt_options={"has": {"fetchFundingRates": False}}) as [okx]:
+        sim.set_fault("okx", "http_429", retry_after=1.0, path="funding-rate", count=1)
+        started = time.monotonic()
+        records = await okx.poll("funding_rate")
+        elapsed = time.monotonic() - started
+        assert sim.request_count("okx", "funding-rate?instId=") == 13  # 12 symbols, one retried
+    assert len(records) == 12
+    # The other 11 symbols' answers (no Retry-After) arrive meanwhile; the one that got the 429
+    # still waits the 1 s its response asked for, not the ~0.01 s backoff.
+    assert elapsed >= 1.0
