@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sqlite3
 import tempfile
 import time
@@ -263,7 +264,7 @@ async def run(names: list[str], count: int, naive_count: int, batch_size: int) -
         async with AsyncExitStack() as stack:
             configs = {name: await stack.enter_async_context(resources[name]()) for name in names}
             print(f"{count:,} ticker records per run, batch_size {batch_size:,}; "
-                  f"naive baseline on {naive_count:,} records")
+                  f"naive baseline on {naive_count:,} records; {_load()}")
             offset = 0
             for name in names:
                 rate, rss = await through_writers([make_sink(name, configs[name])], count,
@@ -280,6 +281,13 @@ async def run(names: list[str], count: int, naive_count: int, batch_size: int) -
                                                   batch_size, workdir / "spool", offset)
                 print(f"{'together':<11} {rate:>10,.0f} records/s into each of {len(names)} sinks  "
                       f"{_rss(rss)}")
+            print(f"done; {_load()}")
+
+
+def _load() -> str:
+    """The machine's load: figures from a busy machine are not comparable with a quiet one's."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
 
 
 def _rss(rss: PeakRss) -> str:
