@@ -40,7 +40,8 @@ def exchange_problems(name: str, exchange: dict[str, Any]) -> list[str]:
     if exchange.get("breaker", "closed") != "closed":
         problems.append(f"exchange {name}: circuit breaker {exchange['breaker']}")
     if exchange.get("consecutive_failures", 0) > 0:
-        problems.append(f"exchange {name}: {exchange['consecutive_failures']} consecutive failures")
+        code = f" ({exchange['error_code']})" if exchange.get("error_code") else ""
+        problems.append(f"exchange {name}: {exchange['consecutive_failures']} consecutive failures{code}")
     if exchange.get("stale"):
         problems.append(f"exchange {name}: data is stale")
     return problems

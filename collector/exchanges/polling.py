@@ -41,6 +41,7 @@ class KindState:
     newest_ts: int = 0
     response_newest: int = 0
     failing: ErrorCode | None = None
+    last_error: str | None = None  # of the failing poll, for /health
     crashing: bool = False
     malformed_streak: bool = False
     symbol_ts: dict[str, int] = field(default_factory=dict)
@@ -99,10 +100,12 @@ class KindState:
         if self.failing is not None or self.crashing:
             log.info("exchange_recovered", exchange=exchange, kind=self.kind)
         self.failing = None
+        self.last_error = None
         self.crashing = False
 
     def failed(self, exchange: str, err: BaseException) -> None:
         code = error_code(err)
+        self.last_error = one_line(err)
         if code == self.failing:
             log.debug("exchange_poll_failed", exchange=exchange, kind=self.kind, error_code=code,
                       error=one_line(err))
@@ -113,6 +116,7 @@ class KindState:
              error=one_line(err), breaker=str(self.breaker.state))
 
     def crashed(self, exchange: str, err: BaseException) -> None:
+        self.last_error = one_line(err)
         if not self.crashing:
             self.crashing = True
             log.error("poll_crashed", exchange=exchange, kind=self.kind, error_code=ErrorCode.APP_002,
@@ -135,6 +139,7 @@ class KindState:
             "stale_symbols": len(self.stale),
             "stale_examples": sorted(self.stale)[:10],
             "error_code": str(self.failing) if self.failing else None,
+            "last_error": self.last_error,
         }
 
 

@@ -354,6 +354,7 @@ class ExchangeSource:
         worst = next((b for b in (BreakerState.OPEN, BreakerState.HALF_OPEN) if b in states),
                      BreakerState.CLOSED)
         successes = [s.last_success for s in self._kinds.values() if s.last_success is not None]
+        failing = next((s for s in self._kinds.values() if s.last_error), None)
         now = self._clock()
         return {
             "breaker": str(worst),
@@ -361,6 +362,9 @@ class ExchangeSource:
             "consecutive_failures": max(s.breaker.consecutive_failures for s in self._kinds.values()),
             "stale": any(s.is_stale for s in self._kinds.values()),
             "symbols": len(self.symbols),
+            # why the last poll of a failing kind failed: the first place to look at 3 a.m.
+            "error_code": str(failing.failing) if failing and failing.failing else None,
+            "last_error": failing.last_error if failing else None,
             "kinds": {kind: s.status(now) for kind, s in self._kinds.items()},
         }
 

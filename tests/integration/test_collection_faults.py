@@ -266,11 +266,14 @@ async def test_an_unreachable_exchange_is_logged_with_why_it_could_not_be_reache
         with capture_logs() as logs:
             async with make_source(sim, "okx", retry=retry, ccxt_options=options) as okx:
                 assert await okx.poll("ticker") == []
+                status = okx.status()  # what /health shows for the exchange
     failed = [e for e in logs if e["event"] == "exchange_poll_failed"]
     assert [e["error_code"] for e in failed] == ["EXCHANGE_001"]
     # ccxt's own message is only "okx GET <url>"; the reason comes from aiohttp's error
     assert f"Cannot connect to host 127.0.0.1:{port}" in failed[0]["error"]
     assert "Connect call failed" in failed[0]["error"]
+    assert status["error_code"] == "EXCHANGE_001"
+    assert status["last_error"] == failed[0]["error"] == status["kinds"]["ticker"]["last_error"]
 
 
 async def test_an_outage_of_a_per_symbol_endpoint_is_one_warning_not_one_per_symbol_and_poll():

@@ -46,6 +46,8 @@ def test_everything_working_is_ok_with_http_200():
     ({"breaker": "open", "consecutive_failures": 5}, "exchange bybit: circuit breaker open"),
     ({"breaker": "half_open"}, "exchange bybit: circuit breaker half_open"),
     ({"consecutive_failures": 1}, "exchange bybit: 1 consecutive failures"),
+    ({"consecutive_failures": 2, "error_code": "EXCHANGE_001"},
+     "exchange bybit: 2 consecutive failures (EXCHANGE_001)"),
     ({"stale": True}, "exchange bybit: data is stale"),
 ])
 def test_one_failing_exchange_makes_the_daemon_degraded_but_still_200(change, problem):
