@@ -5,9 +5,11 @@
 
 For each sink alone, then all together: N ticker records through `BatchWriter` (fed with the
 writer's queue kept under 50,000 records, as a collector would), records/s and peak RSS of the
-run. The N records are built before the clock starts, so their memory is in the peak RSS;
-"run +" is what the run added on top of it (queues, batches, drivers). The naive baseline, in
-the same process on a smaller N: one INSERT (one publish awaiting its confirm) per record.
+run, and the bytes this process wrote to disk per record (SQLite's file and WAL; the servers'
+writes are theirs). The N records are built before the clock starts, so their memory is in the
+peak RSS; "run +" is what the run added on top of it (queues, batches, drivers). The naive
+baseline, in the same process on a smaller N: one INSERT (one publish awaiting its confirm) per
+record.
 Everything it touches is its own and removed afterwards: a PostgreSQL database, a RabbitMQ
 exchange and queue, a chDB ClickHouse test server, a temporary SQLite file. Targets (2 cores):
 PostgreSQL >= 100k rows/s, ClickHouse >= 150k, RabbitMQ >= 15k msg/s with confirms, SQLite >=
@@ -69,23 +71,29 @@ def tickers(count: int, *, offset: int = 0) -> Iterator[list[Record]]:
         yield chunk
 
 
-class PeakRss:
-    """Samples this process's RSS every 20 ms while active; `.peak_mb` and `.growth_mb` (peak
-    minus the RSS at the start, i.e. what the run itself added) afterwards."""
+class Footprint:
+    """This process's peak RSS (sampled every 20 ms) and the bytes it wrote to disk while active:
+    `.peak_mb`, `.growth_mb` (peak minus the RSS at the start: what the run itself added) and
+    `.disk_bytes` afterwards. Disk bytes are the process's own (SQLite's file and WAL, a spool),
+    not a database server's."""
 
     def __init__(self) -> None:
         self._process = psutil.Process()
         self.start = self.peak = 0
+        self._written_before = 0
+        self.disk_bytes = 0
         self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> PeakRss:
+    async def __aenter__(self) -> Footprint:
         self.start = self.peak = self._process.memory_info().rss
+        self._written_before = self._process.io_counters().write_bytes
         self._task = asyncio.create_task(self._sample(), name="benchmark:rss")
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._task.cancel()
         self.peak = max(self.peak, self._process.memory_info().rss)
+        self.disk_bytes = self._process.io_counters().write_bytes - self._written_before
 
     async def _sample(self) -> None:
         while True:
@@ -102,8 +110,8 @@ class PeakRss:
 
 
 async def through_writers(sinks: list[Sink], count: int, batch_size: int, spool_dir: Path,
-                          offset: int) -> tuple[float, PeakRss]:
-    """records/s (per sink, all of them written) and the RSS of one run."""
+                          offset: int) -> tuple[float, Footprint]:
+    """records/s (per sink, all of them written) and the memory and disk footprint of one run."""
     batch = BatchProcessingConfig(batch_size=batch_size, flush_interval=1.0,
                                   queue_max_size=MAX_QUEUED * 4, spool_dir=spool_dir)
     chunks = list(tickers(count, offset=offset))  # made before the clock starts: sinks are measured
@@ -111,7 +119,7 @@ async def through_writers(sinks: list[Sink], count: int, batch_size: int, spool_
         writers = [await stack.enter_async_context(BatchWriter(
             sink, batch, RetryConfig(), CircuitBreakerConfig(), stop_timeout=120.0))
             for sink in sinks]
-        async with PeakRss() as rss:
+        async with Footprint() as footprint:
             started = time.perf_counter()
             for chunk in chunks:
                 while max(w.status()["queue_depth"] for w in writers) > MAX_QUEUED:
@@ -124,7 +132,7 @@ async def through_writers(sinks: list[Sink], count: int, batch_size: int, spool_
         spooled = sum(w.status()["spooled_records"] for w in writers)
     if spooled:
         print(f"  warning: {spooled} records went to the spool (a sink failed during the run)")
-    return count / elapsed, rss
+    return count / elapsed, footprint
 
 
 # --- resources of each sink ---------------------------------------------------------------
@@ -273,14 +281,14 @@ async def run(names: list[str], count: int, naive_count: int, batch_size: int) -
                 naive = await naive_rate(name, configs[name], naive_count, offset)
                 offset += naive_count
                 verdict = "ok" if rate >= TARGETS[name] else "BELOW TARGET"
-                print(f"{name:<11} {rate:>10,.0f} records/s  {_rss(rss)}  "
+                print(f"{name:<11} {rate:>10,.0f} records/s  {_rss(rss, count)}  "
                       f"naive {naive:>8,.0f}/s  ({rate / naive:>5.1f}x)  "
                       f"target {TARGETS[name]:,}/s {verdict}")
             if len(names) > 1:
                 rate, rss = await through_writers([make_sink(n, configs[n]) for n in names], count,
                                                   batch_size, workdir / "spool", offset)
                 print(f"{'together':<11} {rate:>10,.0f} records/s into each of {len(names)} sinks  "
-                      f"{_rss(rss)}")
+                      f"{_rss(rss, count)}")
             print(f"done; {_load()}")
 
 
@@ -290,8 +298,9 @@ def _load() -> str:
     return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
 
 
-def _rss(rss: PeakRss) -> str:
-    return f"peak RSS {rss.peak_mb:>5.0f} MB (run +{rss.growth_mb:>4.0f})"
+def _rss(footprint: Footprint, count: int) -> str:
+    return (f"peak RSS {footprint.peak_mb:>5.0f} MB (run +{footprint.growth_mb:>4.0f})  "
+            f"disk {footprint.disk_bytes / count:>6,.0f} B/record")
 
 
 def main() -> None:

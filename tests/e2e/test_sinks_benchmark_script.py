@@ -23,11 +23,15 @@ def test_the_sinks_benchmark_reports_a_rate_and_rss_for_every_sink_and_exits_0()
     out = done.stdout
     assert done.returncode == 0, out + done.stderr[-2000:]
     assert "spool" not in out  # every record reached its sink directly
+    disk_per_record = {}
     for sink in ("postgres", "clickhouse", "rabbitmq", "sqlite"):
-        row = re.search(rf"^{sink}\s+{RATE}\s+peak RSS\s+(\d+) MB \(run \+\s*(-?\d+)\)\s+naive\s+([\d,]+)/s",
-                        out, re.MULTILINE)
+        row = re.search(rf"^{sink}\s+{RATE}\s+peak RSS\s+(\d+) MB \(run \+\s*(-?\d+)\)\s+"
+                        rf"disk\s+([\d,]+) B/record\s+naive\s+([\d,]+)/s", out, re.MULTILINE)
         assert row, f"no figures for {sink} in:\n{out}"
-        rate, peak, _, naive = (int(v.replace(",", "")) for v in row.groups())
+        rate, peak, _, disk, naive = (int(v.replace(",", "")) for v in row.groups())
         assert rate > 0 and peak > 0 and naive > 0
+        disk_per_record[sink] = disk
     assert re.search(rf"^together\s+{RATE} into each of 4 sinks", out, re.MULTILINE), out
     assert out.count("load average") == 2
+    assert disk_per_record["sqlite"] > 100  # SQLite writes in this process; the servers do not
+    assert disk_per_record["postgres"] < disk_per_record["sqlite"]
