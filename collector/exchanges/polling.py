@@ -108,19 +108,19 @@ class KindState:
         self.last_error = one_line(err)
         if code == self.failing:
             log.debug("exchange_poll_failed", exchange=exchange, kind=self.kind, error_code=code,
-                      error=one_line(err))
+                      error=self.last_error)
             return
         self.failing = code
         emit = log.error if code is ErrorCode.EXCHANGE_002 else log.warning
         emit("exchange_poll_failed", exchange=exchange, kind=self.kind, error_code=code,
-             error=one_line(err), breaker=str(self.breaker.state))
+             error=self.last_error, breaker=str(self.breaker.state))
 
     def crashed(self, exchange: str, err: BaseException) -> None:
         self.last_error = one_line(err)
         if not self.crashing:
             self.crashing = True
             log.error("poll_crashed", exchange=exchange, kind=self.kind, error_code=ErrorCode.APP_002,
-                      error=one_line(err), exc_info=err)
+                      error=self.last_error, exc_info=err)
 
     def malformed(self, exchange: str, count: int) -> None:
         if count and not self.malformed_streak:

@@ -113,7 +113,7 @@ class ExchangeSource:
         config = mk.ccxt_config(self.exchange_id, self._config)
         config["session"] = self._session  # ours, so the connection pool size is ours too
         self.exchange = exchange_class(config)
-        if self.exchange.tokenBucket.get("algorithm") == "leakyBucket":
+        if (self.exchange.tokenBucket or {}).get("algorithm") == "leakyBucket":
             # ccxt's own leaky bucket forgets idle time (see resilience/ratelimit.py); a
             # rolling window chosen through ccxt_options is left to ccxt.
             self.exchange.throttle = RateLimiter(self.name, self.exchange.rateLimit / 1000)
