@@ -37,7 +37,6 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._free_at = float("-inf")  # when the cost booked so far has drained
-        self.waited = 0.0  # seconds requests spent waiting here, in all
 
     async def __call__(self, cost: float | None = None) -> None:
         """Wait until a request of `cost` units (1 when None) may start; book its cost."""
@@ -49,6 +48,5 @@ class RateLimiter:
         self._free_at = start + cost * self.seconds_per_unit
         wait = start - now
         if wait > 0:
-            self.waited += wait
             metrics.rate_limit_wait.labels(exchange=self.exchange).inc(wait)
             await self._sleep(wait)

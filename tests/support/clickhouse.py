@@ -33,6 +33,7 @@ import clickhouse_connect
 import pytest
 
 from collector.config import ClickHouseConfig
+from tests.support import unavailable
 
 _START_TIMEOUT = 60.0
 _STOP_TIMEOUT = 10.0
@@ -127,16 +128,11 @@ class ChdbServerProcess:
         raise RuntimeError(f"the chDB ClickHouse server did not start; see {log}")
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason + " (CI=true: a ClickHouse server is required)")
-    pytest.skip(reason)
-
-
 def require_chdb() -> None:
     """Skip (fail under CI=true) a test that runs the chDB-backed server itself."""
     if importlib.util.find_spec("chdb") is None:
-        _unavailable("chdb-core is not installed, so the ClickHouse test server cannot run")
+        unavailable("chdb-core is not installed, so the ClickHouse test server cannot run",
+                    "a ClickHouse server is required")
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ reachable server the test is skipped with the reason; under CI=true it fails ins
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 
@@ -19,6 +18,7 @@ import asyncpg
 import pytest
 
 from collector.config import PostgresConfig
+from tests.support import unavailable
 
 HOST = "127.0.0.1"
 PORT = 5432
@@ -33,10 +33,8 @@ async def admin_connection() -> asyncpg.Connection:
         return await asyncpg.connect(host=HOST, port=PORT, user=ADMIN_USER,
                                      database=ADMIN_DATABASE, timeout=_CONNECT_TIMEOUT)
     except (OSError, TimeoutError, asyncpg.PostgresError) as err:
-        reason = f"PostgreSQL is not reachable on {HOST}:{PORT} as {ADMIN_USER}: {err!r}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason + " (CI=true: the server is required)")
-        pytest.skip(reason)
+        unavailable(f"PostgreSQL is not reachable on {HOST}:{PORT} as {ADMIN_USER}: {err!r}",
+                    "the server is required")
 
 
 @pytest.fixture

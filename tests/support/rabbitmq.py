@@ -17,7 +17,6 @@ exchange (declare it *before* publishing: a topic exchange drops what no queue i
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,6 +27,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
 from collector.config import RabbitMQConfig
+from tests.support import unavailable
 
 HOST = "127.0.0.1"
 PORT = 5672
@@ -42,10 +42,8 @@ async def broker_connection() -> aio_pika.abc.AbstractConnection:
         return await aio_pika.connect(host=HOST, port=PORT, login=USERNAME, password=PASSWORD,
                                       timeout=_CONNECT_TIMEOUT)
     except (TimeoutError, *CONNECTION_EXCEPTIONS) as err:
-        reason = f"RabbitMQ is not reachable on {HOST}:{PORT} as {USERNAME}: {err!r}"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason + " (CI=true: the broker is required)")
-        pytest.skip(reason)
+        unavailable(f"RabbitMQ is not reachable on {HOST}:{PORT} as {USERNAME}: {err!r}",
+                    "the broker is required")
 
 
 @pytest.fixture
