@@ -19,7 +19,7 @@ from typing import Protocol
 import structlog
 
 from collector import metrics
-from collector.errors import ErrorCode
+from collector.errors import ErrorCode, one_line
 from collector.records import Record
 
 log = structlog.get_logger(__name__)
@@ -107,7 +107,7 @@ class Scheduler:
             if key not in self._crashing:
                 self._crashing.add(key)
                 log.error("poll_crashed", exchange=source.name, kind=kind, error_code=ErrorCode.APP_002,
-                          error=f"{type(err).__name__}: {err}", exc_info=err)
+                          error=one_line(err), exc_info=err)
             return 0
         self._crashing.discard(key)
         if not records:
@@ -119,6 +119,6 @@ class Scheduler:
             self._emit(records)
         except Exception as err:
             log.error("emit_failed", exchange=key[0], kind=key[1], records=len(records),
-                      error_code=ErrorCode.APP_002, error=f"{type(err).__name__}: {err}", exc_info=err)
+                      error_code=ErrorCode.APP_002, error=one_line(err), exc_info=err)
             return 0
         return len(records)
