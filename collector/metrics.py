@@ -51,6 +51,11 @@ queue_depth = Gauge(
     _P + "queue_depth", "Records waiting in a sink's in-memory queue", ["sink"], registry=REGISTRY)
 spool_bytes = Gauge(
     _P + "spool_bytes", "Bytes in a sink's on-disk spool", ["sink"], registry=REGISTRY)
+sink_lag = Gauge(
+    _P + "sink_lag_seconds", "Age of the oldest journaled record a sink has not written yet (0 when caught up)",
+    ["sink"], registry=REGISTRY)
+journal_bytes = Gauge(
+    _P + "journal_bytes", "Bytes in the on-disk journal of accepted records", registry=REGISTRY)
 staleness = Gauge(
     _P + "staleness_seconds", "Seconds since the exchange timestamp last advanced",
     ["exchange", "kind"], registry=REGISTRY)
