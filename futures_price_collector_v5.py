@@ -76,7 +76,12 @@ async def run_daemon(config: AppConfig, *, once: bool = False) -> int:
     from collector.app import Daemon
     from collector.logging import configure_logging, reopen_log_files, shutdown_logging
 
-    configure_logging(config.logging, level=config.log_level)
+    try:
+        configure_logging(config.logging, level=config.log_level)
+    except OSError as err:
+        print(f"LOG_001 logging.file_path {config.logging.file_path}: cannot open the log file: "
+              f"{err.strerror or err}; fix the path or set logging.file: false", file=sys.stderr)
+        return EXIT_ERROR
     log = __import__("structlog").get_logger("collector.main")
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -107,4 +112,5 @@ async def run_daemon(config: AppConfig, *, once: bool = False) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    from collector.runner import exit_process, run
+    exit_process(run(main()))

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +25,9 @@ def main(argv: list[str]) -> int:
         args = parser.parse_args(argv)
         sys.path.insert(0, str(ROOT))
         from collector.checks import run_checks
-        return asyncio.run(run_checks(args.config, timeout=args.timeout))
+        from collector.runner import exit_process, run
+        # Bounded: a sink that accepts TCP and never answers must not keep this from exiting.
+        exit_process(run(run_checks(args.config, timeout=args.timeout)))
     return subprocess.call([sys.executable, "-m", "pytest", *argv], cwd=ROOT)
 
 

@@ -1,10 +1,14 @@
-"""Sink throughput through the batching writer, beside a naive one-write-per-record baseline.
+"""Sink throughput through the journal and the batching writer, beside the sink alone and a naive
+one-write-per-record baseline.
 
     python -m benchmarks.sinks [--records 1000000] [--sinks postgres,clickhouse,rabbitmq,sqlite]
                                [--naive-records 2000] [--batch-size 10000]
 
-For each sink alone, then all together: N ticker records through `BatchWriter` (fed with the
-writer's queue kept under 50,000 records, as a collector would), records/s and peak RSS of the
+First the journal alone: N records appended (group commit, fsync), records/s, fsyncs/s and disk
+bytes per record. Then for each sink alone, then all together: N ticker records journaled and
+written by `BatchWriter` (fed with each sink's backlog kept under 50,000 records, as a collector
+would), beside the same records handed straight to the sink's `write` in batches (the "sink
+alone" column: the ceiling, measured side by side in the same run), records/s and peak RSS of the
 run, and the bytes this process wrote to disk per record (SQLite's file and WAL; the servers'
 writes are theirs). The N records are built before the clock starts, so their memory is in the
 peak RSS; "run +" is what the run added on top of it (queues, batches, drivers). The naive
@@ -42,6 +46,7 @@ import structlog
 from collector.config import (BatchProcessingConfig, CircuitBreakerConfig, ClickHouseConfig,
                               DatabaseConfig, PostgresConfig, RabbitMQConfig, RetryConfig,
                               SQLiteConfig)
+from collector.journal import Journal
 from collector.records import TABLES, Record, Ticker, as_row, columns, message_id, routing_key, to_dict
 from collector.sinks.base import Sink
 from collector.sinks.clickhouse import ClickHouseSink
@@ -52,6 +57,7 @@ from collector.sinks.writer import BatchWriter
 
 ALL_SINKS = ("postgres", "clickhouse", "rabbitmq", "sqlite")
 TARGETS = {"postgres": 100_000, "clickhouse": 150_000, "rabbitmq": 15_000, "sqlite": 100_000}
+JOURNAL_TARGET = 300_000
 T0 = 1_704_067_200_000
 CHUNK = 10_000
 MAX_QUEUED = 50_000
@@ -111,28 +117,56 @@ class Footprint:
 
 async def through_writers(sinks: list[Sink], count: int, batch_size: int, spool_dir: Path,
                           offset: int) -> tuple[float, Footprint]:
-    """records/s (per sink, all of them written) and the memory and disk footprint of one run."""
+    """records/s (per sink, all of them written) and the memory and disk footprint of one run,
+    the daemon's way: appended to the journal (fsync), read ahead by each sink's writer."""
     batch = BatchProcessingConfig(batch_size=batch_size, flush_interval=1.0,
                                   queue_max_size=MAX_QUEUED * 4, spool_dir=spool_dir)
     chunks = list(tickers(count, offset=offset))  # made before the clock starts: sinks are measured
     async with AsyncExitStack() as stack:
+        journal = await stack.enter_async_context(
+            Journal(spool_dir, max_bytes=2**40, frame_records=batch_size))
         writers = [await stack.enter_async_context(BatchWriter(
-            sink, batch, RetryConfig(), CircuitBreakerConfig(), stop_timeout=120.0))
+            sink, journal, batch, RetryConfig(), CircuitBreakerConfig(), stop_timeout=120.0))
             for sink in sinks]
         async with Footprint() as footprint:
             started = time.perf_counter()
             for chunk in chunks:
-                while max(w.status()["queue_depth"] for w in writers) > MAX_QUEUED:
+                while max(w.backlog for w in writers) > MAX_QUEUED:
                     await asyncio.sleep(0.002)
-                for writer in writers:
-                    writer.put_many(chunk)
+                await journal.append(chunk)
             for writer in writers:
                 await writer.flush()
             elapsed = time.perf_counter() - started
-        spooled = sum(w.status()["spooled_records"] for w in writers)
-    if spooled:
-        print(f"  warning: {spooled} records went to the spool (a sink failed during the run)")
+        failed = [w.name for w in writers if w.status()["state"] != "ok"]
+    if failed:
+        print(f"  warning: {', '.join(failed)} failed during the run")
     return count / elapsed, footprint
+
+
+async def direct(sink: Sink, count: int, batch_size: int, offset: int) -> float:
+    """records/s of the sink alone: batches handed to `sink.write` one after the other, no
+    journal and no writer: the ceiling the writer's path is measured against."""
+    records = [r for chunk in tickers(count, offset=offset) for r in chunk]
+    async with sink:
+        started = time.perf_counter()
+        for start in range(0, count, batch_size):
+            await sink.write(records[start:start + batch_size])
+        return count / (time.perf_counter() - started)
+
+
+async def journal_alone(count: int, spool_dir: Path) -> str:
+    """The journal's append rate (group-committed chunks of 10,000, fsync each), fsyncs and
+    bytes on disk per record."""
+    chunks = list(tickers(count, offset=0))
+    async with Journal(spool_dir / "alone", max_bytes=2**40, frame_records=1000) as journal:
+        started = time.perf_counter()
+        for chunk in chunks:  # one poll result after the other, each awaited: one fsync each
+            await journal.append(chunk)
+        elapsed = time.perf_counter() - started
+        fsyncs, written = journal.fsyncs, journal.bytes_written
+    verdict = "ok" if count / elapsed >= JOURNAL_TARGET else "BELOW TARGET"
+    return (f"{'journal':<11} {count / elapsed:>10,.0f} records/s appended  {fsyncs / elapsed:>6,.0f} fsyncs/s  "
+            f"disk {written / count:>5,.0f} B/record  target {JOURNAL_TARGET:,}/s {verdict}")
 
 
 # --- resources of each sink ---------------------------------------------------------------
@@ -273,15 +307,19 @@ async def run(names: list[str], count: int, naive_count: int, batch_size: int) -
             configs = {name: await stack.enter_async_context(resources[name]()) for name in names}
             print(f"{count:,} ticker records per run, batch_size {batch_size:,}; "
                   f"naive baseline on {naive_count:,} records; {_load()}")
-            offset = 0
+            print(await journal_alone(count, workdir / "spool"))
+            offset = count
             for name in names:
                 rate, rss = await through_writers([make_sink(name, configs[name])], count,
                                                   batch_size, workdir / "spool", offset)
+                offset += count
+                alone = await direct(make_sink(name, configs[name]), count, batch_size, offset)
                 offset += count
                 naive = await naive_rate(name, configs[name], naive_count, offset)
                 offset += naive_count
                 verdict = "ok" if rate >= TARGETS[name] else "BELOW TARGET"
                 print(f"{name:<11} {rate:>10,.0f} records/s  {_rss(rss, count)}  "
+                      f"sink alone {alone:>9,.0f}/s ({rate / alone:>4.0%})  "
                       f"naive {naive:>8,.0f}/s  ({rate / naive:>5.1f}x)  "
                       f"target {TARGETS[name]:,}/s {verdict}")
             if len(names) > 1:

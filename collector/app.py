@@ -1,15 +1,18 @@
 """Wiring and lifecycle: builds the parts from AppConfig, runs them, stops them in order.
 
-Start-up: sinks and their writers (spools repaired, connections tried), the health server,
-exchange sources (markets loaded), then the scheduler; READY=1 goes to systemd once all of
-that is up. Shutdown (SIGTERM/SIGINT): stop polling, then the exit stack closes in reverse
-order — sources, health, and last the writers, which flush their queues and spool whatever
-they cannot write in time.
+Start-up: the journal (local disk: repaired, old spool imported), the health server, the
+local SQLite file, the writers (which connect to their sinks in the background: a remote sink
+that refuses or never answers never holds up the start), exchange sources (markets loaded),
+then the scheduler; READY=1 goes to systemd once all of that is up. Shutdown (SIGTERM/SIGINT):
+stop polling, then the exit stack closes in reverse order — sources, the writers (all at once,
+each writing what it can within `shutdown_timeout`; the rest stays in the journal), the health
+server, and last the journal.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Mapping
@@ -23,6 +26,7 @@ from collector.config import AppConfig
 from collector.errors import CollectorError, ErrorCode
 from collector.exchanges.source import ExchangeSource
 from collector.health import HealthServer
+from collector.journal import Journal
 from collector.pipeline import Pipeline
 from collector.scheduler import Scheduler
 from collector.sinks.base import Sink
@@ -39,7 +43,8 @@ def build_sinks(config: AppConfig) -> list[Sink]:
     sinks: list[Sink] = []
     if config.rabbitmq.enabled:
         from collector.sinks.rabbitmq import RabbitMQSink
-        sinks.append(RabbitMQSink(config.rabbitmq, timeout=config.database.timeout))
+        sinks.append(RabbitMQSink(config.rabbitmq, timeout=config.database.timeout,
+                                  connect_timeout=config.database.connect_timeout))
     if config.clickhouse.enabled:
         from collector.sinks.clickhouse import ClickHouseSink
         sinks.append(ClickHouseSink(config.clickhouse, config.database))
@@ -62,6 +67,7 @@ class Daemon:
         self.writers: list[BatchWriter] = []
         self.sources: list[ExchangeSource] = []
         self.pipeline: Pipeline | None = None
+        self.journal: Journal | None = None
         self.running = False  # past start-up: READY=1 was sent
 
     async def run(self, stop: asyncio.Event, *, once: bool = False) -> int:
@@ -98,19 +104,14 @@ class Daemon:
 
     async def _start(self, stack: AsyncExitStack, *, once: bool) -> None:
         config = self.config
-        for sink in build_sinks(config):
-            if sink.name == "sqlite":
-                # A local file that cannot be opened (bad path, read-only disk) is a fault to fix,
-                # not an outage to wait out: fail the start instead of spooling forever.
-                await sink.open()
-            writer = BatchWriter(sink, config.batch_processing, config.retry, config.circuit_breaker,
-                                 stop_timeout=config.batch_processing.shutdown_timeout,
-                                 write_timeout=config.database.timeout)
-            self.writers.append(await stack.enter_async_context(writer))
-        self.pipeline = Pipeline(self.writers)
+        batch = config.batch_processing
+        self.journal = Journal(batch.spool_dir, max_bytes=batch.spool_max_bytes, frame_records=batch.batch_size)
+        await stack.enter_async_context(self.journal)
         if config.health.enabled and not once:
             await stack.enter_async_context(
                 HealthServer(config.health, self.snapshot, started_at=self.started_at))
+        await self._start_writers(stack)
+        self.pipeline = Pipeline(self.journal, self.writers)
         semaphore = asyncio.Semaphore(config.performance.max_concurrent_requests)
         sources = [
             ExchangeSource(name, exchange, performance=config.performance, cache=config.cache,
@@ -126,6 +127,29 @@ class Daemon:
             raise group.exceptions[0] from None
         self.sources = sources
         self.scheduler = Scheduler(self.sources, intervals=self.intervals, emit=self.pipeline.publish)
+
+    async def _start_writers(self, stack: AsyncExitStack) -> None:
+        config = self.config
+        for sink in build_sinks(config):
+            if sink.name == "sqlite":
+                # A local file that cannot be opened (bad path, read-only disk) is a fault to fix,
+                # not an outage to wait out: fail the start instead of journaling forever.
+                await sink.open()
+            self.writers.append(BatchWriter(
+                sink, self.journal, config.batch_processing, config.retry, config.circuit_breaker,
+                stop_timeout=config.batch_processing.shutdown_timeout,
+                connect_timeout=config.database.connect_timeout, write_timeout=config.database.timeout))
+        stack.push_async_callback(self._stop_writers)
+        for writer in self.writers:
+            await writer.__aenter__()
+
+    async def _stop_writers(self) -> None:
+        """Every writer at once, so a stop takes one `shutdown_timeout`, not one per sink."""
+        if self.journal is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.config.batch_processing.shutdown_timeout):
+                    await self.journal.settle()
+        await asyncio.gather(*(writer.stop() for writer in self.writers))
 
     @property
     def intervals(self) -> dict[str, float]:
@@ -177,6 +201,7 @@ class Daemon:
         return {
             "exchanges": {source.name: source.status() for source in self.sources},
             "sinks": sinks,
+            "journal": self.journal.status() if self.journal else None,
             "intervals": self.intervals,
             "last_collected": self.pipeline.last_publish if self.pipeline else None,
             "last_written": max(flushes) if flushes else None,

@@ -129,7 +129,9 @@ class SQLiteConfig(Section):
 
 
 class DatabaseConfig(Section):
-    timeout: float = Field(60.0, gt=0.0, le=3600.0)
+    timeout: float = Field(60.0, gt=0.0, le=3600.0, description="seconds one sink write may take")
+    # Apart from `timeout`: a server that accepts TCP and never answers is found out in seconds.
+    connect_timeout: float = Field(10.0, gt=0.0, le=3600.0, description="seconds a sink connect may take")
     connection_pool_size: int = Field(10, ge=1, le=1000)
 
 

@@ -23,9 +23,10 @@ class ErrorCode(StrEnum):
     DB_001 = "DB_001"  # ClickHouse, PostgreSQL or SQLite write or connection failed
     MQ_001 = "MQ_001"  # RabbitMQ publish or connection failed
     RECORD_001 = "RECORD_001"  # a malformed record was rejected at the boundary
-    SPOOL_001 = "SPOOL_001"  # spool full (records dropped) or spool I/O failed
-    SPOOL_002 = "SPOOL_002"  # a torn or corrupt spool segment was repaired
+    SPOOL_001 = "SPOOL_001"  # journal full (records dropped), or journal/spool_dir I/O failed
+    SPOOL_002 = "SPOOL_002"  # a torn or corrupt journal (or old spool) segment was repaired
     SCHED_001 = "SCHED_001"  # a tick overran its interval; the next one was skipped
+    LOG_001 = "LOG_001"  # the log file cannot be opened or created
     HEALTH_001 = "HEALTH_001"  # the health/metrics server could not start (port in use)
     NOTIFY_001 = "NOTIFY_001"  # the systemd notify socket could not be used (READY/watchdog lost)
     APP_001 = "APP_001"  # a start-up failure (a part could not be created)

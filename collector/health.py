@@ -29,9 +29,10 @@ OK, DEGRADED, FAILING = "ok", "degraded", "failing"
 # How many of the shortest interval may pass without a collection / a write before the daemon
 # counts as failing; the same number of intervals is granted after start-up.
 SILENCE_INTERVALS = 3
-_SINK_OK_STATES = frozenset({"ok"})
+# "connecting": a sink's first connect is under way (it happens in the background at start).
+_SINK_OK_STATES = frozenset({"ok", "connecting"})
 _EXCHANGE_FIELDS = ("breaker", "last_success", "consecutive_failures", "stale")
-_SINK_FIELDS = ("state", "queue_depth", "spooled_records", "last_flush")
+_SINK_FIELDS = ("state", "queue_depth", "spooled_records", "last_flush", "lag_s", "dropped_records")
 
 
 def exchange_problems(name: str, exchange: dict[str, Any]) -> list[str]:
@@ -49,6 +50,9 @@ def exchange_problems(name: str, exchange: dict[str, Any]) -> list[str]:
 
 def sink_problems(name: str, sink: dict[str, Any]) -> list[str]:
     state = sink.get("state", "ok")
+    if state == "lagging":
+        return [f"sink {name}: lagging, oldest unwritten record {sink.get('lag_s', 0):.0f}s old "
+                f"(limit {sink.get('lag_threshold_s', 0):.0f}s)"]
     return [] if state in _SINK_OK_STATES else [f"sink {name}: {state}"]
 
 
@@ -100,6 +104,7 @@ def health_report(
                       for name, ex in exchanges.items()},
         "sinks": {name: _component(sink, _SINK_FIELDS, not per_sink[name])
                   for name, sink in sinks.items()},
+        "journal": snapshot.get("journal"),
         "process": process,
     }
     return document, 503 if status == FAILING else 200

@@ -1,4 +1,8 @@
-"""The fan-out: validate records at the boundary, hand the good ones to every sink's writer.
+"""The boundary: validate records, journal the good ones; the journal feeds every sink's writer.
+
+`publish()` returns once the accepted records are on disk (the journal's group commit): only
+then do they count as collected. A sink that is down, slow or not yet connected never makes it
+wait; a disk that cannot take writes does (collection waits, SPOOL_001 says why).
 
 A malformed record (NaN, infinity, a missing required value, an absurd symbol) is rejected
 here, counted in `records_dropped{sink="pipeline",reason="malformed"}` and logged RECORD_001,
@@ -9,6 +13,7 @@ since the previous line, so a broken exchange cannot flood the log.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -18,6 +23,7 @@ import structlog
 from collector import metrics
 from collector.errors import ErrorCode, RecordError
 from collector.records import Record, validate
+from collector.journal import Journal
 from collector.sinks.writer import BatchWriter
 
 log = structlog.get_logger(__name__)
@@ -26,11 +32,13 @@ log = structlog.get_logger(__name__)
 class Pipeline:
     def __init__(
         self,
+        journal: Journal,
         writers: Sequence[BatchWriter],
         *,
         log_every: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.journal = journal
         self.writers = tuple(writers)
         self.accepted = 0  # records accepted since start
         self.rejected = 0
@@ -40,8 +48,8 @@ class Pipeline:
         self._last_logged: dict[str, float] = {}
         self._unlogged: dict[str, int] = {}
 
-    def publish(self, records: Iterable[Record]) -> int:
-        """Validate, then hand the accepted records to every writer; how many were accepted."""
+    async def publish(self, records: Iterable[Record]) -> int:
+        """Validate, then journal the accepted records; how many were accepted."""
         accepted: list[Record] = []
         for record in records:
             try:
@@ -51,15 +59,15 @@ class Pipeline:
                 continue
             accepted.append(record)
         if accepted:
-            for writer in self.writers:
-                writer.put_many(accepted)
+            await self.journal.append(accepted)
             self.accepted += len(accepted)
             self.last_publish = time.time()
         return len(accepted)
 
     async def flush(self) -> None:
-        for writer in self.writers:
-            await writer.flush()
+        """Every record published so far written by every sink that is up."""
+        await self.journal.settle()
+        await asyncio.gather(*(writer.flush() for writer in self.writers))
 
     def status(self) -> dict[str, dict[str, Any]]:
         return {writer.name: writer.status() for writer in self.writers}

@@ -10,6 +10,7 @@ exchanges are not all hit in the same millisecond.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
 import random
 import time
@@ -112,11 +113,13 @@ class Scheduler:
         self._crashing.discard(key)
         if not records:
             return 0
-        return self._publish(key, records)
+        return await self._publish(key, records)
 
-    def _publish(self, key: tuple[str, str], records: Sequence[Record]) -> int:
+    async def _publish(self, key: tuple[str, str], records: Sequence[Record]) -> int:
         try:
-            self._emit(records)
+            result = self._emit(records)
+            if inspect.isawaitable(result):
+                await result  # the pipeline returns once the records are journaled
         except Exception as err:
             log.error("emit_failed", exchange=key[0], kind=key[1], records=len(records),
                       error_code=ErrorCode.APP_002, error=one_line(err), exc_info=err)

@@ -85,9 +85,18 @@ class ClickHouseSink(OpenClose):
     def __init__(self, config: ClickHouseConfig, database: DatabaseConfig) -> None:
         self._config = config
         self._timeout = database.timeout
+        self._connect_timeout = database.connect_timeout
         self._client: AsyncClient | None = None
         self._connecting = asyncio.Lock()
         self._where = f"{config.host}:{config.port}/{config.database}"
+        # clickhouse-connect imports numpy and pandas (if installed) on the first insert, from
+        # whichever thread inserts. Done here, once, on the main thread at start-up (~0.3 s),
+        # before any connection exists whose garbage could run code inside that import.
+        _load_optional_libraries()
+
+    @property
+    def endpoint(self) -> str:
+        return self._where
 
     async def open(self) -> None:
         """Connect and create the database and tables if missing. Idempotent."""
@@ -108,9 +117,9 @@ class ClickHouseSink(OpenClose):
     async def _connected(self) -> AsyncClient:
         async with self._connecting:
             if self._client is None:
-                client = await self._guarded("connect", self._connect())
+                client = await self._guarded("connect", self._connect(), self._connect_timeout)
                 try:
-                    await self._guarded("create schema", self._create_schema(client))
+                    await self._guarded("create schema", self._create_schema(client), self._connect_timeout)
                 except SinkError:
                     await client.close()
                     raise
@@ -119,14 +128,11 @@ class ClickHouseSink(OpenClose):
             return self._client
 
     async def _connect(self) -> AsyncClient:
-        # clickhouse-connect imports numpy and pandas (if installed) on the first insert, from
-        # whichever thread inserts: that would block the event loop for a second or more.
-        await asyncio.to_thread(_load_optional_libraries)
         config = self._config
         return await clickhouse_connect.get_async_client(
             host=config.host, port=config.port, username=config.username,
             password=config.password.get_secret_value(), secure=config.secure,
-            connect_timeout=min(self._timeout, 10.0), send_receive_timeout=self._timeout,
+            connect_timeout=self._connect_timeout, send_receive_timeout=self._timeout,
             query_retries=0,  # retrying is the batching writer's decision, not the client's
         )
 
@@ -147,16 +153,17 @@ class ClickHouseSink(OpenClose):
                 f"ClickHouse {self._where} confirmed {summary.written_rows} of {len(batch)} rows "
                 f"inserted into {TABLES[kind]}", code=self.error_code)
 
-    async def _guarded(self, action: str, operation: Any) -> Any:
+    async def _guarded(self, action: str, operation: Any, timeout: float | None = None) -> Any:
         """Await `operation` within the timeout; a failure becomes SinkError and drops the client."""
+        timeout = self._timeout if timeout is None else timeout
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(timeout):
                 return await operation
         except _FAILURES as err:
             await self._drop_client()
             raise SinkError(
                 f"ClickHouse {action} at {self._where} failed: "
-                f"{failure_reason(err, self._config.password.get_secret_value(), self._timeout)}",
+                f"{failure_reason(err, self._config.password.get_secret_value(), timeout)}",
                 code=self.error_code) from None
 
     async def _drop_client(self) -> None:

@@ -93,6 +93,7 @@ class PostgresSink(OpenClose):
     def __init__(self, config: PostgresConfig, database: DatabaseConfig) -> None:
         self._config = config
         self._timeout = database.timeout
+        self._connect_timeout = database.connect_timeout
         self._pool_size = database.connection_pool_size
         self._pool: asyncpg.Pool | None = None
         self._opening = asyncio.Lock()  # one pool, even when open() and write() race
@@ -104,10 +105,14 @@ class PostgresSink(OpenClose):
     def __repr__(self) -> str:
         return f"PostgresSink({self._where()})"
 
+    @property
+    def endpoint(self) -> str:
+        return f"{self._config.host}:{self._config.port}/{self._config.database}"
+
     async def open(self) -> None:
         """Create the pool and the tables if missing. Idempotent. Raises SinkError."""
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self._connect_timeout):
                 await self._ensure_pool()
         except _FAILURES as err:
             raise self._failure("connect", err) from err
@@ -151,8 +156,10 @@ class PostgresSink(OpenClose):
         pool = asyncpg.create_pool(
             host=self._config.host, port=self._config.port, user=self._config.user,
             password=self._config.password.get_secret_value() or None,
-            database=self._config.database, min_size=1, max_size=self._pool_size,
-            timeout=self._timeout, command_timeout=self._timeout, init=_prepare_connection)
+            # min_size=0: no connection "floor" that asyncpg would try to restore (with a logged
+            # traceback per attempt) while the server is down; the writer reports the outage once.
+            database=self._config.database, min_size=0, max_size=self._pool_size,
+            timeout=self._connect_timeout, command_timeout=self._timeout, init=_prepare_connection)
         try:
             await pool
             async with pool.acquire() as connection:
@@ -216,7 +223,6 @@ def _discard(connection: asyncpg.Connection) -> None:
 
 
 def _describe(err: BaseException) -> str:
-    text = str(err) or "no detail"
     if isinstance(err, TimeoutError):
-        text = "timed out"
-    return f"{type(err).__name__}: {text}"
+        return "timed out"
+    return f"{type(err).__name__}: {str(err) or 'no detail'}"

@@ -51,6 +51,7 @@ import orjson
 import pamqp.frame
 import structlog
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
+from aio_pika.connection import make_url
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from aiormq import spec
 from aiormq.abc import ChannelFrame
@@ -85,9 +86,10 @@ class RabbitMQSink(OpenClose):
     name = "rabbitmq"
     error_code = ErrorCode.MQ_001
 
-    def __init__(self, config: RabbitMQConfig, timeout: float = 30.0) -> None:
+    def __init__(self, config: RabbitMQConfig, timeout: float = 30.0, connect_timeout: float = 10.0) -> None:
         self._config = config
         self._timeout = timeout
+        self._connect_timeout = connect_timeout
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None
         self._open_lock = asyncio.Lock()
@@ -106,10 +108,10 @@ class RabbitMQSink(OpenClose):
             if self._connection is not None:
                 return
             try:
-                async with asyncio.timeout(self._timeout):
+                async with asyncio.timeout(self._connect_timeout):
                     await self._connect()
             except TimeoutError:
-                raise self._error(f"no answer within {self._timeout:g}s while connecting") from None
+                raise self._error(f"connect timed out after {self._connect_timeout:g}s (no answer)") from None
             except CONNECTION_EXCEPTIONS as err:
                 raise self._error(f"cannot connect: {self._reason(err)}") from None
         if self._lost_at is not None:  # a connection we dropped ourselves while it was down
@@ -118,18 +120,25 @@ class RabbitMQSink(OpenClose):
             log.info("sink_connected", sink=self.name, endpoint=self.endpoint, exchange=self._config.exchange)
 
     async def _connect(self) -> None:
-        connection = await aio_pika.connect_robust(
-            host=self._config.host, port=self._config.port, login=self._config.username,
-            password=self._config.password.get_secret_value(), virtualhost=self._config.virtual_host,
-            timeout=self._timeout, reconnect_interval=RECONNECT_INTERVAL,
-            client_properties={"connection_name": "crypto-collector"},
-        )
+        # Built by hand rather than by connect_robust: a connection whose first connect failed
+        # must be closed here. Left to the garbage collector, aio-pika's __del__ makes a
+        # `close()` coroutine that is never awaited, and the RuntimeWarning it raises can run
+        # inside an import on another thread (CPython 3.11: KeyError in the import lock).
+        connection = aio_pika.RobustConnection(
+            make_url(host=self._config.host, port=self._config.port, login=self._config.username,
+                     password=self._config.password.get_secret_value(),
+                     virtualhost=self._config.virtual_host,
+                     client_properties={"connection_name": "crypto-collector"},
+                     reconnect_interval=RECONNECT_INTERVAL),
+            reconnect_interval=RECONNECT_INTERVAL)
         try:
+            await connection.connect(timeout=self._connect_timeout)
             channel = await connection.channel(publisher_confirms=True)
             # Robust: the channel declares it again after every reconnect.
             await channel.declare_exchange(self._config.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
         except BaseException:
             await asyncio.shield(_close_quietly(connection))
+            _mark_closed(connection)
             raise
         connection.close_callbacks.add(self._on_connection_lost)
         connection.reconnect_callbacks.add(self._on_reconnected)
@@ -313,6 +322,14 @@ class _Window:
 def _retrieve(future: asyncio.Future) -> None:
     if not future.cancelled():
         future.exception()
+
+
+def _mark_closed(connection: AbstractRobustConnection) -> None:
+    """aio-pika 9's `close()` of a connection that never connected returns before marking it
+    closed, so its __del__ would still make the never-awaited `close()` coroutine."""
+    closed = getattr(connection, "_closed", None)
+    if isinstance(closed, asyncio.Future) and not closed.done():
+        closed.set_result(True)
 
 
 async def _close_quietly(connection: AbstractRobustConnection) -> None:

@@ -71,6 +71,10 @@ class SQLiteSink(OpenClose):
     def __repr__(self) -> str:
         return f"SQLiteSink({self._path})"
 
+    @property
+    def endpoint(self) -> str:
+        return str(self._path)
+
     async def open(self) -> None:
         """Create the file, its directory and the tables if missing. Idempotent."""
         async with self._opening:

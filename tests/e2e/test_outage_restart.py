@@ -1,10 +1,10 @@
-"""A sink outage seen from outside the daemon: SIGTERM drains into the spool, kill -9 loses
-nothing that was spooled, and a restart replays the spool into the sink once it is back."""
+"""A sink outage seen from outside the daemon: after SIGTERM every record the sink did not get is
+in the journal, kill -9 loses nothing that was journaled, and a restart delivers it to the sink
+once it is back."""
 
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
 import sqlite3
 from pathlib import Path
@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 
 from collector.records import TABLES
-from collector.sinks.spool import Spool
+from tests.support.journal_reader import unwritten_identities
 from tests.support.daemon import daemon_config, start_daemon, wait_for_log, write_config
 from tests.support.tcp_proxy import TcpProxy
 
@@ -39,19 +39,6 @@ async def postgres_identities(config) -> list[Identity]:
         await conn.close()
 
 
-async def spooled_identities(spool_dir: Path, sink: str, scratch: Path) -> set[Identity]:
-    """What the spool holds, read from a copy so the daemon still finds it untouched."""
-    copy = scratch / f"spool-copy-{len(list(scratch.glob('spool-copy-*')))}"
-    if (spool_dir / sink).exists():
-        shutil.copytree(spool_dir / sink, copy / sink)
-    found: set[Identity] = set()
-    async with Spool(copy, sink, max_bytes=2**40) as spool:
-        while (batch := await spool.read(10_000)).records:
-            found |= {(r.kind, r.exchange, r.symbol, r.ts) for r in batch.records}
-            await spool.confirm(batch)
-    return found
-
-
 def config_with_postgres(tmp_path: Path, sim, postgres_config, proxy_port: int) -> Path:
     config = daemon_config(tmp_path, sim, postgres={
         "enabled": True, "host": "127.0.0.1", "port": proxy_port, "user": postgres_config.user,
@@ -60,7 +47,7 @@ def config_with_postgres(tmp_path: Path, sim, postgres_config, proxy_port: int) 
     return write_config(tmp_path, config)
 
 
-async def test_sigterm_during_an_outage_spools_every_record_the_sink_did_not_get(
+async def test_sigterm_during_an_outage_leaves_every_record_the_sink_did_not_get_in_the_journal(
     tmp_path: Path, simulator_factory, postgres_config
 ) -> None:
     sim = await simulator_factory(symbols=10, seed=11)
@@ -77,12 +64,12 @@ async def test_sigterm_during_an_outage_spools_every_record_the_sink_did_not_get
 
     collected = sqlite_identities(tmp_path / "collector.db")
     assert len(collected) >= 3 * 10 * 3  # a few ticks of 3 exchanges x 10 symbols
-    # Every record collected is either in PostgreSQL (nothing: it was down) or in its spool.
+    # Every record collected is either in PostgreSQL (nothing: it was down) or journaled for it.
     assert await postgres_identities(postgres_config) == []
-    assert await spooled_identities(tmp_path / "spool", "postgres", tmp_path) == collected
+    assert await unwritten_identities(tmp_path / "spool", "postgres", tmp_path) == collected
 
 
-async def test_kill_9_during_an_outage_then_restart_replays_the_spool_and_loses_nothing(
+async def test_kill_9_during_an_outage_then_restart_delivers_the_journal_and_loses_nothing(
     tmp_path: Path, simulator_factory, postgres_config
 ) -> None:
     sim = await simulator_factory(symbols=10, seed=12)
@@ -95,7 +82,7 @@ async def test_kill_9_during_an_outage_then_restart_replays_the_spool_and_loses_
         await asyncio.sleep(3.5)
         proc.kill()
         await proc.wait()
-        spooled = await spooled_identities(tmp_path / "spool", "postgres", tmp_path)
+        spooled = await unwritten_identities(tmp_path / "spool", "postgres", tmp_path)
         assert len(spooled) >= 3 * 10  # at least one round made it to disk before the kill
 
         await proxy.restore()
@@ -113,4 +100,4 @@ async def test_kill_9_during_an_outage_then_restart_replays_the_spool_and_loses_
     rows = await postgres_identities(postgres_config)
     assert len(rows) == len(set(rows))  # none twice
     assert spooled <= set(rows)
-    assert await spooled_identities(tmp_path / "spool", "postgres", tmp_path) == set()  # replayed, then deleted
+    assert await unwritten_identities(tmp_path / "spool", "postgres", tmp_path) == set()  # delivered

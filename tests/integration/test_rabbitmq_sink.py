@@ -39,6 +39,7 @@ from collector.records import (
     to_dict,
 )
 from collector.sinks.rabbitmq import RabbitMQSink, encode_window
+from collector.journal import Journal
 from collector.sinks.writer import BatchWriter
 from tests.support.rabbitmq import bound_queue, drain
 from tests.support.tcp_proxy import TcpProxy
@@ -251,12 +252,13 @@ async def test_a_5s_outage_is_logged_once_when_it_begins_and_once_when_it_ends_w
     async with TcpProxy("127.0.0.1", rabbitmq_config.port) as proxy:
         config = rabbitmq_config.model_copy(update={"port": proxy.port})
         # As in the daemon: the sink behind its writer, which keeps writing and probing.
-        async with BatchWriter(RabbitMQSink(config, timeout=5.0), batch, retry, breaker) as writer:
-            writer.put_many(mixed_records(10))
+        async with Journal(tmp_path / "spool", max_bytes=2**30) as journal, \
+                BatchWriter(RabbitMQSink(config, timeout=5.0), journal, batch, retry, breaker) as writer:
+            await journal.append(mixed_records(10))
             await writer.flush()
             await proxy.cut()
             for second in range(1, 6):
-                writer.put_many(mixed_records(10, first_ts=BASE_TS + second * 10**6))
+                await journal.append(mixed_records(10, first_ts=BASE_TS + second * 10**6))
                 await asyncio.sleep(1.0)
             await proxy.restore()
             async with asyncio.timeout(20.0):

@@ -1,4 +1,5 @@
-"""The fan-out: every writer gets every valid record; malformed ones are rejected at the door."""
+"""The boundary: every valid record is journaled and reaches every writer; malformed ones are
+rejected at the door."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from structlog.testing import capture_logs
 from collector import metrics
 from collector.pipeline import Pipeline
 from collector.records import FundingRate, Ticker
-from tests.unit.test_writer import FakeClock, MemorySink, make_writer, tickers
+from tests.support.memory_sink import FakeClock, MemorySink, journal_with_writers, tickers
 
 T0 = 1_700_000_000_000
 
@@ -31,9 +32,10 @@ def rejected_count() -> float:
 
 async def test_every_writer_receives_every_valid_record(tmp_path):
     sinks = [MemorySink("fan-a"), MemorySink("fan-b")]
-    async with make_writer(sinks[0], tmp_path) as a, make_writer(sinks[1], tmp_path) as b:
-        pipeline = Pipeline([a, b])
-        assert pipeline.publish(tickers(250)) == 250
+    async with journal_with_writers(tmp_path, *sinks) as (journal, writers):
+        pipeline = Pipeline(journal, writers)
+        assert await pipeline.publish(tickers(250)) == 250
+        assert journal.end_seq == 250, "accepted means journaled"
         await pipeline.flush()
     assert sinks[0].records == sinks[1].records == tickers(250)
     assert pipeline.accepted == 250 and pipeline.last_publish is not None
@@ -42,11 +44,11 @@ async def test_every_writer_receives_every_valid_record(tmp_path):
 async def test_malformed_records_are_rejected_counted_and_never_reach_a_batch(tmp_path):
     sink = MemorySink("guarded")
     before = rejected_count()
-    async with make_writer(sink, tmp_path) as writer:
-        pipeline = Pipeline([writer])
+    async with journal_with_writers(tmp_path, sink) as (journal, writers):
+        pipeline = Pipeline(journal, writers)
         good = tickers(3)
         with capture_logs() as logs:
-            assert pipeline.publish([good[0], *malformed(), good[1], good[2]]) == 3
+            assert await pipeline.publish([good[0], *malformed(), good[1], good[2]]) == 3
         await pipeline.flush()
     assert sink.records == good
     assert rejected_count() - before == 5
@@ -55,23 +57,23 @@ async def test_malformed_records_are_rejected_counted_and_never_reach_a_batch(tm
     assert "X" * 100 not in str(line), "a 10 KB symbol must not land in the log"
 
 
-def test_a_flood_of_bad_records_from_one_exchange_logs_one_line_per_window():
+async def test_a_flood_of_bad_records_from_one_exchange_logs_one_line_per_window():
     clock = FakeClock()
-    pipeline = Pipeline([], log_every=60.0, clock=clock)
+    pipeline = Pipeline(None, [], log_every=60.0, clock=clock)
     with capture_logs() as logs:
         for _ in range(1000):
-            pipeline.publish(malformed())
+            await pipeline.publish(malformed())
         clock.advance(60.0)
-        pipeline.publish(malformed()[:1])
+        await pipeline.publish(malformed()[:1])
     lines = [e for e in logs if e["event"] == "record_rejected"]
     assert len(lines) == 2
     assert lines[1]["rejected_since_last_line"] == 4999
     assert pipeline.rejected == 5001
 
 
-def test_each_exchange_gets_its_own_log_window():
-    pipeline = Pipeline([], clock=FakeClock())
+async def test_each_exchange_gets_its_own_log_window():
+    pipeline = Pipeline(None, [], clock=FakeClock())
     bad = [Ticker(name, "BTC/USDT:USDT", T0, T0, last=math.nan) for name in ("binance", "okx", "okx")]
     with capture_logs() as logs:
-        assert pipeline.publish(bad) == 0
+        assert await pipeline.publish(bad) == 0
     assert [e["exchange"] for e in logs if e["event"] == "record_rejected"] == ["binance", "okx"]

@@ -1,0 +1,437 @@
+"""The journal: every accepted record, durably on local disk before it counts as collected.
+
+    append(records) -> seq        group commit: what arrives while one fsync runs shares the next
+    attach(sink, reader) -> seq   where a sink starts; `reader.offer()` then gets each commit live
+    read(sink, seq, n)            a sink that fell behind reads from disk
+    commit(sink, seq)             the sink confirmed everything before `seq`
+
+Layout under `<spool_dir>/journal/`: segment files of checksummed frames (frames.py), rotated at
+`segment_bytes`, and `cursors.json` (ledger.py), the next record each sink needs. A segment is
+deleted once every attached sink's cursor has passed it; sinks not attached (disabled in the
+config) are not waited for. The cursors are written a few times a second: after a crash a sink
+may receive a few records again, never miss one.
+
+Full (`max_bytes`): the oldest segment goes although a lagging sink still needs it, so the sinks
+that keep up never lose anything; the lagging sink's records in it are counted as dropped
+(`records_dropped{reason="journal_full"}`), logged once per episode (SPOOL_001) and in /health.
+
+All file work runs on one I/O thread (appends, fsyncs, the ledger, deletes) or, for reads, on
+worker threads with their own file handles; the index of frames is changed only on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+
+from collector import metrics
+from collector.errors import CollectorError, ErrorCode
+from collector.journal import frames, ledger, legacy
+from collector.journal.segments import SUFFIX, Segment, fsync_dir, load, segment_path
+from collector.journal import segments as seg
+from collector.records import Record
+from collector.sinks.base import OpenClose
+
+log = structlog.get_logger(__name__)
+
+_WRITE_RETRY_S = 1.0
+_LEDGER_EVERY_S = 0.2
+
+
+class Reader(Protocol):
+    def offer(self, records: list[Record], first_seq: int) -> None:
+        """Records `first_seq`.. just became durable; take them or ignore them (read them later)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    records: list[Record]
+    first_seq: int  # where the read started (past records dropped meanwhile)
+    end_seq: int  # the next record after these; == first_seq when there is nothing to read
+
+
+class Journal(OpenClose):
+    def __init__(self, spool_dir: Path, *, max_bytes: int, frame_records: int = 1000,
+                 segment_bytes: int | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.spool_dir = Path(spool_dir)
+        self.path = self.spool_dir / "journal"
+        self.max_bytes = max_bytes
+        self._frame_records = max(1, frame_records)
+        self._segment_bytes = segment_bytes or min(64 * 2**20, max(2**20, max_bytes // 16))
+        self._clock = clock
+        self._segments: list[Segment] = []
+        self._active: Segment | None = None  # the one the I/O thread appends to
+        self._file: Any = None
+        self._seal = False  # start a new segment at the next write (the only one is too big)
+        self._next_seq = 0  # the next seq to assign
+        self.end_seq = 0  # everything before it is durable
+        self._saved: dict[str, int] = {}
+        self._cursors: dict[str, int] = {}
+        self._readers: dict[str, Reader] = {}
+        self._pending: list[tuple[list[Record], asyncio.Future[int]]] = []
+        self._committing: list[tuple[list[Record], asyncio.Future[int]]] = []
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._dirty = asyncio.Event()
+        self._write_failing = False
+        self._dropped: dict[str, int] = {}
+        self._dropping: dict[str, int] = {}
+        self._io: ThreadPoolExecutor | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.fsyncs = 0
+        self.bytes_written = 0
+
+    # --- lifecycle ------------------------------------------------------------------------
+    async def open(self) -> None:
+        self._io = ThreadPoolExecutor(1, thread_name_prefix="journal-io")
+        try:
+            await self._run(self._open_files)
+        except OSError as err:
+            self._io.shutdown(wait=False)
+            raise CollectorError(
+                f"batch_processing.spool_dir {self.spool_dir}: cannot use {self.path} for the journal: "
+                f"{err.strerror or err}; point spool_dir at a writable directory", code=ErrorCode.SPOOL_001,
+            ) from None
+        self._tasks = [asyncio.create_task(self._commit_loop(), name="journal:commit"),
+                       asyncio.create_task(self._ledger_loop(), name="journal:ledger")]
+        self._update_gauge()
+        await self._import_legacy()
+        log.info("journal_opened", path=str(self.path), segments=len(self._segments),
+                 records=self.end_seq - self.oldest_seq, next_seq=self.end_seq)
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Commit what is pending (within `timeout`), save the cursors, release the files."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self.settle()
+        except TimeoutError:
+            lost = sum(len(records) for records, _ in self._committing + self._pending)
+            log.error("journal_close_timeout", error_code=ErrorCode.SPOOL_001, records_not_journaled=lost)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for _, future in self._committing + self._pending:
+            future.cancel()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._run(self._close_files, dict(self._cursors))
+        except (OSError, TimeoutError) as err:
+            log.error("journal_close_failed", error_code=ErrorCode.SPOOL_001, error=str(err) or "timed out")
+        if self._io is not None:
+            self._io.shutdown(wait=False)
+
+    async def settle(self) -> None:
+        """Return once every append made so far is on disk."""
+        self._wakeup.set()
+        await self._idle.wait()
+
+    def _open_files(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        probe = self.path / ".writable"
+        probe.write_bytes(b"")
+        probe.unlink()
+        for leftover in self.path.glob("*.tmp"):
+            leftover.unlink()
+        for path in sorted(self.path.glob("*" + SUFFIX)):
+            segment = load(path)
+            if segment.starts and (not self._segments or segment.first_seq >= self._segments[-1].end_seq):
+                self._segments.append(segment)
+            else:
+                path.unlink()
+        self._saved = ledger.read(self.path)
+        last = self._segments[-1].end_seq if self._segments else 0
+        self._next_seq = self.end_seq = max([last, *self._saved.values()])
+
+    def _close_files(self, cursors: dict[str, int]) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file, self._active = None, None
+        ledger.write(self.path, {**self._saved, **cursors})
+
+    async def _import_legacy(self) -> None:
+        folders = await asyncio.to_thread(legacy.find, self.spool_dir)
+        if not folders:
+            return
+        records = await asyncio.to_thread(legacy.read, folders)
+        if records:
+            await self.append(records)
+        await asyncio.to_thread(legacy.remove, folders)
+        log.info("legacy_spool_imported", folders=[str(f) for f in folders], records=len(records))
+
+    # --- the sinks' side ------------------------------------------------------------------
+    @property
+    def oldest_seq(self) -> int:
+        return self._segments[0].first_seq if self._segments else self.end_seq
+
+    def attach(self, name: str, reader: Reader) -> int:
+        """Register a sink; the seq it starts from (its saved cursor, else the oldest record)."""
+        saved = self._saved.pop(name, None)
+        start = self.oldest_seq if saved is None else min(max(saved, self.oldest_seq), self.end_seq)
+        if saved is not None and saved < self.oldest_seq:
+            log.warning("journal_gap", sink=name, error_code=ErrorCode.SPOOL_001, cursor=saved,
+                        oldest_seq=self.oldest_seq, detail="records the sink never took are gone")
+        self._cursors[name] = start
+        self._readers[name] = reader
+        self._dirty.set()  # segments no attached sink needs (e.g. a sink disabled since) can go
+        return start
+
+    def detach(self, name: str) -> None:
+        self._readers.pop(name, None)
+
+    def cursor(self, name: str) -> int:
+        return self._cursors[name]
+
+    def commit(self, name: str, seq: int) -> None:
+        if seq > self._cursors[name]:
+            self._cursors[name] = seq
+            self._dirty.set()
+
+    async def read(self, name: str, seq: int, max_records: int) -> Read:
+        """Records from `seq` on (or from the oldest kept one), at most one segment's worth."""
+        seq = max(seq, self._cursors.get(name, seq), self.oldest_seq)
+        plan = self._plan(seq, max_records)
+        if plan is None:
+            return Read([], seq, seq)
+        segment, indexes, skip, end = plan
+        records, damaged = await asyncio.to_thread(seg.read, segment, indexes, skip)
+        for frame in damaged:
+            self._count_drop(name, frame.count, "journal_corrupt")
+            log.warning("journal_frame_corrupt", sink=name, file=str(segment.path), error_code=ErrorCode.SPOOL_002,
+                        offset=frame.offset, records_lost=frame.count)
+        return Read(records, seq, end)
+
+    def _plan(self, seq: int, max_records: int) -> tuple[Segment, range, int, int] | None:
+        for segment in self._segments:
+            if seq >= segment.end_seq:
+                continue
+            first = segment.locate(seq)
+            last, total = first, 0
+            while last < len(segment.starts) and (total == 0 or total + segment.counts[last] <= max_records):
+                if segment.starts[last] + segment.counts[last] > self.end_seq:
+                    break  # not durable yet (cannot happen on the loop, but never read past it)
+                total += segment.counts[last]
+                last += 1
+            if last == first:
+                return None
+            skip = max(0, seq - segment.starts[first])
+            return segment, range(first, last), skip, segment.starts[last - 1] + segment.counts[last - 1]
+        return None
+
+    def backlog(self, name: str) -> int:
+        """Records journaled that the sink has not confirmed yet."""
+        return max(0, self.end_seq - self._cursors.get(name, self.end_seq))
+
+    def dropped(self, name: str) -> int:
+        return self._dropped.get(name, 0)
+
+    def oldest_unwritten_at(self, name: str) -> float | None:
+        """Epoch seconds the oldest record the sink still needs was journaled; None when caught up."""
+        cursor = self._cursors.get(name, self.end_seq)
+        for segment in self._segments:
+            if cursor < segment.end_seq:
+                index = segment.locate(cursor)
+                return segment.times[min(index, len(segment.times) - 1)] / 1000
+        return None
+
+    def bytes_needed(self, name: str) -> int:
+        cursor = self._cursors.get(name, self.end_seq)
+        return sum(s.size for s in self._segments if s.end_seq > cursor)
+
+    @property
+    def bytes(self) -> int:
+        return sum(s.size for s in self._segments)
+
+    def status(self) -> dict[str, Any]:
+        return {"bytes": self.bytes, "segments": len(self._segments),
+                "records": self.end_seq - self.oldest_seq, "path": str(self.path)}
+
+    # --- the collection side: group commit ------------------------------------------------
+    async def append(self, records: Sequence[Record]) -> int:
+        """Returns once `records` are on disk (fsync); the seq after the last of them."""
+        if not records:
+            return self.end_seq
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending.append((list(records), future))
+        self._idle.clear()
+        self._wakeup.set()
+        # A cancelled caller (a poll stopped at shutdown) still gets its records journaled.
+        return await asyncio.shield(future)
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                self._committing, self._pending = self._pending, []
+                await self._commit(self._committing)
+                self._committing = []
+            self._idle.set()
+
+    async def _commit(self, pending: list[tuple[list[Record], asyncio.Future[int]]]) -> None:
+        while True:
+            chunks = self._chunks(pending)
+            try:
+                written = await self._run(self._write, chunks, int(self._clock() * 1000))
+                break
+            except OSError as err:
+                self._on_write_error(err, sum(len(r) for r, _ in pending))
+                await asyncio.sleep(_WRITE_RETRY_S)
+        if self._write_failing:
+            self._write_failing = False
+            log.info("journal_write_recovered", path=str(self.path))
+        for segment, frame in written:
+            if not self._segments or self._segments[-1] is not segment:
+                self._segments.append(segment)
+            segment.add(frame)
+        self.end_seq = written[-1][1].end_seq
+        for _, future in pending:
+            if not future.done():
+                future.set_result(self.end_seq)
+        for part, first_seq in chunks:
+            for reader in tuple(self._readers.values()):
+                reader.offer(part, first_seq)
+        self._enforce_limit()
+        self._update_gauge()
+
+    def _chunks(self, pending: list[tuple[list[Record], Any]]) -> list[tuple[list[Record], int]]:
+        """Frames of at most `frame_records`, each with its first seq (fresh on every attempt, so a
+        failed attempt's half-written frames can never share a seq with the retry's)."""
+        chunks, size = [], self._frame_records
+        for records, _ in pending:
+            for start in range(0, len(records), size):
+                part = records[start:start + size]
+                chunks.append((part, self._next_seq))
+                self._next_seq += len(part)
+        return chunks
+
+    def _on_write_error(self, err: OSError, records: int) -> None:
+        if not self._write_failing:
+            self._write_failing = True
+            log.error("journal_write_failed", path=str(self.path), error_code=ErrorCode.SPOOL_001,
+                      error=err.strerror or str(err), records_waiting=records,
+                      detail="collection waits until the disk takes writes again")
+
+    # --- I/O thread -----------------------------------------------------------------------
+    def _write(self, chunks: list[tuple[list[Record], int]], appended_ms: int) -> list[tuple[Segment, frames.Frame]]:
+        written: list[tuple[Segment, frames.Frame]] = []
+        data: list[bytes] = []
+        segment = self._writable(chunks[0][1])
+        offset = segment.size
+        for part, first_seq in chunks:
+            if offset >= self._segment_bytes and data:
+                self._flush(data)
+                data, segment, offset = [], self._new_segment(first_seq), 0
+            frame = frames.encode(part, first_seq, appended_ms)
+            data.append(frame)
+            written.append((segment, frames.Frame(offset, len(frame), first_seq, len(part), appended_ms)))
+            offset += len(frame)
+        self._flush(data)
+        return written
+
+    def _writable(self, first_seq: int) -> Segment:
+        if self._active is None or self._seal or self._active.size >= self._segment_bytes:
+            self._seal = False
+            return self._new_segment(first_seq)
+        return self._active
+
+    def _new_segment(self, first_seq: int) -> Segment:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        segment = Segment(segment_path(self.path, first_seq))
+        self._file = segment.path.open("ab")
+        fsync_dir(self.path)  # the new file's name must survive a crash too
+        self._active = segment
+        return segment
+
+    def _flush(self, data: list[bytes]) -> None:
+        blob = b"".join(data)
+        try:
+            self._file.write(blob)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError:
+            # A half-written frame may be on disk: the next write starts a new segment, and the
+            # scan on the next start cuts the tail of this one.
+            self._file.close()
+            self._file, self._active = None, None
+            raise
+        self.fsyncs += 1
+        self.bytes_written += len(blob)
+
+    # --- retention and the disk bound -----------------------------------------------------
+    async def _ledger_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            await asyncio.sleep(_LEDGER_EVERY_S)
+            self._dirty.clear()
+            await self._persist()
+
+    async def _persist(self) -> None:
+        cursors = dict(self._cursors)
+        try:
+            await self._run(ledger.write, self.path, {**self._saved, **cursors})
+        except OSError as err:
+            log.warning("journal_cursors_not_saved", error_code=ErrorCode.SPOOL_001, error=err.strerror or str(err))
+            return
+        if cursors:
+            done = min(cursors.values())
+            while len(self._segments) > 1 and self._segments[0].end_seq <= done:
+                self._delete(self._segments.pop(0))
+        self._end_drop_episodes()
+        self._update_gauge()
+
+    def _enforce_limit(self) -> None:
+        while self.bytes > self.max_bytes and len(self._segments) > 1:
+            oldest = self._segments.pop(0)
+            for name, cursor in self._cursors.items():
+                if cursor < oldest.end_seq:
+                    self._count_drop(name, oldest.end_seq - max(cursor, oldest.first_seq), "journal_full")
+                    self._cursors[name] = oldest.end_seq
+            self._delete(oldest)
+            self._dirty.set()
+        if self.bytes > self.max_bytes:
+            self._seal = True
+
+    def _count_drop(self, name: str, count: int, reason: str) -> None:
+        metrics.records_dropped.labels(sink=name, reason=reason).inc(count)
+        self._dropped[name] = self._dropped.get(name, 0) + count
+        if reason == "journal_full":
+            if not self._dropping.get(name):
+                log.error("journal_full", sink=name, error_code=ErrorCode.SPOOL_001, max_bytes=self.max_bytes,
+                          policy="drop_oldest_for_lagging_sinks", dropped_records=count)
+            self._dropping[name] = self._dropping.get(name, 0) + count
+
+    def _end_drop_episodes(self) -> None:
+        if self._dropping and self.bytes < self.max_bytes // 2:
+            for name, count in self._dropping.items():
+                log.warning("journal_full_ended", sink=name, error_code=ErrorCode.SPOOL_001, dropped_records=count)
+            self._dropping.clear()
+
+    def _delete(self, segment: Segment) -> None:
+        future = asyncio.get_running_loop().run_in_executor(self._io, _unlink, segment.path)
+        future.add_done_callback(_log_delete_failure)
+
+    def _update_gauge(self) -> None:
+        metrics.journal_bytes.set(self.bytes)
+
+    async def _run(self, function: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._io, function, *args)
+
+
+def _unlink(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+def _log_delete_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and (err := future.exception()) is not None:
+        log.warning("journal_segment_not_deleted", error_code=ErrorCode.SPOOL_001, error=str(err))

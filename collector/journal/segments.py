@@ -1,0 +1,132 @@
+"""One segment file of the journal: its frame index, its repair on open, appends and reads.
+
+The index of a segment is four compact arrays (first seq, record count, byte offset, append time
+of each frame), so a journal that is hours behind costs a few bytes per frame in memory, not
+its records. Appends and deletes run on the journal's one I/O thread; reads run on any worker
+thread, each with its own file handle.
+"""
+
+from __future__ import annotations
+
+import os
+from array import array
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import structlog
+
+from collector.errors import ErrorCode
+from collector.journal import frames
+from collector.records import Record
+
+log = structlog.get_logger(__name__)
+
+SUFFIX: Final = ".jnl"
+
+
+@dataclass(eq=False, slots=True)
+class Segment:
+    path: Path
+    size: int = 0  # bytes of valid frames; anything after them is a failed write's leftover
+    starts: array = field(default_factory=lambda: array("q"))
+    counts: array = field(default_factory=lambda: array("q"))
+    offsets: array = field(default_factory=lambda: array("q"))
+    times: array = field(default_factory=lambda: array("q"))
+
+    @property
+    def first_seq(self) -> int:
+        return self.starts[0] if self.starts else int(self.path.stem)
+
+    @property
+    def end_seq(self) -> int:
+        return self.starts[-1] + self.counts[-1] if self.starts else int(self.path.stem)
+
+    @property
+    def records(self) -> int:
+        return sum(self.counts)
+
+    def add(self, frame: frames.Frame) -> None:
+        self.starts.append(frame.first_seq)
+        self.counts.append(frame.count)
+        self.offsets.append(frame.offset)
+        self.times.append(frame.appended_ms)
+        self.size = frame.offset + frame.length
+
+    def locate(self, seq: int) -> int:
+        """Index of the frame holding `seq`, or of the first frame after it."""
+        index = bisect_right(self.starts, seq) - 1
+        if index < 0:
+            return 0
+        return index if seq < self.starts[index] + self.counts[index] else index + 1
+
+    def frame(self, index: int) -> frames.Frame:
+        end = self.offsets[index + 1] if index + 1 < len(self.offsets) else self.size
+        return frames.Frame(self.offsets[index], end - self.offsets[index], self.starts[index],
+                            self.counts[index], self.times[index])
+
+
+def segment_path(directory: Path, first_seq: int) -> Path:
+    return directory / f"{first_seq:020d}{SUFFIX}"
+
+
+def load(path: Path) -> Segment:
+    """Scan a segment, cut a torn tail and rewrite it without damaged frames (SPOOL_002 each)."""
+    data = path.read_bytes()
+    found = frames.scan(data)
+    for offset, length in found.skipped:
+        log.warning("journal_frame_corrupt", file=str(path), error_code=ErrorCode.SPOOL_002,
+                    offset=offset, bytes_skipped=length)
+    if found.skipped:
+        _rewrite(path, data, found.frames)
+    elif found.torn_at is not None:
+        log.warning("journal_tail_repaired", file=str(path), error_code=ErrorCode.SPOOL_002,
+                    offset=found.torn_at, bytes_cut=len(data) - found.torn_at)
+        with path.open("r+b") as file:
+            file.truncate(found.valid_bytes)
+            os.fsync(file.fileno())
+    segment = Segment(path)
+    offset = 0
+    for frame in found.frames:  # after a rewrite the valid frames lie back to back
+        segment.add(frames.Frame(offset, frame.length, frame.first_seq, frame.count, frame.appended_ms))
+        offset += frame.length
+    return segment
+
+
+def read(segment: Segment, indexes: range, skip: int) -> tuple[list[Record], list[frames.Frame]]:
+    """Records of the frames at `indexes`, the first `skip` of them left out; and the frames found
+    damaged since the scan (their records are missing from the result)."""
+    records: list[Record] = []
+    damaged: list[frames.Frame] = []
+    with segment.path.open("rb") as file:
+        for index in indexes:
+            frame = segment.frame(index)
+            file.seek(frame.offset)
+            try:
+                batch = frames.decode(frames.payload_of(file.read(frame.length), frame))
+            except (frames.CorruptFrame, ValueError, TypeError):
+                damaged.append(frame)
+                continue
+            records.extend(batch[skip:] if index == indexes.start else batch)
+    return records, damaged
+
+
+def _rewrite(path: Path, data: bytes, valid: list[frames.Frame]) -> None:
+    """Replace `path` by its valid frames only (atomic: temp file, fsync, rename)."""
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as file:
+        for frame in valid:
+            file.write(data[frame.offset:frame.offset + frame.length])
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
