@@ -128,6 +128,8 @@ async def through_writers(sinks: list[Sink], count: int, batch_size: int, spool_
         writers = [await stack.enter_async_context(BatchWriter(
             sink, journal, batch, RetryConfig(), CircuitBreakerConfig(), stop_timeout=120.0))
             for sink in sinks]
+        while any(w.status()["state"] == "connecting" for w in writers):
+            await asyncio.sleep(0.01)  # connected before the clock starts, as `direct` is
         async with Footprint() as footprint:
             started = time.perf_counter()
             for chunk in chunks:
@@ -311,7 +313,7 @@ async def run(names: list[str], count: int, naive_count: int, batch_size: int) -
             offset = count
             for name in names:
                 rate, rss = await through_writers([make_sink(name, configs[name])], count,
-                                                  batch_size, workdir / "spool", offset)
+                                                  batch_size, workdir / f"spool-{name}", offset)
                 offset += count
                 alone = await direct(make_sink(name, configs[name]), count, batch_size, offset)
                 offset += count
@@ -324,7 +326,7 @@ async def run(names: list[str], count: int, naive_count: int, batch_size: int) -
                       f"target {TARGETS[name]:,}/s {verdict}")
             if len(names) > 1:
                 rate, rss = await through_writers([make_sink(n, configs[n]) for n in names], count,
-                                                  batch_size, workdir / "spool", offset)
+                                                  batch_size, workdir / "spool-together", offset)
                 print(f"{'together':<11} {rate:>10,.0f} records/s into each of {len(names)} sinks  "
                       f"{_rss(rss, count)}")
             print(f"done; {_load()}")

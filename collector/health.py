@@ -32,7 +32,7 @@ SILENCE_INTERVALS = 3
 # "connecting": a sink's first connect is under way (it happens in the background at start).
 _SINK_OK_STATES = frozenset({"ok", "connecting"})
 _EXCHANGE_FIELDS = ("breaker", "last_success", "consecutive_failures", "stale")
-_SINK_FIELDS = ("state", "queue_depth", "spooled_records", "last_flush", "lag_s", "dropped_records")
+_SINK_FIELDS = ("state", "queue_depth", "spooled_records", "last_flush")
 
 
 def exchange_problems(name: str, exchange: dict[str, Any]) -> list[str]:

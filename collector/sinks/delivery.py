@@ -99,8 +99,8 @@ class Delivery:
     def _on_success(self, count: int, elapsed: float) -> None:
         self._breaker.record_success()
         self.failures = 0
-        self.last_flush = time.time()
-        if count:
+        if count:  # a connect with nothing to write yet is not a flush
+            self.last_flush = time.time()
             metrics.records_written.labels(sink=self.name).inc(count)
             metrics.sink_write_latency.labels(sink=self.name).observe(elapsed)
         if self.down:
