@@ -2,6 +2,7 @@
 """Runs the test suite, or checks that this machine can run the daemon.
 
     python run_tests.py [pytest arguments...]        the whole suite (or what you name)
+    python run_tests.py --soak [pytest arguments...] the soak tests only (tens of minutes each)
     python run_tests.py --check-deps [--config PATH] Python, packages, config, sinks, exchanges:
                                                      a table of OK / FAIL lines; exit 0 only if all OK
 """
@@ -28,6 +29,9 @@ def main(argv: list[str]) -> int:
         from collector.runner import exit_process, run
         # Bounded: a sink that accepts TCP and never answers must not keep this from exiting.
         exit_process(run(run_checks(args.config, timeout=args.timeout)))
+    if "--soak" in argv:
+        # The default run deselects them (pyproject addopts); a later -m wins in pytest.
+        argv = [arg for arg in argv if arg != "--soak"] + ["-m", "soak"]
     return subprocess.call([sys.executable, "-m", "pytest", *argv], cwd=ROOT)
 
 
