@@ -5,24 +5,18 @@
     read(sink, seq, n)            a sink that fell behind reads from disk
     commit(sink, seq)             the sink confirmed everything before `seq`
 
-Layout under `<spool_dir>/journal/`: segment files of checksummed frames (frames.py), rotated at
-`segment_bytes`, and `cursors.json` (ledger.py), the next record each sink needs. A segment is
-deleted once every attached sink's cursor has passed it; sinks not attached (disabled in the
-config) are not waited for. The cursors are written a few times a second: after a crash a sink
-may receive a few records again, never miss one.
-
-Full (`max_bytes`): the oldest segment goes although a lagging sink still needs it, so the sinks
-that keep up never lose anything; the lagging sink's records in it are counted as dropped
-(`records_dropped{reason="journal_full"}`), logged once per episode (SPOOL_001) and in /health.
-
-All file work runs on one I/O thread (appends, fsyncs, the ledger, deletes) or, for reads, on
-worker threads with their own file handles; the index of frames is changed only on the loop.
+Under `<spool_dir>/journal/`: segments of checksummed frames (frames.py, segments.py) and
+`cursors.json` (ledger.py). A segment goes once every attached sink passed it (a sink disabled in
+the config is not waited for); cursors are saved a few times a second, so after a crash a sink
+may get a few records again, never miss one. Full (`max_bytes`): the oldest segment goes although
+a lagging sink still needs it, so the sinks that keep up lose nothing; the laggard's records in
+it are counted and logged once per episode (drops.py). File work runs on one I/O thread (reads
+on worker threads, with their own handles); the frame index changes only on the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,9 +28,11 @@ import structlog
 
 from collector import metrics
 from collector.errors import CollectorError, ErrorCode
-from collector.journal import frames, ledger, legacy
-from collector.journal.segments import SUFFIX, Segment, fsync_dir, load, segment_path
+from collector.journal import ledger, legacy
 from collector.journal import segments as seg
+from collector.journal.appender import Appender
+from collector.journal.drops import Drops
+from collector.journal.segments import Segment
 from collector.records import Record
 from collector.sinks.base import OpenClose
 
@@ -65,12 +61,10 @@ class Journal(OpenClose):
         self.path = self.spool_dir / "journal"
         self.max_bytes = max_bytes
         self._frame_records = max(1, frame_records)
-        self._segment_bytes = segment_bytes or min(64 * 2**20, max(2**20, max_bytes // 16))
+        self._appender = Appender(self.path, segment_bytes or min(64 * 2**20, max(2**20, max_bytes // 16)))
+        self._drops = Drops(max_bytes)
         self._clock = clock
         self._segments: list[Segment] = []
-        self._active: Segment | None = None  # the one the I/O thread appends to
-        self._file: Any = None
-        self._seal = False  # start a new segment at the next write (the only one is too big)
         self._next_seq = 0  # the next seq to assign
         self.end_seq = 0  # everything before it is durable
         self._saved: dict[str, int] = {}
@@ -83,12 +77,8 @@ class Journal(OpenClose):
         self._idle.set()
         self._dirty = asyncio.Event()
         self._write_failing = False
-        self._dropped: dict[str, int] = {}
-        self._dropping: dict[str, int] = {}
         self._io: ThreadPoolExecutor | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self.fsyncs = 0
-        self.bytes_written = 0
 
     # --- lifecycle ------------------------------------------------------------------------
     async def open(self) -> None:
@@ -104,7 +94,7 @@ class Journal(OpenClose):
         self._tasks = [asyncio.create_task(self._commit_loop(), name="journal:commit"),
                        asyncio.create_task(self._ledger_loop(), name="journal:ledger")]
         self._update_gauge()
-        await self._import_legacy()
+        await legacy.import_into(self, self.spool_dir)
         log.info("journal_opened", path=str(self.path), segments=len(self._segments),
                  records=self.end_seq - self.oldest_seq, next_seq=self.end_seq)
 
@@ -135,37 +125,14 @@ class Journal(OpenClose):
         await self._idle.wait()
 
     def _open_files(self) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
-        probe = self.path / ".writable"
-        probe.write_bytes(b"")
-        probe.unlink()
-        for leftover in self.path.glob("*.tmp"):
-            leftover.unlink()
-        for path in sorted(self.path.glob("*" + SUFFIX)):
-            segment = load(path)
-            if segment.starts and (not self._segments or segment.first_seq >= self._segments[-1].end_seq):
-                self._segments.append(segment)
-            else:
-                path.unlink()
+        self._segments = seg.load_all(self.path)
         self._saved = ledger.read(self.path)
         last = self._segments[-1].end_seq if self._segments else 0
         self._next_seq = self.end_seq = max([last, *self._saved.values()])
 
     def _close_files(self, cursors: dict[str, int]) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file, self._active = None, None
+        self._appender.close()
         ledger.write(self.path, {**self._saved, **cursors})
-
-    async def _import_legacy(self) -> None:
-        folders = await asyncio.to_thread(legacy.find, self.spool_dir)
-        if not folders:
-            return
-        records = await asyncio.to_thread(legacy.read, folders)
-        if records:
-            await self.append(records)
-        await asyncio.to_thread(legacy.remove, folders)
-        log.info("legacy_spool_imported", folders=[str(f) for f in folders], records=len(records))
 
     # --- the sinks' side ------------------------------------------------------------------
     @property
@@ -198,49 +165,36 @@ class Journal(OpenClose):
     async def read(self, name: str, seq: int, max_records: int) -> Read:
         """Records from `seq` on (or from the oldest kept one), at most one segment's worth."""
         seq = max(seq, self._cursors.get(name, seq), self.oldest_seq)
-        plan = self._plan(seq, max_records)
+        plan = seg.plan_read(self._segments, seq, max_records, self.end_seq)
         if plan is None:
             return Read([], seq, seq)
         segment, indexes, skip, end = plan
         records, damaged = await asyncio.to_thread(seg.read, segment, indexes, skip)
         for frame in damaged:
-            self._count_drop(name, frame.count, "journal_corrupt")
+            self._drops.count(name, frame.count, "journal_corrupt")
             log.warning("journal_frame_corrupt", sink=name, file=str(segment.path), error_code=ErrorCode.SPOOL_002,
                         offset=frame.offset, records_lost=frame.count)
         return Read(records, seq, end)
-
-    def _plan(self, seq: int, max_records: int) -> tuple[Segment, range, int, int] | None:
-        for segment in self._segments:
-            if seq >= segment.end_seq:
-                continue
-            first = segment.locate(seq)
-            last, total = first, 0
-            while last < len(segment.starts) and (total == 0 or total + segment.counts[last] <= max_records):
-                if segment.starts[last] + segment.counts[last] > self.end_seq:
-                    break  # not durable yet (cannot happen on the loop, but never read past it)
-                total += segment.counts[last]
-                last += 1
-            if last == first:
-                return None
-            skip = max(0, seq - segment.starts[first])
-            return segment, range(first, last), skip, segment.starts[last - 1] + segment.counts[last - 1]
-        return None
 
     def backlog(self, name: str) -> int:
         """Records journaled that the sink has not confirmed yet."""
         return max(0, self.end_seq - self._cursors.get(name, self.end_seq))
 
     def dropped(self, name: str) -> int:
-        return self._dropped.get(name, 0)
+        return self._drops.of(name)
+
+    @property
+    def fsyncs(self) -> int:
+        return self._appender.fsyncs
+
+    @property
+    def bytes_written(self) -> int:
+        return self._appender.bytes_written
 
     def oldest_unwritten_at(self, name: str) -> float | None:
         """Epoch seconds the oldest record the sink still needs was journaled; None when caught up."""
-        cursor = self._cursors.get(name, self.end_seq)
-        for segment in self._segments:
-            if cursor < segment.end_seq:
-                index = segment.locate(cursor)
-                return segment.times[min(index, len(segment.times) - 1)] / 1000
-        return None
+        at = seg.appended_at(self._segments, self._cursors.get(name, self.end_seq))
+        return None if at is None else at / 1000
 
     def bytes_needed(self, name: str) -> int:
         cursor = self._cursors.get(name, self.end_seq)
@@ -280,7 +234,7 @@ class Journal(OpenClose):
         while True:
             chunks = self._chunks(pending)
             try:
-                written = await self._run(self._write, chunks, int(self._clock() * 1000))
+                written = await self._run(self._appender.write, chunks, int(self._clock() * 1000))
                 break
             except OSError as err:
                 self._on_write_error(err, sum(len(r) for r, _ in pending))
@@ -320,54 +274,6 @@ class Journal(OpenClose):
                       error=err.strerror or str(err), records_waiting=records,
                       detail="collection waits until the disk takes writes again")
 
-    # --- I/O thread -----------------------------------------------------------------------
-    def _write(self, chunks: list[tuple[list[Record], int]], appended_ms: int) -> list[tuple[Segment, frames.Frame]]:
-        written: list[tuple[Segment, frames.Frame]] = []
-        data: list[bytes] = []
-        segment = self._writable(chunks[0][1])
-        offset = segment.size
-        for part, first_seq in chunks:
-            if offset >= self._segment_bytes and data:
-                self._flush(data)
-                data, segment, offset = [], self._new_segment(first_seq), 0
-            frame = frames.encode(part, first_seq, appended_ms)
-            data.append(frame)
-            written.append((segment, frames.Frame(offset, len(frame), first_seq, len(part), appended_ms)))
-            offset += len(frame)
-        self._flush(data)
-        return written
-
-    def _writable(self, first_seq: int) -> Segment:
-        if self._active is None or self._seal or self._active.size >= self._segment_bytes:
-            self._seal = False
-            return self._new_segment(first_seq)
-        return self._active
-
-    def _new_segment(self, first_seq: int) -> Segment:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        segment = Segment(segment_path(self.path, first_seq))
-        self._file = segment.path.open("ab")
-        fsync_dir(self.path)  # the new file's name must survive a crash too
-        self._active = segment
-        return segment
-
-    def _flush(self, data: list[bytes]) -> None:
-        blob = b"".join(data)
-        try:
-            self._file.write(blob)
-            self._file.flush()
-            os.fsync(self._file.fileno())
-        except OSError:
-            # A half-written frame may be on disk: the next write starts a new segment, and the
-            # scan on the next start cuts the tail of this one.
-            self._file.close()
-            self._file, self._active = None, None
-            raise
-        self.fsyncs += 1
-        self.bytes_written += len(blob)
-
     # --- retention and the disk bound -----------------------------------------------------
     async def _ledger_loop(self) -> None:
         while True:
@@ -387,7 +293,7 @@ class Journal(OpenClose):
             done = min(cursors.values())
             while len(self._segments) > 1 and self._segments[0].end_seq <= done:
                 self._delete(self._segments.pop(0))
-        self._end_drop_episodes()
+        self._drops.end_episodes(self.bytes)
         self._update_gauge()
 
     def _enforce_limit(self) -> None:
@@ -395,27 +301,12 @@ class Journal(OpenClose):
             oldest = self._segments.pop(0)
             for name, cursor in self._cursors.items():
                 if cursor < oldest.end_seq:
-                    self._count_drop(name, oldest.end_seq - max(cursor, oldest.first_seq), "journal_full")
+                    self._drops.count(name, oldest.end_seq - max(cursor, oldest.first_seq), "journal_full")
                     self._cursors[name] = oldest.end_seq
             self._delete(oldest)
             self._dirty.set()
         if self.bytes > self.max_bytes:
-            self._seal = True
-
-    def _count_drop(self, name: str, count: int, reason: str) -> None:
-        metrics.records_dropped.labels(sink=name, reason=reason).inc(count)
-        self._dropped[name] = self._dropped.get(name, 0) + count
-        if reason == "journal_full":
-            if not self._dropping.get(name):
-                log.error("journal_full", sink=name, error_code=ErrorCode.SPOOL_001, max_bytes=self.max_bytes,
-                          policy="drop_oldest_for_lagging_sinks", dropped_records=count)
-            self._dropping[name] = self._dropping.get(name, 0) + count
-
-    def _end_drop_episodes(self) -> None:
-        if self._dropping and self.bytes < self.max_bytes // 2:
-            for name, count in self._dropping.items():
-                log.warning("journal_full_ended", sink=name, error_code=ErrorCode.SPOOL_001, dropped_records=count)
-            self._dropping.clear()
+            self._appender.seal = True  # the only segment is too big: the next write starts anew
 
     def _delete(self, segment: Segment) -> None:
         future = asyncio.get_running_loop().run_in_executor(self._io, _unlink, segment.path)

@@ -9,12 +9,13 @@ as every sink is idempotent.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import struct
 import zlib
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import structlog
 
@@ -27,6 +28,18 @@ SINK_DIRS: Final = ("rabbitmq", "clickhouse", "postgres", "sqlite")
 _MAGIC: Final = b"\xf5SPL"
 _HEADER: Final = struct.Struct("<4sIII")
 _COUNTS: Final = struct.Struct("<II")
+
+
+async def import_into(journal: Any, spool_dir: Path) -> None:
+    """Append the old spools' records to `journal` (durably), then remove the old spools."""
+    folders = await asyncio.to_thread(find, spool_dir)
+    if not folders:
+        return
+    records = await asyncio.to_thread(read, folders)
+    if records:
+        await journal.append(records)
+    await asyncio.to_thread(remove, folders)
+    log.info("legacy_spool_imported", folders=[str(f) for f in folders], records=len(records))
 
 
 def find(spool_dir: Path) -> list[Path]:

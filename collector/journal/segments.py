@@ -67,8 +67,58 @@ class Segment:
                             self.counts[index], self.times[index])
 
 
+def plan_read(segments: list[Segment], seq: int, max_records: int,
+              durable_end: int) -> tuple[Segment, range, int, int] | None:
+    """Which frames a read from `seq` takes: (segment, frame indexes, records to skip in the first,
+    the seq after the last); whole frames up to `max_records` (at least one), one segment at most,
+    nothing past `durable_end`. None when there is nothing to read."""
+    for segment in segments:
+        if seq >= segment.end_seq:
+            continue
+        first = last = segment.locate(seq)
+        total = 0
+        while last < len(segment.starts) and (total == 0 or total + segment.counts[last] <= max_records):
+            if segment.starts[last] + segment.counts[last] > durable_end:
+                break
+            total += segment.counts[last]
+            last += 1
+        if last == first:
+            return None
+        skip = max(0, seq - segment.starts[first])
+        return segment, range(first, last), skip, segment.starts[last - 1] + segment.counts[last - 1]
+    return None
+
+
+def appended_at(segments: list[Segment], seq: int) -> int | None:
+    """UTC ms the record `seq` (or the first one after it) was journaled; None past the end."""
+    for segment in segments:
+        if seq < segment.end_seq:
+            index = segment.locate(seq)
+            return segment.times[min(index, len(segment.times) - 1)]
+    return None
+
+
 def segment_path(directory: Path, first_seq: int) -> Path:
     return directory / f"{first_seq:020d}{SUFFIX}"
+
+
+def load_all(directory: Path) -> list[Segment]:
+    """Every segment of a journal directory, repaired, oldest first; created if missing, and
+    proven writable (a read-only disk is found at start, not at the first append)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    probe = directory / ".writable"
+    probe.write_bytes(b"")
+    probe.unlink()
+    for leftover in directory.glob("*.tmp"):
+        leftover.unlink()
+    segments: list[Segment] = []
+    for path in sorted(directory.glob("*" + SUFFIX)):
+        segment = load(path)
+        if segment.starts and (not segments or segment.first_seq >= segments[-1].end_seq):
+            segments.append(segment)
+        else:
+            path.unlink()  # empty, or (a retried write's leftover) holding records seen already
+    return segments
 
 
 def load(path: Path) -> Segment:

@@ -12,9 +12,7 @@ from structlog.testing import capture_logs
 
 from collector import metrics
 from collector.errors import ErrorCode
-from collector.journal import Journal
-from tests.support.memory_sink import (BREAKER, FakeClock, MemorySink, eventually, journal_with_writers,
-                                       make_writer, tickers)
+from tests.support.memory_sink import BREAKER, FakeClock, MemorySink, eventually, journal_with_writers, tickers
 
 
 async def test_a_batch_is_written_as_soon_as_it_reaches_batch_size(tmp_path):
