@@ -14,6 +14,7 @@ length and checksum.
 
 from __future__ import annotations
 
+import mmap
 import operator
 import struct
 import zlib
@@ -60,7 +61,7 @@ def decode(payload: bytes) -> list[Record]:
     return [types[row[0]](*row[1:]) for row in orjson.loads(payload)]
 
 
-def frame_at(data: bytes | memoryview, offset: int) -> Frame | None:
+def frame_at(data: bytes | memoryview | mmap.mmap, offset: int) -> Frame | None:
     """The valid frame starting at `offset`, or None (torn, corrupt, or not a frame)."""
     if len(data) - offset < HEADER.size:
         return None
@@ -101,7 +102,7 @@ class Scan:
         return self.frames[-1].offset + self.frames[-1].length if self.frames else 0
 
 
-def scan(data: bytes) -> Scan:
+def scan(data: bytes | mmap.mmap) -> Scan:
     """Every valid frame of a segment, in order, each one's checksum verified."""
     frames: list[Frame] = []
     skipped: list[tuple[int, int]] = []
@@ -120,7 +121,7 @@ def scan(data: bytes) -> Scan:
     return Scan(frames, skipped, None)
 
 
-def _next_frame(data: bytes, start: int) -> int | None:
+def _next_frame(data: bytes | mmap.mmap, start: int) -> int | None:
     offset = data.find(MAGIC, start)
     while offset != -1:
         if frame_at(data, offset) is not None:

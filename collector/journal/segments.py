@@ -8,6 +8,7 @@ thread, each with its own file handle.
 
 from __future__ import annotations
 
+import mmap
 import os
 from array import array
 from bisect import bisect_right
@@ -122,17 +123,21 @@ def load_all(directory: Path) -> list[Segment]:
 
 
 def load(path: Path) -> Segment:
-    """Scan a segment, cut a torn tail and rewrite it without damaged frames (SPOOL_002 each)."""
-    data = path.read_bytes()
-    found = frames.scan(data)
-    for offset, length in found.skipped:
-        log.warning("journal_frame_corrupt", file=str(path), error_code=ErrorCode.SPOOL_002,
-                    offset=offset, bytes_skipped=length)
-    if found.skipped:
-        _rewrite(path, data, found.frames)
-    elif found.torn_at is not None:
+    """Scan a segment, cut a torn tail and rewrite it without damaged frames (SPOOL_002 each).
+    The file is mapped, not read: a journal of a gigabyte costs no gigabyte of memory at start."""
+    size = path.stat().st_size
+    if not size:
+        return Segment(path)
+    with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        found = frames.scan(data)
+        for offset, length in found.skipped:
+            log.warning("journal_frame_corrupt", file=str(path), error_code=ErrorCode.SPOOL_002,
+                        offset=offset, bytes_skipped=length)
+        if found.skipped:
+            _rewrite(path, data, found.frames)
+    if not found.skipped and found.torn_at is not None:
         log.warning("journal_tail_repaired", file=str(path), error_code=ErrorCode.SPOOL_002,
-                    offset=found.torn_at, bytes_cut=len(data) - found.torn_at)
+                    offset=found.torn_at, bytes_cut=size - found.torn_at)
         with path.open("r+b") as file:
             file.truncate(found.valid_bytes)
             os.fsync(file.fileno())
@@ -162,7 +167,7 @@ def read(segment: Segment, indexes: range, skip: int) -> tuple[list[Record], lis
     return records, damaged
 
 
-def _rewrite(path: Path, data: bytes, valid: list[frames.Frame]) -> None:
+def _rewrite(path: Path, data: bytes | mmap.mmap, valid: list[frames.Frame]) -> None:
     """Replace `path` by its valid frames only (atomic: temp file, fsync, rename)."""
     tmp = path.with_suffix(".tmp")
     with tmp.open("wb") as file:
