@@ -200,3 +200,26 @@ async def test_a_stalled_server_fails_the_write_within_the_timeout_and_recovers(
             await proxy.restore()
             await sink.write(records[100:])
     assert len(await read_back(postgres_config)) == 200
+
+
+async def test_an_outage_adds_no_asyncpg_reconnect_warnings_of_its_own(
+    postgres_config: PostgresConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The writer logs an outage once (sink_down); asyncpg must not add a traceback per attempt
+    to restore a pool's connection floor while the server is away."""
+    async with TcpProxy(postgres_config.host, postgres_config.port) as proxy:
+        config = postgres_config.model_copy(update={"port": proxy.port})
+        sink = PostgresSink(config, DatabaseConfig(timeout=2.0, connect_timeout=1.0))
+        try:
+            await sink.write(mixed_records(10))
+            with caplog.at_level("WARNING", logger="asyncpg"):
+                await proxy.cut()
+                for _ in range(3):
+                    with pytest.raises(SinkError):
+                        await sink.write(mixed_records(10, start=10))
+                    await asyncio.sleep(1.0)
+                await proxy.restore()
+                await sink.write(mixed_records(10, start=10))
+        finally:
+            await sink.close()
+    assert [r for r in caplog.records if r.name.startswith("asyncpg")] == []

@@ -38,8 +38,8 @@ from collector.records import (
     routing_key,
     to_dict,
 )
-from collector.sinks.rabbitmq import RabbitMQSink, encode_window
 from collector.journal import Journal
+from collector.sinks.rabbitmq import RabbitMQSink, encode_window
 from collector.sinks.writer import BatchWriter
 from tests.support.rabbitmq import bound_queue, drain
 from tests.support.tcp_proxy import TcpProxy
@@ -312,3 +312,4 @@ async def test_a_stalled_broker_times_out_with_mq_001_and_writes_succeed_after_i
         messages = await drain(queue)
 
     assert {message_id(r) for r in later} <= {message.message_id for message in messages}
+
