@@ -97,6 +97,10 @@ class BatchWriter:
         """Write what is journaled within `stop_timeout`; the rest stays in the journal."""
         if self._state in ("stopping", "stopped"):
             return
+        if self._state == "starting":  # the start failed before this writer was entered
+            await self._close_sink()
+            self._state = "stopped"
+            return
         self._state = "stopping"
         try:
             async with asyncio.timeout(self._stop_timeout):
