@@ -114,7 +114,7 @@ class ResponseCache:
             if scope is None or method != "GET":
                 return await call()
             try:
-                key = _request_key(exchange, path, api, method, params)
+                key = request_key(exchange, path, api, method, params)
             except ccxt_errors.BaseError:
                 return await call()  # the request itself is wrong: let ccxt raise it as usual
             if key is None:  # signed: private data is never shared
@@ -228,7 +228,7 @@ def copy_json(value: Any) -> Any:
     raise TypeError(f"a {kind.__name__} is not JSON: the response cannot be cached")
 
 
-def _request_key(exchange: Any, path: str, api: Any, method: str, params: dict) -> Hashable | None:
+def request_key(exchange: Any, path: str, api: Any, method: str, params: dict) -> Hashable | None:
     """(method, url, body) of the request ccxt will send; None when it carries the API key."""
     request = exchange.sign(path, api, method, params)
     api_key = getattr(exchange, "apiKey", None)

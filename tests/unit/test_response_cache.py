@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 
+import ccxt.async_support as ccxt_async
 import pytest
 from structlog.testing import capture_logs
 
 from collector.config import CacheConfig
 from collector.metrics import REGISTRY
-from collector.resilience.response_cache import ResponseCache, Reuse, received_at, reuse_within
+from collector.resilience.response_cache import ResponseCache, Reuse, received_at, request_key, reuse_within
 
 _names = itertools.count()
 
@@ -198,3 +199,18 @@ async def test_an_unhashable_request_key_is_cache_001_and_a_fresh_request():
         await cache.get(("GET", "/v5/market/tickers", {"body": "dict"}), Reuse(max_age=30.0), exchange.fetch)
     assert exchange.calls == 1
     assert [e["error_code"] for e in logs if "error_code" in e] == ["CACHE_001"]
+
+
+@pytest.mark.parametrize("ccxt_id, private, public", [
+    ("bybit", ("v5/account/wallet-balance", ["private"]), ("v5/market/tickers", ["public"])),
+    ("okx", ("account/balance", ["private"]), ("market/tickers", ["public"])),
+    ("binanceusdm", ("balance", ["fapiPrivateV2"]), ("ticker/24hr", ["fapiPublic"])),
+])
+async def test_a_signed_request_is_never_cached_and_a_public_one_is_keyed_by_its_url(ccxt_id, private, public):
+    exchange = getattr(ccxt_async, ccxt_id)({"apiKey": "k3y-of-the-desk", "secret": "s3cret", "password": "pass"})
+    try:  # ccxt's own signing, no network
+        assert request_key(exchange, *private, "GET", {}) is None
+        method, url, body = request_key(exchange, *public, "GET", {"category": "linear"})
+        assert (method, body) == ("GET", None) and url.endswith("?category=linear")
+    finally:
+        await exchange.close()
