@@ -101,8 +101,8 @@ class Scheduler:
     async def _tick(self, source: Pollable, kind: str, interval: float) -> int:
         key = (source.name, kind)
         try:
-            # A poll may be served a cached response younger than half its interval: never its
-            # own previous one, only a sibling kind's recent one. Sources without a cache ignore it.
+            # A poll may be served a cached response younger than half its interval, so never
+            # its own previous poll's (an interval old). Sources without a response cache ignore it.
             with reuse_within(interval / 2):
                 records = await source.poll(kind)
         except asyncio.CancelledError:

@@ -2,9 +2,11 @@
 
 A poll is, in this order: markets cache (reloaded every `markets_ttl`) → circuit breaker (an open
 one costs no request) → retry (retryable ccxt errors only, honouring Retry-After) → the request
-under the global semaphore and the exchange's rate limiter (resilience/ratelimit.py) →
-normalize → dedup against the last record per (kind, symbol). Failures are counted, logged on
-state changes, fed to the breaker; `poll` itself raises nothing but CancelledError.
+under the global semaphore, answered by the response cache when another kind of this exchange
+just made it (resilience/response_cache.py), else under the exchange's rate limiter
+(resilience/ratelimit.py) → normalize → dedup against the last record per (kind, symbol).
+Failures are counted, logged on state changes, fed to the breaker; `poll` itself raises nothing
+but CancelledError.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from collector.exchanges.polling import (
     RATE_LIMITED, KindState, Summary, error_code, is_retryable, retry_after,
 )
 from collector.records import Record
-from collector.resilience.breaker import BreakerState, CircuitBreaker
 from collector.resilience import response_cache
+from collector.resilience.breaker import BreakerState, CircuitBreaker
 from collector.resilience.cache import TTLCache
 from collector.resilience.ratelimit import RateLimiter
 from collector.resilience.retry import RetryPolicy, retry
@@ -79,7 +81,7 @@ class ExchangeSource:
         self._markets = TTLCache(max_size=1, default_ttl=markets_ttl)
         self._markets_lock = asyncio.Lock()
         self._markets_loaded_at = 0.0
-        # The dedup memory of emitted records is on whatever `cache.enabled` says (it governs
+        # The dedup memory of emitted records stays on whatever `cache.enabled` says (that governs
         # only the reuse of responses): bounded by `cache.max_size`, forgotten after `default_ttl`.
         self._last_ts = TTLCache(max_size=cache.max_size, default_ttl=cache.default_ttl)
         self._responses = response_cache.ResponseCache(name, cache, clock=clock) if cache.enabled else None

@@ -152,9 +152,7 @@ class ResponseCache:
         tasks = list(self._inflight.values())
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._entries.clear()
         self._size.set(0)
 
