@@ -314,9 +314,11 @@ class ExchangeSource:
                 result = await call()
             except ccxt_errors.BaseError:
                 self._count(endpoint, started, "error")
+                response_cache.discard_served()  # a rejected response is not served again
                 raise
             except _PARSE_ERRORS as err:
                 self._count(endpoint, started, "error")
+                response_cache.discard_served()
                 raise ccxt_errors.BadResponse(
                     f"{self.exchange_id} {endpoint}: unusable response ({type(err).__name__}: {err})"
                 ) from err

@@ -24,7 +24,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -41,14 +41,18 @@ _SWEEP_EVERY = 1.0  # seconds between sweeps of expired entries (they are never 
 
 @dataclass(slots=True)
 class Reuse:
-    """One poll's scope: how old a response it accepts, and the oldest one it was given."""
+    """One poll's scope: how old a response it accepts, and what the cache served it."""
 
     max_age: float
     oldest: float | None = None  # clock time the oldest reused response was received
+    served: list[tuple[ResponseCache, Hashable]] = field(default_factory=list)
 
     def received_at(self, now: float) -> float:
         """When what this poll got was received: the oldest reused response's time, else now."""
         return now if self.oldest is None else min(now, self.oldest)
+
+    def reused(self, stored_at: float) -> None:
+        self.oldest = stored_at if self.oldest is None else min(self.oldest, stored_at)
 
 
 _reuse: ContextVar[Reuse | None] = ContextVar("response_reuse", default=None)
@@ -74,6 +78,16 @@ def received_at(now: float) -> float:
     """The receive time of what the current poll was served (`now` outside a poll)."""
     scope = _reuse.get()
     return now if scope is None else scope.received_at(now)
+
+
+def discard_served() -> None:
+    """The current poll could not use what it was served (ccxt's parser or ours rejected it):
+    forget those responses, so that a retry or a sibling kind asks the exchange again."""
+    scope = _reuse.get()
+    if scope is not None:
+        for cache, key in scope.served:
+            cache.discard(key)
+        scope.served.clear()
 
 
 @dataclass(slots=True)
@@ -130,10 +144,11 @@ class ResponseCache:
         except TypeError as err:  # an unhashable key
             self._failed("lookup", err)
             return await fetch()
+        scope.served.append((self, key))
         if entry is not None and self._usable(entry, scope.max_age):
             self._entries.move_to_end(key)
             self._hits.inc()
-            scope.oldest = entry.stored_at if scope.oldest is None else min(scope.oldest, entry.stored_at)
+            scope.reused(entry.stored_at)
             return await self._copy_or_fetch(entry.response, fetch)
         task = self._inflight.get(key)
         if task is not None:  # the same request is on its way: wait for it, not for another one
@@ -146,6 +161,10 @@ class ResponseCache:
         task.add_done_callback(_retrieve)
         response, _ = await asyncio.shield(task)
         return response
+
+    def discard(self, key: Hashable) -> None:
+        if self._entries.pop(key, None) is not None:
+            self._size.set(len(self._entries))
 
     async def aclose(self) -> None:
         """Cancel the requests still in flight (their waiters are gone) and forget every entry."""
@@ -170,7 +189,11 @@ class ResponseCache:
         return response, self._store(key, response)
 
     def _store(self, key: Hashable, response: Any) -> Any:
-        """Keep a private copy of `response`; None (CACHE_001) when it cannot be kept."""
+        """Keep a private copy of `response`; None when it cannot be kept (CACHE_001) or is no
+        JSON object or array (ccxt hands back the text of a body it could not parse)."""
+        if not isinstance(response, (dict, list)):
+            self.discard(key)
+            return None
         try:
             stored = copy_json(response)
         except (TypeError, RecursionError) as err:

@@ -12,7 +12,9 @@ from structlog.testing import capture_logs
 
 from collector.config import CacheConfig
 from collector.metrics import REGISTRY
-from collector.resilience.response_cache import ResponseCache, Reuse, received_at, request_key, reuse_within
+from collector.resilience.response_cache import (
+    ResponseCache, Reuse, discard_served, received_at, request_key, reuse_within,
+)
 
 _names = itertools.count()
 
@@ -214,3 +216,26 @@ async def test_a_signed_request_is_never_cached_and_a_public_one_is_keyed_by_its
         assert (method, body) == ("GET", None) and url.endswith("?category=linear")
     finally:
         await exchange.close()
+
+
+async def test_a_body_ccxt_could_not_parse_is_never_cached():
+    clock, exchange = Clock(), Exchange('{"retCode":0,"result"{"list":[')  # ccxt returns the text
+    cache = make_cache(clock)
+    with capture_logs() as logs:
+        for _ in range(2):
+            await cache.get("tickers", Reuse(max_age=30.0), exchange.fetch)
+    assert exchange.calls == 2 and len(cache) == 0
+    assert not [e for e in logs if e.get("error_code")]  # not a cache failure: nothing to store
+
+
+async def test_a_response_the_poll_rejected_is_forgotten_so_the_retry_asks_again():
+    clock, exchange = Clock(), Exchange()
+    cache = make_cache(clock)
+    with reuse_within(15.0) as scope:
+        await cache.get("tickers", scope, exchange.fetch)
+        discard_served()  # the parser choked on it
+        await cache.get("tickers", scope, exchange.fetch)
+    assert exchange.calls == 2
+    with reuse_within(15.0) as scope:
+        await cache.get("tickers", scope, exchange.fetch)  # the retry's good response is reused
+    assert exchange.calls == 2
