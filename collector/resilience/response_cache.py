@@ -11,7 +11,8 @@ The reuse rule: a response serves a request while it is younger than both `cache
 the requester's bound, which the scheduler sets around each poll to half the kind's interval
 (`reuse_within`). Outside such a scope (markets loading, `--check-deps`), for anything but GET,
 and for a request carrying the API key (signed), every call goes to the exchange. Concurrent
-identical requests share one request in flight; a failure is not cached; a waiter that is
+identical requests share one request in flight; a failure is not cached, nor a body ccxt could
+not parse, nor a response the poll's parser rejected (`discard_served`); a waiter that is
 cancelled does not cancel the request for the others. A cache failure (an entry that cannot be
 stored) is CACHE_001, logged once per streak, and the caller gets a fresh response instead.
 """
