@@ -56,6 +56,19 @@ sink_lag = Gauge(
     ["sink"], registry=REGISTRY)
 journal_bytes = Gauge(
     _P + "journal_bytes", "Bytes in the on-disk journal of accepted records", registry=REGISTRY)
+cache_hits = Counter(
+    _P + "cache_hits", "Exchange requests answered by the response cache (or by the same request in flight)",
+    ["exchange"], registry=REGISTRY)
+cache_misses = Counter(
+    _P + "cache_misses", "Cacheable exchange requests that went to the exchange", ["exchange"], registry=REGISTRY)
+cache_evictions = Counter(
+    _P + "cache_evictions", "Cached responses evicted because cache.max_size was reached",
+    ["exchange"], registry=REGISTRY)
+cache_entries = Gauge(
+    _P + "cache_entries", "Responses held in the response cache", ["exchange"], registry=REGISTRY)
+cache_failures = Counter(
+    _P + "cache_failures", "Response cache failures (CACHE_001); each fell back to a fresh request",
+    ["exchange"], registry=REGISTRY)
 staleness = Gauge(
     _P + "staleness_seconds", "Seconds since the exchange timestamp last advanced",
     ["exchange", "kind"], registry=REGISTRY)

@@ -22,6 +22,7 @@ import structlog
 from collector import metrics
 from collector.errors import ErrorCode, one_line
 from collector.records import Record
+from collector.resilience.response_cache import reuse_within
 
 log = structlog.get_logger(__name__)
 
@@ -67,8 +68,8 @@ class Scheduler:
         """One round of every source and kind, concurrently; returns the records emitted."""
         async with asyncio.TaskGroup() as group:
             tasks = [
-                group.create_task(self._tick(source, kind), name=f"once:{source.name}:{kind}")
-                for source in self._sources for kind in self._intervals
+                group.create_task(self._tick(source, kind, interval), name=f"once:{source.name}:{kind}")
+                for source in self._sources for kind, interval in self._intervals.items()
             ]
         return sum(task.result() for task in tasks)
 
@@ -79,7 +80,7 @@ class Scheduler:
             delay = start + tick * interval - self._clock()
             if delay > 0:
                 await self._sleep(delay)
-            await self._tick(source, kind)
+            await self._tick(source, kind, interval)
             tick = self._next_tick(source.name, kind, start, interval, tick)
 
     def _next_tick(self, name: str, kind: str, start: float, interval: float, tick: int) -> int:
@@ -98,10 +99,13 @@ class Scheduler:
         self._overrunning.add(key)
         return due
 
-    async def _tick(self, source: Pollable, kind: str) -> int:
+    async def _tick(self, source: Pollable, kind: str, interval: float) -> int:
         key = (source.name, kind)
         try:
-            records = await source.poll(kind)
+            # A poll may be served a cached response younger than half its interval, so never
+            # its own previous poll's (an interval old). Sources without a response cache ignore it.
+            with reuse_within(interval / 2):
+                records = await source.poll(kind)
         except asyncio.CancelledError:
             raise
         except Exception as err:  # the loop must go on; the traceback is logged once per streak

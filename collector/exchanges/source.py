@@ -2,9 +2,11 @@
 
 A poll is, in this order: markets cache (reloaded every `markets_ttl`) → circuit breaker (an open
 one costs no request) → retry (retryable ccxt errors only, honouring Retry-After) → the request
-under the global semaphore and the exchange's rate limiter (resilience/ratelimit.py) →
-normalize → dedup against the last record per (kind, symbol). Failures are counted, logged on
-state changes, fed to the breaker; `poll` itself raises nothing but CancelledError.
+under the global semaphore, answered by the response cache when another kind of this exchange
+just made it (resilience/response_cache.py), else under the exchange's rate limiter
+(resilience/ratelimit.py) → normalize → dedup against the last record per (kind, symbol).
+Failures are counted, logged on state changes, fed to the breaker; `poll` itself raises nothing
+but CancelledError.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from collector.exchanges.polling import (
     RATE_LIMITED, KindState, Summary, error_code, is_retryable, retry_after,
 )
 from collector.records import Record
+from collector.resilience import response_cache
 from collector.resilience.breaker import BreakerState, CircuitBreaker
 from collector.resilience.cache import TTLCache
 from collector.resilience.ratelimit import RateLimiter
@@ -78,8 +81,10 @@ class ExchangeSource:
         self._markets = TTLCache(max_size=1, default_ttl=markets_ttl)
         self._markets_lock = asyncio.Lock()
         self._markets_loaded_at = 0.0
-        self._last_ts = (TTLCache(max_size=cache.max_size, default_ttl=cache.default_ttl)
-                         if cache.enabled else None)
+        # The dedup memory of emitted records stays on whatever `cache.enabled` says (that governs
+        # only the reuse of responses): bounded by `cache.max_size`, forgotten after `default_ttl`.
+        self._last_ts = TTLCache(max_size=cache.max_size, default_ttl=cache.default_ttl)
+        self._responses = response_cache.ResponseCache(name, cache, clock=clock) if cache.enabled else None
         self._wanted: frozenset[str] | None = None
         self._validated = False
         self._session: aiohttp.ClientSession | None = None
@@ -117,6 +122,8 @@ class ExchangeSource:
             # ccxt's own leaky bucket forgets idle time (see resilience/ratelimit.py); a
             # rolling window chosen through ccxt_options is left to ccxt.
             self.exchange.throttle = RateLimiter(self.name, self.exchange.rateLimit / 1000)
+        if self._responses is not None:
+            self._responses.install(self.exchange)
         try:
             await self._load_markets_at_start()
         except BaseException:
@@ -128,6 +135,8 @@ class ExchangeSource:
         await self._close()
 
     async def _close(self) -> None:
+        if self._responses is not None:
+            await self._responses.aclose()
         if self.exchange is not None:
             await self.exchange.close()
         if self._session is not None:
@@ -147,7 +156,8 @@ class ExchangeSource:
 
     # --- markets ---------------------------------------------------------------------------
     async def _load_markets(self, policy: RetryPolicy) -> dict:
-        markets = await self._call("markets", lambda: self.exchange.load_markets(reload=True), policy)
+        with response_cache.bypass():  # the markets are always loaded afresh
+            markets = await self._call("markets", lambda: self.exchange.load_markets(reload=True), policy)
         self._markets.set("markets", markets)
         self._markets_loaded_at = time.monotonic()
         return markets
@@ -245,7 +255,7 @@ class ExchangeSource:
         bulk, has_bulk, single, has_single = _CALLS[kind]
         if self.exchange.has.get(has_bulk):
             result = await self._call(kind, getattr(self.exchange, bulk), policy)
-            received_at = int(self._clock() * 1000)
+            received_at = self._received_at()
             if not isinstance(result, dict):
                 raise ccxt_errors.BadResponse(f"{self.exchange_id} {bulk} returned {type(result).__name__}")
             if len(result) < len(self._wanted):
@@ -254,7 +264,11 @@ class ExchangeSource:
         if not self.exchange.has.get(has_single):
             raise ccxt_errors.NotSupported(f"{self.exchange_id} has neither {bulk} nor {single}")
         result = await self._fetch_each(kind, getattr(self.exchange, single), policy)
-        return result, int(self._clock() * 1000)
+        return result, self._received_at()
+
+    def _received_at(self) -> int:
+        """Now in UTC ms, or when the oldest response the cache reused for this poll arrived."""
+        return int(response_cache.received_at(self._clock()) * 1000)
 
     async def _fetch_each(self, kind: str, method, policy: RetryPolicy) -> list[dict]:
         """Per-symbol fallback: one request per symbol, at most `connection_pool_size` at a time."""
@@ -300,9 +314,11 @@ class ExchangeSource:
                 result = await call()
             except ccxt_errors.BaseError:
                 self._count(endpoint, started, "error")
+                response_cache.discard_served()  # a rejected response is not served again
                 raise
             except _PARSE_ERRORS as err:
                 self._count(endpoint, started, "error")
+                response_cache.discard_served()
                 raise ccxt_errors.BadResponse(
                     f"{self.exchange_id} {endpoint}: unusable response ({type(err).__name__}: {err})"
                 ) from err

@@ -14,7 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from collector import metrics
-from collector.config import CircuitBreakerConfig, RetryConfig
+from collector.config import CacheConfig, CircuitBreakerConfig, RetryConfig
 from collector.errors import ConfigError
 from collector.scheduler import Scheduler
 from exchange_simulator import Simulator
@@ -94,7 +94,10 @@ async def test_an_auth_error_is_not_retried_and_logged_once_as_exchange_002():
 
 async def test_timeouts_malformed_json_and_resets_are_retried_counted_and_never_crash_and_memory_stays_flat():
     retry = RetryConfig(max_attempts=3, base_delay=0.01, max_delay=0.05)
-    async with Simulator(symbols=50, seed=6) as sim, sources(sim, retry=retry, timeout=1.0) as srcs:
+    # Rounds back to back, faster than their interval: with the response cache on they would
+    # share responses, and this test counts what each round's requests meet.
+    uncached = CacheConfig(enabled=False)
+    async with Simulator(symbols=50, seed=6) as sim, sources(sim, retry=retry, timeout=1.0, cache=uncached) as srcs:
         for ccxt_id in ("binanceusdm", "bybit", "okx"):
             sim.set_fault(ccxt_id, "malformed_json", probability=0.15)
             sim.set_fault(ccxt_id, "truncated_json", probability=0.1)
@@ -137,7 +140,9 @@ def _request_errors() -> float:
 
 
 async def test_markets_are_loaded_once_not_per_tick_and_reloaded_after_their_ttl():
-    async with Simulator(symbols=20, seed=7) as sim, sources(sim, markets_ttl=5.0) as srcs:
+    # every round requests afresh (rounds back to back would share responses through the cache)
+    uncached = CacheConfig(enabled=False)
+    async with Simulator(symbols=20, seed=7) as sim, sources(sim, markets_ttl=5.0, cache=uncached) as srcs:
         loaded = time.monotonic()
         scheduler = Scheduler(srcs, intervals={"ticker": 1.0, "funding_rate": 1.0}, emit=lambda r: None)
         for _ in range(6):

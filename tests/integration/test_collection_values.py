@@ -20,14 +20,14 @@ EXCHANGES = {"binance": "binanceusdm", "bybit": "bybit", "okx": "okx"}
 
 def make_source(sim: Simulator, name: str, *, semaphore: asyncio.Semaphore | None = None,
                 retry: RetryConfig | None = None, breaker: CircuitBreakerConfig | None = None,
-                markets_ttl: float = 900.0, **settings) -> ExchangeSource:
+                markets_ttl: float = 900.0, cache: CacheConfig | None = None, **settings) -> ExchangeSource:
     ccxt_id = EXCHANGES[name]
     options = settings.pop("ccxt_options", {})
     config = ExchangeConfig(ccxt_id=ccxt_id, rate_limit=settings.pop("rate_limit", 10000),
                             timeout=settings.pop("timeout", 5.0),
                             ccxt_options={**sim.ccxt_options(ccxt_id), **options}, **settings)
     return ExchangeSource(
-        name, config, performance=PerformanceConfig(), cache=CacheConfig(),
+        name, config, performance=PerformanceConfig(), cache=cache or CacheConfig(),
         retry=retry or RetryConfig(max_attempts=3, base_delay=0.05, max_delay=0.5),
         circuit_breaker=breaker or CircuitBreakerConfig(),
         semaphore=semaphore or asyncio.Semaphore(50), markets_ttl=markets_ttl,
