@@ -68,6 +68,7 @@ class ConfigManager:
             reason = getattr(err, "strerror", None) or str(err)
             raise _fail(ErrorCode.CONFIG_001, f"{self.path}: cannot read config file: {reason}") from None
         try:
+            duplicates = duplicate_keys(text)
             data = yaml.safe_load(text)
         except yaml.MarkedYAMLError as err:
             mark = err.problem_mark or err.context_mark
@@ -75,6 +76,8 @@ class ConfigManager:
             raise _fail(ErrorCode.CONFIG_001, f"{self.path}: invalid YAML at {where}: {err.problem or err}") from None
         except yaml.YAMLError as err:
             raise _fail(ErrorCode.CONFIG_001, f"{self.path}: invalid YAML: {err}") from None
+        if duplicates:
+            raise ConfigError([(ErrorCode.CONFIG_001, f"{self.path}: {duplicate}") for duplicate in duplicates])
         if data is None:
             return {}
         if not isinstance(data, dict):
@@ -108,6 +111,40 @@ class ConfigManager:
                     continue
                 sources[".".join(path)] = f"{name} (from {origin})"
         return _deep_merge(layers[0], layers[1]), sources
+
+
+def duplicate_keys(text: str) -> list[str]:
+    """Every key written twice in one mapping, at any level, naming both lines.
+
+    YAML itself keeps the last one silently: a pasted `exchange_configs:` block below an existing
+    one would replace every exchange above it.
+    """
+    found: list[tuple[int, str]] = []
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    pending: list[tuple[yaml.Node, tuple[str, ...]]] = [(root, ())] if root is not None else []
+    visited: set[int] = set()
+    while pending:
+        node, path = pending.pop()
+        if id(node) in visited:
+            continue  # an alias of a node already walked
+        visited.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            pending.extend((item, (*path, str(i))) for i, item in enumerate(node.value))
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else None
+            if key is None or key == "<<":
+                continue
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                found.append((line, f"duplicate key '{_dotted((*path, key))}' at line {line} (first at "
+                                    f"line {first_line[key]}); YAML would keep only the last one: merge the two"))
+            else:
+                first_line[key] = line
+            pending.append((value_node, (*path, key)))
+    return [message for _, message in sorted(found)]
 
 
 def _settings_class() -> type[BaseSettings]:
@@ -170,6 +207,9 @@ def _describe(error: Any, sources: Mapping[str, str]) -> tuple[ErrorCode, str]:
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1])
         return ErrorCode.CONFIG_003, f"{where}: unknown key{_suggest(loc[-1], allowed)}"
+    message = error["msg"].removeprefix("Value error, ")
+    if not loc:  # a check across sections: its message names the fields; the input is the whole file
+        return ErrorCode.CONFIG_003, message
     given = error.get("input")
     shown = mask_value(given) if any(part in SECRET_KEYS for part in loc) else _short(given)
     return ErrorCode.CONFIG_003, f"{where}: {error['msg']} (given: {shown})"
