@@ -45,9 +45,15 @@ def _version() -> str:
 
 def load(path: Path) -> AppConfig | None:
     """The validated config, or None after printing every problem to stderr."""
+    from collector import preflight
     from config_manager import ConfigManager
     try:
-        return ConfigManager(path).load_config()
+        config = ConfigManager(path).load_config()
+        # What start-up would fail on (ccxt ids, paths): fail here too, before anything starts.
+        found = preflight.problems(config)
+        if found:
+            raise ConfigError(found)
+        return config
     except ConfigError as err:
         count = len(err.problems)
         print(f"Configuration invalid: {path}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
@@ -66,8 +72,11 @@ async def main(argv: Sequence[str] | None = None) -> int:
     if config is None:
         return EXIT_ERROR
     if args.validate_config:
+        from collector import preflight
         from collector.summary import config_summary
         print(config_summary(config, args.config))
+        for code, message in preflight.warnings(config):
+            print(f"{code} warning: {message}")
         return EXIT_OK
     return await run_daemon(config, once=args.once)
 
@@ -78,6 +87,9 @@ async def run_daemon(config: AppConfig, *, once: bool = False) -> int:
 
     configure_logging(config.logging, level=config.log_level)
     log = __import__("structlog").get_logger("collector.main")
+    from collector import preflight
+    for code, message in preflight.warnings(config):
+        log.warning("config_warning", error_code=code, warning=message)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     received: list[int] = []
