@@ -46,7 +46,7 @@ class ConfigManager:
         dotenv = self._read_dotenv()
         environ = {**dotenv, **self._environ}
         problems: Problems = []
-        data = _expand(data, environ, (), problems)
+        data = _expand(data, environ, _file_defaults(data, problems), (), problems)
         overrides, sources = self._overrides(dotenv, problems)
         data = _deep_merge(data, overrides)
         try:
@@ -163,11 +163,35 @@ def _settings_class() -> type[BaseSettings]:
     return model
 
 
-def _expand(value: Any, environ: Mapping[str, str], path: tuple[str, ...], problems: Problems) -> Any:
+def _strings(value: Any) -> list[str]:
     if isinstance(value, dict):
-        return {key: _expand(item, environ, (*path, str(key)), problems) for key, item in value.items()}
+        return [text for item in value.values() for text in _strings(item)]
     if isinstance(value, list):
-        return [_expand(item, environ, (*path, str(i)), problems) for i, item in enumerate(value)]
+        return [text for item in value for text in _strings(item)]
+    return [value] if isinstance(value, str) else []
+
+
+def _file_defaults(data: Any, problems: Problems) -> dict[str, str]:
+    """`${VAR:-default}` written once gives its default to every plain `${VAR}` of the file, so
+    an address used in many values is named in one place (config/simulator.yaml)."""
+    defaults: dict[str, str] = {}
+    for text in _strings(data):
+        for match in _EXPANSION.finditer(text):
+            name, default = match.group(1), match.group(2)
+            if name is None or default is None:
+                continue
+            if defaults.setdefault(name, default) != default:
+                problems.append((ErrorCode.CONFIG_003, f"${{{name}}} has two different defaults in the file: "
+                                 f"{defaults[name]!r} and {default!r}; give it one"))
+    return defaults
+
+
+def _expand(value: Any, environ: Mapping[str, str], defaults: Mapping[str, str], path: tuple[str, ...],
+            problems: Problems) -> Any:
+    if isinstance(value, dict):
+        return {key: _expand(item, environ, defaults, (*path, str(key)), problems) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_expand(item, environ, defaults, (*path, str(i)), problems) for i, item in enumerate(value)]
     if not isinstance(value, str) or "$" not in value:
         return value
 
@@ -175,6 +199,8 @@ def _expand(value: Any, environ: Mapping[str, str], path: tuple[str, ...], probl
         if match.group(0) == "$$":
             return "$"
         name, default = match.group(1), match.group(2)
+        if default is None:
+            default = defaults.get(name)
         if name in environ and (environ[name] != "" or default is None):
             return environ[name]
         if default is not None:
