@@ -42,6 +42,8 @@ class KindState:
     response_newest: int = 0
     failing: ErrorCode | None = None
     last_error: str | None = None  # of the failing poll, for /health
+    recovered_at: float | None = None  # when the last failure streak ended, and what it was
+    recovered_error: str | None = None
     crashing: bool = False
     malformed_streak: bool = False
     symbol_ts: dict[str, int] = field(default_factory=dict)
@@ -92,13 +94,15 @@ class KindState:
 
     @property
     def is_stale(self) -> bool:
-        return self.attempts - self.advanced_attempt >= 3
+        # Never reached is not stale: there is no data at all (health says "never reached").
+        return self.last_success is not None and self.attempts - self.advanced_attempt >= 3
 
     def succeeded(self, exchange: str, now: float) -> None:
         self.polls += 1
         self.last_success = now
         if self.failing is not None or self.crashing:
             log.info("exchange_recovered", exchange=exchange, kind=self.kind)
+            self.recovered_at, self.recovered_error = now, self.last_error
         self.failing = None
         self.last_error = None
         self.crashing = False
@@ -140,6 +144,8 @@ class KindState:
             "stale_examples": sorted(self.stale)[:10],
             "error_code": str(self.failing) if self.failing else None,
             "last_error": self.last_error,
+            "recovered_at": self.recovered_at,
+            "recovered_error": self.recovered_error,
         }
 
 
