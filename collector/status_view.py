@@ -72,7 +72,8 @@ def _freshness(exchange: dict[str, Any], never: bool) -> str:
         return "never reached since start"
     if exchange.get("last_success") is None:
         return "waiting for the first poll"
-    staleness = max((kind.get("staleness_s") or 0.0 for kind in (exchange.get("kinds") or {}).values()),
+    # The freshest kind: funding rates move only once per funding interval.
+    staleness = min((kind.get("staleness_s") or 0.0 for kind in (exchange.get("kinds") or {}).values()),
                     default=None)
     since = f" (exchange time moved {duration(staleness)} ago)" if staleness is not None else ""
     return f"stale{since}" if exchange.get("stale") else f"fresh{since}"
