@@ -6,8 +6,10 @@ logged); `Summary` backs the once-a-minute summary line; the functions classify 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import structlog
 from ccxt.base import errors as ccxt_errors
@@ -107,9 +109,9 @@ class KindState:
         self.last_error = None
         self.crashing = False
 
-    def failed(self, exchange: str, err: BaseException) -> None:
+    def failed(self, exchange: str, err: BaseException, text: str | None = None) -> None:
         code = error_code(err)
-        self.last_error = one_line(err)
+        self.last_error = text or one_line(err)
         if code == self.failing:
             log.debug("exchange_poll_failed", exchange=exchange, kind=self.kind, error_code=code,
                       error=self.last_error)
@@ -180,6 +182,21 @@ def error_code(err: BaseException) -> ErrorCode:
     if isinstance(err, ccxt_errors.OperationFailed) and not isinstance(err, ccxt_errors.BadResponse):
         return ErrorCode.EXCHANGE_001
     return ErrorCode.EXCHANGE_004
+
+
+def describe(err: BaseException, *, exchange: str, operation: str, timeout: float) -> str:
+    """One line for /health and the log. A timeout names the exchange, the operation, host:port
+    and the limit, which ccxt's own `RequestTimeout: okx GET <url> (TimeoutError)` leaves to guess."""
+    if not isinstance(err, ccxt_errors.RequestTimeout):
+        return one_line(err)
+    request = re.search(r"\b(GET|POST|PUT|DELETE) (\S+)", str(err))
+    if request is None:
+        return f"RequestTimeout: {exchange} {operation}: no answer within {timeout:g}s ({one_line(err)})"
+    method, url = request.groups()
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return (f"RequestTimeout: {exchange} {operation}: no answer from {parts.hostname}:{port} within "
+            f"{timeout:g}s ({method} {parts.path}; exchange_configs.{exchange}.timeout)")
 
 
 def is_retryable(err: BaseException) -> bool:
