@@ -151,6 +151,13 @@ class KindState:
         }
 
 
+def last_recovery(states: Iterable[KindState]) -> dict:
+    """The latest end of a failure streak: when, and what the failure was (null when none)."""
+    latest = max((s for s in states if s.recovered_at is not None), key=lambda s: s.recovered_at, default=None)
+    return {"recovered_at": latest.recovered_at if latest else None,
+            "recovered_error": latest.recovered_error if latest else None}
+
+
 @dataclass(slots=True)
 class Summary:
     """Counters behind the once-a-minute `exchange_summary` line."""

@@ -27,7 +27,7 @@ from collector.errors import ConfigError, ErrorCode, one_line
 from collector.exchanges import markets as mk
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.polling import (
-    RATE_LIMITED, KindState, Summary, describe, error_code, is_retryable, retry_after,
+    RATE_LIMITED, KindState, Summary, describe, error_code, is_retryable, last_recovery, retry_after,
 )
 from collector.records import Record
 from collector.resilience.breaker import BreakerState, CircuitBreaker
@@ -367,16 +367,9 @@ class ExchangeSource:
             # why the last poll of a failing kind failed: the first place to look at 3 a.m.
             "error_code": str(failing.failing) if failing and failing.failing else None,
             "last_error": failing.last_error if failing else None,
-            **_last_recovery(self._kinds.values()),
+            **last_recovery(self._kinds.values()),
             "kinds": {kind: s.status(now) for kind, s in self._kinds.items()},
         }
-
-
-def _last_recovery(states: Iterable[KindState]) -> dict:
-    """The latest end of a failure streak: when, and what the failure was (null when none)."""
-    latest = max((s for s in states if s.recovered_at is not None), key=lambda s: s.recovered_at, default=None)
-    return {"recovered_at": latest.recovered_at if latest else None,
-            "recovered_error": latest.recovered_error if latest else None}
 
 
 async def probe_exchange(name: str, config: ExchangeConfig, performance: PerformanceConfig) -> str:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import sys
 from pathlib import Path
@@ -83,7 +82,6 @@ async def test_status_prints_the_same_facts_as_text_with_the_contract_exit_codes
             async with asyncio.timeout(30):
                 code, text = await status_command(url)
                 while code != 0:  # until the first rounds are collected and written
-                    print(text)
                     await asyncio.sleep(0.5)
                     code, text = await status_command(url)
             assert text.splitlines()[0].startswith(f"crypto-collector at {url}: OK")
