@@ -51,7 +51,6 @@ async def test_the_page_shows_the_running_daemon_and_turns_a_failing_sink_red(
             await wait_for_log(tmp_path / "logs" / "collector.log", "collector_started")
             url = f"http://127.0.0.1:{config['health']['port']}/"
             async with headless_page(url, tmp_path) as page:
-                print(await page.evaluate("location.href"))
                 await page.wait_for("document.querySelectorAll('tr[data-latest]').length === 3")
                 names = await page.evaluate(
                     "[...document.querySelectorAll('tr[data-exchange]')].map(r => r.dataset.exchange)")
