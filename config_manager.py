@@ -46,7 +46,7 @@ class ConfigManager:
         dotenv = self._read_dotenv()
         environ = {**dotenv, **self._environ}
         problems: Problems = []
-        data = _expand(data, environ, (), problems)
+        data = _expand(data, environ, _file_defaults(data, problems), (), problems)
         overrides, sources = self._overrides(dotenv, problems)
         data = _deep_merge(data, overrides)
         try:
@@ -68,6 +68,7 @@ class ConfigManager:
             reason = getattr(err, "strerror", None) or str(err)
             raise _fail(ErrorCode.CONFIG_001, f"{self.path}: cannot read config file: {reason}") from None
         try:
+            duplicates = duplicate_keys(text)
             data = yaml.safe_load(text)
         except yaml.MarkedYAMLError as err:
             mark = err.problem_mark or err.context_mark
@@ -75,6 +76,8 @@ class ConfigManager:
             raise _fail(ErrorCode.CONFIG_001, f"{self.path}: invalid YAML at {where}: {err.problem or err}") from None
         except yaml.YAMLError as err:
             raise _fail(ErrorCode.CONFIG_001, f"{self.path}: invalid YAML: {err}") from None
+        if duplicates:
+            raise ConfigError([(ErrorCode.CONFIG_001, f"{self.path}: {duplicate}") for duplicate in duplicates])
         if data is None:
             return {}
         if not isinstance(data, dict):
@@ -110,6 +113,40 @@ class ConfigManager:
         return _deep_merge(layers[0], layers[1]), sources
 
 
+def duplicate_keys(text: str) -> list[str]:
+    """Every key written twice in one mapping, at any level, naming both lines.
+
+    YAML itself keeps the last one silently: a pasted `exchange_configs:` block below an existing
+    one would replace every exchange above it.
+    """
+    found: list[tuple[int, str]] = []
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    pending: list[tuple[yaml.Node, tuple[str, ...]]] = [(root, ())] if root is not None else []
+    visited: set[int] = set()
+    while pending:
+        node, path = pending.pop()
+        if id(node) in visited:
+            continue  # an alias of a node already walked
+        visited.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            pending.extend((item, (*path, str(i))) for i, item in enumerate(node.value))
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        first_line: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else None
+            if key is None or key == "<<":
+                continue
+            line = key_node.start_mark.line + 1
+            if key in first_line:
+                found.append((line, f"duplicate key '{_dotted((*path, key))}' at line {line} (first at "
+                                    f"line {first_line[key]}); YAML would keep only the last one: merge the two"))
+            else:
+                first_line[key] = line
+            pending.append((value_node, (*path, key)))
+    return [message for _, message in sorted(found)]
+
+
 def _settings_class() -> type[BaseSettings]:
     """A BaseSettings mirror of AppConfig: sections and mappings exploded on `__`, scalars raw,
     so that all type checking happens once, in AppConfig."""
@@ -126,11 +163,35 @@ def _settings_class() -> type[BaseSettings]:
     return model
 
 
-def _expand(value: Any, environ: Mapping[str, str], path: tuple[str, ...], problems: Problems) -> Any:
+def _strings(value: Any) -> list[str]:
     if isinstance(value, dict):
-        return {key: _expand(item, environ, (*path, str(key)), problems) for key, item in value.items()}
+        return [text for item in value.values() for text in _strings(item)]
     if isinstance(value, list):
-        return [_expand(item, environ, (*path, str(i)), problems) for i, item in enumerate(value)]
+        return [text for item in value for text in _strings(item)]
+    return [value] if isinstance(value, str) else []
+
+
+def _file_defaults(data: Any, problems: Problems) -> dict[str, str]:
+    """`${VAR:-default}` written once gives its default to every plain `${VAR}` of the file, so
+    an address used in many values is named in one place (config/simulator.yaml)."""
+    defaults: dict[str, str] = {}
+    for text in _strings(data):
+        for match in _EXPANSION.finditer(text):
+            name, default = match.group(1), match.group(2)
+            if name is None or default is None:
+                continue
+            if defaults.setdefault(name, default) != default:
+                problems.append((ErrorCode.CONFIG_003, f"${{{name}}} has two different defaults in the file: "
+                                 f"{defaults[name]!r} and {default!r}; give it one"))
+    return defaults
+
+
+def _expand(value: Any, environ: Mapping[str, str], defaults: Mapping[str, str], path: tuple[str, ...],
+            problems: Problems) -> Any:
+    if isinstance(value, dict):
+        return {key: _expand(item, environ, defaults, (*path, str(key)), problems) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_expand(item, environ, defaults, (*path, str(i)), problems) for i, item in enumerate(value)]
     if not isinstance(value, str) or "$" not in value:
         return value
 
@@ -138,6 +199,8 @@ def _expand(value: Any, environ: Mapping[str, str], path: tuple[str, ...], probl
         if match.group(0) == "$$":
             return "$"
         name, default = match.group(1), match.group(2)
+        if default is None:
+            default = defaults.get(name)
         if name in environ and (environ[name] != "" or default is None):
             return environ[name]
         if default is not None:
@@ -170,6 +233,9 @@ def _describe(error: Any, sources: Mapping[str, str]) -> tuple[ErrorCode, str]:
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1])
         return ErrorCode.CONFIG_003, f"{where}: unknown key{_suggest(loc[-1], allowed)}"
+    message = error["msg"].removeprefix("Value error, ")
+    if not loc:  # a check across sections: its message names the fields; the input is the whole file
+        return ErrorCode.CONFIG_003, message
     given = error.get("input")
     shown = mask_value(given) if any(part in SECRET_KEYS for part in loc) else _short(given)
     return ErrorCode.CONFIG_003, f"{where}: {error['msg']} (given: {shown})"

@@ -2,6 +2,7 @@
 """Crypto Futures Price Collector v5: the command line.
 
     python futures_price_collector_v5.py [--config PATH] [--validate-config] [--once] [--version]
+    python futures_price_collector_v5.py --status [--url URL]   a running daemon's status as text
 
 Exit codes: 0 normal stop (SIGTERM, or --once done), 1 error (config included), 2 bad usage,
 130 interrupted by SIGINT (after the same graceful flush).
@@ -34,6 +35,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="validate the config, print a summary and exit (0 valid, 1 not)")
     parser.add_argument("--once", action="store_true",
                         help="collect one round from every exchange, flush every sink and exit")
+    parser.add_argument("--status", action="store_true",
+                        help="print a running daemon's status as a table and exit "
+                             "(0 ok, 1 degraded, 2 failing or unreachable)")
+    parser.add_argument("--url", help="with --status: the daemon's health address "
+                                      "(default: health.host and health.port of --config)")
     parser.add_argument("--version", action="version", version=_version())
     return parser.parse_args(argv)
 
@@ -45,9 +51,15 @@ def _version() -> str:
 
 def load(path: Path) -> AppConfig | None:
     """The validated config, or None after printing every problem to stderr."""
+    from collector import preflight
     from config_manager import ConfigManager
     try:
-        return ConfigManager(path).load_config()
+        config = ConfigManager(path).load_config()
+        # What start-up would fail on (ccxt ids, paths): fail here too, before anything starts.
+        found = preflight.problems(config)
+        if found:
+            raise ConfigError(found)
+        return config
     except ConfigError as err:
         count = len(err.problems)
         print(f"Configuration invalid: {path}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
@@ -62,14 +74,37 @@ async def main(argv: Sequence[str] | None = None) -> int:
         args = parse_args(sys.argv[1:] if argv is None else argv)
     except SystemExit as exit_:  # argparse: --help/--version (0) or bad usage (2)
         return int(exit_.code or 0)
+    if args.status:
+        return show_status(args)
     config = load(args.config)
     if config is None:
         return EXIT_ERROR
     if args.validate_config:
+        from collector import preflight
         from collector.summary import config_summary
         print(config_summary(config, args.config))
+        for code, message in preflight.warnings(config):
+            print(f"{code} warning: {message}")
         return EXIT_OK
     return await run_daemon(config, once=args.once)
+
+
+def show_status(args: argparse.Namespace) -> int:
+    from collector.status_text import EXIT_UNREACHABLE, status
+    url = args.url
+    if url is None:
+        from config_manager import ConfigManager
+        try:
+            health = ConfigManager(args.config).load_config().health
+        except ConfigError as err:
+            print(f"cannot find the daemon's address in {args.config} (give --url):", file=sys.stderr)
+            for line in err.lines():
+                print(line, file=sys.stderr)
+            return EXIT_UNREACHABLE
+        url = f"http://{health.host}:{health.port}"
+    text, code = status(url)
+    print(text)
+    return code
 
 
 async def run_daemon(config: AppConfig, *, once: bool = False) -> int:
@@ -83,6 +118,9 @@ async def run_daemon(config: AppConfig, *, once: bool = False) -> int:
               f"{err.strerror or err}; fix the path or set logging.file: false", file=sys.stderr)
         return EXIT_ERROR
     log = __import__("structlog").get_logger("collector.main")
+    from collector import preflight
+    for code, message in preflight.warnings(config):
+        log.warning("config_warning", error_code=code, warning=message)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     received: list[int] = []

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from typing import Any
@@ -27,7 +27,9 @@ from collector.errors import CollectorError, ErrorCode
 from collector.exchanges.source import ExchangeSource
 from collector.health import HealthServer
 from collector.journal import Journal
+from collector.latest import LatestRecords
 from collector.pipeline import Pipeline
+from collector.records import Record
 from collector.scheduler import Scheduler
 from collector.sinks.base import Sink
 from collector.sinks.writer import BatchWriter
@@ -68,6 +70,7 @@ class Daemon:
         self.sources: list[ExchangeSource] = []
         self.pipeline: Pipeline | None = None
         self.journal: Journal | None = None
+        self.latest = LatestRecords()  # what the status page shows was collected
         self.running = False  # past start-up: READY=1 was sent
 
     async def run(self, stop: asyncio.Event, *, once: bool = False) -> int:
@@ -126,7 +129,12 @@ class Daemon:
         except* CollectorError as group:
             raise group.exceptions[0] from None
         self.sources = sources
-        self.scheduler = Scheduler(self.sources, intervals=self.intervals, emit=self.pipeline.publish)
+        self.scheduler = Scheduler(self.sources, intervals=self.intervals, emit=self._emit)
+
+    async def _emit(self, records: Sequence[Record]) -> int:
+        accepted = await self.pipeline.publish(records)  # journaled: collected
+        self.latest.observe(records)
+        return accepted
 
     async def _start_writers(self, stack: AsyncExitStack) -> None:
         config = self.config
@@ -199,10 +207,12 @@ class Daemon:
         sinks = {w.sink.name: w.status() for w in self.writers}
         flushes = [s["last_flush"] for s in sinks.values() if s.get("last_flush")]
         return {
-            "exchanges": {source.name: source.status() for source in self.sources},
+            "exchanges": {source.name: {**source.status(), "records_per_min": self.latest.records_per_min(source.name)}
+                          for source in self.sources},
             "sinks": sinks,
             "journal": self.journal.status() if self.journal else None,
             "intervals": self.intervals,
             "last_collected": self.pipeline.last_publish if self.pipeline else None,
             "last_written": max(flushes) if flushes else None,
+            "latest": self.latest.snapshot(),
         }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
+import textwrap
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from pathlib import Path
 from collector.errors import ConfigError
 
 MIN_PYTHON = (3, 11)
+LINE_WIDTH = 120
 # distribution name → module to import
 REQUIRED = {
     "ccxt": "ccxt", "aiohttp": "aiohttp", "pydantic": "pydantic", "pydantic-settings": "pydantic_settings",
@@ -34,8 +36,13 @@ class Check:
     ok: bool
     detail: str
 
-    def line(self) -> str:
-        return f"{'OK' if self.ok else 'FAIL':<5} {self.name:<28} {self.detail}"
+    def line(self, width: int = LINE_WIDTH) -> str:
+        """The check's line; a long detail continues on indented lines, broken between words
+        only (a URL or a path stays whole, however long)."""
+        head = f"{'OK' if self.ok else 'FAIL':<5} {self.name:<28} "
+        wrapped = textwrap.wrap(self.detail, max(width - len(head), 20), break_long_words=False,
+                                break_on_hyphens=False) or [""]
+        return "\n".join([head + wrapped[0], *(" " * len(head) + more for more in wrapped[1:])]).rstrip()
 
 
 def check_python() -> Check:
@@ -63,7 +70,7 @@ async def _timed(name: str, probe: Callable[[], Awaitable[str]], timeout: float)
     except TimeoutError:
         return Check(name, False, f"no answer within {timeout:g}s")
     except Exception as err:
-        return Check(name, False, str(err).splitlines()[0][:200] if str(err) else type(err).__name__)
+        return Check(name, False, " ".join(str(err).split()) if str(err) else type(err).__name__)
     return Check(name, True, f"{detail} ({(time.monotonic() - started) * 1000:.0f} ms)")
 
 

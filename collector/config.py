@@ -37,6 +37,9 @@ class PerformanceConfig(Section):
     max_concurrent_requests: int = Field(50, ge=1, le=10000)
     worker_threads: int = Field(4, ge=1, le=256)
     connection_pool_size: int = Field(20, ge=1, le=1000)
+    # Where the original troubleshooting guide puts it; applied to batch_processing.batch_size,
+    # the canonical key (AppConfig._apply_performance_batch_size).
+    batch_size: int | None = Field(None, ge=1, le=1_000_000)
 
 
 class CacheConfig(Section):
@@ -171,9 +174,19 @@ class AppConfig(Section):
             for name, cfg in self.exchange_configs.items()
         }
         object.__setattr__(self, "exchange_configs", filled)
+        self._apply_performance_batch_size()
         if not self.enabled_sinks:
             raise ValueError("no sink is enabled; enable at least one of rabbitmq, clickhouse, postgres, sqlite")
         return self
+
+    def _apply_performance_batch_size(self) -> None:
+        alias, batch = self.performance.batch_size, self.batch_processing
+        if alias is None:
+            return
+        if "batch_size" in batch.model_fields_set and batch.batch_size != alias:
+            raise ValueError(f"performance.batch_size ({alias}) and batch_processing.batch_size "
+                             f"({batch.batch_size}) differ; keep only batch_processing.batch_size")
+        object.__setattr__(self, "batch_processing", batch.model_copy(update={"batch_size": alias}))
 
     @property
     def enabled_exchanges(self) -> dict[str, ExchangeConfig]:

@@ -13,6 +13,7 @@ class ErrorCode(StrEnum):
     CONFIG_001 = "CONFIG_001"  # config file missing, unreadable or not valid YAML
     CONFIG_002 = "CONFIG_002"  # a required field is missing
     CONFIG_003 = "CONFIG_003"  # a value fails validation
+    CONFIG_004 = "CONFIG_004"  # a valid config that will work badly (a warning, not an error)
     EXCHANGE_001 = "EXCHANGE_001"  # connection failed, timed out, exchange unavailable
     EXCHANGE_002 = "EXCHANGE_002"  # authentication or permission failed
     EXCHANGE_003 = "EXCHANGE_003"  # rate limit exceeded

@@ -22,6 +22,7 @@ from aiohttp import web
 from collector import metrics
 from collector.config import HealthConfig
 from collector.errors import CollectorError, ErrorCode
+from collector.status_page import render_page
 
 log = structlog.get_logger(__name__)
 
@@ -40,10 +41,13 @@ def exchange_problems(name: str, exchange: dict[str, Any]) -> list[str]:
     problems = []
     if exchange.get("breaker", "closed") != "closed":
         problems.append(f"exchange {name}: circuit breaker {exchange['breaker']}")
-    if exchange.get("consecutive_failures", 0) > 0:
+    failures = exchange.get("consecutive_failures", 0)
+    never_reached = exchange.get("last_success", 0) is None
+    if failures > 0:
         code = f" ({exchange['error_code']})" if exchange.get("error_code") else ""
-        problems.append(f"exchange {name}: {exchange['consecutive_failures']} consecutive failures{code}")
-    if exchange.get("stale"):
+        what = "never reached since start, " if never_reached else ""
+        problems.append(f"exchange {name}: {what}{failures} consecutive failures{code}")
+    if exchange.get("stale") and not never_reached:
         problems.append(f"exchange {name}: data is stale")
     return problems
 
@@ -106,6 +110,8 @@ def health_report(
                   for name, sink in sinks.items()},
         "journal": snapshot.get("journal"),
         "process": process,
+        "latest": dict(snapshot.get("latest") or {}),
+        "journal": snapshot.get("journal"),
     }
     return document, 503 if status == FAILING else 200
 
@@ -183,18 +189,20 @@ class HealthServer:
         # Not logged here: the app logs a start-up failure once, with its code.
         return CollectorError(message, code=ErrorCode.HEALTH_001)
 
-    async def _index(self, request: web.Request) -> web.Response:
-        return web.json_response({
-            "service": "crypto-collector",
-            "endpoints": {"/health": "status as JSON (503 when failing)",
-                          "/metrics": "Prometheus text format"},
-        })
-
-    async def _health(self, request: web.Request) -> web.Response:
+    def _report(self) -> tuple[dict[str, Any], int, float]:
         now = time.time()
         document, status = health_report(
             self._snapshot(), now=now, uptime_s=now - self._started_at,
             process=self._probe.sample())
+        return document, status, now
+
+    async def _index(self, request: web.Request) -> web.Response:
+        document, _, now = self._report()
+        return web.Response(text=render_page(document, now=now), content_type="text/html",
+                            headers={"Cache-Control": "no-store"})
+
+    async def _health(self, request: web.Request) -> web.Response:
+        document, status, _ = self._report()
         return web.json_response(document, status=status)
 
     async def _metrics(self, request: web.Request) -> web.Response:

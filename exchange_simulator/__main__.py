@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
+import sys
 
 import structlog
 
@@ -43,11 +45,22 @@ async def serve(args: argparse.Namespace) -> None:
     log.info("simulator_stopped")
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
-    asyncio.run(serve(parse_args(argv)))
+    args = parse_args(argv)
+    try:
+        asyncio.run(serve(args))
+    except OSError as err:  # the listening socket: one line an operator can act on, no traceback
+        where = f"{args.host}:{args.port}"
+        if err.errno == errno.EADDRINUSE:
+            print(f"exchange simulator: {where} is already in use; stop the other process or pick "
+                  "another --port (and SIMULATOR_URL for config/simulator.yaml)", file=sys.stderr)
+        else:
+            print(f"exchange simulator: cannot listen on {where}: {err.strerror or err}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

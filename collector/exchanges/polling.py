@@ -6,8 +6,10 @@ logged); `Summary` backs the once-a-minute summary line; the functions classify 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import structlog
 from ccxt.base import errors as ccxt_errors
@@ -42,6 +44,8 @@ class KindState:
     response_newest: int = 0
     failing: ErrorCode | None = None
     last_error: str | None = None  # of the failing poll, for /health
+    recovered_at: float | None = None  # when the last failure streak ended, and what it was
+    recovered_error: str | None = None
     crashing: bool = False
     malformed_streak: bool = False
     symbol_ts: dict[str, int] = field(default_factory=dict)
@@ -92,20 +96,22 @@ class KindState:
 
     @property
     def is_stale(self) -> bool:
-        return self.attempts - self.advanced_attempt >= 3
+        # Never reached is not stale: there is no data at all (health says "never reached").
+        return self.last_success is not None and self.attempts - self.advanced_attempt >= 3
 
     def succeeded(self, exchange: str, now: float) -> None:
         self.polls += 1
         self.last_success = now
         if self.failing is not None or self.crashing:
             log.info("exchange_recovered", exchange=exchange, kind=self.kind)
+            self.recovered_at, self.recovered_error = now, self.last_error
         self.failing = None
         self.last_error = None
         self.crashing = False
 
-    def failed(self, exchange: str, err: BaseException) -> None:
+    def failed(self, exchange: str, err: BaseException, text: str | None = None) -> None:
         code = error_code(err)
-        self.last_error = one_line(err)
+        self.last_error = text or one_line(err)
         if code == self.failing:
             log.debug("exchange_poll_failed", exchange=exchange, kind=self.kind, error_code=code,
                       error=self.last_error)
@@ -140,7 +146,16 @@ class KindState:
             "stale_examples": sorted(self.stale)[:10],
             "error_code": str(self.failing) if self.failing else None,
             "last_error": self.last_error,
+            "recovered_at": self.recovered_at,
+            "recovered_error": self.recovered_error,
         }
+
+
+def last_recovery(states: Iterable[KindState]) -> dict:
+    """The latest end of a failure streak: when, and what the failure was (null when none)."""
+    latest = max((s for s in states if s.recovered_at is not None), key=lambda s: s.recovered_at, default=None)
+    return {"recovered_at": latest.recovered_at if latest else None,
+            "recovered_error": latest.recovered_error if latest else None}
 
 
 @dataclass(slots=True)
@@ -174,6 +189,21 @@ def error_code(err: BaseException) -> ErrorCode:
     if isinstance(err, ccxt_errors.OperationFailed) and not isinstance(err, ccxt_errors.BadResponse):
         return ErrorCode.EXCHANGE_001
     return ErrorCode.EXCHANGE_004
+
+
+def describe(err: BaseException, *, exchange: str, operation: str, timeout: float) -> str:
+    """One line for /health and the log. A timeout names the exchange, the operation, host:port
+    and the limit, which ccxt's own `RequestTimeout: okx GET <url> (TimeoutError)` leaves to guess."""
+    if not isinstance(err, ccxt_errors.RequestTimeout):
+        return one_line(err)
+    request = re.search(r"\b(GET|POST|PUT|DELETE) (\S+)", str(err))
+    if request is None:
+        return f"RequestTimeout: {exchange} {operation}: no answer within {timeout:g}s ({one_line(err)})"
+    method, url = request.groups()
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return (f"RequestTimeout: {exchange} {operation}: no answer from {parts.hostname}:{port} within "
+            f"{timeout:g}s ({method} {parts.path}; exchange_configs.{exchange}.timeout)")
 
 
 def is_retryable(err: BaseException) -> bool:

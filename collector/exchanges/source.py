@@ -29,7 +29,7 @@ from collector.errors import ConfigError, ErrorCode, one_line
 from collector.exchanges import markets as mk
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.polling import (
-    RATE_LIMITED, KindState, Summary, error_code, is_retryable, retry_after,
+    RATE_LIMITED, KindState, Summary, describe, error_code, is_retryable, last_recovery, retry_after,
 )
 from collector.records import Record
 from collector.resilience import response_cache
@@ -149,7 +149,8 @@ class ExchangeSource:
         except ccxt_errors.BaseError as err:
             # Not fatal: the exchange may be back later; polls load the markets first.
             log.warning("markets_unavailable", exchange=self.name, error_code=error_code(err),
-                        error=one_line(err))
+                        error=describe(err, exchange=self.name, operation="markets load",
+                                       timeout=self._config.timeout))
             return
         mk.check_symbols(self.name, self.exchange_id, self._config.symbols, markets)
         self._apply_markets(markets)
@@ -241,7 +242,8 @@ class ExchangeSource:
         except ccxt_errors.BaseError as err:
             breaker.record_failure(one_line(err))
             self._summary.failures += 1
-            state.failed(self.name, err)
+            state.failed(self.name, err, describe(err, exchange=self.name, operation=f"{state.kind} poll",
+                                                  timeout=self._config.timeout))
             return []
         except asyncio.CancelledError:
             if probe:  # let the next poll probe again after the recovery timeout
@@ -381,6 +383,7 @@ class ExchangeSource:
             # why the last poll of a failing kind failed: the first place to look at 3 a.m.
             "error_code": str(failing.failing) if failing and failing.failing else None,
             "last_error": failing.last_error if failing else None,
+            **last_recovery(self._kinds.values()),
             "kinds": {kind: s.status(now) for kind, s in self._kinds.items()},
         }
 
@@ -398,7 +401,8 @@ async def probe_exchange(name: str, config: ExchangeConfig, performance: Perform
         try:
             markets = await exchange.load_markets()
         except ccxt_errors.BaseError as err:
-            raise ConnectionError(f"{error_code(err)} {one_line(err)}") from None
+            text = describe(err, exchange=name, operation="markets load", timeout=config.timeout)
+            raise ConnectionError(f"{error_code(err)} {text}") from None
         finally:
             await exchange.close()
     mk.check_symbols(name, exchange_id, config.symbols, markets)

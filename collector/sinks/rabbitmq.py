@@ -233,9 +233,26 @@ class RabbitMQSink(OpenClose):
         return SinkError(f"RabbitMQ at {self.endpoint}: {reason}", code=self.error_code)
 
     def _reason(self, err: BaseException) -> str:
-        text = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+        text = self._refusal(err) or (f"{type(err).__name__}: {err}" if str(err) else type(err).__name__)
         password = self._config.password.get_secret_value()
         return text.replace(password, "***") if password else text
+
+    def _refusal(self, err: BaseException) -> str | None:
+        """The broker's refusal of our login or vhost, in words naming what to fix (None: other)."""
+        user, vhost = self._config.username, self._config.virtual_host
+        if isinstance(err, aiormq.exceptions.ProbableAuthenticationError):
+            return (f"login refused for user '{user}' (ACCESS_REFUSED): check rabbitmq.username and "
+                    "rabbitmq.password")
+        close = next((arg for arg in getattr(err, "args", ()) if hasattr(arg, "reply_text")), None)
+        if close is None:
+            return None
+        reply = f"{close.reply_text} ({close.reply_code})"
+        if "not found" in close.reply_text:
+            return f"virtual host '{vhost}' does not exist: {reply}; create it (rabbitmqctl add_vhost) or fix rabbitmq.virtual_host"
+        if "refused for user" in close.reply_text:
+            return (f"user '{user}' may not use virtual host '{vhost}': {reply}; grant it "
+                    f"(rabbitmqctl set_permissions -p {vhost} {user} '.*' '.*' '.*')")
+        return f"the broker closed the connection: {reply}"
 
 
 def encode_window(

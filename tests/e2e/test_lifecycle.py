@@ -95,8 +95,10 @@ async def test_a_sink_that_cannot_be_created_exits_1_with_its_code(tmp_path: Pat
     async with asyncio.timeout(60):
         _, stderr = await proc.communicate()
     assert proc.returncode == 1
-    failed = json.loads(await wait_for_log(tmp_path / "logs" / "collector.log", "startup_failed", timeout=1))
-    assert failed["error_code"] == "DB_001" and "not-a-dir" in failed["error"]
+    # Found before anything starts, as --validate-config finds it: one coded line naming the path.
+    assert stderr.decode().splitlines()[1:] == [
+        f"CONFIG_003 sqlite.path: {blocker / 'collector.db'}: cannot be created: {blocker} is a regular file, "
+        "not a directory"]
     assert b"Traceback" not in stderr
 
 

@@ -134,11 +134,15 @@ async def test_metrics_values_change_between_two_scrapes(config):
     assert sample_value(second["collector_queue_depth"], sink="health-test") == 0
 
 
-async def test_root_lists_the_endpoints(config):
-    async with HealthServer(config, Daemon().snapshot):
-        status, document = await get_json(f"http://127.0.0.1:{config.port}/")
-    assert status == 200
-    assert set(document["endpoints"]) == {"/health", "/metrics"}
+async def test_root_is_the_html_status_page_linking_the_endpoints(config):
+    daemon = Daemon()
+    daemon.state["sinks"]["postgres"] = {"state": "down", "last_error": "DB_001: postgres at db:5432: refused"}
+    async with HealthServer(config, daemon.snapshot):
+        status, content_type, text = await get(f"http://127.0.0.1:{config.port}/")
+    assert status == 200  # the page answers even when /health would say 503
+    assert content_type.startswith("text/html")
+    assert '<tr class="failing" data-sink="postgres">' in text
+    assert 'href="/health"' in text and 'href="/metrics"' in text
 
 
 async def test_a_port_in_use_is_a_health_001_error_naming_the_port_and_the_fix(config):
