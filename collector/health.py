@@ -111,7 +111,6 @@ def health_report(
         "journal": snapshot.get("journal"),
         "process": process,
         "latest": dict(snapshot.get("latest") or {}),
-        "journal": snapshot.get("journal"),
     }
     return document, 503 if status == FAILING else 200
 
