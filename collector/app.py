@@ -24,7 +24,7 @@ from collector.errors import CollectorError, ErrorCode
 from collector.exchanges.source import ExchangeSource
 from collector.health import HealthServer
 from collector.pipeline import Pipeline
-from collector.scheduler import Scheduler
+from collector.scheduler import Scheduler, poll_intervals
 from collector.sinks.base import Sink
 from collector.sinks.writer import BatchWriter
 from collector.systemd import Notifier
@@ -114,7 +114,8 @@ class Daemon:
         semaphore = asyncio.Semaphore(config.performance.max_concurrent_requests)
         sources = [
             ExchangeSource(name, exchange, performance=config.performance, cache=config.cache,
-                           retry=config.retry, circuit_breaker=config.circuit_breaker, semaphore=semaphore)
+                           retry=config.retry, circuit_breaker=config.circuit_breaker, semaphore=semaphore,
+                           funding_history_days=config.funding_history_days)
             for name, exchange in config.enabled_exchanges.items()
         ]
         # Markets load concurrently: one slow exchange must not hold up the others' start.
@@ -129,7 +130,7 @@ class Daemon:
 
     @property
     def intervals(self) -> dict[str, float]:
-        return {"ticker": self.config.ticker_interval, "funding_rate": self.config.funding_rate_interval}
+        return poll_intervals(self.config)
 
     async def _run_once(self) -> int:
         collected = await self.scheduler.run_once()
