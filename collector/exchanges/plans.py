@@ -56,9 +56,18 @@ async def okx_index_prices(exchange: Any) -> PartResult:
     return parsed, None
 
 
+async def krakenfutures_tickers(exchange: Any) -> PartResult:
+    """krakenfutures stamps each row with its last trade (`lastTime`); the snapshot's own time
+    is the envelope's `serverTime`."""
+    response = await exchange.publicGetTickers()
+    rows = exchange.safe_list(response, "tickers", [])
+    return exchange.parse_tickers(rows), exchange.parse8601(exchange.safe_string(response, "serverTime"))
+
+
 RAW_CALLS: Final[Mapping[str, Callable[[Any], Awaitable[PartResult]]]] = {
     "bybit_tickers": bybit_tickers,
     "okx_index_prices": okx_index_prices,
+    "krakenfutures_tickers": krakenfutures_tickers,
 }
 
 # --- the table ------------------------------------------------------------------------------
@@ -113,6 +122,12 @@ PLANS: Final[Mapping[str, Mapping[str, tuple[Part, ...]]]] = {
                  ("publicGetV5MarketFundingHistory", {"category": "linear", "symbol": "BTCUSDT"}),
                  per_symbol=True, reads="funding_rate"),
         ),
+    },
+    "krakenfutures": {  # the generic plan, but the tickers with their envelope's time
+        "ticker": (Part("tickers", "krakenfutures_tickers", None, ("publicGetTickers", {})),),
+        "funding_rate": (FUNDING_RATES,),
+        "open_interest": (),
+        "funding_settlement": (SETTLEMENTS,),
     },
     "okx": {
         "ticker": (
