@@ -16,7 +16,7 @@ from ccxt.base import errors as ccxt_errors
 from collector.errors import ErrorCode, one_line
 from collector.exchanges.normalize import Normalized
 from collector.records import RECORD_TYPES, Record
-from collector.resilience.breaker import CircuitBreaker
+from collector.resilience.breaker import BreakerState, CircuitBreaker
 from collector.resilience.cache import TTLCache
 
 log = structlog.get_logger(__name__)
@@ -159,6 +159,26 @@ class KindState:
             "error_code": str(self.failing) if self.failing else None,
             "last_error": self.last_error,
         }
+
+
+def exchange_status(kinds: Mapping[str, KindState], symbols: int, now: float) -> dict:
+    """One exchange's part of /health: the worst breaker of its kinds, and each kind's state."""
+    states = [s.breaker.state for s in kinds.values()]
+    worst = next((b for b in (BreakerState.OPEN, BreakerState.HALF_OPEN) if b in states),
+                 BreakerState.CLOSED)
+    successes = [s.last_success for s in kinds.values() if s.last_success is not None]
+    failing = next((s for s in kinds.values() if s.last_error), None)
+    return {
+        "breaker": str(worst),
+        "last_success": max(successes) if successes else None,
+        "consecutive_failures": max(s.breaker.consecutive_failures for s in kinds.values()),
+        "stale": any(s.is_stale for s in kinds.values() if s.watched),
+        "symbols": symbols,
+        # why the last poll of a failing kind failed: the first place to look at 3 a.m.
+        "error_code": str(failing.failing) if failing and failing.failing else None,
+        "last_error": failing.last_error if failing else None,
+        "kinds": {kind: s.status(now) for kind, s in kinds.items()},
+    }
 
 
 @dataclass(slots=True)

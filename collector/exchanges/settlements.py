@@ -10,9 +10,17 @@ than the last one emitted per symbol are emitted again; sinks are idempotent on 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
+
+from ccxt.base import errors as ccxt_errors
+
+from collector.exchanges.normalize import MalformedEntry, Normalizer
+from collector.records import FundingSettlement
+
+Page = Callable[[str, int], Awaitable[list[Mapping[str, Any]]]]
 
 DAY_MS: Final = 86_400_000
 HOUR_MS: Final = 3_600_000
@@ -65,7 +73,55 @@ class SettlementLedger:
         return True
 
 
-async def fetch_history(fetch_page: Callable[[str, int], Awaitable[list[Mapping[str, Any]]]],
+async def fetch_due(fetch_page: Page, ledger: SettlementLedger, symbols: Iterable[str], now_ms: int,
+                    fanout: asyncio.Semaphore, on_bad_symbol: Callable[[str], None],
+                    name: str) -> list[tuple[str, list[Mapping[str, Any]]]]:
+    """The history of every due symbol, concurrently; raises only when every symbol failed (the
+    failed ones are due again next poll, from the same settlement on)."""
+    histories: list[tuple[str, list[Mapping[str, Any]]]] = []
+    errors: list[ccxt_errors.BaseError] = []
+
+    async def one(symbol: str, since: int) -> None:
+        async with fanout:
+            try:
+                history = await fetch_history(fetch_page, symbol, since, now_ms, ledger.interval(symbol))
+            except ccxt_errors.BadSymbol:
+                on_bad_symbol(symbol)
+                return
+            except ccxt_errors.BaseError as err:
+                errors.append(err)
+                return
+        ledger.asked(symbol, now_ms)
+        histories.append((symbol, history))
+
+    due = ledger.due(symbols, now_ms)
+    async with asyncio.TaskGroup() as group:
+        for symbol, since in sorted(due.items()):
+            group.create_task(one(symbol, since), name=f"history:{name}:{symbol}")
+    if errors and len(errors) == len(due):
+        raise errors[-1]
+    return histories
+
+
+def collect(normalizer: Normalizer, ledger: SettlementLedger,
+            histories: Iterable[tuple[str, list[Mapping[str, Any]]]],
+            received_at: int) -> tuple[list[FundingSettlement], int]:
+    """(the settlements not emitted before, how many entries were malformed)."""
+    fresh: list[FundingSettlement] = []
+    malformed = 0
+    for symbol, history in histories:
+        for entry in history:
+            try:
+                record = normalizer.settlement(entry, received_at)
+            except (MalformedEntry, KeyError, TypeError):
+                malformed += 1
+                continue
+            if record.symbol == symbol and ledger.accept(symbol, record.ts):
+                fresh.append(record)
+    return fresh, malformed
+
+
+async def fetch_history(fetch_page: Page,
                         symbol: str, since: int, now_ms: int,
                         interval_ms: int) -> list[Mapping[str, Any]]:
     """Every settlement of `symbol` from `since` to now, page after page (oldest first); stops

@@ -34,9 +34,10 @@ from collector.exchanges import markets as mk
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.parts import fetch_parts
 from collector.exchanges.plans import Part, plan
-from collector.exchanges.settlements import DAY_MS, SettlementLedger, fetch_history
+from collector.exchanges.probe import probe_exchange  # noqa: F401 - checks.py imports it from here
+from collector.exchanges.settlements import DAY_MS, SettlementLedger, collect, fetch_due
 from collector.exchanges.polling import (
-    RATE_LIMITED, KindState, Summary, error_code, is_retryable, retry_after,
+    RATE_LIMITED, KindState, Summary, error_code, exchange_status, is_retryable, retry_after,
 )
 from collector.records import Record
 from collector.resilience.breaker import BreakerState, CircuitBreaker
@@ -281,37 +282,15 @@ class ExchangeSource:
         return fetched, received_at
 
     async def _fetch_settlements(self, policy: RetryPolicy) -> tuple[list, int]:
-        """Each due symbol's settlements since its last one (settlements.py), concurrently."""
         (part,) = self._plans["funding_settlement"]
-        now_ms = int(self._clock() * 1000)
         method = getattr(self.exchange, part.method)
-        entries: list = []
 
         async def page(symbol: str, since: int) -> list:
             return await self._call(part.endpoint, lambda: method(symbol, since), policy)
 
-        errors: list[ccxt_errors.BaseError] = []
-
-        async def one(symbol: str, since: int) -> None:
-            async with self._fanout:
-                try:
-                    history = await fetch_history(page, symbol, since, now_ms, self._ledger.interval(symbol))
-                except ccxt_errors.BadSymbol:
-                    self._drop(symbol)
-                    return
-                except ccxt_errors.BaseError as err:
-                    errors.append(err)  # asked again next poll, from the same settlement on
-                    return
-            self._ledger.asked(symbol, now_ms)
-            entries.append((symbol, history))
-
-        due = self._ledger.due(self._wanted, now_ms)
-        async with asyncio.TaskGroup() as group:
-            for symbol, since in sorted(due.items()):
-                group.create_task(one(symbol, since), name=f"history:{self.name}:{symbol}")
-        if errors and len(errors) == len(due):
-            raise errors[-1]
-        return entries, int(self._clock() * 1000)
+        histories = await fetch_due(page, self._ledger, self._wanted, int(self._clock() * 1000),
+                                    self._fanout, self._drop, self.name)
+        return histories, int(self._clock() * 1000)
 
     def _suspect_delistings(self) -> None:
         """Wanted symbols missing from a bulk answer: reload markets soon (not every tick)."""
@@ -359,17 +338,7 @@ class ExchangeSource:
 
     # --- records ---------------------------------------------------------------------------
     def _collect_settlements(self, state: KindState, histories: list, received_at: int) -> list[Record]:
-        fresh: list[Record] = []
-        malformed = 0
-        for symbol, history in histories:
-            for entry in history:
-                try:
-                    record = self._normalizer.settlement(entry, received_at)
-                except (ValueError, KeyError, TypeError):
-                    malformed += 1
-                    continue
-                if record.symbol == symbol and self._ledger.accept(symbol, record.ts):
-                    fresh.append(record)
+        fresh, malformed = collect(self._normalizer, self._ledger, histories, received_at)
         state.malformed(self.name, malformed)
         if fresh:
             metrics.records_collected.labels(self.name, state.kind).inc(len(fresh))
@@ -404,40 +373,4 @@ class ExchangeSource:
             self._summary.log(self.name, now)
 
     def status(self) -> dict:
-        states = [s.breaker.state for s in self._kinds.values()]
-        worst = next((b for b in (BreakerState.OPEN, BreakerState.HALF_OPEN) if b in states),
-                     BreakerState.CLOSED)
-        successes = [s.last_success for s in self._kinds.values() if s.last_success is not None]
-        failing = next((s for s in self._kinds.values() if s.last_error), None)
-        now = self._clock()
-        return {
-            "breaker": str(worst),
-            "last_success": max(successes) if successes else None,
-            "consecutive_failures": max(s.breaker.consecutive_failures for s in self._kinds.values()),
-            "stale": any(s.is_stale for s in self._kinds.values() if s.watched),
-            "symbols": len(self.symbols),
-            # why the last poll of a failing kind failed: the first place to look at 3 a.m.
-            "error_code": str(failing.failing) if failing and failing.failing else None,
-            "last_error": failing.last_error if failing else None,
-            "kinds": {kind: s.status(now) for kind, s in self._kinds.items()},
-        }
-
-
-async def probe_exchange(name: str, config: ExchangeConfig, performance: PerformanceConfig) -> str:
-    """`run_tests.py --check-deps`: load the markets once, for real; what was found, or raise."""
-    exchange_id = mk.ccxt_id(name, config)
-    exchange_class = getattr(ccxt_async, exchange_id, None)
-    if exchange_id not in ccxt_async.exchanges or exchange_class is None:
-        raise ConfigError([(ErrorCode.CONFIG_003, f"unknown ccxt exchange {exchange_id!r}")])
-    connector = aiohttp.TCPConnector(limit=performance.connection_pool_size,
-                                     ssl=ssl.create_default_context(cafile=certifi.where()))
-    async with aiohttp.ClientSession(connector=connector) as session:
-        exchange = exchange_class({**mk.ccxt_config(exchange_id, config), "session": session})
-        try:
-            markets = await exchange.load_markets()
-        except ccxt_errors.BaseError as err:
-            raise ConnectionError(f"{error_code(err)} {one_line(err)}") from None
-        finally:
-            await exchange.close()
-    mk.check_symbols(name, exchange_id, config.symbols, markets)
-    return f"{exchange_id}: {len(mk.wanted_symbols(config.symbols, markets))} linear perpetuals"
+        return exchange_status(self._kinds, len(self.symbols), self._clock())
