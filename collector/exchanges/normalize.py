@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Final
 
 from collector.exchanges.rawfields import OTHER_TICKER_FIELDS
@@ -196,7 +197,7 @@ class Normalizer:
         """`parts` = [(plans.Part, (structures by symbol, envelope time)), ...] → one record per
         wanted symbol of the first part, the later parts filling the fields they may fill."""
         (_, (primary, envelope)), rest = parts[0], parts[1:]
-        readers = [(self._reader(part.reads), part.fills, result) for part, result in rest]
+        readers = [(self._reader(part.reads, part.fills), part.fills, result) for part, result in rest]
         read = self._reader(parts[0][0].reads)
         build = _BUILDERS[kind]
         records, malformed = [], 0
@@ -212,24 +213,41 @@ class Normalizer:
 
     def _merged(self, build, symbol, first, envelope, readers, received_at):
         ts, values = first
-        newest = _newer(timestamp(ts, None), timestamp(envelope, None))
+        times = [ts, envelope]
         for read, fills, (structures, part_envelope) in readers:
             entry = structures.get(symbol)
             if entry is None:
                 continue
             part_ts, part_values = read(entry)
-            newest = _newer(newest, _newer(timestamp(part_ts, None), timestamp(part_envelope, None)))
+            times += (part_ts, part_envelope)
             for field in fills or part_values:
                 if values.get(field) is None:
                     values[field] = part_values.get(field)
         if "funding_interval_hours" in values and values["funding_interval_hours"] is None:
             values["funding_interval_hours"] = self._default_interval
+        newest = None
+        for value in times:
+            if value is not None:
+                value = timestamp(value, None)
+                if newest is None or value > newest:
+                    newest = value
         return build(self.exchange, symbol, received_at if newest is None else newest,
                      received_at, values)
 
-    def _reader(self, reads: str):
+    def _reader(self, reads: str, fills: tuple[str, ...] | None = None):
+        if reads == "ticker" and fills:  # a later part: read only the fields it may fill
+            return partial(self._ticker_subset, tuple((f, k) for f, k in _TICKER_FIELDS if f in fills))
         return {"ticker": self.ticker_values, "funding_rate": self.funding_values,
                 "open_interest": self.open_interest_values}[reads]
+
+    def _ticker_subset(self, fields: tuple[tuple[str, str], ...], entry: Mapping) -> tuple[Any, dict]:
+        values = _numbers(entry, fields)
+        info = entry.get("info")
+        if info:
+            for field, key in self._ticker_fallback.items():
+                if values.get(field, 0) is None:
+                    values[field] = number(info.get(key))
+        return entry.get("timestamp"), values
 
     @staticmethod
     def _from_info(values: dict, info: Mapping, fallback: Mapping[str, str],
@@ -257,12 +275,6 @@ def _build_funding(exchange: str, symbol: str, ts: int, received_at: int, values
 
 
 _BUILDERS: Final = {"ticker": _build_ticker, "funding_rate": _build_funding}
-
-
-def _newer(a: int | None, b: int | None) -> int | None:
-    if a is None:
-        return b
-    return a if b is None or a >= b else b
 
 
 def interval_hours(value: Any) -> float | None:
