@@ -7,9 +7,12 @@ rate, a NaN, a string where a number belongs, a timestamp outside 2000..2100) is
 counted; the rest of the response is kept.
 
 A poll may merge several responses per symbol (`Normalizer.merge`, the parts of plans.py): the
-first gives the record, later ones fill the fields they carry that are still empty, and the
-record's `ts` is the newest exchange time any of them gives for the symbol (a row's own time or
-the response envelope's), the receive time only when none gives one.
+first gives the record, later ones fill the fields they carry that are still empty. The record's
+`ts` is the snapshot time of one response: the part the plan marks as stamping the record
+(binance premiumIndex `time`), else the first part's (its row's time or its envelope's), else the
+newest any other part gives, the receive time only when none gives one. One response's time, not
+the newest of all: responses of one poll can straddle an exchange update, and mixing their times
+would give the next poll's snapshot the identity of this one.
 """
 
 from __future__ import annotations
@@ -197,7 +200,8 @@ class Normalizer:
         """`parts` = [(plans.Part, (structures by symbol, envelope time)), ...] → one record per
         wanted symbol of the first part, the later parts filling the fields they may fill."""
         (_, (primary, envelope)), rest = parts[0], parts[1:]
-        readers = [(self._reader(part.reads, part.fills), part.fills, result) for part, result in rest]
+        readers = [(self._reader(part.reads, part.fills), part.fills, result, part.stamps)
+                   for part, result in rest]
         read = self._reader(parts[0][0].reads)
         build = _BUILDERS[kind]
         records, malformed = [], 0
@@ -213,26 +217,25 @@ class Normalizer:
 
     def _merged(self, build, symbol, first, envelope, readers, received_at):
         ts, values = first
-        times = [ts, envelope]
-        for read, fills, (structures, part_envelope) in readers:
+        clock = _newest(ts, envelope)  # the first part's time, unless a part stamps the record
+        others = None
+        for read, fills, (structures, part_envelope), stamps in readers:
             entry = structures.get(symbol)
             if entry is None:
                 continue
             part_ts, part_values = read(entry)
-            times += (part_ts, part_envelope)
+            part_time = _newest(part_ts, part_envelope)
+            if stamps and part_time is not None:
+                clock = part_time
+            elif part_time is not None and (others is None or part_time > others):
+                others = part_time
             for field in fills or part_values:
                 if values.get(field) is None:
                     values[field] = part_values.get(field)
         if "funding_interval_hours" in values and values["funding_interval_hours"] is None:
             values["funding_interval_hours"] = self._default_interval
-        newest = None
-        for value in times:
-            if value is not None:
-                value = timestamp(value, None)
-                if newest is None or value > newest:
-                    newest = value
-        return build(self.exchange, symbol, received_at if newest is None else newest,
-                     received_at, values)
+        ts = clock if clock is not None else others
+        return build(self.exchange, symbol, received_at if ts is None else ts, received_at, values)
 
     def _reader(self, reads: str, fills: tuple[str, ...] | None = None):
         if reads == "ticker" and fills:  # a later part: read only the fields it may fill
@@ -275,6 +278,14 @@ def _build_funding(exchange: str, symbol: str, ts: int, received_at: int, values
 
 
 _BUILDERS: Final = {"ticker": _build_ticker, "funding_rate": _build_funding}
+
+
+def _newest(a: Any, b: Any) -> int | None:
+    """The later of two exchange times (validated), None when neither is given."""
+    a, b = timestamp(a, None), timestamp(b, None)
+    if a is None:
+        return b
+    return a if b is None or a >= b else b
 
 
 def interval_hours(value: Any) -> float | None:

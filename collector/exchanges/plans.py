@@ -32,6 +32,7 @@ class Part:
     reads: str = "ticker"  # structure it returns: ticker | open_interest | funding_rate
     # Record fields a later part may fill (None: every field); a first part gives them all.
     fills: tuple[str, ...] | None = None
+    stamps: bool = False  # its time is the snapshot time, the record's `ts` (default: the first part's)
 
 
 # --- raw calls: where ccxt's unified method drops what we need ------------------------------
@@ -87,8 +88,9 @@ PLANS: Final[Mapping[str, Mapping[str, tuple[Part, ...]]]] = {
             Part("tickers", "fetch_tickers", "fetchTickers", ("fapiPublicGetTicker24hr", {})),
             Part("bids_asks", "fetch_bids_asks", "fetchBidsAsks", ("fapiPublicGetTickerBookTicker", {}),
                  fills=("bid", "ask")),
+            # premiumIndex `time` is the snapshot time; the 24 h ticker's closeTime is the last trade.
             Part("mark_prices", "fetch_mark_prices", "fetchMarkPrices", ("fapiPublicGetPremiumIndex", {}),
-                 fills=PRICES),
+                 fills=PRICES, stamps=True),
         ),
         "funding_rate": (
             Part("funding_rates", "fetch_funding_rates", "fetchFundingRates",

@@ -264,7 +264,8 @@ class ExchangeSource:
         breaker.record_success()
         state.succeeded(self.name, self._clock())
         if state.kind == "open_interest":
-            self._open_interest = dict(entries[0][1][0])
+            # Symbols whose request failed keep their last value until the next poll.
+            self._open_interest.update(entries[0][1][0])
             return []
         if state.kind == "funding_settlement":
             return self._collect_settlements(state, entries, received_at)
