@@ -49,37 +49,34 @@ async def fetch_part(exchange: Any, part: Part, call: Call, symbols: list[str],
         return await call(part.endpoint, lambda: raw(exchange))
     method = getattr(exchange, part.method)
     if part.per_symbol:
-        return await fetch_each(part, lambda s: call(part.endpoint, lambda: method(s)), symbols,
-                                fanout, on_bad_symbol), None
+        answers = await fetch_each(part.endpoint, lambda s: call(part.endpoint, lambda: method(s)),
+                                   symbols, fanout, on_bad_symbol)
+        return {symbol: answer for symbol, answer in answers.items() if isinstance(answer, Mapping)}, None
     result = await call(part.endpoint, method)
     if not isinstance(result, Mapping):
         raise ccxt_errors.BadResponse(f"{exchange.id} {part.method} returned {type(result).__name__}")
     return result, None
 
 
-async def fetch_each(part: Part, one_call: Callable[[str], Awaitable[Any]], symbols: Iterable[str],
-                     fanout: asyncio.Semaphore,
-                     on_bad_symbol: Callable[[str], None]) -> dict[str, Mapping[str, Any]]:
-    """One request per symbol, at most the fan-out's size at a time; all failing raises."""
-    results: dict[str, Mapping[str, Any]] = {}
+async def fetch_each(label: str, one_call: Callable[[str], Awaitable[Any]], symbols: Iterable[str],
+                     fanout: asyncio.Semaphore, on_bad_symbol: Callable[[str], None]) -> dict[str, Any]:
+    """One request per symbol, at most the fan-out's size at a time: symbol -> answer. A symbol
+    the exchange rejects is reported to `on_bad_symbol`; raises only when every request failed."""
+    results: dict[str, Any] = {}
     errors: list[ccxt_errors.BaseError] = []
 
     async def one(symbol: str) -> None:
         async with fanout:
             try:
-                result = await one_call(symbol)
+                results[symbol] = await one_call(symbol)
             except ccxt_errors.BadSymbol:
                 on_bad_symbol(symbol)
-                return
             except ccxt_errors.BaseError as err:
                 errors.append(err)
-                return
-        if isinstance(result, Mapping):
-            results[symbol] = result
 
     async with asyncio.TaskGroup() as group:
         for symbol in symbols:
-            group.create_task(one(symbol), name=f"fetch:{part.endpoint}:{symbol}")
+            group.create_task(one(symbol), name=f"fetch:{label}:{symbol}")
     if errors and not results:
         raise errors[-1]
     return results

@@ -15,9 +15,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ccxt.base import errors as ccxt_errors
-
 from collector.exchanges.normalize import MalformedEntry, Normalizer
+from collector.exchanges.parts import fetch_each
 from collector.records import FundingSettlement
 
 Page = Callable[[str, int], Awaitable[list[Mapping[str, Any]]]]
@@ -78,29 +77,15 @@ async def fetch_due(fetch_page: Page, ledger: SettlementLedger, symbols: Iterabl
                     name: str) -> list[tuple[str, list[Mapping[str, Any]]]]:
     """The history of every due symbol, concurrently; raises only when every symbol failed (the
     failed ones are due again next poll, from the same settlement on)."""
-    histories: list[tuple[str, list[Mapping[str, Any]]]] = []
-    errors: list[ccxt_errors.BaseError] = []
-
-    async def one(symbol: str, since: int) -> None:
-        async with fanout:
-            try:
-                history = await fetch_history(fetch_page, symbol, since, now_ms, ledger.interval(symbol))
-            except ccxt_errors.BadSymbol:
-                on_bad_symbol(symbol)
-                return
-            except ccxt_errors.BaseError as err:
-                errors.append(err)
-                return
-        ledger.asked(symbol, now_ms)
-        histories.append((symbol, history))
-
     due = ledger.due(symbols, now_ms)
-    async with asyncio.TaskGroup() as group:
-        for symbol, since in sorted(due.items()):
-            group.create_task(one(symbol, since), name=f"history:{name}:{symbol}")
-    if errors and len(errors) == len(due):
-        raise errors[-1]
-    return histories
+
+    async def history(symbol: str) -> list[Mapping[str, Any]]:
+        return await fetch_history(fetch_page, symbol, due[symbol], now_ms, ledger.interval(symbol))
+
+    histories = await fetch_each(f"history:{name}", history, sorted(due), fanout, on_bad_symbol)
+    for symbol in histories:
+        ledger.asked(symbol, now_ms)
+    return list(histories.items())
 
 
 def collect(normalizer: Normalizer, ledger: SettlementLedger,
