@@ -30,7 +30,7 @@ from collector.journal import Journal
 from collector.latest import LatestRecords
 from collector.pipeline import Pipeline
 from collector.records import Record
-from collector.scheduler import Scheduler
+from collector.scheduler import Scheduler, poll_intervals
 from collector.sinks.base import Sink
 from collector.sinks.writer import BatchWriter
 from collector.systemd import Notifier
@@ -118,7 +118,8 @@ class Daemon:
         semaphore = asyncio.Semaphore(config.performance.max_concurrent_requests)
         sources = [
             ExchangeSource(name, exchange, performance=config.performance, cache=config.cache,
-                           retry=config.retry, circuit_breaker=config.circuit_breaker, semaphore=semaphore)
+                           retry=config.retry, circuit_breaker=config.circuit_breaker, semaphore=semaphore,
+                           funding_history_days=config.funding_history_days)
             for name, exchange in config.enabled_exchanges.items()
         ]
         # Markets load concurrently: one slow exchange must not hold up the others' start.
@@ -161,7 +162,7 @@ class Daemon:
 
     @property
     def intervals(self) -> dict[str, float]:
-        return {"ticker": self.config.ticker_interval, "funding_rate": self.config.funding_rate_interval}
+        return poll_intervals(self.config)
 
     async def _run_once(self) -> int:
         collected = await self.scheduler.run_once()

@@ -142,6 +142,10 @@ class AppConfig(Section):
     debug: bool = False
     ticker_interval: float = Field(30.0, ge=1.0, le=3600.0)
     funding_rate_interval: float = Field(300.0, ge=1.0, le=86400.0)
+    # Per-symbol open-interest polls (exchanges without a bulk endpoint); 0 = off.
+    open_interest_interval: float = Field(60.0, ge=0.0, le=86400.0)
+    # Settled funding backfilled on start and after gaps, this many days back; 0 = off.
+    funding_history_days: int = Field(7, ge=0, le=365)
     # Required: a config must say which exchanges it collects from.
     exchange_configs: dict[str, ExchangeConfig]
     performance: PerformanceConfig = PerformanceConfig()
@@ -165,6 +169,13 @@ class AppConfig(Section):
                 raise ValueError(f"exchange name {name!r} must be 1-32 lowercase letters, digits, '_' or '-'")
         if not any(cfg.enabled for cfg in value.values()):
             raise ValueError("no exchange is enabled; enable at least one")
+        return value
+
+    @field_validator("open_interest_interval")
+    @classmethod
+    def _off_or_at_least_a_second(cls, value: float) -> float:
+        if 0.0 < value < 1.0:
+            raise ValueError(f"must be 0 (off) or 1.0 ..= 86400.0 seconds, got {value}")
         return value
 
     @model_validator(mode="after")

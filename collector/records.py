@@ -1,4 +1,4 @@
-"""The two kinds of record the daemon produces: plain, frozen data with identity and serialization.
+"""The three kinds of record the daemon produces: plain, frozen data with identity and serialization.
 
 Times are UTC milliseconds (int). Prices are floats or None. A record's identity is
 `(kind, exchange, symbol, ts)`; every sink is idempotent on it.
@@ -49,6 +49,7 @@ class FundingRate:
     kind: ClassVar[str] = "funding_rate"
     value_fields: ClassVar[tuple[str, ...]] = (
         "funding_rate", "next_funding_time", "mark_price", "index_price", "interest_rate",
+        "funding_interval_hours", "predicted_funding_rate",
     )
 
     exchange: str
@@ -60,16 +61,39 @@ class FundingRate:
     mark_price: float | None = None
     index_price: float | None = None
     interest_rate: float | None = None
+    # Fields added after the first release go last, with a default: the journal and the spool
+    # store rows positionally, so rows written by the previous version still decode.
+    funding_interval_hours: float | None = None
+    predicted_funding_rate: float | None = None
 
 
-Record = Ticker | FundingRate
-RECORD_TYPES: Final[dict[str, type[Ticker] | type[FundingRate]]] = {
+@dataclass(frozen=True, slots=True)
+class FundingSettlement:
+    """A funding payment the exchange settled: `ts` is the settlement time."""
+
+    kind: ClassVar[str] = "funding_settlement"
+    value_fields: ClassVar[tuple[str, ...]] = ("funding_rate", "mark_price")
+
+    exchange: str
+    symbol: str
+    ts: int
+    received_at: int
+    funding_rate: float
+    mark_price: float | None = None
+
+
+Record = Ticker | FundingRate | FundingSettlement
+RECORD_TYPES: Final[dict[str, type[Ticker] | type[FundingRate] | type[FundingSettlement]]] = {
     Ticker.kind: Ticker,
     FundingRate.kind: FundingRate,
+    FundingSettlement.kind: FundingSettlement,
 }
 KINDS: Final = tuple(RECORD_TYPES)
 # Table name per kind, shared by every SQL sink.
-TABLES: Final = {Ticker.kind: "tickers", FundingRate.kind: "funding_rates"}
+TABLES: Final = {Ticker.kind: "tickers", FundingRate.kind: "funding_rates",
+                 FundingSettlement.kind: "funding_settlements"}
+# Kinds whose `funding_rate` is required (NOT NULL in every SQL sink).
+RATE_REQUIRED: Final = frozenset({FundingRate.kind, FundingSettlement.kind})
 KEY_FIELDS: Final = ("exchange", "symbol", "ts", "received_at")
 
 
@@ -128,9 +152,9 @@ def validate(record: Record) -> None:
     _check_text("symbol", record.symbol, MAX_SYMBOL_LENGTH)
     for name in ("ts", "received_at"):
         _check_time(name, getattr(record, name), required=True)
+    if record.kind in RATE_REQUIRED and record.funding_rate is None:
+        raise RecordError("funding_rate is required")
     if isinstance(record, FundingRate):
-        if record.funding_rate is None:
-            raise RecordError("funding_rate is required")
         _check_time("next_funding_time", record.next_funding_time, required=False)
     for name in record.value_fields:
         if name == "next_funding_time":

@@ -20,6 +20,7 @@ from typing import Protocol
 import structlog
 
 from collector import metrics
+from collector.config import AppConfig
 from collector.errors import ErrorCode, one_line
 from collector.records import Record
 from collector.resilience.response_cache import reuse_within
@@ -27,6 +28,17 @@ from collector.resilience.response_cache import reuse_within
 log = structlog.get_logger(__name__)
 
 _EPSILON = 1e-9  # float slack when asking "is the next deadline already past?"
+
+
+def poll_intervals(config: AppConfig) -> dict[str, float]:
+    """Seconds between polls per kind of poll; a kind switched off (0) is left out."""
+    intervals = {"ticker": config.ticker_interval, "funding_rate": config.funding_rate_interval}
+    if config.open_interest_interval:
+        intervals["open_interest"] = config.open_interest_interval
+    if config.funding_history_days:
+        # Settlements are looked for at funding cadence; only symbols whose next one is due ask.
+        intervals["funding_settlement"] = config.funding_rate_interval
+    return intervals
 
 
 class Pollable(Protocol):

@@ -6,11 +6,14 @@ from pathlib import Path
 
 from collector.config import AppConfig, ExchangeConfig
 from collector.masking import mask_data, mask_value
+from collector.weights import estimate, summary_lines
 
 
 def config_summary(config: AppConfig, path: Path) -> str:
     lines = [f"Configuration OK: {path}"]
-    lines.append(f"  intervals   ticker {config.ticker_interval:g}s, funding_rate {config.funding_rate_interval:g}s")
+    lines.append(f"  intervals   ticker {config.ticker_interval:g}s, funding_rate {config.funding_rate_interval:g}s,"
+                 f" open_interest {config.open_interest_interval:g}s (0 = off),"
+                 f" funding history {config.funding_history_days} days (0 = off)")
     lines.append("  exchanges")
     for name, exchange in config.exchange_configs.items():
         lines.append(f"    {name:<10} {_exchange(exchange)}")
@@ -27,6 +30,7 @@ def config_summary(config: AppConfig, path: Path) -> str:
         f" breaker {config.circuit_breaker.failure_threshold} failures / {config.circuit_breaker.recovery_timeout:g}s,"
         f" cache {'on' if config.cache.enabled else 'off'}, {config.performance.max_concurrent_requests} concurrent requests"
     )
+    lines.extend(summary_lines(estimate(config)))
     health = config.health
     lines.append(f"  health      {f'http://{health.host}:{health.port}/health' if health.enabled else 'disabled'}")
     log = config.logging

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from importlib import resources
 
 from exchange_simulator.faults import Fault
-from exchange_simulator.market import Quote, SymbolSpec
+from exchange_simulator.market import Quote, SymbolSpec, settlements
 from exchange_simulator.replies import (
     LINEAR_OPTIONS,
     DialectBase,
@@ -67,6 +67,8 @@ class Dialect(DialectBase):
             "/fapi/v1/premiumIndex": lambda: self._rows("premiumIndex", _premium_row, query),
             "/fapi/v1/ticker/bookTicker": lambda: self._rows("bookTicker", _book_row, query),
             "/fapi/v1/openInterest": lambda: self._open_interest(query),
+            "/fapi/v1/fundingInfo": self._funding_info,
+            "/fapi/v1/fundingRate": lambda: self._funding_history(query),
         }
         route = routes.get(path)
         if route is None:
@@ -135,6 +137,27 @@ class Dialect(DialectBase):
         return json_reply({"symbol": market_id(quote.symbol),
                            "openInterest": decimal(quote.open_interest, 3), "time": quote.ts})
 
+    def _funding_info(self) -> Reply:
+        """Like binance: only the symbols whose interval differs from the default 8 h are listed."""
+        rows = [dict(_TEMPLATES["fundingInfo"], symbol=market_id(s.symbol),
+                     fundingIntervalHours=s.funding_interval_hours)
+                for s in self.state.listed_specs() if s.funding_interval_hours != 8]
+        return json_reply(rows)
+
+    def _funding_history(self, query: Mapping[str, str]) -> Reply:
+        """Settlements from `startTime` on (oldest first, `limit` of them, default 100, at most
+        1000); without `startTime` the most recent ones."""
+        spec = next((s for s in self.state.specs if market_id(s.symbol) == query.get("symbol")), None)
+        if spec is None:
+            return json_reply({"code": -1121, "msg": "Invalid symbol."}, 400)
+        limit = min(1000, max(1, int(query.get("limit", 100))))
+        now = self.state.now_ms()
+        end = min(now, int(query.get("endTime", now)))
+        start = int(query.get("startTime", end - limit * spec.funding_interval_hours * 3_600_000))
+        rows = [{"symbol": market_id(spec.symbol), "fundingTime": t, "fundingRate": decimal(rate, 8),
+                 "markPrice": decimal(mark, 8)} for t, rate, mark in settlements(spec, start, end)]
+        return json_reply(rows[:limit] if "startTime" in query else rows[-limit:])
+
     def _decimals(self, quote: Quote) -> int:
         return self._spec_decimals()[quote.symbol]
 
@@ -158,7 +181,7 @@ def _ticker_row(q: Quote, d: int) -> dict:
         volume=decimal(q.base_volume, 3),
         quoteVolume=decimal(q.quote_volume, 4),
         openTime=q.ts - _DAY_MS,
-        closeTime=q.ts,
+        closeTime=q.last_trade_ts,
         firstId=q.ts // 1000,
         lastId=q.ts // 1000 + int(q.base_volume),
         count=int(q.base_volume) + 1,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from importlib import resources
 
 from exchange_simulator.faults import Fault
-from exchange_simulator.market import Quote, SymbolSpec
+from exchange_simulator.market import Quote, SymbolSpec, settlements
 from exchange_simulator.replies import (
     LINEAR_OPTIONS,
     DialectBase,
@@ -58,6 +58,8 @@ class Dialect(DialectBase):
             return self._instruments(query)
         if path == "/v5/market/tickers":
             return self._tickers(query)
+        if path == "/v5/market/funding/history":
+            return self._funding_history(query)
         return Reply(404, b"404 page not found", "text/plain")
 
     def failure(self, fault: Fault) -> Reply:
@@ -112,7 +114,8 @@ class Dialect(DialectBase):
         row = copy.deepcopy(_TEMPLATES["instrument"])
         status = DELISTED_STATUS if self.state.is_delisted(spec.symbol) else "Trading"
         row.update(symbol=market_id(spec.symbol), baseCoin=spec.base, status=status,
-                   priceScale=str(spec.price_decimals))
+                   priceScale=str(spec.price_decimals),
+                   fundingInterval=str(spec.funding_interval_hours * 60))
         row["priceFilter"].update(
             minPrice=decimal(spec.tick_size, spec.price_decimals),
             maxPrice=decimal(spec.initial_price * 100, spec.price_decimals),
@@ -139,6 +142,20 @@ class Dialect(DialectBase):
         rows = {market_id(q.symbol): _ticker_row(q, decimals[q.symbol]) for q in self.state.snapshot().values()}
         envelope = self._envelope({"category": "linear", "list": list(rows.values())}, self.state.ts)
         return json.dumps(envelope, separators=(",", ":")).encode(), rows
+
+
+    def _funding_history(self, query: Mapping[str, str]) -> Reply:
+        """Settlements in startTime..endTime, newest first, `limit` (default 200) of them."""
+        spec = next((s for s in self.state.specs if market_id(s.symbol) == query.get("symbol")), None)
+        if query.get("category") != "linear" or spec is None:
+            return self._envelope_error(10001, "params error: symbol invalid")
+        limit = min(200, max(1, int(query.get("limit", 200))))
+        end = min(self.state.now_ms(), int(query.get("endTime", self.state.now_ms())))
+        start = int(query.get("startTime", end - limit * spec.funding_interval_hours * 3_600_000))
+        rows = [{"symbol": market_id(spec.symbol), "fundingRate": trimmed(rate),
+                 "fundingRateTimestamp": str(t)} for t, rate, _ in settlements(spec, start, end)]
+        rows = rows[:limit][::-1]
+        return json_reply(self._envelope({"category": "linear", "list": rows}))
 
 
 def _cursor_offset(cursor: str) -> int:

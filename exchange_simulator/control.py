@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 def add_routes(app: web.Application, sim: Simulator) -> None:
     """``POST /_sim/faults`` {exchange, kind, ...settings}; ``DELETE /_sim/faults[?exchange=]``;
     ``GET /_sim/stats``; ``POST /_sim/reset``; ``POST /_sim/delist`` {exchange, symbol, mode};
+    ``POST /_sim/trading`` {exchange, trading} (false: no trades, the 24 h window still moves);
     ``GET /_sim/state?exchange=``; ``GET /_sim/served?exchange=&symbol=&ts=``."""
 
     async def add_fault(request: web.Request) -> web.Response:
@@ -50,6 +51,14 @@ def add_routes(app: web.Application, sim: Simulator) -> None:
             return _bad_request(err)
         return web.json_response({"ok": True})
 
+    async def trading(request: web.Request) -> web.Response:
+        payload = await _json(request)
+        try:
+            sim.set_trading(payload["exchange"], bool(payload["trading"]))
+        except KeyError as err:
+            return _bad_request(err)
+        return web.json_response({"ok": True})
+
     async def state(request: web.Request) -> web.Response:
         try:
             quotes = sim.state(request.query.get("exchange", ""))
@@ -73,6 +82,7 @@ def add_routes(app: web.Application, sim: Simulator) -> None:
     app.router.add_get("/_sim/stats", stats)
     app.router.add_post("/_sim/reset", reset)
     app.router.add_post("/_sim/delist", delist)
+    app.router.add_post("/_sim/trading", trading)
     app.router.add_get("/_sim/state", state)
     app.router.add_get("/_sim/served", served)
 

@@ -14,6 +14,10 @@ import random
 from collections.abc import Callable, Iterable
 
 FUNDING_INTERVAL_MS = 8 * 3600 * 1000
+HOUR_MS = 3600 * 1000
+# Funding intervals in hours that symbols after BTC and ETH (always 8 h) are given, as real
+# exchanges mix them (binance fundingInfo, bybit fundingInterval, okx fundingTime spacing).
+_INTERVAL_CHOICES = (8, 8, 4, 4, 2, 1)
 _FUNDING_CAP = 0.0075
 
 # (base, rough price) of the first symbols; synthetic bases follow.
@@ -34,6 +38,7 @@ class SymbolSpec:
     base: str
     price_decimals: int
     initial_price: float
+    funding_interval_hours: int = 8
 
     @property
     def symbol(self) -> str:
@@ -69,6 +74,9 @@ class Quote:
     next_funding_time: int
     settled_funding_rate: float
     interest_rate: float = 0.0001
+    last_trade_ts: int = 0  # the last trade's time: binance's 24 h ticker `closeTime`
+    predicted_funding_rate: float = 0.0
+    funding_interval_hours: int = 8
 
 
 @dataclasses.dataclass(slots=True)
@@ -84,6 +92,7 @@ class _Walk:
     open_interest: float
     funding_rate: float
     settled_funding_rate: float
+    last_trade_ts: int = 0
 
 
 def symbol_specs(count: int, seed: int) -> list[SymbolSpec]:
@@ -95,7 +104,8 @@ def symbol_specs(count: int, seed: int) -> list[SymbolSpec]:
             base, price = _KNOWN_BASES[i]
         else:
             base, price = f"SIM{i:04d}", 10.0 ** rng.uniform(-3, 2.5)
-        specs.append(SymbolSpec(base, _price_decimals(price), price))
+        interval = 8 if i < 2 else _INTERVAL_CHOICES[hash_int(base, seed) % len(_INTERVAL_CHOICES)]
+        specs.append(SymbolSpec(base, _price_decimals(price), price, interval))
     return specs
 
 
@@ -104,8 +114,24 @@ def _price_decimals(price: float) -> int:
     return max(1, min(8, 5 - math.floor(math.log10(price))))
 
 
-def next_funding_time(ts_ms: int) -> int:
-    return (ts_ms // FUNDING_INTERVAL_MS + 1) * FUNDING_INTERVAL_MS
+def next_funding_time(ts_ms: int, interval_hours: int = 8) -> int:
+    interval = interval_hours * HOUR_MS
+    return (ts_ms // interval + 1) * interval
+
+
+def settlement(spec: SymbolSpec, settled_at: int) -> tuple[float, float]:
+    """(funding rate, mark price) settled at `settled_at`: a pure function of symbol and time, so
+    every past settlement exists however long ago the simulator started."""
+    noise = (hash_int(spec.base, settled_at) % 2001 - 1000) * 1e-7
+    drift = (hash_int(spec.base, settled_at + 1) % 2001 - 1000) * 1e-5
+    return round(0.0001 + noise, 8), round(spec.initial_price * (1 + drift), spec.price_decimals)
+
+
+def settlements(spec: SymbolSpec, start: int, end: int) -> list[tuple[int, float, float]]:
+    """Every (time, rate, mark) settled in start..end (ms, inclusive), oldest first."""
+    interval = spec.funding_interval_hours * HOUR_MS
+    first = -(-start // interval) * interval
+    return [(t, *settlement(spec, t)) for t in range(first, end + 1, interval)]
 
 
 class MarketState:
@@ -127,6 +153,7 @@ class MarketState:
         self._rng = random.Random(seed_for(exchange, seed))
         self._walks = {s.symbol: self._initial_walk(s) for s in specs}
         self._delisted: dict[str, str] = {}
+        self.trading = True  # False: no trades, while the 24 h window and the mark move on
         self._tick_index: int | None = None
         self._snapshot: dict[str, Quote] = {}
         self._ts = 0
@@ -186,9 +213,13 @@ class MarketState:
         first = self._tick_index is None
         self._tick_index = index
         previous_ts, self._ts = self._ts, self.now_ms()
-        settled = next_funding_time(previous_ts) != next_funding_time(self._ts)
-        if not first:
+        if first:
             for walk in self._walks.values():
+                walk.last_trade_ts = self._ts
+        else:
+            for walk in self._walks.values():
+                hours = walk.spec.funding_interval_hours
+                settled = next_funding_time(previous_ts, hours) != next_funding_time(self._ts, hours)
                 self._step(walk, settled)
         self._snapshot = {
             s: self._quote(w) for s, w in self._walks.items() if s not in self._delisted
@@ -231,11 +262,15 @@ class MarketState:
 
     def _step(self, walk: _Walk, settled: bool) -> None:
         rng = self._rng
-        walk.last *= math.exp(rng.gauss(0.0, 0.0008))
-        walk.high = max(walk.high, walk.last)
-        walk.low = min(walk.low, walk.last)
-        walk.base_volume += rng.uniform(0.0, 50.0) / walk.spec.initial_price * 100
-        walk.open_interest = max(1.0, walk.open_interest * math.exp(rng.gauss(0.0, 0.001)))
+        if self.trading:
+            walk.last *= math.exp(rng.gauss(0.0, 0.0008))
+            walk.high = max(walk.high, walk.last)
+            walk.low = min(walk.low, walk.last)
+            walk.base_volume += rng.uniform(0.0, 50.0) / walk.spec.initial_price * 100
+            walk.open_interest = max(1.0, walk.open_interest * math.exp(rng.gauss(0.0, 0.001)))
+            walk.last_trade_ts = self._ts
+        else:  # the oldest trades leave the 24 h window: volumes fall, the price stays
+            walk.base_volume *= 0.999
         drift = (0.0001 - walk.funding_rate) * 0.01 + rng.gauss(0.0, 0.000005)
         walk.funding_rate = max(-_FUNDING_CAP, min(_FUNDING_CAP, walk.funding_rate + drift))
         if settled:
@@ -264,8 +299,11 @@ class MarketState:
             quote_volume=round(base_volume * (walk.high + walk.low) / 2, 4),
             open_interest=round(walk.open_interest, 3),
             funding_rate=round(walk.funding_rate, 8),
-            next_funding_time=next_funding_time(self._ts),
+            next_funding_time=next_funding_time(self._ts, walk.spec.funding_interval_hours),
             settled_funding_rate=round(walk.settled_funding_rate, 8),
+            last_trade_ts=walk.last_trade_ts or self._ts,
+            predicted_funding_rate=round(walk.funding_rate * 0.9 + 0.00001, 8),
+            funding_interval_hours=walk.spec.funding_interval_hours,
         )
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from importlib import resources
 
 from exchange_simulator.faults import Fault
-from exchange_simulator.market import FUNDING_INTERVAL_MS, Quote, SymbolSpec, hash_int
+from exchange_simulator.market import HOUR_MS, Quote, SymbolSpec, hash_int, settlements
 from exchange_simulator.replies import DialectBase, Reply, decimal, json_reply, trimmed
 
 NAME = "okx"
@@ -61,6 +61,14 @@ class Dialect(DialectBase):
             return self._bulk(query, "tickers", _ticker_row)
         if path == "/api/v5/market/ticker":
             return self._single(query, "tickers", _ticker_row)
+        if path == "/api/v5/public/mark-price":
+            return self._bulk(query, "mark_prices", _mark_row)
+        if path == "/api/v5/public/open-interest":
+            return self._bulk(query, "open_interest", _open_interest_row)
+        if path == "/api/v5/market/index-tickers":
+            return self._index_tickers(query)
+        if path == "/api/v5/public/funding-rate-history":
+            return self._funding_history(query)
         if path == "/api/v5/public/funding-rate":
             if query.get("instId") == "ANY":
                 return self._bulk({"instType": "SWAP"}, "funding", _funding_row)
@@ -128,6 +136,49 @@ class Dialect(DialectBase):
         return json_reply({"code": "0", "data": [row], "msg": ""})
 
 
+    def _index_tickers(self, query: Mapping[str, str]) -> Reply:
+        if query.get("quoteCcy") != "USDT" and "instId" not in query:
+            return _error("50014", "Parameter quoteCcy or instId can not be empty.", 400)
+        body, _ = self._rows("index_tickers", _index_row)
+        return Reply(200, body)
+
+    def _funding_history(self, query: Mapping[str, str]) -> Reply:
+        """Settlements newer than `before` (the `limit`, default 100, closest to it), or older
+        than `after`, or the latest; newest first, as okx returns them."""
+        spec = next((s for s in self.state.specs if inst_id(s.symbol) == query.get("instId")), None)
+        if spec is None:
+            return _error("51001", "Instrument ID or Spread ID doesn't exist.")
+        limit = min(100, max(1, int(query.get("limit", 100))))
+        span = limit * spec.funding_interval_hours * 3_600_000
+        now = self.state.now_ms()
+        if "before" in query:
+            rows = settlements(spec, int(query["before"]) + 1, now)[:limit]
+        else:
+            end = int(query["after"]) - 1 if "after" in query else now
+            rows = settlements(spec, end - span, end)[-limit:]
+        data = [dict(_TEMPLATES["funding_history"], instId=inst_id(spec.symbol),
+                     fundingRate=trimmed(rate, 16), realizedRate=trimmed(rate, 16), fundingTime=str(t))
+                for t, rate, _ in reversed(rows)]
+        return json_reply({"code": "0", "data": data, "msg": ""})
+
+
+def _mark_row(q: Quote, d: int) -> dict:
+    return {"instType": "SWAP", "instId": inst_id(q.symbol), "markPx": decimal(q.mark, d), "ts": str(q.ts)}
+
+
+def _open_interest_row(q: Quote, d: int) -> dict:
+    contracts = q.open_interest / contract_value(q.symbol.split("/")[0])
+    return {"instType": "SWAP", "instId": inst_id(q.symbol), "oi": decimal(contracts, 1),
+            "oiCcy": decimal(q.open_interest, 3), "oiUsd": decimal(q.open_interest * q.mark, 2),
+            "ts": str(q.ts)}
+
+
+def _index_row(q: Quote, d: int) -> dict:
+    index = decimal(q.index, d)
+    return dict(_TEMPLATES["index_ticker"], instId=q.symbol.split("/")[0] + "-USDT", idxPx=index,
+                high24h=index, sodUtc0=index, open24h=index, low24h=index, sodUtc8=index, ts=str(q.ts))
+
+
 def _ticker_row(q: Quote, d: int) -> dict:
     contracts = q.base_volume / contract_value(q.symbol.split("/")[0])
     return dict(
@@ -156,7 +207,8 @@ def _funding_row(q: Quote, d: int) -> dict:
         fundingRate=trimmed(q.funding_rate, 16),
         fundingTime=str(q.next_funding_time),
         instId=inst_id(q.symbol),
-        nextFundingTime=str(q.next_funding_time + FUNDING_INTERVAL_MS),
+        nextFundingTime=str(q.next_funding_time + q.funding_interval_hours * HOUR_MS),
+        nextFundingRate=trimmed(q.predicted_funding_rate, 16),
         premium=trimmed((q.mark - q.index) / q.index, 16),
         settFundingRate=trimmed(q.settled_funding_rate, 16),
         ts=str(q.ts),

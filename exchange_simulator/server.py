@@ -115,6 +115,15 @@ class Simulator:
         """List a delisted (or `delist(..., mode="remove")`-ed) symbol again: a new listing."""
         self._state(exchange).relist(symbol)
 
+    def specs(self, exchange: str) -> list:
+        """The listed symbols' specs (decimals, funding interval), e.g. for `market.settlements`."""
+        return self._state(exchange).specs
+
+    def set_trading(self, exchange: str, trading: bool) -> None:
+        """``False``: no more trades (last price and the 24 h ticker's closeTime stay), while the
+        24 h window, the volumes, the book and the mark price keep moving tick by tick."""
+        self._state(exchange).trading = trading
+
     def request_count(self, exchange: str | None = None, path_contains: str | None = None) -> int:
         return sum(
             n for ex in self._selected(exchange) for path, n in self._requests[ex].items()

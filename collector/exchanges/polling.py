@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from urllib.parse import urlsplit
 
 import structlog
@@ -16,12 +17,13 @@ from ccxt.base import errors as ccxt_errors
 
 from collector.errors import ErrorCode, one_line
 from collector.exchanges.normalize import Normalized
-from collector.records import Record
-from collector.resilience.breaker import CircuitBreaker
+from collector.records import RECORD_TYPES, Record
+from collector.resilience.breaker import BreakerState, CircuitBreaker
 from collector.resilience.cache import TTLCache
 
 log = structlog.get_logger(__name__)
 
+_VALUES_OF = {kind: attrgetter(*t.value_fields) for kind, t in RECORD_TYPES.items()}
 # 429s (RateLimitExceeded) and 418 bans (DDoSProtection): siblings in ccxt, not parent and child.
 RATE_LIMITED = (ccxt_errors.RateLimitExceeded, ccxt_errors.DDoSProtection)
 
@@ -48,34 +50,50 @@ class KindState:
     recovered_error: str | None = None
     crashing: bool = False
     malformed_streak: bool = False
-    symbol_ts: dict[str, int] = field(default_factory=dict)
+    symbol_ts: dict[str, tuple[int, tuple]] = field(default_factory=dict)  # last (ts, values)
     moved_at: dict[str, int] = field(default_factory=dict)  # symbol -> poll its ts last moved
     stale: list[str] = field(default_factory=list)
+    watched: bool = True  # /health judges the exchange's freshness by this kind
 
     def watch(self, symbols: Iterable[str]) -> None:
         for symbol in symbols:
             self.moved_at[symbol] = self.polls
 
     def track(self, records: list[Record], cache: TTLCache | None, now: float) -> list[Record]:
-        """Remember each symbol's ts; return the records not already emitted (same ts)."""
+        """Remember each symbol's last observation; return the records that observe something new.
+
+        A record whose values equal the symbol's last observation is that observation again:
+        skipped while `cache` (the dedup memory, on with `cache.enabled`) remembers emitting it,
+        else emitted again under its first identity, so that sinks keep one row. A record with
+        new values is never dropped: when the exchange time did not move with them (an exchange
+        that stamps the last trade, not the snapshot), it takes the receive time instead, a new
+        identity later than the last one.
+        """
         poll, seen, moved, kind = self.polls, self.symbol_ts, self.moved_at, self.kind
+        values_of = _VALUES_OF[kind]
         fresh = []
         newest = 0
         for record in records:
             symbol, ts = record.symbol, record.ts
             if ts > newest:
                 newest = ts
-            if seen.get(symbol) != ts:  # moved on: new, whatever the cache holds
-                seen[symbol] = ts
+            values = values_of(record)
+            last = seen.get(symbol)
+            if last is None or ts != last[0]:
                 moved[symbol] = poll
-                if cache is not None:
-                    cache.set((kind, symbol), ts)
-            elif cache is not None:  # same ts as last time: emitted already, unless that expired
+            if last is not None and last[1] == values:  # the same observation again
                 key = (kind, symbol)
-                emitted = cache.get(key) == ts
-                cache.set(key, ts)
-                if emitted:
+                if cache is not None and cache.get(key) is not None:
+                    cache.set(key, True)
                     continue
+                if ts != last[0]:
+                    record = replace(record, ts=last[0])
+            else:
+                if last is not None and ts <= last[0]:
+                    record = replace(record, ts=max(record.received_at, last[0] + 1))
+                seen[symbol] = (record.ts, values)
+            if cache is not None:
+                cache.set((kind, symbol), True)
             fresh.append(record)
         self.response_newest = newest
         if newest > self.newest_ts:
@@ -156,6 +174,24 @@ def last_recovery(states: Iterable[KindState]) -> dict:
     latest = max((s for s in states if s.recovered_at is not None), key=lambda s: s.recovered_at, default=None)
     return {"recovered_at": latest.recovered_at if latest else None,
             "recovered_error": latest.recovered_error if latest else None}
+def exchange_status(kinds: Mapping[str, KindState], symbols: int, now: float) -> dict:
+    """One exchange's part of /health: the worst breaker of its kinds, and each kind's state."""
+    states = [s.breaker.state for s in kinds.values()]
+    worst = next((b for b in (BreakerState.OPEN, BreakerState.HALF_OPEN) if b in states),
+                 BreakerState.CLOSED)
+    successes = [s.last_success for s in kinds.values() if s.last_success is not None]
+    failing = next((s for s in kinds.values() if s.last_error), None)
+    return {
+        "breaker": str(worst),
+        "last_success": max(successes) if successes else None,
+        "consecutive_failures": max(s.breaker.consecutive_failures for s in kinds.values()),
+        "stale": any(s.is_stale for s in kinds.values() if s.watched),
+        "symbols": symbols,
+        # why the last poll of a failing kind failed: the first place to look at 3 a.m.
+        "error_code": str(failing.failing) if failing and failing.failing else None,
+        "last_error": failing.last_error if failing else None,
+        "kinds": {kind: s.status(now) for kind, s in kinds.items()},
+    }
 
 
 @dataclass(slots=True)

@@ -1,12 +1,16 @@
 """One ccxt exchange → normalized records: `ExchangeSource.poll(kind)`.
 
 A poll is, in this order: markets cache (reloaded every `markets_ttl`) → circuit breaker (an open
-one costs no request) → retry (retryable ccxt errors only, honouring Retry-After) → the request
-under the global semaphore, answered by the response cache when another kind of this exchange
-just made it (resilience/response_cache.py), else under the exchange's rate limiter
-(resilience/ratelimit.py) → normalize → dedup against the last record per (kind, symbol).
-Failures are counted, logged on state changes, fed to the breaker; `poll` itself raises nothing
-but CancelledError.
+one costs no request) → retry (retryable ccxt errors only, honouring Retry-After) → the requests
+of the kind's plan (plans.py, run by parts.py) under the global semaphore, each answered by the
+response cache when another kind of this exchange just made it (resilience/response_cache.py),
+else under the exchange's rate limiter (resilience/ratelimit.py) → normalize and merge → dedup
+against the last observation per (kind, symbol). Failures are counted, logged on state changes,
+fed to the breaker; `poll` itself raises nothing but CancelledError.
+
+Kinds: `ticker` and `funding_rate` give records; `open_interest` (per-symbol polls where the
+exchange has no bulk endpoint) gives none itself, its values join the next tickers;
+`funding_settlement` backfills the settled funding series (settlements.py).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 
 import aiohttp
 import ccxt.async_support as ccxt_async
@@ -28,8 +33,13 @@ from collector.config import CacheConfig, CircuitBreakerConfig, ExchangeConfig, 
 from collector.errors import ConfigError, ErrorCode, one_line
 from collector.exchanges import markets as mk
 from collector.exchanges.normalize import Normalizer
+from collector.exchanges.parts import fetch_parts
+from collector.exchanges.plans import Part, plan
+from collector.exchanges.probe import probe_exchange  # noqa: F401 - checks.py imports it from here
+from collector.exchanges.settlements import DAY_MS, SettlementLedger, collect, fetch_due
 from collector.exchanges.polling import (
-    RATE_LIMITED, KindState, Summary, describe, error_code, is_retryable, last_recovery, retry_after,
+    RATE_LIMITED, KindState, Summary, describe, error_code, exchange_status, is_retryable, last_recovery,
+    retry_after,
 )
 from collector.records import Record
 from collector.resilience import response_cache
@@ -40,11 +50,12 @@ from collector.resilience.retry import RetryPolicy, retry
 
 log = structlog.get_logger(__name__)
 
-# kind -> (bulk method, its `has` key, per-symbol method, its `has` key)
-_CALLS = {
-    "ticker": ("fetch_tickers", "fetchTickers", "fetch_ticker", "fetchTicker"),
-    "funding_rate": ("fetch_funding_rates", "fetchFundingRates", "fetch_funding_rate", "fetchFundingRate"),
-}
+KINDS = ("ticker", "funding_rate", "open_interest", "funding_settlement")
+# Kinds whose freshness /health watches; the others deliver rarely by design.
+_WATCHED = frozenset({"ticker", "funding_rate"})
+# Open interest polled per symbol joins the tickers as one more part of their merge.
+_OPEN_INTEREST_JOIN = Part("open_interest", "fetch_open_interest", reads="open_interest",
+                           fills=("open_interest",))
 # ccxt's parsers fail with these on a body that is not the JSON they expect.
 _PARSE_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError)
 _MARKETS_RETRY_AFTER = 60.0  # seconds before a failed markets reload is tried again
@@ -66,6 +77,7 @@ class ExchangeSource:
         semaphore: asyncio.Semaphore,
         clock: Callable[[], float] = time.time,
         markets_ttl: float = 900.0,
+        funding_history_days: float = 0.0,
     ) -> None:
         self.name = name
         self.exchange_id = mk.ccxt_id(name, config)
@@ -88,13 +100,17 @@ class ExchangeSource:
         self._wanted: frozenset[str] | None = None
         self._validated = False
         self._session: aiohttp.ClientSession | None = None
-        normalizer = Normalizer(name, self.exchange_id)
+        self._normalizer = normalizer = Normalizer(name, self.exchange_id)
         self._kinds = {
             kind: KindState(kind, CircuitBreaker(
                 f"{name}:{kind}", failure_threshold=circuit_breaker.failure_threshold,
-                recovery_timeout=circuit_breaker.recovery_timeout), build, advanced_at=clock())
-            for kind, build in (("ticker", normalizer.tickers), ("funding_rate", normalizer.funding_rates))
+                recovery_timeout=circuit_breaker.recovery_timeout), partial(normalizer.merge, kind),
+                advanced_at=clock(), watched=kind in _WATCHED)
+            for kind in KINDS
         }
+        self._plans: dict[str, tuple[Part, ...]] = {}
+        self._open_interest: dict[str, dict] = {}  # symbol -> ccxt open-interest structure
+        self._ledger = SettlementLedger(int(funding_history_days * DAY_MS))
         self._summary = Summary(clock())
 
     @property
@@ -118,6 +134,9 @@ class ExchangeSource:
         config = mk.ccxt_config(self.exchange_id, self._config)
         config["session"] = self._session  # ours, so the connection pool size is ours too
         self.exchange = exchange_class(config)
+        self._plans = {kind: plan(self.exchange_id, kind, self.exchange.has) for kind in KINDS}
+        if not self._ledger.history_ms:
+            self._plans["funding_settlement"] = ()
         if (self.exchange.tokenBucket or {}).get("algorithm") == "leakyBucket":
             # ccxt's own leaky bucket forgets idle time (see resilience/ratelimit.py); a
             # rolling window chosen through ccxt_options is left to ccxt.
@@ -229,6 +248,8 @@ class ExchangeSource:
         return records
 
     async def _poll(self, state: KindState) -> list[Record]:
+        if not self._plans.get(state.kind):
+            return []  # nothing to ask this exchange for this kind (or the kind is off)
         breaker = state.breaker
         if not breaker.allow():
             log.debug("poll_skipped", exchange=self.name, kind=state.kind, reason="breaker_open",
@@ -238,7 +259,10 @@ class ExchangeSource:
         policy = self._probe_policy if probe else self._policy
         try:
             await self._refresh_markets(policy)
-            entries, received_at = await self._fetch(state.kind, policy)
+            if state.kind == "funding_settlement":
+                entries, received_at = await self._fetch_settlements(policy)
+            else:
+                entries, received_at = await self._fetch(state.kind, policy)
         except ccxt_errors.BaseError as err:
             breaker.record_failure(one_line(err))
             self._summary.failures += 1
@@ -251,60 +275,50 @@ class ExchangeSource:
             raise
         breaker.record_success()
         state.succeeded(self.name, self._clock())
+        if state.kind == "open_interest":
+            # Symbols whose request failed keep their last value until the next poll.
+            self._open_interest.update(entries[0][1][0])
+            return []
+        if state.kind == "funding_settlement":
+            return self._collect_settlements(state, entries, received_at)
         return self._collect(state, entries, received_at)
 
-    async def _fetch(self, kind: str, policy: RetryPolicy) -> tuple[Iterable[dict], int]:
-        bulk, has_bulk, single, has_single = _CALLS[kind]
-        if self.exchange.has.get(has_bulk):
-            result = await self._call(kind, getattr(self.exchange, bulk), policy)
-            received_at = self._received_at()
-            if not isinstance(result, dict):
-                raise ccxt_errors.BadResponse(f"{self.exchange_id} {bulk} returned {type(result).__name__}")
-            if len(result) < len(self._wanted):
-                self._suspect_delistings()
-            return result.values(), received_at
-        if not self.exchange.has.get(has_single):
-            raise ccxt_errors.NotSupported(f"{self.exchange_id} has neither {bulk} nor {single}")
-        result = await self._fetch_each(kind, getattr(self.exchange, single), policy)
-        return result, self._received_at()
+    async def _fetch(self, kind: str, policy: RetryPolicy) -> tuple[list, int]:
+        call = partial(self._call, policy=policy)
+        fetched = await fetch_parts(self.exchange, self._plans[kind], call, self._wanted,
+                                    self._fanout, self._drop, self.name)
+        received_at = self._received_at()
+        if len(fetched[0][1][0]) < len(self._wanted) and not fetched[0][0].per_symbol:
+            self._suspect_delistings()
+        if kind == "ticker" and self._open_interest:
+            fetched.append((_OPEN_INTEREST_JOIN, (self._open_interest, None)))
+        return fetched, received_at
 
     def _received_at(self) -> int:
         """Now in UTC ms, or when the oldest response the cache reused for this poll arrived."""
         return int(response_cache.received_at(self._clock()) * 1000)
 
-    async def _fetch_each(self, kind: str, method, policy: RetryPolicy) -> list[dict]:
-        """Per-symbol fallback: one request per symbol, at most `connection_pool_size` at a time."""
-        results: list[dict] = []
-        errors: list[ccxt_errors.BaseError] = []
+    async def _fetch_settlements(self, policy: RetryPolicy) -> tuple[list, int]:
+        (part,) = self._plans["funding_settlement"]
+        method = getattr(self.exchange, part.method)
 
-        async def one(symbol: str) -> None:
-            async with self._fanout:
-                try:
-                    results.append(await self._call(kind, lambda: method(symbol), policy))
-                except ccxt_errors.BadSymbol:
-                    self._drop(symbol)
-                except ccxt_errors.BaseError as err:
-                    errors.append(err)
+        async def page(symbol: str, since: int) -> list:
+            return await self._call(part.endpoint, lambda: method(symbol, since), policy)
 
-        async with asyncio.TaskGroup() as group:
-            for symbol in sorted(self._wanted):
-                group.create_task(one(symbol), name=f"fetch:{self.name}:{kind}:{symbol}")
-        if errors and not results:
-            raise errors[-1]
-        if errors:
-            log.debug("partial_poll", exchange=self.name, kind=kind, failed=len(errors), ok=len(results))
-        return results
+        histories = await fetch_due(page, self._ledger, self._wanted, int(self._clock() * 1000),
+                                    self._fanout, self._drop, self.name)
+        return histories, int(self._clock() * 1000)
 
     def _suspect_delistings(self) -> None:
         """Wanted symbols missing from a bulk answer: reload markets soon (not every tick)."""
         if time.monotonic() - self._markets_loaded_at >= _MARKETS_RETRY_AFTER:
             self._markets.pop("markets")
 
-    async def _call(self, endpoint: str, call: Callable, policy: RetryPolicy):
+    async def _call(self, endpoint: str, call: Callable, policy: RetryPolicy = None):
         # Debug only: the poll reports the failure once per change (exchange_poll_failed), and
         # a per-symbol poll would otherwise log one line per symbol per tick during an outage.
         return await retry(
-            lambda: self._request(endpoint, call), policy, retryable=is_retryable,
+            lambda: self._request(endpoint, call), policy or self._policy, retryable=is_retryable,
             retry_after=self._retry_after, what="exchange_request", exhausted_level=logging.DEBUG,
             exchange=self.name, endpoint=endpoint,
         )
@@ -342,8 +356,18 @@ class ExchangeSource:
         return retry_after(getattr(self.exchange, "last_response_headers", None))
 
     # --- records ---------------------------------------------------------------------------
+    def _collect_settlements(self, state: KindState, histories: list, received_at: int) -> list[Record]:
+        fresh, malformed = collect(self._normalizer, self._ledger, histories, received_at)
+        state.malformed(self.name, malformed)
+        if fresh:
+            metrics.records_collected.labels(self.name, state.kind).inc(len(fresh))
+        self._summary.records += len(fresh)
+        return fresh
+
     def _collect(self, state: KindState, entries: Iterable[dict], received_at: int) -> list[Record]:
         normalized = state.normalize(entries, self._wanted, received_at)
+        if state.kind == "funding_rate":
+            self._ledger.note_intervals({r.symbol: r.funding_interval_hours for r in normalized.records})
         if normalized.malformed:
             metrics.records_skipped.labels(self.name, state.kind, "malformed").inc(normalized.malformed)
             state.malformed(self.name, normalized.malformed)
@@ -368,42 +392,5 @@ class ExchangeSource:
             self._summary.log(self.name, now)
 
     def status(self) -> dict:
-        states = [s.breaker.state for s in self._kinds.values()]
-        worst = next((b for b in (BreakerState.OPEN, BreakerState.HALF_OPEN) if b in states),
-                     BreakerState.CLOSED)
-        successes = [s.last_success for s in self._kinds.values() if s.last_success is not None]
-        failing = next((s for s in self._kinds.values() if s.last_error), None)
-        now = self._clock()
-        return {
-            "breaker": str(worst),
-            "last_success": max(successes) if successes else None,
-            "consecutive_failures": max(s.breaker.consecutive_failures for s in self._kinds.values()),
-            "stale": any(s.is_stale for s in self._kinds.values()),
-            "symbols": len(self.symbols),
-            # why the last poll of a failing kind failed: the first place to look at 3 a.m.
-            "error_code": str(failing.failing) if failing and failing.failing else None,
-            "last_error": failing.last_error if failing else None,
-            **last_recovery(self._kinds.values()),
-            "kinds": {kind: s.status(now) for kind, s in self._kinds.items()},
-        }
-
-
-async def probe_exchange(name: str, config: ExchangeConfig, performance: PerformanceConfig) -> str:
-    """`run_tests.py --check-deps`: load the markets once, for real; what was found, or raise."""
-    exchange_id = mk.ccxt_id(name, config)
-    exchange_class = getattr(ccxt_async, exchange_id, None)
-    if exchange_id not in ccxt_async.exchanges or exchange_class is None:
-        raise ConfigError([(ErrorCode.CONFIG_003, f"unknown ccxt exchange {exchange_id!r}")])
-    connector = aiohttp.TCPConnector(limit=performance.connection_pool_size,
-                                     ssl=ssl.create_default_context(cafile=certifi.where()))
-    async with aiohttp.ClientSession(connector=connector) as session:
-        exchange = exchange_class({**mk.ccxt_config(exchange_id, config), "session": session})
-        try:
-            markets = await exchange.load_markets()
-        except ccxt_errors.BaseError as err:
-            text = describe(err, exchange=name, operation="markets load", timeout=config.timeout)
-            raise ConnectionError(f"{error_code(err)} {text}") from None
-        finally:
-            await exchange.close()
-    mk.check_symbols(name, exchange_id, config.symbols, markets)
-    return f"{exchange_id}: {len(mk.wanted_symbols(config.symbols, markets))} linear perpetuals"
+        return {**exchange_status(self._kinds, len(self.symbols), self._clock()),
+                **last_recovery(self._kinds.values())}

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, Self
 
 from collector.errors import ErrorCode
-from collector.records import KEY_FIELDS, FundingRate, Record, columns
+from collector.records import KEY_FIELDS, RATE_REQUIRED, Record, columns
 
 
 class Sink(Protocol):
@@ -57,6 +57,13 @@ class OpenClose:
 
 def column_definitions(kind: str, type_of: Callable[[str], str]) -> str:
     """`name TYPE [NOT NULL], ...` of a kind's table, for the SQL sinks' CREATE TABLE."""
-    required = {*KEY_FIELDS, "funding_rate"} if kind == FundingRate.kind else set(KEY_FIELDS)
+    required = {*KEY_FIELDS, "funding_rate"} if kind in RATE_REQUIRED else set(KEY_FIELDS)
     return ", ".join(f"{name} {type_of(name)}{' NOT NULL' if name in required else ''}"
                      for name in columns(kind))
+
+
+def missing_columns(kind: str, existing: set[str]) -> list[str]:
+    """Columns of `kind` a table created by an earlier version lacks, in `columns(kind)` order.
+
+    New columns are always nullable, so adding them keeps every row as it was."""
+    return [name for name in columns(kind) if name not in existing]

@@ -24,7 +24,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from collector.config import ClickHouseConfig, DatabaseConfig
 from collector.errors import ErrorCode, SinkError
 from collector.records import KINDS, TABLES, Record, columns
-from collector.sinks.base import OpenClose
+from collector.sinks.base import OpenClose, missing_columns
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +57,11 @@ def create_table_sql(database: str, kind: str) -> str:
         "PARTITION BY toYYYYMM(ts)\n"
         "ORDER BY (exchange, symbol, ts)"
     )
+
+
+def add_column_sql(database: str, kind: str, name: str) -> str:
+    ch_type = _COLUMN_TYPES.get(name, _VALUE_TYPE)
+    return f"ALTER TABLE `{database}`.`{TABLES[kind]}` ADD COLUMN IF NOT EXISTS `{name}` {ch_type}"
 
 
 def column_data(records: Sequence[Record], kind: str) -> list[tuple[Any, ...]]:
@@ -141,6 +146,18 @@ class ClickHouseSink(OpenClose):
         await client.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
         for kind in KINDS:
             await client.command(create_table_sql(database, kind))
+            await self._upgrade_table(client, kind)
+
+    async def _upgrade_table(self, client: AsyncClient, kind: str) -> None:
+        """Add the columns a table created by an earlier version lacks; its rows stay as they are."""
+        database = self._config.database
+        result = await client.query(
+            "SELECT name FROM system.columns WHERE database = {db:String} AND table = {table:String}",
+            parameters={"db": database, "table": TABLES[kind]})
+        existing = {row[0] for row in result.result_rows}
+        for name in missing_columns(kind, existing):
+            await client.command(add_column_sql(database, kind, name))
+            log.info("schema_upgraded", sink=self.name, table=TABLES[kind], column=name)
 
     async def _insert(self, client: AsyncClient, kind: str, batch: list[Record]) -> None:
         summary = await self._guarded(f"insert into {TABLES[kind]}", client.insert(

@@ -24,7 +24,7 @@ import structlog
 from collector.config import DatabaseConfig, PostgresConfig
 from collector.errors import ErrorCode, SinkError
 from collector.records import KINDS, TABLES, Record, columns
-from collector.sinks.base import OpenClose, column_definitions
+from collector.sinks.base import OpenClose, column_definitions, missing_columns
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +55,20 @@ def create_table_sql(kind: str) -> str:
     definitions = column_definitions(kind, _column_type)
     return (f"CREATE TABLE IF NOT EXISTS {TABLES[kind]} "
             f"({definitions}, PRIMARY KEY (exchange, symbol, ts))")
+
+
+def add_column_sql(kind: str, name: str) -> str:
+    return f"ALTER TABLE {TABLES[kind]} ADD COLUMN IF NOT EXISTS {name} {_column_type(name)}"
+
+
+async def _upgrade_schema(connection: asyncpg.Connection, kind: str) -> None:
+    """Add the columns a table created by an earlier version lacks; its rows stay as they are."""
+    existing = {row["column_name"] for row in await connection.fetch(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = $1", TABLES[kind])}
+    for name in missing_columns(kind, existing):
+        await connection.execute(add_column_sql(kind, name))
+        log.info("schema_upgraded", sink="postgres", table=TABLES[kind], column=name)
 
 
 def staging_table(kind: str) -> str:
@@ -165,6 +179,7 @@ class PostgresSink(OpenClose):
             async with pool.acquire() as connection:
                 for kind in KINDS:
                     await connection.execute(create_table_sql(kind))
+                    await _upgrade_schema(connection, kind)
         except BaseException:
             pool.terminate()
             raise

@@ -21,7 +21,7 @@ import structlog
 from collector.config import DatabaseConfig, SQLiteConfig
 from collector.errors import ErrorCode, SinkError
 from collector.records import KINDS, TABLES, Record, columns
-from collector.sinks.base import OpenClose, column_definitions
+from collector.sinks.base import OpenClose, column_definitions, missing_columns
 
 log = structlog.get_logger(__name__)
 
@@ -135,6 +135,7 @@ class SQLiteSink(OpenClose):
             connection.execute(f"PRAGMA busy_timeout={int(self._timeout * 1000)}")
             for kind in KINDS:
                 connection.execute(create_table_sql(kind))
+                _add_missing_columns(connection, kind)
         except BaseException:
             connection.close()
             raise
@@ -155,6 +156,15 @@ class SQLiteSink(OpenClose):
             if connection.in_transaction:
                 _rollback(connection)
             raise
+
+
+def _add_missing_columns(connection: sqlite3.Connection, kind: str) -> None:
+    """Upgrade a table created by an earlier version in place: ADD COLUMN keeps every row."""
+    table = TABLES[kind]
+    existing = {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}
+    for name in missing_columns(kind, existing):
+        connection.execute(f"ALTER TABLE {table} ADD COLUMN {name} {_column_type(name)}")
+        log.info("schema_upgraded", sink="sqlite", table=table, column=name)
 
 
 def _rollback(connection: sqlite3.Connection) -> None:

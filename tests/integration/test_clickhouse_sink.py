@@ -108,7 +108,7 @@ async def test_open_creates_the_tables_of_the_design(
         "AND table = 'funding_rates' ORDER BY position", parameters={"db": clickhouse_config.database})
     await client.close()
 
-    assert [row[0] for row in tables.result_rows] == ["funding_rates", "tickers"]
+    assert [row[0] for row in tables.result_rows] == ["funding_rates", "funding_settlements", "tickers"]
     for name, engine, sorting_key, partition_key in tables.result_rows:
         assert engine.startswith("ReplacingMergeTree(received_at)"), name
         assert sorting_key == "exchange, symbol, ts"
@@ -118,7 +118,8 @@ async def test_open_creates_the_tables_of_the_design(
         ("ts", "DateTime64(3, 'UTC')"), ("received_at", "DateTime64(3, 'UTC')"),
         ("funding_rate", "Float64"), ("next_funding_time", "Nullable(DateTime64(3, 'UTC'))"),
         ("mark_price", "Nullable(Float64)"), ("index_price", "Nullable(Float64)"),
-        ("interest_rate", "Nullable(Float64)")]
+        ("interest_rate", "Nullable(Float64)"), ("funding_interval_hours", "Nullable(Float64)"),
+        ("predicted_funding_rate", "Nullable(Float64)")]
 
 
 async def test_100k_records_are_stored_once_each_with_the_values_sent(

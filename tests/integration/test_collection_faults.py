@@ -38,17 +38,17 @@ async def test_a_429_storm_opens_the_breaker_stops_requests_and_collection_resum
         okx = next(s for s in srcs if s.name == "okx")
         batches: list = []
         scheduler = Scheduler(srcs, intervals={"ticker": 0.5}, emit=batches.append, max_jitter=0.05)
-        sim.set_fault("okx", "http_429", retry_after=0.1, path="tickers")
+        sim.set_fault("okx", "http_429", retry_after=0.1, path="market/tickers")
         with capture_logs() as logs:
             run_started = time.monotonic()
             task = asyncio.create_task(scheduler.run())
             opened_at = await _wait_for(lambda: okx.status()["breaker"] == "open", 10.0)
-            requests_when_opened = sim.request_count("okx", "tickers")
+            requests_when_opened = sim.request_count("okx", "market/tickers")
             await asyncio.sleep(2.7)  # inside recovery_timeout: an open breaker costs no request
-            assert sim.request_count("okx", "tickers") == requests_when_opened
-            await _wait_for(lambda: sim.request_count("okx", "tickers") > requests_when_opened, 2.0)
+            assert sim.request_count("okx", "market/tickers") == requests_when_opened
+            await _wait_for(lambda: sim.request_count("okx", "market/tickers") > requests_when_opened, 2.0)
             assert time.monotonic() - opened_at >= 2.9
-            assert sim.request_count("okx", "tickers") == requests_when_opened + 1  # one probe, failed
+            assert sim.request_count("okx", "market/tickers") == requests_when_opened + 1  # one probe, failed
             storm_end = time.time()
             sim.clear_faults("okx")
             await _wait_for(lambda: okx.status()["breaker"] == "closed", 5.0)
@@ -103,7 +103,7 @@ async def test_timeouts_malformed_json_and_resets_are_retried_counted_and_never_
             sim.set_fault(ccxt_id, "truncated_json", probability=0.1)
             sim.set_fault(ccxt_id, "reset", probability=0.1)
             sim.set_fault(ccxt_id, "http_5xx", probability=0.05, status=502)
-        sim.set_fault("okx", "timeout", count=2, path="tickers")
+        sim.set_fault("okx", "timeout", count=2, path="market/tickers")
         emitted: list = []
         scheduler = Scheduler(srcs, intervals={"ticker": 1.0, "funding_rate": 1.0},
                               emit=lambda records: emitted.append(len(records)))
@@ -247,7 +247,7 @@ async def _fetch_raw(sim: Simulator, path: str) -> bytes:
 async def test_an_exchange_5xx_is_retried_and_a_lasting_one_is_exchange_001(name):
     retry = RetryConfig(max_attempts=2, base_delay=0.01, max_delay=0.05)
     ccxt_id = {"binance": "binanceusdm", "bybit": "bybit", "okx": "okx"}[name]
-    path = "ticker/24hr" if name == "binance" else "tickers"
+    path = {"binance": "ticker/24hr", "bybit": "tickers", "okx": "market/tickers"}[name]
     async with Simulator(symbols=5, seed=24) as sim, sources(sim, names=(name,), retry=retry) as [source]:
         sim.set_fault(ccxt_id, "http_5xx", status=503, path=path, count=1)
         assert len(await source.poll("ticker")) == 5  # the 503 was retried

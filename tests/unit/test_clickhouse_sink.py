@@ -44,7 +44,8 @@ def test_records_pivot_into_one_sequence_per_column_in_column_order() -> None:
         "exchange": ("okx", "okx"), "symbol": ("BTC/USDT:USDT", "ETH/USDT:USDT"),
         "ts": (TS, TS), "received_at": (TS + 5, TS + 6), "funding_rate": (0.0001, -0.0002),
         "next_funding_time": (None, TS + 3_600_000), "mark_price": (None, 1.5),
-        "index_price": (None, None), "interest_rate": (None, None)}
+        "index_price": (None, None), "interest_rate": (None, None),
+        "funding_interval_hours": (None, None), "predicted_funding_rate": (None, None)}
 
 
 def test_a_failure_reason_is_one_line_with_the_password_masked() -> None:

@@ -111,3 +111,12 @@ def test_symbol_count_outside_1_to_2000_is_refused(symbols):
 
     with pytest.raises(ValueError):
         Simulator(symbols=symbols)
+
+
+async def test_control_endpoint_stops_trades_and_a_typo_is_a_400(simulator_factory, client):
+    sim = await simulator_factory(symbols=3)
+    async with client.post(f"{sim.url}/_sim/trading", json={"exchange": "okx", "trading": False}) as resp:
+        assert resp.status == 200
+    async with client.post(f"{sim.url}/_sim/trading", json={"exchange": "nope", "trading": False}) as resp:
+        assert resp.status == 400
+    assert sim.specs("okx") and not sim._states["okx"].trading

@@ -2,7 +2,9 @@
 
 import pytest
 
-from exchange_simulator.market import FUNDING_INTERVAL_MS, MarketState, next_funding_time, symbol_specs
+from exchange_simulator.market import (
+    FUNDING_INTERVAL_MS, MarketState, next_funding_time, settlements, symbol_specs,
+)
 from tests.support.simulator import FakeClock
 
 START = 1_730_729_903.25  # 2024-11-04T14:18:23.250Z
@@ -101,3 +103,24 @@ def test_clock_skew_offsets_exchange_timestamps():
     skewed = state.snapshot()["BTC/USDT:USDT"]
     assert skewed.ts == plain.ts - 5000
     assert state.now_ms() == int(START * 1000) - 5000
+
+
+def test_without_trades_the_24h_window_moves_while_last_price_and_trade_time_stay():
+    clock = FakeClock(START)
+    state = make_state(clock=clock)
+    before = state.snapshot()["SOL/USDT:USDT"]
+    state.trading = False
+    clock.advance(1)
+    after = state.snapshot()["SOL/USDT:USDT"]
+    assert (after.last, after.last_trade_ts) == (before.last, before.ts)
+    assert after.ts > before.ts and after.base_volume < before.base_volume
+
+
+def test_symbols_settle_funding_at_their_own_intervals_with_a_history_that_never_changes():
+    specs = symbol_specs(40, seed=3)
+    assert {s.funding_interval_hours for s in specs[:2]} == {8}
+    assert {s.funding_interval_hours for s in specs} > {8}
+    hourly = next(s for s in specs if s.funding_interval_hours == 1)
+    day = settlements(hourly, 1_730_678_400_000, 1_730_764_800_000)
+    assert len(day) == 25 and all(b[0] - a[0] == 3_600_000 for a, b in zip(day, day[1:]))
+    assert settlements(hourly, 1_730_678_400_000, 1_730_764_800_000) == day

@@ -1,0 +1,34 @@
+"""What settled funding to ask for: the whole window at first, then a symbol once its next
+settlement is due, always from its last one, and nothing twice."""
+
+from __future__ import annotations
+
+import asyncio
+
+from collector.exchanges.settlements import DAY_MS, HOUR_MS, SettlementLedger, fetch_history
+
+NOW = 1_767_225_600_000  # a whole hour
+
+
+def test_first_every_symbol_asks_for_the_whole_window_then_only_when_a_settlement_is_due():
+    ledger = SettlementLedger(7 * DAY_MS)
+    assert ledger.due(["A", "B"], NOW) == {"A": NOW - 7 * DAY_MS, "B": NOW - 7 * DAY_MS}
+    ledger.note_intervals({"A": 8.0, "B": None})
+    assert ledger.accept("A", NOW - HOUR_MS) and ledger.accept("B", NOW - HOUR_MS)
+    assert not ledger.accept("A", NOW - HOUR_MS)  # emitted already
+    # B's interval is unknown: 1 h is assumed, so it is due now; A's next one is 7 h away
+    assert ledger.due(["A", "B"], NOW) == {"B": NOW - HOUR_MS + 1}
+    # after a long outage A asks from its last settlement on, whatever the gap
+    assert ledger.due(["A"], NOW + 3 * DAY_MS) == {"A": NOW - HOUR_MS + 1}
+
+
+def test_a_history_is_read_page_by_page_until_no_settlement_can_be_newer():
+    hourly = [{"timestamp": NOW - n * HOUR_MS} for n in range(250, -1, -1)]
+    asked = []
+
+    async def page(symbol: str, since: int) -> list:
+        asked.append(since)
+        return [e for e in hourly if e["timestamp"] >= since][:100]
+
+    got = asyncio.run(fetch_history(page, "A", NOW - 250 * HOUR_MS, NOW, HOUR_MS))
+    assert got == hourly and len(asked) == 3
