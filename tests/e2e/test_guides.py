@@ -135,7 +135,9 @@ def test_the_original_guides_profiling_script_runs_the_daemons_main(tmp_path):
     [script] = [block for block in fences(ORIGINAL, "python") if "cProfile" in block]
     path = tmp_path / "profile_collector.py"
     path.write_text(f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n{script}")
-    result = run([sys.executable, str(path), "--config=./config/production.yaml", "--validate-config"])
+    # Run where it may write its collector_profile.prof: the scratch directory, not the checkout.
+    result = run([sys.executable, str(path), f"--config={ROOT / 'config' / 'production.yaml'}", "--validate-config"],
+                 cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Configuration OK" in result.stdout and "cumulative" in result.stdout
 
