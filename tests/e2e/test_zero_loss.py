@@ -9,6 +9,7 @@ import json
 import random
 import signal
 import sqlite3
+import sys
 import time
 import urllib.request
 from contextlib import closing
@@ -177,14 +178,14 @@ async def test_check_deps_with_a_stalled_broker_exits_within_its_timeout(tmp_pat
         path = write_config(tmp_path, config)
         started = time.monotonic()
         proc = await asyncio.create_subprocess_exec(
-            ".venv/bin/python" if (ROOT / ".venv/bin/python").exists() else "python3",
-            str(ROOT / "run_tests.py"), "--check-deps", "--config", str(path), "--timeout", "2",
+            sys.executable, str(ROOT / "run_tests.py"), "--check-deps", "--config", str(path), "--timeout", "2",
             cwd=ROOT, env=clean_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         async with asyncio.timeout(60):
             stdout, _ = await proc.communicate()
         took = time.monotonic() - started
-    assert proc.returncode == 1
-    assert any(line.startswith("FAIL") and "rabbitmq" in line for line in stdout.decode().splitlines())
+    assert proc.returncode == 1, stdout.decode()
+    assert any(line.startswith("FAIL") and "rabbitmq" in line for line in stdout.decode().splitlines()), \
+        stdout.decode()
     assert took < 2 + 5 + 3, f"--check-deps --timeout 2 took {took:.1f}s (process start included)"
 
 
