@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import os
 import socket
 import sys
@@ -71,13 +72,24 @@ async def start_daemon(*args: str, cwd: Path, env: dict[str, str] | None = None)
     )
 
 
-async def wait_for_log(path: Path, event: str, timeout: float = 30.0) -> str:
-    """Wait until the JSON log file has a line with `"event":"<event>"`; that line."""
+async def wait_for_log(path: Path, event: str, timeout: float = 30.0, **fields: Any) -> str:
+    """Wait until the JSON log file has a line with `"event":"<event>"` (and these field values);
+    that line."""
     needle = f'"event":"{event}"'
     async with asyncio.timeout(timeout):
         while True:
             if path.exists():
                 for line in path.read_text().splitlines():
-                    if needle in line:
+                    if needle in line and _has_fields(line, fields):
                         return line
             await asyncio.sleep(0.1)
+
+
+def _has_fields(line: str, fields: dict[str, Any]) -> bool:
+    if not fields:
+        return True
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return False  # a line still being written
+    return all(entry.get(key) == value for key, value in fields.items())
