@@ -137,6 +137,10 @@ MUTATIONS: tuple[Mutation, ...] = (
              'where = f"line {mark.line + 1}, column {mark.column + 1}"',
              'where = f"line {mark.line}, column {mark.column}"',
              breaks="a YAML error points at the wrong line", tests=T_CONFIG),
+    mutation("errors.contract_code_misspelt", "collector/errors.py",
+             'DB_001 = "DB_001"', 'DB_001 = "DB_01"',
+             breaks="log lines carry a code the operator guide and the alerts do not know",
+             tests="tests/unit/test_errors.py::test_error_codes_are_the_contract_codes"),
     # --- normalize -------------------------------------------------------------------------
     mutation("normalize.nan_accepted", NORMALIZE,
              "if value - value == 0.0:  # False for NaN and ±inf", "if True:",

@@ -2,7 +2,6 @@
 
 import pathlib
 
-import pytest
 import yaml
 
 from exchange_simulator import Simulator
@@ -23,6 +22,10 @@ def test_simulator_yaml_ccxt_options_equal_the_simulators_own():
 
 
 def test_simulator_yaml_validates_against_the_config_contract():
-    config_module = pytest.importorskip("collector.config")
-    app_config = config_module.AppConfig.model_validate(yaml.safe_load(CONFIG.read_text()))
+    # Imported here, not skipped: a broken collector.config must fail this test, not hide it.
+    from collector.config import AppConfig
+
+    app_config = AppConfig.model_validate(yaml.safe_load(CONFIG.read_text()))
     assert sorted(app_config.exchange_configs) == ["binance", "bybit", "okx"]
+    assert app_config.enabled_sinks == ["sqlite"]
+    assert app_config.exchange_configs["okx"].ccxt_options == Simulator(port=9100).ccxt_options("okx")
