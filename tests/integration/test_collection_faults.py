@@ -19,7 +19,7 @@ from collector.errors import ConfigError
 from collector.scheduler import Scheduler
 from exchange_simulator import Simulator
 from exchange_simulator.okx import ccxt_options as okx_options
-from tests.integration.test_collection_values import assert_served, make_source, sources
+from tests.support.collection import assert_served, make_source, sources
 
 
 async def _wait_for(predicate, timeout: float) -> float:

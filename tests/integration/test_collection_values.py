@@ -9,78 +9,9 @@ import contextlib
 
 import pytest
 
-from collector.config import CacheConfig, CircuitBreakerConfig, ExchangeConfig, PerformanceConfig, RetryConfig
-from collector.exchanges.source import ExchangeSource
-from collector.records import FundingRate, Ticker, validate
 from collector.scheduler import Scheduler
-from exchange_simulator import Quote, Simulator
-
-EXCHANGES = {"binance": "binanceusdm", "bybit": "bybit", "okx": "okx"}
-
-
-def make_source(sim: Simulator, name: str, *, semaphore: asyncio.Semaphore | None = None,
-                retry: RetryConfig | None = None, breaker: CircuitBreakerConfig | None = None,
-                markets_ttl: float = 900.0, **settings) -> ExchangeSource:
-    ccxt_id = EXCHANGES[name]
-    options = settings.pop("ccxt_options", {})
-    config = ExchangeConfig(ccxt_id=ccxt_id, rate_limit=settings.pop("rate_limit", 10000),
-                            timeout=settings.pop("timeout", 5.0),
-                            ccxt_options={**sim.ccxt_options(ccxt_id), **options}, **settings)
-    return ExchangeSource(
-        name, config, performance=PerformanceConfig(), cache=CacheConfig(),
-        retry=retry or RetryConfig(max_attempts=3, base_delay=0.05, max_delay=0.5),
-        circuit_breaker=breaker or CircuitBreakerConfig(),
-        semaphore=semaphore or asyncio.Semaphore(50), markets_ttl=markets_ttl,
-    )
-
-
-@contextlib.asynccontextmanager
-async def sources(sim: Simulator, names=tuple(EXCHANGES), **settings):
-    semaphore = asyncio.Semaphore(50)
-    async with contextlib.AsyncExitStack() as stack:
-        yield [await stack.enter_async_context(make_source(sim, n, semaphore=semaphore, **settings))
-               for n in names]
-
-
-# What each exchange's dialect serves, as (record field, Quote field).
-TICKER_FIELDS = {
-    "binance": [("last", "last"), ("high_24h", "high_24h"), ("low_24h", "low_24h"),
-                ("base_volume_24h", "base_volume"), ("quote_volume_24h", "quote_volume")],
-    "bybit": [("last", "last"), ("bid", "bid"), ("ask", "ask"), ("mark_price", "mark"),
-              ("index_price", "index"), ("high_24h", "high_24h"), ("low_24h", "low_24h"),
-              ("base_volume_24h", "base_volume"), ("quote_volume_24h", "quote_volume"),
-              ("open_interest", "open_interest")],
-    "okx": [("last", "last"), ("bid", "bid"), ("ask", "ask"), ("high_24h", "high_24h"),
-            ("low_24h", "low_24h"), ("base_volume_24h", "base_volume")],
-}
-FUNDING_FIELDS = {
-    "binance": [("funding_rate", "funding_rate"), ("next_funding_time", "next_funding_time"),
-                ("mark_price", "mark"), ("index_price", "index"), ("interest_rate", "interest_rate")],
-    "bybit": [("funding_rate", "funding_rate"), ("next_funding_time", "next_funding_time"),
-              ("mark_price", "mark"), ("index_price", "index")],
-    "okx": [("funding_rate", "funding_rate"), ("next_funding_time", "next_funding_time")],
-}
-
-
-def _matches(record, quote: Quote | None, fields) -> bool:
-    return quote is not None and all(getattr(record, f) == getattr(quote, q) for f, q in fields)
-
-
-def assert_served(sim: Simulator, record: Ticker | FundingRate) -> None:
-    """The record equals (==, no tolerance) what the simulator served in the tick it names."""
-    validate(record)
-    ccxt_id = EXCHANGES[record.exchange]
-    fields = (TICKER_FIELDS if isinstance(record, Ticker) else FUNDING_FIELDS)[record.exchange]
-    if record.exchange == "bybit" and isinstance(record, Ticker):
-        # bybit ticker rows carry no time: ts is the receive time; the tick is one just before it
-        assert record.ts == record.received_at
-        candidates = [quotes.get(record.symbol) for ts, quotes in sim.history(ccxt_id) if ts <= record.ts][-3:]
-        assert any(_matches(record, q, fields) for q in candidates), record
-        return
-    quote = sim.served(ccxt_id, record.symbol, record.ts)
-    assert quote is not None, f"never served: {record}"
-    mismatched = {f: (getattr(record, f), getattr(quote, q)) for f, q in fields if getattr(record, f) != getattr(quote, q)}
-    assert not mismatched, f"{record.exchange} {record.symbol}: {mismatched}"
+from exchange_simulator import Simulator
+from tests.support.collection import EXCHANGES, assert_served, sources
 
 
 async def test_three_rounds_of_every_exchange_equal_what_the_simulator_served():

@@ -9,7 +9,7 @@ import time
 
 from collector import metrics
 from exchange_simulator import Simulator
-from tests.integration.test_collection_values import sources
+from tests.support.collection import sources
 
 # binance's all-symbol ticker/24hr costs 40 units; at rate_limit 1200 a unit is 50 ms.
 TICKER_COST_S = 40 * 60 / 1200

@@ -9,7 +9,7 @@ from structlog.testing import capture_logs
 from collector import metrics
 from collector.pipeline import Pipeline
 from collector.records import FundingRate, Ticker
-from tests.unit.test_writer import FakeClock, MemorySink, make_writer, tickers
+from tests.support.sinks import FakeClock, MemorySink, make_writer, tickers
 
 T0 = 1_700_000_000_000
 
