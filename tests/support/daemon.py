@@ -93,3 +93,23 @@ def _has_fields(line: str, fields: dict[str, Any]) -> bool:
     except ValueError:
         return False  # a line still being written
     return all(entry.get(key) == value for key, value in fields.items())
+
+
+async def metric_total(port: int, family: str) -> float:
+    """The sum over every label set of a counter family on the daemon's /metrics (0 when absent)."""
+    import aiohttp
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with aiohttp.ClientSession() as session, \
+            session.get(f"http://127.0.0.1:{port}/metrics") as response:
+        text = await response.text()
+    return sum(sample.value for metric in text_string_to_metric_families(text) if metric.name == family
+               for sample in metric.samples if sample.name == family + "_total")
+
+
+async def wait_for_metric(port: int, family: str, at_least: float, timeout: float = 60.0) -> float:
+    """Scrape until the counter reaches `at_least`; its value then."""
+    async with asyncio.timeout(timeout):
+        while (value := await metric_total(port, family)) < at_least:
+            await asyncio.sleep(0.2)
+    return value
