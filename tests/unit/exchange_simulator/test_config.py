@@ -6,7 +6,7 @@ import yaml
 
 from exchange_simulator import Simulator
 
-CONFIG = pathlib.Path(__file__).parents[2] / "config" / "simulator.yaml"
+CONFIG = pathlib.Path(__file__).parents[3] / "config" / "simulator.yaml"
 
 
 def test_simulator_yaml_ccxt_options_equal_the_simulators_own():
