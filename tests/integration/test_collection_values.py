@@ -9,6 +9,7 @@ import contextlib
 
 import pytest
 
+from collector import metrics
 from collector.scheduler import Scheduler
 from exchange_simulator import Simulator
 from tests.support.collection import EXCHANGES, assert_served, sources
@@ -29,14 +30,23 @@ async def test_three_rounds_of_every_exchange_equal_what_the_simulator_served():
         assert kinds[("binance", "ticker")] >= 400 and kinds[("okx", "funding_rate")] >= 400
 
 
+def _skipped(name: str, kind: str) -> float:
+    return metrics.REGISTRY.get_sample_value(
+        "collector_ticks_skipped_total", {"exchange": name, "kind": kind}) or 0.0
+
+
 @pytest.mark.slow
 async def test_every_symbol_of_every_exchange_yields_a_ticker_every_tick_for_30_seconds():
+    interval, seconds = 1.0, 30.0
+    ticks = seconds / interval
+    pairs = [(name, kind) for name in EXCHANGES for kind in ("ticker", "funding_rate")]
+    skipped_before = {pair: _skipped(*pair) for pair in pairs}
     async with Simulator(symbols=200, seed=2) as sim, sources(sim) as srcs:
         batches: list = []
-        scheduler = Scheduler(srcs, intervals={"ticker": 1.0, "funding_rate": 1.0}, emit=batches.append,
+        scheduler = Scheduler(srcs, intervals={"ticker": interval, "funding_rate": interval}, emit=batches.append,
                               max_jitter=0.05)
         task = asyncio.create_task(scheduler.run())
-        await asyncio.sleep(30.0)
+        await asyncio.sleep(seconds)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -45,11 +55,14 @@ async def test_every_symbol_of_every_exchange_yields_a_ticker_every_tick_for_30_
         per_poll[(batch[0].exchange, batch[0].kind)].append(batch)
         for record in batch:
             assert_served(sim, record)
-    for name in EXCHANGES:
-        for kind in ("ticker", "funding_rate"):
-            polls = per_poll[(name, kind)]
-            # a poll can land in the same simulator tick as the one before (nothing new); not more
-            assert len(polls) >= 28, (name, kind, len(polls))
-            assert all(len({r.symbol for r in b}) == 200 for b in polls), (name, kind)
+    for name, kind in pairs:
+        polls = per_poll[(name, kind)]
+        skipped = _skipped(name, kind) - skipped_before[(name, kind)]
+        # Every tick either brought every symbol or was skipped and counted (SCHED_001) because a
+        # loaded machine made the poll before it overrun; a few more may land in the same
+        # simulator tick as the one before (nothing new to emit).
+        assert len(polls) + skipped >= 0.9 * ticks, (name, kind, len(polls), skipped)
+        assert len(polls) >= 0.75 * ticks, (name, kind, len(polls), skipped)
+        assert all(len({r.symbol for r in b}) == 200 for b in polls), (name, kind)
     for src in srcs:
         assert src.status()["consecutive_failures"] == 0
