@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import time
 
 import pytest
 
@@ -45,6 +46,9 @@ async def test_every_symbol_of_every_exchange_yields_a_ticker_every_tick_for_30_
         batches: list = []
         scheduler = Scheduler(srcs, intervals={"ticker": interval, "funding_rate": interval}, emit=batches.append,
                               max_jitter=0.05)
+        # The simulator steps on whole seconds of the wall clock: start the polls 0.3 s into a
+        # second, so only a poll more than 0.6 s late lands in the tick of the one before.
+        await asyncio.sleep((0.3 - time.time() % interval) % interval)
         task = asyncio.create_task(scheduler.run())
         await asyncio.sleep(seconds)
         task.cancel()
