@@ -9,10 +9,10 @@ from pathlib import Path
 from tests.support.daemon import ROOT, clean_env, daemon_config, free_port, write_config
 
 
-async def check_deps(config: Path, cwd: Path) -> tuple[int, list[str]]:
+async def check_deps(config: Path, cwd: Path, **env: str) -> tuple[int, list[str]]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(ROOT / "run_tests.py"), "--check-deps", "--config", str(config), "--timeout", "5",
-        cwd=cwd, env=clean_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        cwd=cwd, env=clean_env(**env), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     async with asyncio.timeout(90):
         stdout, stderr = await proc.communicate()
     assert b"Traceback" not in stderr, stderr.decode()
@@ -54,11 +54,20 @@ async def test_one_unreachable_sink_is_a_fail_line_and_exit_1(tmp_path: Path, si
 
 
 async def test_default_config_on_a_machine_without_internet_reports_exchanges_as_fail(tmp_path: Path) -> None:
-    code, lines = await check_deps(ROOT / "config" / "default.yaml", tmp_path)
+    # "No internet", made certain (and kept off the real internet): every exchange request goes
+    # through an HTTPS proxy on a port where nothing listens.
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    offline = {f"CRYPTO_COLLECTOR_EXCHANGE_CONFIGS__{name.upper()}__CCXT_OPTIONS": f'{{"httpsProxy": "{nowhere}"}}'
+               for name in ("binance", "bybit", "okx")}
+    code, lines = await check_deps(ROOT / "config" / "default.yaml", tmp_path, **offline)
+    assert code == 1
     assert row(lines, "config").startswith("OK") and row(lines, "sink sqlite").startswith("OK")
-    exchanges = [row(lines, f"exchange {name}") for name in ("binance", "bybit", "okx")]
-    # No internet here: each exchange is one FAIL line with its code, not a crash.
-    if all(line.startswith("FAIL") for line in exchanges):
-        assert code == 1 and all("EXCHANGE_00" in line for line in exchanges)
-    else:
-        assert code == (0 if all(line.startswith("OK") for line in exchanges) else 1)
+    # Each exchange is one FAIL line: unavailable, naming the public endpoint it tried and why.
+    for name, ccxt_id, host in (("binance", "binanceusdm", "fapi.binance.com"), ("bybit", "bybit", "api.bybit.com"),
+                                ("okx", "okx", "www.okx.com")):
+        line = row(lines, f"exchange {name}")
+        assert line.startswith("FAIL "), line
+        assert f"EXCHANGE_001 ExchangeNotAvailable: {ccxt_id} GET https://{host}/" in line
+        assert f"Cannot connect to host {nowhere[7:]}" in line
+    assert [line[:4] for line in lines].count("FAIL") == 3
+    assert lines[-1] == f"{len(lines) - 4} OK, 3 FAIL"

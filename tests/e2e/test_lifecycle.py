@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.daemon import clean_env, daemon_config, start_daemon, wait_for_log, write_config
+from exchange_simulator.okx import ccxt_options as okx_options
+from tests.support.daemon import (
+    clean_env, daemon_config, free_port, start_daemon, wait_for_log, wait_for_metric, write_config,
+)
 from tests.support.simulator import simulator_factory  # noqa: F401 (fixture)
 
 SECRET = "k3y-Never-Logged-77"
@@ -27,7 +30,7 @@ async def run_until_collecting(tmp_path: Path, sim, **env: str):
     proc = await start_daemon("--config", str(path), cwd=tmp_path, env=clean_env(**env))
     log_file = tmp_path / "logs" / "collector.log"
     await wait_for_log(log_file, "collector_started", timeout=60)
-    return proc, log_file
+    return proc, log_file, config["health"]["port"]
 
 
 @pytest.mark.parametrize(("signum", "exit_code"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)])
@@ -35,8 +38,9 @@ async def test_stop_signal_flushes_every_record_and_exits_with_the_contract_code
     tmp_path: Path, simulator_factory, signum: int, exit_code: int  # noqa: F811
 ) -> None:
     sim = await simulator_factory(symbols=20, seed=3)
-    proc, log_file = await run_until_collecting(tmp_path, sim)
-    await asyncio.sleep(2.5)
+    proc, log_file, port = await run_until_collecting(tmp_path, sim)
+    # 3 exchanges x 20 symbols: two rounds of tickers and one of funding rates, at least.
+    collected = await wait_for_metric(port, "collector_records_collected", 3 * 20 * 3)
     proc.send_signal(signum)
     async with asyncio.timeout(60):
         _, stderr = await proc.communicate()
@@ -44,9 +48,9 @@ async def test_stop_signal_flushes_every_record_and_exits_with_the_contract_code
     stopped = json.loads(await wait_for_log(log_file, "collector_stopped", timeout=1))
     assert stopped["level"] == "info"
     db = tmp_path / "collector.db"
-    # 3 exchanges x 20 symbols, at least two ticks each, all flushed before exit.
-    assert count_rows(db, "tickers") >= 3 * 20 * 2
-    assert count_rows(db, "funding_rates") >= 3 * 20
+    # every record collected before the signal was flushed before exit
+    assert count_rows(db, "tickers") + count_rows(db, "funding_rates") >= collected
+    assert count_rows(db, "tickers") >= 3 * 20 and count_rows(db, "funding_rates") >= 3 * 20
     assert b"Traceback" not in stderr
 
 
@@ -74,16 +78,39 @@ async def test_once_with_every_exchange_down_exits_1(tmp_path: Path, simulator_f
 
 
 async def test_secrets_never_reach_the_logs(tmp_path: Path, simulator_factory) -> None:  # noqa: F811
+    """Every kind of secret the daemon handles is put where it would be printed or logged: API
+    keys (shown by --validate-config), credentials inside an exchange URL (in every failed
+    request's error line), a sink password; none of them may appear, but their masks must."""
     sim = await simulator_factory(symbols=5)
-    proc, log_file = await run_until_collecting(
-        tmp_path, sim, CRYPTO_COLLECTOR_EXCHANGE_CONFIGS__BYBIT__API_KEY=SECRET,
-        CRYPTO_COLLECTOR_EXCHANGE_CONFIGS__BYBIT__SECRET=SECRET)
-    await asyncio.sleep(1.5)
+    config = daemon_config(tmp_path, sim, postgres={
+        "enabled": True, "host": "127.0.0.1", "port": free_port(), "user": "collector", "password": SECRET,
+        "database": "nowhere"})
+    # okx behind a URL with credentials, resetting every ticker request: each failed poll logs
+    # the request URL.
+    config["exchange_configs"]["okx"]["ccxt_options"] = okx_options(
+        sim.url.replace("http://", f"http://collector:{SECRET}@"))
+    sim.set_fault("okx", "reset", path="tickers")
+    env = clean_env(CRYPTO_COLLECTOR_EXCHANGE_CONFIGS__BYBIT__API_KEY=SECRET,
+                    CRYPTO_COLLECTOR_EXCHANGE_CONFIGS__BYBIT__SECRET=SECRET)
+    path = write_config(tmp_path, config)
+
+    validate = await start_daemon("--config", str(path), "--validate-config", cwd=tmp_path, env=env)
+    async with asyncio.timeout(60):
+        shown, errors = await validate.communicate()
+    assert validate.returncode == 0, errors.decode()
+    assert "api_key *** (set), secret *** (set)" in shown.decode()
+    assert f"collector:***@127.0.0.1:{sim.port}" in shown.decode()
+
+    proc = await start_daemon("--config", str(path), cwd=tmp_path, env=env)
+    log_file = tmp_path / "logs" / "collector.log"
+    failed = json.loads(await wait_for_log(log_file, "exchange_poll_failed", timeout=60, exchange="okx"))
+    assert f"collector:***@127.0.0.1:{sim.port}" in failed["error"]
     proc.send_signal(signal.SIGTERM)
     async with asyncio.timeout(60):
         stdout, stderr = await proc.communicate()
-    assert proc.returncode == 0
-    assert SECRET not in log_file.read_text() + stdout.decode() + stderr.decode()
+    assert proc.returncode == 0, stderr.decode()[-2000:]
+    everything = shown.decode() + errors.decode() + log_file.read_text() + stdout.decode() + stderr.decode()
+    assert SECRET not in everything
 
 
 async def test_a_sink_that_cannot_be_created_exits_1_with_its_code(tmp_path: Path, simulator_factory) -> None:  # noqa: F811
@@ -104,11 +131,13 @@ async def test_a_sink_that_cannot_be_created_exits_1_with_its_code(tmp_path: Pat
 
 async def test_sighup_reopens_the_log_file_for_logrotate(tmp_path: Path, simulator_factory) -> None:  # noqa: F811
     sim = await simulator_factory(symbols=5)
-    proc, log_file = await run_until_collecting(tmp_path, sim)
+    proc, log_file, _ = await run_until_collecting(tmp_path, sim)
     rotated = log_file.with_suffix(".log.1")
     log_file.rename(rotated)
     proc.send_signal(signal.SIGHUP)
-    await asyncio.sleep(0.5)
+    async with asyncio.timeout(30):
+        while not log_file.exists():  # reopened: the handler created the file again
+            await asyncio.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     async with asyncio.timeout(60):
         await proc.communicate()

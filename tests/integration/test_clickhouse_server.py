@@ -14,6 +14,7 @@ import clickhouse_connect
 import lz4.frame
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
+from clickhouse_connect.driver.summary import QuerySummary
 
 from tests.support.clickhouse import ClickHouseEndpoint, admin_client
 
@@ -132,9 +133,16 @@ async def test_bind_parameters_and_settings_apply_to_their_query_only(client) ->
 
 
 async def test_command_tells_a_statement_from_an_empty_result(client, database: str) -> None:
+    # A query whose result set has no rows is an empty result, not a statement's summary...
     assert await client.command(f"SELECT n FROM {database}.numbers") == ""
-    summary = await client.command(f"ALTER TABLE {database}.numbers DELETE WHERE 1")
-    assert hasattr(summary, "written_rows")
+    # ...while a statement that returns no result set answers with what it did.
+    inserted = await client.command(
+        f"INSERT INTO {database}.numbers SELECT number, 'x', NULL FROM numbers(5)")
+    assert isinstance(inserted, QuerySummary) and inserted.written_rows == 5
+    assert await client.command(f"SELECT count() FROM {database}.numbers") == 5
+    created = await client.command(f"CREATE TABLE {database}.empty (n UInt8) ENGINE = Memory")
+    assert isinstance(created, QuerySummary) and created.written_rows == 0
+    assert await client.command(f"SELECT n FROM {database}.empty") == ""
 
 
 async def test_final_keeps_one_row_per_key_in_a_replacing_merge_tree(client, database: str) -> None:

@@ -15,7 +15,7 @@ from collector.exchanges.source import ExchangeSource
 from collector.metrics import REGISTRY
 from collector.scheduler import Scheduler
 from exchange_simulator import Simulator
-from tests.integration.test_collection_values import EXCHANGES, assert_served
+from tests.support.collection import EXCHANGES, assert_served
 from tests.support.simulator import FakeClock
 
 START = 1_790_000_000.0  # both runs of a comparison start at the same (simulated) second

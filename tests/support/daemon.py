@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import os
 import socket
 import sys
@@ -71,13 +72,44 @@ async def start_daemon(*args: str, cwd: Path, env: dict[str, str] | None = None)
     )
 
 
-async def wait_for_log(path: Path, event: str, timeout: float = 30.0) -> str:
-    """Wait until the JSON log file has a line with `"event":"<event>"`; that line."""
+async def wait_for_log(path: Path, event: str, timeout: float = 30.0, **fields: Any) -> str:
+    """Wait until the JSON log file has a line with `"event":"<event>"` (and these field values);
+    that line."""
     needle = f'"event":"{event}"'
     async with asyncio.timeout(timeout):
         while True:
             if path.exists():
                 for line in path.read_text().splitlines():
-                    if needle in line:
+                    if needle in line and _has_fields(line, fields):
                         return line
             await asyncio.sleep(0.1)
+
+
+def _has_fields(line: str, fields: dict[str, Any]) -> bool:
+    if not fields:
+        return True
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        return False  # a line still being written
+    return all(entry.get(key) == value for key, value in fields.items())
+
+
+async def metric_total(port: int, family: str) -> float:
+    """The sum over every label set of a counter family on the daemon's /metrics (0 when absent)."""
+    import aiohttp
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with aiohttp.ClientSession() as session, \
+            session.get(f"http://127.0.0.1:{port}/metrics") as response:
+        text = await response.text()
+    return sum(sample.value for metric in text_string_to_metric_families(text) if metric.name == family
+               for sample in metric.samples if sample.name == family + "_total")
+
+
+async def wait_for_metric(port: int, family: str, at_least: float, timeout: float = 60.0) -> float:
+    """Scrape until the counter reaches `at_least`; its value then."""
+    async with asyncio.timeout(timeout):
+        while (value := await metric_total(port, family)) < at_least:
+            await asyncio.sleep(0.2)
+    return value

@@ -4,6 +4,8 @@
         ...connect the client to proxy.port...
         await proxy.cut()      # reset every open connection; new ones are refused
         await proxy.stall()    # connections stay open but no byte moves (a hang)
+        stalled = proxy.stall_after(1_000_000)  # let 1 MB more go to the server, then stall:
+        await stalled.wait()   # a big write is now certainly in the middle, whatever the speed
         await proxy.restore()  # forward again and accept new connections
         proxy.connections      # open client connections
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+from collections.abc import Callable
 from typing import Self
 
 _CHUNK = 65536
@@ -33,6 +36,9 @@ class TcpProxy:
         self._flowing = asyncio.Event()
         self._flowing.set()
         self._links: set[_Link] = set()
+        self.upstream_bytes = 0  # forwarded from clients to the server, over every connection
+        self._stall_at: int | None = None
+        self._stalled = asyncio.Event()
 
     @property
     def connections(self) -> int:
@@ -56,6 +62,20 @@ class TcpProxy:
     async def stall(self) -> None:
         """Keep connections open (and accept new ones) but forward nothing: the peer hangs."""
         self._flowing.clear()
+
+    def stall_after(self, upstream_bytes: int) -> asyncio.Event:
+        """Forward `upstream_bytes` more bytes from clients to the server, then stall as `stall()`
+        does; the event is set once stalled. For a cut in the middle of a write, on any machine."""
+        self._stall_at = self.upstream_bytes + upstream_bytes
+        self._stalled = asyncio.Event()
+        return self._stalled
+
+    def _forwarded_upstream(self, count: int) -> None:
+        self.upstream_bytes += count
+        if self._stall_at is not None and self.upstream_bytes >= self._stall_at:
+            self._stall_at = None
+            self._flowing.clear()
+            self._stalled.set()
 
     async def restore(self) -> None:
         """Forward again (held bytes go through) and accept new connections."""
@@ -107,7 +127,8 @@ class _Link:
             self.writers.append(upstream_writer)
             try:
                 async with asyncio.TaskGroup() as group:
-                    group.create_task(_pump(client_reader, upstream_writer, proxy._flowing))
+                    group.create_task(_pump(client_reader, upstream_writer, proxy._flowing,
+                                            proxy._forwarded_upstream))
                     group.create_task(_pump(upstream_reader, self.writers[0], proxy._flowing))
                 graceful = True
             except* OSError:
@@ -148,11 +169,13 @@ class _Link:
 
 
 async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                flowing: asyncio.Event) -> None:
+                flowing: asyncio.Event, forwarded: Callable[[int], None] | None = None) -> None:
     """Copy bytes until end of stream, then half-close the other side so it sees EOF too."""
     while data := await reader.read(_CHUNK):
         await flowing.wait()
         writer.write(data)
+        if forwarded is not None:
+            forwarded(len(data))
         await writer.drain()
     await flowing.wait()
     if writer.can_write_eof() and not writer.transport.is_closing():

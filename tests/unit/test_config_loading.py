@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from collector.errors import ConfigError, ErrorCode
+from collector.errors import ConfigError
 from config_manager import ConfigManager
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -160,7 +160,3 @@ def test_an_unset_variable_without_default_is_config_002(tmp_path: Path) -> None
 def test_no_enabled_sink_or_exchange_is_refused(tmp_path: Path) -> None:
     lines = problems(tmp_path, "exchange_configs:\n  binance: {enabled: false}\nsqlite: {enabled: false}\n")
     assert lines[0].startswith("CONFIG_003 exchange_configs: Value error, no exchange is enabled")
-
-
-def test_error_codes_are_the_contract_codes() -> None:
-    assert {ErrorCode.CONFIG_001, ErrorCode.CONFIG_002, ErrorCode.CONFIG_003} <= set(ErrorCode)

@@ -1,8 +1,44 @@
-"""How a failure reads in a log line: one line, with the reason it was raised from."""
+"""Error codes are the contract's, and a failure reads as one line with the reason it was raised from."""
 
 from __future__ import annotations
 
-from collector.errors import one_line
+import re
+from pathlib import Path
+
+from collector.errors import ErrorCode, one_line
+
+ROOT = Path(__file__).resolve().parents[2]
+# DESIGN.md's error-code table, copied: the tests cannot read the contract itself.
+CONTRACT_TABLE = Path(__file__).resolve().parents[1] / "fixtures" / "contract" / "error_codes.md"
+_CODE_ROW = re.compile(r"^\| ([A-Z]+_\d{3}) \|", re.M)
+
+
+def contract_codes() -> list[str]:
+    return _CODE_ROW.findall(CONTRACT_TABLE.read_text())
+
+
+def guide_codes() -> list[str]:
+    guide = (ROOT / "TROUBLESHOOTING.md").read_text()
+    start = guide.index("## Error code reference\n")
+    return _CODE_ROW.findall(guide[start:guide.find("\n## ", start + 1)])
+
+
+def test_error_codes_are_the_contract_codes():
+    codes = contract_codes()
+    assert len(codes) == 11, "the contract's table no longer parses"
+    missing = [code for code in codes if code not in ErrorCode.__members__]
+    assert missing == []
+    assert [ErrorCode[code].value for code in codes] == codes  # written exactly as the contract spells them
+
+
+def test_codes_beyond_the_contract_follow_its_style():
+    for code in ErrorCode:
+        assert re.fullmatch(r"[A-Z]+_\d{3}", code.value) and code.name == code.value, code
+
+
+def test_the_operator_guide_explains_every_contract_code_in_the_contracts_order():
+    listed = guide_codes()
+    assert [code for code in listed if code in contract_codes()] == contract_codes()
 
 
 def _raised_from(error: Exception, cause: BaseException) -> Exception:

@@ -14,6 +14,13 @@ from collector.config import LoggingConfig
 from collector.logging import configure_logging, console_mode, reopen_log_files, shutdown_logging
 
 
+def wait_until(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
 class Tty(io.StringIO):
     def isatty(self) -> bool:
         return True
@@ -84,7 +91,8 @@ def test_reopen_after_the_file_was_moved_writes_to_a_new_file(tmp_path: Path) ->
     configure_logging(LoggingConfig(console=False, file_path=path), environ={}, stream=io.StringIO())
     log = structlog.get_logger("test")
     log.info("before_rotation")
-    time.sleep(0.2)  # lines are written by the listener thread
+    # Lines are written by the listener thread: move the file only once this one is in it.
+    wait_until(lambda: "before_rotation" in path.read_text())
     path.rename(tmp_path / "moved.log")
     reopen_log_files()
     log.info("after_rotation")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import statistics
 import threading
 import time
 import uuid
@@ -21,11 +22,15 @@ class FakeSystemd:
     """The receiving end of $NOTIFY_SOCKET: a bound datagram socket read by its own thread, which
     stamps each message on arrival (so a blocked event loop cannot distort the timing)."""
 
+    _MARK = "X-TEST-MARK=1"
+
     def __init__(self, address: str) -> None:
+        self.address = address
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(address)
         self.sock.settimeout(0.05)
         self.arrivals: list[tuple[float, str]] = []
+        self._marks = threading.Semaphore(0)
         self._stop = threading.Event()
         self._reader = threading.Thread(target=self._read, name="fake-systemd", daemon=True)
         self._reader.start()
@@ -38,10 +43,17 @@ class FakeSystemd:
                 continue
             except OSError:
                 return
-            self.arrivals.append((time.monotonic(), data.decode()))
+            if data.decode() == self._MARK:
+                self._marks.release()
+            else:
+                self.arrivals.append((time.monotonic(), data.decode()))
 
     def messages(self) -> list[str]:
-        time.sleep(0.1)  # let the reader catch up with what is already queued
+        """Everything sent so far: a datagram socket keeps order, so once a marker sent now has
+        been read, so has every message sent before it."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as client:
+            client.sendto(self._MARK.encode(), self.address)
+        assert self._marks.acquire(timeout=30), "the fake systemd stopped reading"
         return [message for _, message in self.arrivals]
 
     def close(self) -> None:
@@ -102,28 +114,41 @@ async def test_without_notify_socket_every_call_is_a_harmless_no_op():
     assert notifier.watchdog_period is None
 
 
+async def wait_for_pings(fake: FakeSystemd, count: int, timeout: float = 30.0) -> None:
+    async with asyncio.timeout(timeout):
+        while len(fake.arrivals) < count:
+            await asyncio.sleep(0.01)
+
+
+# Real time is the point here (systemd measures it), so the bounds are ratios of the period with
+# margins a loaded machine stays inside: pings are never early, and a late one only delays them.
 async def test_watchdog_pings_every_half_of_watchdog_usec(systemd):
     fake, environ = systemd
-    environ.update(WATCHDOG_USEC="200000", WATCHDOG_PID=str(os.getpid()))  # 0.2 s → a ping every 0.1 s
+    environ.update(WATCHDOG_USEC="400000", WATCHDOG_PID=str(os.getpid()))  # 0.4 s → a ping every 0.2 s
     async with Notifier(environ) as notifier:
-        await asyncio.sleep(0.75)
-    assert notifier.watchdog_period == pytest.approx(0.1)
+        started = time.monotonic()
+        await wait_for_pings(fake, 8)
+        elapsed = time.monotonic() - started
+    period = notifier.watchdog_period
+    assert period == pytest.approx(0.2)
     assert set(fake.messages()) == {"WATCHDOG=1"}
-    assert 6 <= len(fake.arrivals) <= 8
-    assert all(0.07 < gap < 0.2 for gap in gaps(fake.arrivals)), gaps(fake.arrivals)
+    assert elapsed >= 7.5 * period  # eight pings take (at least) eight periods: none came early
+    middle = statistics.median(gaps(fake.arrivals))
+    assert 0.8 * period <= middle <= 2.0 * period, gaps(fake.arrivals)
 
 
 async def test_watchdog_pings_stop_while_the_event_loop_is_blocked(systemd):
     fake, environ = systemd
-    environ["WATCHDOG_USEC"] = "100000"  # a ping every 0.05 s
+    environ["WATCHDOG_USEC"] = "200000"  # a ping every 0.1 s
+    period, blocked = 0.1, 1.0
     async with Notifier(environ):
-        await asyncio.sleep(0.2)
-        time.sleep(0.6)  # a blocking call in the loop: systemd must see the pings stop
-        await asyncio.sleep(0.2)
-    fake.messages()
-    longest_silence = max(gaps(fake.arrivals))
-    assert 0.55 < longest_silence < 0.75
-    assert sorted(gaps(fake.arrivals))[-2] < 0.15  # elsewhere the pings kept their cadence
+        await wait_for_pings(fake, 2)
+        time.sleep(blocked)  # a blocking call in the loop: systemd must see the pings stop
+        before = len(fake.messages())
+        await wait_for_pings(fake, before + 2)
+    silences = sorted(gaps(fake.arrivals))
+    assert 0.95 * blocked <= silences[-1] < blocked + 10 * period, silences
+    assert silences[-2] < blocked / 2, silences  # the block was the one silence: elsewhere they kept on
 
 
 async def test_watchdog_is_not_pinged_for_another_process(systemd):
@@ -137,12 +162,11 @@ async def test_watchdog_is_not_pinged_for_another_process(systemd):
 
 async def test_pings_end_when_the_notifier_exits(systemd):
     fake, environ = systemd
-    environ["WATCHDOG_USEC"] = "100000"
+    environ["WATCHDOG_USEC"] = "100000"  # a ping every 0.05 s
     async with Notifier(environ):
-        await asyncio.sleep(0.12)
+        await wait_for_pings(fake, 2)
     pings_while_entered = len(fake.messages())
-    await asyncio.sleep(0.3)
-    assert pings_while_entered >= 2
+    await asyncio.sleep(0.3)  # six periods: a pinger left running would have sent more
     assert len(fake.messages()) == pings_while_entered
 
 

@@ -12,7 +12,7 @@ import pytest
 from collector.exchanges.normalize import MalformedEntry, Normalizer, number, timestamp
 from collector.records import FundingRate, Ticker, validate
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "exchanges"
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "exchanges"
 RECEIVED_AT = 1_800_000_000_000
 
 

@@ -9,7 +9,7 @@ from collector.errors import ConfigError
 from config_manager import ConfigManager
 from exchange_simulator import Simulator
 
-ROOT = pathlib.Path(__file__).parents[2]
+ROOT = pathlib.Path(__file__).parents[3]
 CONFIG = ROOT / "config" / "simulator.yaml"
 
 

@@ -154,3 +154,19 @@ async def test_leaving_the_proxy_closes_connections_and_the_port(echo_port: int)
     with pytest.raises(ConnectionRefusedError):
         await _connect(proxy)
     writer.close()
+
+
+async def test_stall_after_forwards_that_many_bytes_then_holds_the_rest(proxy: TcpProxy) -> None:
+    reader, writer = await _connect(proxy)
+    stalled = proxy.stall_after(1_000_000)
+    writer.write(bytes(4_000_000))
+    async with asyncio.timeout(10):
+        await stalled.wait()
+    assert 1_000_000 <= proxy.upstream_bytes < 1_000_000 + 65536 * 2  # at most the chunk in flight
+    held_at = proxy.upstream_bytes
+    await asyncio.sleep(0.1)
+    assert proxy.upstream_bytes == held_at  # nothing more moves until restored
+    await proxy.restore()
+    async with asyncio.timeout(10):
+        assert len(await reader.readexactly(4_000_000)) == 4_000_000
+    writer.close()

@@ -17,7 +17,7 @@ from collector.exchanges.normalize import Normalizer
 from collector.exchanges.plans import PLANS, Part
 from collector.records import FundingRate, Ticker
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "exchanges"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "exchanges"
 OTHERS = json.loads((FIXTURES / "others" / "tickers.json").read_text())
 RECEIVED = 1_800_000_000_000
 TICKER_PART = Part("tickers", "fetch_tickers")

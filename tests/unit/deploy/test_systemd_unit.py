@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 UNIT = ROOT / "deploy" / "systemd" / "crypto-collector.service"
 INSTALL = ROOT / "deploy" / "install.sh"
 VENV_PYTHON = "/opt/crypto_collector/.venv/bin/python"

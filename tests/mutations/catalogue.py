@@ -1,0 +1,335 @@
+"""The mutations `python -m tests.mutations` runs: each breaks one behaviour a user would notice.
+
+Keep each one small (one line where possible) and name the tests that must fail; when the code
+changes so that an original text no longer occurs exactly once, tests/unit/test_mutations.py
+fails and the entry is updated with the code.
+"""
+
+from __future__ import annotations
+
+from tests.mutations import Edit, Mutation, mutation
+
+BREAKER = "collector/resilience/breaker.py"
+RETRY = "collector/resilience/retry.py"
+MASKING = "collector/masking.py"
+LOGGING = "collector/logging.py"
+CONFIG = "collector/config.py"
+MANAGER = "config_manager.py"
+NORMALIZE = "collector/exchanges/normalize.py"
+MARKETS = "collector/exchanges/markets.py"
+POLLING = "collector/exchanges/polling.py"
+RECORDS = "collector/records.py"
+PIPELINE = "collector/pipeline.py"
+SCHEDULER = "collector/scheduler.py"
+HEALTH = "collector/health.py"
+SYSTEMD = "collector/systemd.py"
+SUMMARY = "collector/summary.py"
+CHECKS = "collector/checks.py"
+APP = "collector/app.py"
+SINK_BASE = "collector/sinks/base.py"
+
+T_BREAKER = "tests/unit/resilience/test_breaker.py"
+T_RETRY = "tests/unit/resilience/test_retry.py"
+T_MASKING = "tests/unit/test_masking.py"
+T_LOGGING = "tests/unit/test_logging.py"
+T_CONFIG = "tests/unit/test_config_loading.py"
+T_NORMALIZE = "tests/unit/exchanges/test_normalize.py"
+T_MARKETS = "tests/unit/exchanges/test_markets.py"
+T_POLLING = "tests/unit/exchanges/test_polling.py"
+T_RECORDS = "tests/unit/test_records.py"
+T_PIPELINE = "tests/unit/test_pipeline.py"
+T_SCHEDULER = "tests/unit/test_scheduler.py"
+T_HEALTH = "tests/unit/test_health.py"
+T_SYSTEMD = "tests/unit/test_systemd.py"
+T_SUMMARY = "tests/unit/test_summary.py"
+T_CHECKS = "tests/unit/test_checks.py"
+T_APP = "tests/unit/test_app.py"
+T_SINK_BASE = "tests/unit/sinks/test_base.py"
+T_LIFECYCLE_SECRETS = "tests/e2e/test_lifecycle.py::test_secrets_never_reach_the_logs"
+
+MUTATIONS: tuple[Mutation, ...] = (
+    # --- breaker ---------------------------------------------------------------------------
+    mutation("breaker.open_breaker_lets_calls_through", BREAKER,
+             "if self.retry_in() > 0:", "if False:",
+             breaks="an exchange that keeps failing is still called on every tick", tests=T_BREAKER),
+    mutation("breaker.opens_one_failure_late", BREAKER,
+             "self.consecutive_failures >= self.failure_threshold",
+             "self.consecutive_failures > self.failure_threshold",
+             breaks="the breaker opens after threshold + 1 failures, not threshold", tests=T_BREAKER),
+    mutation("breaker.half_open_lets_every_caller_through", BREAKER,
+             "if self._probe_in_flight:", "if False:",
+             breaks="a recovering exchange gets a burst of requests instead of one probe", tests=T_BREAKER),
+    mutation("breaker.failed_probe_keeps_it_half_open", BREAKER,
+             "if self._state is BreakerState.HALF_OPEN or (", "if (",
+             breaks="a failed probe does not re-open the breaker", tests=T_BREAKER),
+    mutation("breaker.success_keeps_the_failure_count", BREAKER,
+             "        self.consecutive_failures = 0\n        self._probe_in_flight = False\n",
+             "        self._probe_in_flight = False\n",
+             breaks="failures spread over days add up and open the breaker", tests=T_BREAKER),
+    # --- retry -----------------------------------------------------------------------------
+    mutation("retry.non_retryable_errors_are_retried", RETRY,
+             "if not retryable(err):", "if False:",
+             breaks="a bad API key is retried (and locks the account) instead of failing at once",
+             tests=T_RETRY),
+    mutation("retry.one_attempt_too_many", RETRY,
+             "if attempt >= policy.max_attempts:", "if attempt > policy.max_attempts:",
+             breaks="retry.max_attempts is exceeded by one", tests=T_RETRY),
+    mutation("retry.retry_after_ignored", RETRY,
+             "delay = min(policy.max_delay, max(delay, asked))", "delay = delay",
+             breaks="a 429's Retry-After is ignored and the exchange bans us", tests=T_RETRY),
+    mutation("retry.retry_after_uncapped", RETRY,
+             "delay = min(policy.max_delay, max(delay, asked))", "delay = max(delay, asked)",
+             breaks="a Retry-After of an hour stalls the poller past retry.max_delay", tests=T_RETRY),
+    mutation("retry.backoff_does_not_grow", RETRY,
+             "self.base_delay * 2 ** (attempt - 1)", "self.base_delay",
+             breaks="retries hammer a struggling server at a constant pace", tests=T_RETRY),
+    # --- masking ---------------------------------------------------------------------------
+    Mutation("masking.both_masking_functions_disabled",
+             "API keys, passwords and URL credentials reach the log file and --validate-config",
+             (T_LIFECYCLE_SECRETS,),
+             (Edit(MASKING, 'return f"{MASK} (set)" if value else "(empty)"', "return str(value)"),
+              Edit(MASKING, "return _URL_CREDENTIALS.sub(lambda m: f\"{m['scheme']}{m['user']}:{MASK}@\", text)",
+                   "return text"))),
+    mutation("masking.url_credentials_kept", MASKING,
+             "return _URL_CREDENTIALS.sub(lambda m: f\"{m['scheme']}{m['user']}:{MASK}@\", text)",
+             "return text",
+             breaks="user:password@ inside a URL reaches the logs", tests=(T_MASKING, T_LOGGING)),
+    mutation("masking.secret_value_shown", MASKING,
+             'return f"{MASK} (set)" if value else "(empty)"', "return str(value)",
+             breaks="a secret's value is printed where only 'set' may be", tests=T_MASKING),
+    mutation("masking.nested_secret_keys_kept", MASKING,
+             "if str(key).lower() in SECRET_KEYS and value not in (None, \"\")",
+             "if False",
+             breaks="a secret inside ccxt_options (headers, apiKey) is printed", tests=T_MASKING),
+    mutation("masking.log_processor_keeps_secret_fields", LOGGING,
+             "        if key.lower() in SECRET_KEYS:\n            event[key] = mask_value(value)\n",
+             "        if False:\n            event[key] = mask_value(value)\n",
+             breaks="a log line's password= field is written in clear", tests=T_LOGGING),
+    # --- config loading and validation -----------------------------------------------------
+    mutation("config.unknown_keys_pass_silently", CONFIG,
+             'model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)',
+             'model_config = ConfigDict(frozen=True, extra="ignore", validate_default=True)',
+             breaks="a typo in the YAML is silently ignored", tests=T_CONFIG),
+    mutation("config.interval_range_unchecked", CONFIG,
+             "ticker_interval: float = Field(30.0, ge=1.0, le=3600.0)",
+             "ticker_interval: float = Field(30.0)",
+             breaks="ticker_interval 0.5 passes and the exchanges ban us", tests=T_CONFIG),
+    mutation("config.dotenv_wins_over_the_environment_in_expansion", MANAGER,
+             "environ = {**dotenv, **self._environ}", "environ = {**self._environ, **dotenv}",
+             breaks="${VAR} takes the .env value although the real environment sets it", tests=T_CONFIG),
+    mutation("config.dotenv_override_wins_over_the_environment", MANAGER,
+             "return _deep_merge(layers[0], layers[1]), sources",
+             "return _deep_merge(layers[1], layers[0]), sources",
+             breaks="CRYPTO_COLLECTOR_* from .env wins over the real environment", tests=T_CONFIG),
+    mutation("config.only_the_first_problem_is_reported", MANAGER,
+             "problems.extend(_describe(error, sources) for error in err.errors())",
+             "problems.extend(_describe(error, sources) for error in err.errors()[:1])",
+             breaks="--validate-config stops at the first problem", tests=T_CONFIG),
+    mutation("config.secret_shown_in_a_problem", MANAGER,
+             "shown = mask_value(given) if any(part in SECRET_KEYS for part in loc) else _short(given)",
+             "shown = _short(given)",
+             breaks="a wrongly typed password is printed by --validate-config", tests=T_CONFIG),
+    mutation("config.expansion_default_ignored", MANAGER,
+             "        if default is not None:\n            return default\n",
+             "        if False:\n            return default\n",
+             breaks="${VAR:-default} fails when VAR is unset", tests=T_CONFIG),
+    mutation("config.yaml_error_line_off_by_one", MANAGER,
+             'where = f"line {mark.line + 1}, column {mark.column + 1}"',
+             'where = f"line {mark.line}, column {mark.column}"',
+             breaks="a YAML error points at the wrong line", tests=T_CONFIG),
+    mutation("errors.contract_code_misspelt", "collector/errors.py",
+             'DB_001 = "DB_001"', 'DB_001 = "DB_01"',
+             breaks="log lines carry a code the operator guide and the alerts do not know",
+             tests="tests/unit/test_errors.py::test_error_codes_are_the_contract_codes"),
+    # --- normalize -------------------------------------------------------------------------
+    mutation("normalize.nan_accepted", NORMALIZE,
+             "if value - value == 0.0:  # False for NaN and ±inf", "if True:",
+             breaks="a NaN price from an exchange becomes a record", tests=T_NORMALIZE),
+    mutation("normalize.okx_volume_in_contracts", NORMALIZE,
+             '"okx": {"base_volume_24h": "volCcy24h"},', '"okx": {},',
+             breaks="okx base volume is stored in contracts, not in base currency", tests=T_NORMALIZE),
+    mutation("normalize.unwanted_symbols_collected", NORMALIZE,
+             'if entry["symbol"] not in wanted:', "if False:",
+             breaks="symbols the config did not ask for are collected", tests=T_NORMALIZE),
+    mutation("normalize.timestamp_range_unchecked", NORMALIZE,
+             "    if not _MIN_TS <= value <= _MAX_TS:\n        raise MalformedEntry",
+             "    if False:\n        raise MalformedEntry",
+             breaks="a timestamp in seconds (or year 1970) becomes a record", tests=T_NORMALIZE),
+    mutation("normalize.one_malformed_entry_loses_the_response", NORMALIZE,
+             "except (MalformedEntry, KeyError, TypeError, AttributeError):", "except ():",
+             breaks="one bad entry loses every symbol of the poll", tests=T_NORMALIZE),
+    mutation("normalize.funding_without_rate_accepted", NORMALIZE,
+             "if rate is None:", "if False:",
+             breaks="a funding entry without a rate becomes a record", tests=T_NORMALIZE),
+    mutation("normalize.bybit_open_interest_lost", NORMALIZE,
+             '"bybit": {"open_interest": "openInterest", "ts": "timestamp"},', '"bybit": {"ts": "timestamp"},',
+             breaks="bybit tickers lose their open interest", tests=T_NORMALIZE),
+    # --- records ---------------------------------------------------------------------------
+    mutation("records.nan_passes_validation", RECORDS,
+             "or not math.isfinite(value)", "or False",
+             breaks="a NaN reaches the sinks, which refuse the whole batch", tests=T_RECORDS),
+    mutation("records.bool_passes_as_a_number", RECORDS,
+             "if type(value) is bool or not isinstance", "if not isinstance",
+             breaks="True is stored as a price of 1.0", tests=T_RECORDS),
+    mutation("records.time_range_unchecked", RECORDS,
+             "if not _MIN_TS <= value <= _MAX_TS:", "if False:",
+             breaks="a timestamp in seconds is stored as 1970", tests=T_RECORDS),
+    mutation("records.symbol_length_unchecked", RECORDS,
+             "if len(value) > max_length:", "if False:",
+             breaks="a 10 KB symbol reaches the sinks", tests=T_RECORDS),
+    mutation("records.message_id_ignores_ts", RECORDS,
+             'key = f"{record.kind}|{record.exchange}|{record.symbol}|{record.ts}"',
+             'key = f"{record.kind}|{record.exchange}|{record.symbol}"',
+             breaks="consumers deduplicate every tick of a symbol into one message", tests=T_RECORDS),
+    mutation("records.message_id_differs_between_runs", RECORDS,
+             "return hashlib.blake2b(key.encode(), digest_size=16).hexdigest()", "return str(hash(key))",
+             breaks="a replay after a restart gets new message ids and consumers see duplicates",
+             tests=T_RECORDS),
+    mutation("records.routing_key_keeps_dots", RECORDS,
+             "parts.replace('.', '_')", "parts",
+             breaks="a symbol with a dot splits its routing key into extra topic words", tests=T_RECORDS),
+    mutation("records.to_dict_loses_kind", RECORDS,
+             'data = {"kind": record.kind}', "data = {}",
+             breaks="RabbitMQ messages do not say what kind of record they carry", tests=T_RECORDS),
+    # --- pipeline: rejection at the boundary ----------------------------------------------
+    mutation("pipeline.malformed_records_reach_the_writers", PIPELINE,
+             "                validate(record)\n", "                pass\n",
+             breaks="a NaN record poisons a sink's batch", tests=T_PIPELINE),
+    mutation("pipeline.rejections_not_counted", PIPELINE,
+             'metrics.records_dropped.labels(sink="pipeline", reason="malformed").inc()', "pass",
+             breaks="collector_records_dropped_total hides rejected records", tests=T_PIPELINE),
+    mutation("pipeline.rejection_log_floods", PIPELINE,
+             "if last is not None and now - last < self._log_every:", "if False:",
+             breaks="a broken exchange writes one log line per bad record", tests=T_PIPELINE),
+    mutation("pipeline.one_log_window_for_every_exchange", PIPELINE,
+             "exchange = exchange[:64]", 'exchange = "all"',
+             breaks="one noisy exchange silences the rejection lines of the others", tests=T_PIPELINE),
+    # --- scheduler -------------------------------------------------------------------------
+    mutation("scheduler.ticks_drift", SCHEDULER,
+             "delay = start + tick * interval - self._clock()", "delay = interval",
+             breaks="ticks drift later and later over hours", tests=T_SCHEDULER),
+    mutation("scheduler.missed_ticks_are_stacked", SCHEDULER,
+             "if due <= following:", "if True:",
+             breaks="an overrun poll is followed by a burst of catch-up polls", tests=T_SCHEDULER),
+    mutation("scheduler.skipped_ticks_not_counted", SCHEDULER,
+             "metrics.ticks_skipped.labels(name, kind).inc(skipped)", "pass",
+             breaks="collector_ticks_skipped_total stays 0 while polls overrun", tests=T_SCHEDULER),
+    mutation("scheduler.crash_logged_on_every_tick", SCHEDULER,
+             "if key not in self._crashing:", "if True:",
+             breaks="a crashing poll floods the log with a traceback per tick", tests=T_SCHEDULER),
+    mutation("scheduler.crash_ends_the_poller", SCHEDULER,
+             "except Exception as err:  # the loop must go on",
+             "except ArithmeticError as err:  # the loop must go on",
+             breaks="one unexpected exception stops an exchange's polling for good", tests=T_SCHEDULER),
+    mutation("scheduler.no_start_jitter", SCHEDULER,
+             "start = self._clock() + self._rng() * min(self._max_jitter, interval * 0.1)",
+             "start = self._clock()",
+             breaks="every exchange is hit in the same millisecond", tests=T_SCHEDULER),
+    mutation("scheduler.run_once_polls_one_after_another", SCHEDULER,
+             "        async with asyncio.TaskGroup() as group:\n            tasks = [\n"
+             "                group.create_task(self._tick(source, kind), name=f\"once:{source.name}:{kind}\")\n"
+             "                for source in self._sources for kind in self._intervals\n            ]\n"
+             "        return sum(task.result() for task in tasks)\n",
+             "        return sum([await self._tick(source, kind)\n"
+             "                    for source in self._sources for kind in self._intervals])\n",
+             breaks="--once takes the sum of every exchange's time instead of the slowest",
+             tests=T_SCHEDULER),
+    # --- health rules ----------------------------------------------------------------------
+    mutation("health.one_open_breaker_is_failing", HEALTH,
+             'all(ex.get("breaker") == "open" for ex in exchanges.values())',
+             'any(ex.get("breaker") == "open" for ex in exchanges.values())',
+             breaks="one exchange down pages the on-call as if nothing worked", tests=T_HEALTH),
+    mutation("health.every_sink_down_is_not_failing", HEALTH,
+             'if sinks and all(sink.get("state") == "down" for sink in sinks.values()):', "if False:",
+             breaks="/health says 200 while no record can be written anywhere", tests=T_HEALTH),
+    mutation("health.no_start_up_grace", HEALTH,
+             "if uptime_s < window:", "if False:",
+             breaks="a daemon that just started is reported failing", tests=T_HEALTH),
+    mutation("health.silence_window_from_the_longest_interval", HEALTH,
+             "window = SILENCE_INTERVALS * min(intervals)", "window = SILENCE_INTERVALS * max(intervals)",
+             breaks="a silent daemon is noticed only after 3 funding intervals (15 min)", tests=T_HEALTH),
+    mutation("health.failing_answers_200", HEALTH,
+             "return document, 503 if status == FAILING else 200", "return document, 200",
+             breaks="a load balancer / monitor polling the status code never sees the failure",
+             tests=T_HEALTH),
+    mutation("health.spooling_sink_is_ok", HEALTH,
+             '_SINK_OK_STATES = frozenset({"ok"})', '_SINK_OK_STATES = frozenset({"ok", "spooling"})',
+             breaks="a sink that is down and spooling shows as healthy", tests=T_HEALTH),
+    mutation("health.failed_polls_not_degraded", HEALTH,
+             'if exchange.get("consecutive_failures", 0) > 0:', "if False:",
+             breaks="an exchange failing every poll (breaker still closed) shows as healthy",
+             tests=T_HEALTH),
+    # --- systemd ---------------------------------------------------------------------------
+    mutation("systemd.watchdog_pinged_once_per_period", SYSTEMD,
+             "period = int(usec) / 2 / 1_000_000", "period = int(usec) / 1_000_000",
+             breaks="systemd kills a healthy daemon when a ping arrives a little late", tests=T_SYSTEMD),
+    mutation("systemd.watchdog_pinged_for_another_pid", SYSTEMD,
+             "if not usec or (watchdog_pid and watchdog_pid != str(pid)):", "if not usec:",
+             breaks="a child process pings the watchdog meant for its parent", tests=T_SYSTEMD),
+    mutation("systemd.status_newlines_inject_fields", SYSTEMD,
+             'return " ".join(text.splitlines())', "return text",
+             breaks="a status text with a newline sends READY=1 or other fields", tests=T_SYSTEMD),
+    # --- exchanges: markets and polling ----------------------------------------------------
+    mutation("markets.inverse_swaps_collected", MARKETS,
+             'and market.get("settle") == market.get("quote")', "and True",
+             breaks="coin-settled (inverse) swaps are collected as if linear", tests=T_MARKETS),
+    mutation("markets.inactive_markets_collected", MARKETS,
+             'and market.get("active") is not False', "and True",
+             breaks="delisted markets are still polled", tests=T_MARKETS),
+    mutation("markets.configured_symbols_ignored", MARKETS,
+             "return listed.intersection(configured) if configured else listed", "return listed",
+             breaks="exchange_configs.<name>.symbols is ignored: every market is collected", tests=T_MARKETS),
+    mutation("markets.ccxt_options_lose_to_the_defaults", MARKETS,
+             "return deep_merge(built, config.ccxt_options)", "return deep_merge(config.ccxt_options, built)",
+             breaks="ccxt_options (urls, proxies, options) cannot override the built-in config",
+             tests=T_MARKETS),
+    mutation("markets.merge_is_shallow", MARKETS,
+             "if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):", "if False:",
+             breaks="one option in ccxt_options.options wipes the linear-swap defaults", tests=T_MARKETS),
+    mutation("polling.rate_limit_reported_as_unavailable", POLLING,
+             "if isinstance(err, RATE_LIMITED):", "if False:",
+             breaks="a 429 is logged EXCHANGE_001 instead of EXCHANGE_003", tests=T_POLLING),
+    mutation("polling.auth_errors_retried", POLLING,
+             "return isinstance(err, ccxt_errors.OperationFailed)", "return True",
+             breaks="an authentication error is retried", tests=T_POLLING),
+    mutation("polling.retry_after_header_case_sensitive", POLLING,
+             'if key.lower() == "retry-after":', 'if key == "Retry-After":',
+             breaks="a lower-case retry-after header (aiohttp, HTTP/2) is ignored", tests=T_POLLING),
+    mutation("polling.failure_logged_on_every_poll", POLLING,
+             "if code == self.failing:", "if False:",
+             breaks="an outage writes one warning per poll instead of one per change", tests=T_POLLING),
+    mutation("polling.recovery_not_logged", POLLING,
+             "if self.failing is not None or self.crashing:", "if False:",
+             breaks="the log never says an exchange recovered", tests=T_POLLING),
+    mutation("polling.unchanged_records_emitted_again", POLLING,
+             "                if emitted:\n                    continue\n",
+             "                if False:\n                    continue\n",
+             breaks="the same ticker is written on every poll while the exchange's data stands still",
+             tests=T_POLLING),
+    # --- summary, checks, app, sink schema --------------------------------------------------
+    mutation("summary.api_key_printed", SUMMARY,
+             'keys = [f"{field} {mask_value(getattr(exchange, field))}"',
+             'keys = [f"{field} {getattr(exchange, field).get_secret_value()}"',
+             breaks="--validate-config prints an exchange's API key", tests=T_SUMMARY),
+    mutation("summary.rabbitmq_password_printed", SUMMARY,
+             "amqp://{section.username}:{mask_value(section.password)}@",
+             "amqp://{section.username}:{section.password.get_secret_value()}@",
+             breaks="--validate-config prints the RabbitMQ password", tests=T_SUMMARY),
+    mutation("checks.a_fail_line_exits_0", CHECKS,
+             "return 0 if failed == 0 else 1", "return 0",
+             breaks="--check-deps exits 0 although a check failed", tests=T_CHECKS),
+    mutation("checks.a_timeout_hides_the_limit", CHECKS,
+             'return Check(name, False, f"no answer within {timeout:g}s")',
+             'return Check(name, False, "timed out")',
+             breaks="a FAIL line for a hung server does not say how long it waited", tests=T_CHECKS),
+    mutation("app.disabled_sink_is_built", APP,
+             "if config.rabbitmq.enabled:", "if True:",
+             breaks="a disabled RabbitMQ sink is connected to anyway", tests=T_APP),
+    mutation("app.status_line_counts_nothing", APP,
+             "collected = self.pipeline.accepted if self.pipeline else 0", "collected = 0",
+             breaks="systemctl status always says 0 records collected", tests=T_APP),
+    mutation("sinks_base.funding_rate_column_nullable", SINK_BASE,
+             'required = {*KEY_FIELDS, "funding_rate"} if kind == FundingRate.kind else set(KEY_FIELDS)',
+             "required = set(KEY_FIELDS)",
+             breaks="a funding rate row without a rate can be stored", tests=T_SINK_BASE),
+)

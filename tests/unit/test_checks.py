@@ -1,0 +1,56 @@
+"""`run_tests.py --check-deps` building blocks: one aligned OK/FAIL line per check, a reason for
+every failure, exit 1 when anything failed."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from collector.checks import Check, _timed, check_packages, check_python, run_checks
+
+
+def test_a_check_is_one_aligned_line_with_ok_or_fail_first():
+    assert Check("python", True, "3.11.7").line() == "OK    python                       3.11.7"
+    assert Check("sink postgres", False, "DB_001 refused").line() == (
+        "FAIL  sink postgres                DB_001 refused")
+
+
+def test_this_python_and_every_required_package_pass():
+    assert check_python().ok
+    packages = check_packages()
+    assert {c.name for c in packages} >= {"package ccxt", "package asyncpg", "package aio-pika"}
+    assert all(c.ok for c in packages), [c.line() for c in packages if not c.ok]
+
+
+async def test_a_probe_that_answers_is_ok_with_its_detail_and_time():
+    async def probe() -> str:
+        return "7 linear perpetuals"
+
+    check = await _timed("exchange okx", probe, timeout=5.0)
+    assert check.ok and check.detail.startswith("7 linear perpetuals (") and check.detail.endswith(" ms)")
+
+
+async def test_a_probe_that_hangs_fails_saying_how_long_it_was_given():
+    async def probe() -> str:
+        await asyncio.Event().wait()
+        return ""
+
+    check = await _timed("sink postgres", probe, timeout=0.05)
+    assert (check.ok, check.detail) == (False, "no answer within 0.05s")
+
+
+async def test_a_probe_that_raises_fails_with_the_first_line_of_its_error():
+    async def probe() -> str:
+        raise ConnectionRefusedError("DB_001: connection refused\nmore detail")
+
+    check = await _timed("sink postgres", probe, timeout=5.0)
+    assert (check.ok, check.detail) == (False, "DB_001: connection refused")
+
+
+async def test_a_config_that_cannot_be_loaded_is_a_fail_line_and_exit_1(tmp_path: Path, capsys) -> None:
+    code = await run_checks(tmp_path / "absent.yaml", timeout=1.0)
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 1
+    [config] = [line for line in lines if line[6:].startswith("config ")]
+    assert config.startswith("FAIL") and "CONFIG_001" in config and "absent.yaml" in config
+    assert lines[-1].endswith(" OK, 1 FAIL")

@@ -1,0 +1,50 @@
+"""The one-screen `--validate-config` summary: what the daemon will do, and no secret in it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from collector.config import AppConfig
+from collector.summary import config_summary
+
+SECRET = "Summary-S3cret-1"
+
+
+def configured(**sections) -> AppConfig:
+    return AppConfig.model_validate({"exchange_configs": {"binance": {}}, **sections})
+
+
+def test_the_summary_names_intervals_exchanges_sinks_delivery_resilience_health_and_logging():
+    config = configured(ticker_interval=15, exchange_configs={
+        "binance": {"symbols": ["BTC/USDT:USDT", "ETH/USDT:USDT"]}, "okx": {"enabled": False}})
+    lines = config_summary(config, Path("config/x.yaml")).splitlines()
+    assert lines[0] == "Configuration OK: config/x.yaml"
+    assert lines[1] == "  intervals   ticker 15s, funding_rate 300s"
+    assert lines[3].split() == ["binance", "enabled,", "ccxt", "binanceusdm,", "1200", "req/min,", "timeout",
+                                "30s,", "symbols:", "BTC/USDT:USDT,", "ETH/USDT:USDT"]
+    assert lines[4].startswith("    okx        disabled, ccxt okx,")
+    assert "every active linear perpetual" in lines[4]
+    sinks = {line.split()[0]: line.split(None, 1)[1] for line in lines[6:10]}
+    assert sinks == {"rabbitmq": "disabled", "clickhouse": "disabled", "postgres": "disabled",
+                     "sqlite": "enabled, data/collector.db"}
+    assert lines[10] == ("  delivery    batch 1000 records or 5s, queue 100000 per sink, spool data/spool"
+                         " (max 1024 MiB)")
+    assert lines[-2] == "  health      http://127.0.0.1:8080/health"
+    assert lines[-1] == "  logging     INFO (auto) to console, file logs/collector.log"
+
+
+def test_no_secret_is_printed_only_whether_it_is_set():
+    config = configured(
+        exchange_configs={"binance": {"api_key": SECRET, "secret": SECRET,
+                                      "ccxt_options": {"headers": {"X-MBX-APIKEY": SECRET},
+                                                       "httpsProxy": f"http://u:{SECRET}@proxy:3128"}}},
+        rabbitmq={"enabled": True, "password": SECRET},
+        clickhouse={"enabled": True, "password": SECRET},
+        postgres={"enabled": True, "password": SECRET})
+    text = config_summary(config, Path("p.yaml"))
+    assert SECRET not in text
+    assert "api_key *** (set), secret *** (set)" in text and "password" not in text.splitlines()[3]
+    assert "amqp://guest:*** (set)@localhost:5672/ exchange crypto.futures" in text
+    assert "http://default@localhost:8123 database crypto_data, password *** (set)" in text
+    assert "crypto_user@localhost:5432/crypto_data, password *** (set), pool 10" in text
+    assert "http://u:***@proxy:3128" in text
