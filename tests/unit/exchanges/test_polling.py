@@ -102,16 +102,18 @@ def test_status_carries_the_failing_code_and_the_error_for_health():
     assert status["last_error"] == "ExchangeNotAvailable: okx GET http://x/api 503"
 
 
-def ticker(symbol: str, ts: int) -> Ticker:
-    return Ticker("okx", symbol, ts, ts)
+def ticker(symbol: str, ts: int, last: float | None = None) -> Ticker:
+    return Ticker("okx", symbol, ts, ts, last=last)
 
 
-def test_a_record_whose_timestamp_did_not_move_is_not_emitted_again():
+def test_an_observation_that_did_not_change_is_not_emitted_again():
     kind, cache = state(), TTLCache(max_size=100, default_ttl=60.0, clock=lambda: 0.0)
-    first = kind.track([ticker("BTC/USDT:USDT", T0), ticker("ETH/USDT:USDT", T0)], cache, now=1.0)
-    again = kind.track([ticker("BTC/USDT:USDT", T0), ticker("ETH/USDT:USDT", T0 + 1000)], cache, now=2.0)
+    first = kind.track([ticker("BTC/USDT:USDT", T0, 100.0), ticker("ETH/USDT:USDT", T0, 10.0)],
+                       cache, now=1.0)
+    again = kind.track([ticker("BTC/USDT:USDT", T0, 100.0), ticker("ETH/USDT:USDT", T0 + 1000, 11.0)],
+                       cache, now=2.0)
     assert len(first) == 2
-    assert again == [ticker("ETH/USDT:USDT", T0 + 1000)]
+    assert again == [ticker("ETH/USDT:USDT", T0 + 1000, 11.0)]
 
 
 def test_symbols_whose_timestamp_stands_still_for_three_polls_turn_stale():
