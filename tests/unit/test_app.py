@@ -42,18 +42,25 @@ def source(name: str):
     return SimpleNamespace(name=name, status=lambda: {"breaker": "closed", "consecutive_failures": 0})
 
 
+class AcceptingJournal:
+    """Takes every append at once, as a journal on a healthy disk does."""
+
+    async def append(self, records) -> None:
+        self.appended = list(records)
+
+
 def running_daemon() -> Daemon:
     daemon = Daemon(configured(ticker_interval=10, funding_rate_interval=60), environ={})
-    daemon.writers = [writer("postgres", "spooling", 50.0), writer("sqlite", "ok", 70.0)]
+    daemon.writers = [writer("postgres", "down", 50.0), writer("sqlite", "ok", 70.0)]
     daemon.sources = [source("binance"), source("okx")]
-    daemon.pipeline = Pipeline([])
+    daemon.pipeline = Pipeline(AcceptingJournal(), daemon.writers)
     return daemon
 
 
 def test_the_status_line_counts_exchanges_collected_records_and_each_sinks_state():
     daemon = running_daemon()
     daemon.pipeline.accepted = 1234
-    assert daemon.status_line() == "2 exchanges, 1234 records collected; sinks: postgres spooling, sqlite ok"
+    assert daemon.status_line() == "2 exchanges, 1234 records collected; sinks: postgres down, sqlite ok"
 
 
 def test_before_start_up_the_status_line_says_nothing_was_collected():
@@ -61,13 +68,15 @@ def test_before_start_up_the_status_line_says_nothing_was_collected():
     assert daemon.status_line() == "0 exchanges, 0 records collected; sinks: "
 
 
-def test_the_snapshot_gives_health_every_part_and_the_newest_write():
+async def test_the_snapshot_gives_health_every_part_and_the_newest_write():
     daemon = running_daemon()
-    daemon.pipeline.publish([Ticker("binance", "BTC/USDT:USDT", T0, T0, last=1.0)])
+    await daemon.pipeline.publish([Ticker("binance", "BTC/USDT:USDT", T0, T0, last=1.0)])
     snapshot = daemon.snapshot()
     assert set(snapshot["exchanges"]) == {"binance", "okx"}
-    assert snapshot["sinks"]["postgres"]["state"] == "spooling"
-    assert snapshot["intervals"] == {"ticker": 10.0, "funding_rate": 60.0}
+    assert snapshot["sinks"]["postgres"]["state"] == "down"
+    # open interest (60 s) and settlements (at funding cadence) are on by default
+    assert snapshot["intervals"] == {"ticker": 10.0, "funding_rate": 60.0, "open_interest": 60.0,
+                                     "funding_settlement": 60.0}
     assert snapshot["last_written"] == 70.0  # the newest flush of any sink
     assert snapshot["last_collected"] == daemon.pipeline.last_publish is not None
 
