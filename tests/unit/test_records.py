@@ -66,7 +66,8 @@ def test_to_dict_has_kind_and_every_field_and_from_dict_restores_the_record():
     data = to_dict(FUNDING)
     assert data == {"kind": "funding_rate", "exchange": "okx", "symbol": "ETH/USDT:USDT", "ts": T0,
                     "received_at": T0 + 7, "funding_rate": 0.0001, "next_funding_time": T0 + 3_600_000,
-                    "mark_price": 2500.0, "index_price": None, "interest_rate": None}
+                    "mark_price": 2500.0, "index_price": None, "interest_rate": None,
+                    "funding_interval_hours": None, "predicted_funding_rate": None}
     assert from_dict(data) == FUNDING
     assert from_dict(to_dict(TICKER)) == TICKER
     assert list(to_dict(TICKER))[1:] == list(columns("ticker"))
