@@ -10,6 +10,7 @@ import ccxt
 import pytest
 
 from collector.exchanges.normalize import MalformedEntry, Normalizer, number, timestamp
+from collector.exchanges.plans import Part
 from collector.records import FundingRate, Ticker, validate
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "exchanges"
@@ -126,6 +127,32 @@ def test_a_funding_entry_without_a_rate_is_malformed():
     assert [r.symbol for r in result.records] == ["B/USDT:USDT"]
     assert result.records[0].ts == RECEIVED_AT
     assert result.malformed == 2
+
+
+TICKERS = Part("tickers", "fetch_tickers")
+FUNDING_RATES = Part("funding_rates", "fetch_funding_rates", reads="funding_rate")
+
+
+@pytest.mark.parametrize("broken", [
+    {"last": math.nan}, {"last": math.inf}, {"bid": -math.inf}, {"last": "abc"}, {"last": [1]},
+    {"last": True}, {"timestamp": 12}, {"timestamp": "soon"},
+])
+def test_a_malformed_ticker_in_a_merged_poll_is_skipped_and_counted_and_the_rest_kept(broken):
+    entries = {"A/USDT:USDT": _good("A/USDT:USDT"), "B/USDT:USDT": {**_good("B/USDT:USDT"), **broken},
+               "C/USDT:USDT": _good("C/USDT:USDT")}
+    result = Normalizer("binance", "binanceusdm").merge("ticker", [(TICKERS, (entries, None))],
+                                                        _everything(), RECEIVED_AT)
+    assert [r.symbol for r in result.records] == ["A/USDT:USDT", "C/USDT:USDT"]
+    assert result.malformed == 1
+
+
+def test_a_funding_entry_without_a_rate_in_a_merged_poll_is_malformed():
+    entries = {"A/USDT:USDT": {"symbol": "A/USDT:USDT", "fundingRate": None, "timestamp": None, "info": {}},
+               "B/USDT:USDT": {"symbol": "B/USDT:USDT", "fundingRate": 0.0001, "timestamp": None, "info": {}}}
+    result = Normalizer("binance", "binanceusdm").merge("funding_rate", [(FUNDING_RATES, (entries, None))],
+                                                        _everything(), RECEIVED_AT)
+    assert [(r.symbol, r.funding_rate) for r in result.records] == [("B/USDT:USDT", 0.0001)]
+    assert result.malformed == 1
 
 
 def test_symbols_not_collected_are_ignored_without_counting_them_malformed():
