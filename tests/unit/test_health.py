@@ -60,14 +60,26 @@ def test_one_failing_exchange_makes_the_daemon_degraded_but_still_200(change, pr
     assert document["exchanges"]["binance"]["healthy"] is True
 
 
-@pytest.mark.parametrize("state", ["down", "spooling"])
-def test_one_sink_that_is_not_ok_makes_the_daemon_degraded(state):
+@pytest.mark.parametrize("change, problem", [
+    ({"state": "down"}, "sink postgres: down"),
+    ({"state": "lagging", "lag_s": 400.4, "lag_threshold_s": 300.0},
+     "sink postgres: lagging, oldest unwritten record 400s old (limit 300s)"),
+])
+def test_one_sink_that_is_not_ok_makes_the_daemon_degraded(change, problem):
     snapshot = healthy_snapshot()
-    snapshot["sinks"]["postgres"].update(state=state, spooled_records=1200)
+    snapshot["sinks"]["postgres"].update(change, spooled_records=1200)
     document, http_status = report(snapshot)
     assert (document["status"], http_status) == ("degraded", 200)
-    assert f"sink postgres: {state}" in document["problems"]
+    assert problem in document["problems"]
     assert document["sinks"]["postgres"]["spooled_records"] == 1200
+
+
+def test_a_sink_still_making_its_first_connect_is_healthy():
+    snapshot = healthy_snapshot()
+    snapshot["sinks"]["postgres"]["state"] = "connecting"
+    document, http_status = report(snapshot)
+    assert (document["status"], http_status) == ("ok", 200)
+    assert document["sinks"]["postgres"]["healthy"] is True
 
 
 def test_every_exchange_failing_is_failing_with_503():
@@ -85,8 +97,8 @@ def test_every_exchange_failing_is_failing_with_503():
 def test_every_sink_down_is_failing_with_503():
     snapshot = healthy_snapshot()
     for sink in snapshot["sinks"].values():
-        sink["state"] = "spooling"
-    assert report(snapshot)[1] == 200  # spooling keeps every record: degraded, not failing
+        sink["state"] = "lagging"
+    assert report(snapshot)[1] == 200  # lagging sinks still write, the journal keeps the rest
     for sink in snapshot["sinks"].values():
         sink["state"] = "down"
     document, http_status = report(snapshot)
