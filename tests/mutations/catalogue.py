@@ -155,11 +155,16 @@ MUTATIONS: tuple[Mutation, ...] = (
              "    if not _MIN_TS <= value <= _MAX_TS:\n        raise MalformedEntry",
              "    if False:\n        raise MalformedEntry",
              breaks="a timestamp in seconds (or year 1970) becomes a record", tests=T_NORMALIZE),
-    mutation("normalize.one_malformed_entry_loses_the_response", NORMALIZE,
-             "except (MalformedEntry, KeyError, TypeError, AttributeError):", "except ():",
+    mutation("normalize.one_malformed_entry_loses_the_response", NORMALIZE,  # the merged poll's
+             "                                            received_at))\n"
+             "            except (MalformedEntry, KeyError, TypeError, AttributeError):",
+             "                                            received_at))\n            except ():",
              breaks="one bad entry loses every symbol of the poll", tests=T_NORMALIZE),
-    mutation("normalize.funding_without_rate_accepted", NORMALIZE,
-             "if rate is None:", "if False:",
+    mutation("normalize.funding_without_rate_accepted", NORMALIZE,  # the merged poll's builder
+             '    if values["funding_rate"] is None:\n        raise MalformedEntry("funding rate missing")\n'
+             "    return FundingRate(exchange, symbol,",
+             '    if False:\n        raise MalformedEntry("funding rate missing")\n'
+             "    return FundingRate(exchange, symbol,",
              breaks="a funding entry without a rate becomes a record", tests=T_NORMALIZE),
     mutation("normalize.bybit_open_interest_lost", NORMALIZE,
              '"bybit": {"open_interest": "openInterest", "ts": "timestamp"},', '"bybit": {"ts": "timestamp"},',
@@ -227,11 +232,11 @@ MUTATIONS: tuple[Mutation, ...] = (
              breaks="every exchange is hit in the same millisecond", tests=T_SCHEDULER),
     mutation("scheduler.run_once_polls_one_after_another", SCHEDULER,
              "        async with asyncio.TaskGroup() as group:\n            tasks = [\n"
-             "                group.create_task(self._tick(source, kind), name=f\"once:{source.name}:{kind}\")\n"
-             "                for source in self._sources for kind in self._intervals\n            ]\n"
+             "                group.create_task(self._tick(source, kind, interval), name=f\"once:{source.name}:{kind}\")\n"
+             "                for source in self._sources for kind, interval in self._intervals.items()\n            ]\n"
              "        return sum(task.result() for task in tasks)\n",
-             "        return sum([await self._tick(source, kind)\n"
-             "                    for source in self._sources for kind in self._intervals])\n",
+             "        return sum([await self._tick(source, kind, interval)\n"
+             "                    for source in self._sources for kind, interval in self._intervals.items()])\n",
              breaks="--once takes the sum of every exchange's time instead of the slowest",
              tests=T_SCHEDULER),
     # --- health rules ----------------------------------------------------------------------
@@ -253,10 +258,12 @@ MUTATIONS: tuple[Mutation, ...] = (
              breaks="a load balancer / monitor polling the status code never sees the failure",
              tests=T_HEALTH),
     mutation("health.spooling_sink_is_ok", HEALTH,
-             '_SINK_OK_STATES = frozenset({"ok"})', '_SINK_OK_STATES = frozenset({"ok", "spooling"})',
-             breaks="a sink that is down and spooling shows as healthy", tests=T_HEALTH),
+             '_SINK_OK_STATES = frozenset({"ok", "connecting"})',
+             '_SINK_OK_STATES = frozenset({"ok", "connecting", "down"})',
+             breaks="a sink that is down (its records wait in the journal) shows as healthy",
+             tests=T_HEALTH),
     mutation("health.failed_polls_not_degraded", HEALTH,
-             'if exchange.get("consecutive_failures", 0) > 0:', "if False:",
+             "    if failures > 0:\n", "    if False:\n",
              breaks="an exchange failing every poll (breaker still closed) shows as healthy",
              tests=T_HEALTH),
     # --- systemd ---------------------------------------------------------------------------
@@ -302,8 +309,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              "if self.failing is not None or self.crashing:", "if False:",
              breaks="the log never says an exchange recovered", tests=T_POLLING),
     mutation("polling.unchanged_records_emitted_again", POLLING,
-             "                if emitted:\n                    continue\n",
-             "                if False:\n                    continue\n",
+             "if cache is not None and cache.get(key) is not None:", "if False:",
              breaks="the same ticker is written on every poll while the exchange's data stands still",
              tests=T_POLLING),
     # --- summary, checks, app, sink schema --------------------------------------------------
@@ -329,7 +335,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              "collected = self.pipeline.accepted if self.pipeline else 0", "collected = 0",
              breaks="systemctl status always says 0 records collected", tests=T_APP),
     mutation("sinks_base.funding_rate_column_nullable", SINK_BASE,
-             'required = {*KEY_FIELDS, "funding_rate"} if kind == FundingRate.kind else set(KEY_FIELDS)',
+             'required = {*KEY_FIELDS, "funding_rate"} if kind in RATE_REQUIRED else set(KEY_FIELDS)',
              "required = set(KEY_FIELDS)",
              breaks="a funding rate row without a rate can be stored", tests=T_SINK_BASE),
 )
