@@ -48,9 +48,9 @@ async def test_what_was_journaled_in_many_appends_is_drained_into_one_batch(tmp_
 
 
 async def test_a_sink_slower_than_collection_reads_the_journal_from_disk_and_gets_everything_in_order(tmp_path):
-    sink = MemorySink("slow")
+    sink, clock = MemorySink("slow"), FakeClock()
     sink.hang = True
-    async with journal_with_writers(tmp_path, sink, batch_size=5, queue_max_size=10,
+    async with journal_with_writers(tmp_path, sink, clock=clock, batch_size=5, queue_max_size=10,
                                     write_timeout=0.3) as (journal, (writer,)):
         await journal.append(tickers(5))  # taken as a batch; its write hangs
         await asyncio.sleep(0.05)
@@ -59,7 +59,9 @@ async def test_a_sink_slower_than_collection_reads_the_journal_from_disk_and_get
         assert writer.status()["queue_depth"] <= 10 + 5, "memory stays bounded by queue_max_size"
         assert writer.status()["spooled_records"] == 205
         sink.hang = False  # the hung write times out; its retry goes through
-        await eventually(lambda: len(sink.records) >= 205, timeout=10)
+        # On a loaded machine the appends outlast both tries: then the backoff and the breaker
+        # wait on the writer's clock, which only the test moves.
+        await eventually(lambda: clock.advance(1.0) or len(sink.records) >= 205, timeout=10)
         await writer.flush()
     assert sink.records == tickers(205), "each record once, in the order journaled"
 
