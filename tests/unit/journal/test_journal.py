@@ -150,6 +150,26 @@ async def test_a_corrupt_frame_in_the_middle_loses_only_its_own_records(tmp_path
     assert not [e for e in again if e["event"] == "journal_frame_corrupt"], "rewritten without it"
 
 
+async def test_a_frame_whose_payload_still_parses_but_changed_is_caught_by_its_checksum(tmp_path):
+    async with Journal(tmp_path, max_bytes=2**30, frame_records=100) as journal:
+        journal.attach("sqlite", Collect())
+        await journal.append(mixed_records(300))  # three frames of 100
+    (path,) = segment_files(tmp_path)
+    data = bytearray(path.read_bytes())
+    second = HEADER.unpack_from(data, 0)[1] + HEADER.size  # where frame 2 starts
+    price = data.index(b".", second + HEADER.size) + 1  # a price's first decimal in frame 2
+    data[price] = ord("1") if data[price] != ord("1") else ord("2")  # still valid JSON, another price
+    path.write_bytes(bytes(data))
+    with capture_logs() as logs:
+        async with Journal(tmp_path, max_bytes=2**30) as journal:
+            journal.attach("sqlite", Collect())
+            survived = await read_all(journal, "sqlite")
+    records = mixed_records(300)
+    assert survived == records[:100] + records[200:], "no record with a changed value reaches a sink"
+    (corrupt,) = [e for e in logs if e["event"] == "journal_frame_corrupt"]
+    assert corrupt["file"] == str(path) and corrupt["error_code"] == ErrorCode.SPOOL_002
+
+
 async def test_a_full_journal_drops_only_what_the_lagging_sink_has_not_taken(tmp_path):
     def dropped(sink: str) -> float:
         return metrics.REGISTRY.get_sample_value(
