@@ -27,6 +27,10 @@ SUMMARY = "collector/summary.py"
 CHECKS = "collector/checks.py"
 APP = "collector/app.py"
 SINK_BASE = "collector/sinks/base.py"
+JOURNAL = "collector/journal/journal.py"
+SEGMENTS = "collector/journal/segments.py"
+FRAMES = "collector/journal/frames.py"
+WRITER = "collector/sinks/writer.py"
 
 T_BREAKER = "tests/unit/resilience/test_breaker.py"
 T_RETRY = "tests/unit/resilience/test_retry.py"
@@ -45,6 +49,8 @@ T_SUMMARY = "tests/unit/test_summary.py"
 T_CHECKS = "tests/unit/test_checks.py"
 T_APP = "tests/unit/test_app.py"
 T_SINK_BASE = "tests/unit/sinks/test_base.py"
+T_JOURNAL = "tests/unit/journal/test_journal.py"
+T_WRITER = "tests/unit/sinks/test_writer.py"
 T_LIFECYCLE_SECRETS = "tests/e2e/test_lifecycle.py::test_secrets_never_reach_the_logs"
 
 MUTATIONS: tuple[Mutation, ...] = (
@@ -338,4 +344,34 @@ MUTATIONS: tuple[Mutation, ...] = (
              'required = {*KEY_FIELDS, "funding_rate"} if kind in RATE_REQUIRED else set(KEY_FIELDS)',
              "required = set(KEY_FIELDS)",
              breaks="a funding rate row without a rate can be stored", tests=T_SINK_BASE),
+    # --- journal and writer ----------------------------------------------------------------
+    mutation("journal.torn_tail_kept", SEGMENTS,
+             "            file.truncate(found.valid_bytes)\n", "            pass\n",
+             breaks="a write cut short by a crash stays in the segment and is reported again at every start",
+             tests=T_JOURNAL),
+    mutation("journal.checksum_not_verified", FRAMES,
+             "    if zlib.crc32(data[offset + HEADER.size:end], zlib.crc32(checked)) != crc:\n        return None\n",
+             "    if False:\n        return None\n",
+             breaks="a damaged frame whose bytes still parse reaches the sinks with wrong prices",
+             tests=T_JOURNAL),
+    mutation("journal.segment_deleted_before_every_sink_passed_it", JOURNAL,
+             "done = min(cursors.values())", "done = max(cursors.values())",
+             breaks="a sink that is behind loses records once the fastest sink has written them",
+             tests=T_JOURNAL),
+    mutation("journal.full_journal_grows_without_bound", JOURNAL,
+             "while self.bytes > self.max_bytes and len(self._segments) > 1:", "while False:",
+             breaks="a sink down for days fills the disk past spool_max_bytes", tests=T_JOURNAL),
+    mutation("writer.cursor_committed_before_the_sink_confirmed", WRITER,
+             "        if await self._delivery.deliver(self._batch.records):\n"
+             "            self._journal.commit(self.name, self._batch.end_seq)\n",
+             "        self._journal.commit(self.name, self._batch.end_seq)\n"
+             "        if await self._delivery.deliver(self._batch.records):\n",
+             breaks="records a sink never confirmed are skipped after a restart", tests=T_WRITER),
+    mutation("writer.lagging_threshold_ignored", WRITER,
+             "if lag > self.lag_threshold:", "if lag > 0:",
+             breaks="/health says lagging (degraded) whenever one record waits, not past the threshold",
+             tests=T_WRITER),
+    mutation("writer.lagging_never_reported", WRITER,
+             "if lag > self.lag_threshold:", "if False:",
+             breaks="a stalled sink whose records wait for minutes shows as ok", tests=T_WRITER),
 )
