@@ -16,7 +16,18 @@ async def check_deps(config: Path, cwd: Path, **env: str) -> tuple[int, list[str
     async with asyncio.timeout(90):
         stdout, stderr = await proc.communicate()
     assert b"Traceback" not in stderr, stderr.decode()
-    return proc.returncode, stdout.decode().splitlines()
+    return proc.returncode, checks(stdout.decode())
+
+
+def checks(text: str) -> list[str]:
+    """One line per check: a long reason wraps between words onto indented lines, joined back."""
+    lines: list[str] = []
+    for line in text.splitlines():
+        if lines and line.startswith(" " * 35):
+            lines[-1] += " " + line.strip()
+        else:
+            lines.append(line)
+    return lines
 
 
 def row(lines: list[str], name: str) -> str:
