@@ -95,8 +95,9 @@ def _has_fields(line: str, fields: dict[str, Any]) -> bool:
     return all(entry.get(key) == value for key, value in fields.items())
 
 
-async def metric_total(port: int, family: str) -> float:
-    """The sum over every label set of a counter family on the daemon's /metrics (0 when absent)."""
+async def metric_total(port: int, family: str, labels: dict[str, str] | None = None) -> float:
+    """The sum over every label set (or those carrying `labels`) of a counter family on the
+    daemon's /metrics (0 when absent)."""
     import aiohttp
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -104,12 +105,15 @@ async def metric_total(port: int, family: str) -> float:
             session.get(f"http://127.0.0.1:{port}/metrics") as response:
         text = await response.text()
     return sum(sample.value for metric in text_string_to_metric_families(text) if metric.name == family
-               for sample in metric.samples if sample.name == family + "_total")
+               for sample in metric.samples if sample.name == family + "_total"
+               and (labels or {}).items() <= sample.labels.items())
 
 
-async def wait_for_metric(port: int, family: str, at_least: float, timeout: float = 60.0) -> float:
-    """Scrape until the counter reaches `at_least`; its value then."""
+async def wait_for_metric(port: int, family: str, at_least: float, timeout: float = 60.0, *,
+                          labels: dict[str, str] | None = None) -> float:
+    """Scrape until the counter (of the label sets carrying `labels`) reaches `at_least`; its
+    value then."""
     async with asyncio.timeout(timeout):
-        while (value := await metric_total(port, family)) < at_least:
+        while (value := await metric_total(port, family, labels)) < at_least:
             await asyncio.sleep(0.2)
     return value
