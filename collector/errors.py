@@ -28,6 +28,8 @@ class ErrorCode(StrEnum):
     SCHED_001 = "SCHED_001"  # a tick overran its interval; the next one was skipped
     HEALTH_001 = "HEALTH_001"  # the health/metrics server could not start (port in use)
     NOTIFY_001 = "NOTIFY_001"  # the systemd notify socket could not be used (READY/watchdog lost)
+    STREAM_001 = "STREAM_001"  # an exchange's websocket stream went down; REST polling took over
+    STREAM_002 = "STREAM_002"  # the exchange rejected a websocket subscription
     APP_001 = "APP_001"  # a start-up failure (a part could not be created)
     APP_002 = "APP_002"  # an unexpected exception in a task; the task is restarted
 
