@@ -20,8 +20,9 @@ from typing import Any
 import structlog
 
 from collector.config import AppConfig
-from collector.errors import CollectorError, ErrorCode
+from collector.errors import CollectorError, ConfigError, ErrorCode
 from collector.exchanges.source import ExchangeSource
+from collector.exchanges.stream import StreamOwner
 from collector.health import HealthServer
 from collector.pipeline import Pipeline
 from collector.scheduler import Scheduler
@@ -61,6 +62,7 @@ class Daemon:
         self.started_at = time.time()
         self.writers: list[BatchWriter] = []
         self.sources: list[ExchangeSource] = []
+        self.streams: list[StreamOwner] = []  # exchanges in `mode: stream`
         self.pipeline: Pipeline | None = None
         self.running = False  # past start-up: READY=1 was sent
 
@@ -125,14 +127,34 @@ class Daemon:
         except* CollectorError as group:
             raise group.exceptions[0] from None
         self.sources = sources
-        self.scheduler = Scheduler(self.sources, intervals=self.intervals, emit=self.pipeline.publish)
+        self.streams = self._build_streams(sources)
+        streaming = {owner.name for owner in self.streams}
+        self.scheduler = Scheduler([s for s in sources if s.name not in streaming], intervals=self.intervals,
+                                   emit=self.pipeline.publish)
+
+    def _build_streams(self, sources: list[ExchangeSource]) -> list[StreamOwner]:
+        """A stream owner per exchange in `mode: stream`; it polls REST itself while its stream is down."""
+        config = self.config
+        owners = []
+        for source in sources:
+            exchange = config.exchange_configs[source.name]
+            if exchange.mode != "stream":
+                continue
+            if not StreamOwner.supports(source.exchange_id):
+                raise ConfigError([(ErrorCode.CONFIG_003, (
+                    f"exchange_configs.{source.name}.mode: stream is not available for ccxt id "
+                    f"{source.exchange_id!r} (streaming speaks binanceusdm, bybit and okx); use poll"))])
+            owners.append(StreamOwner(source, exchange, ticker_interval=config.ticker_interval,
+                                      retry=config.retry, publish=self.pipeline.publish))
+        return owners
 
     @property
     def intervals(self) -> dict[str, float]:
         return {"ticker": self.config.ticker_interval, "funding_rate": self.config.funding_rate_interval}
 
     async def _run_once(self) -> int:
-        collected = await self.scheduler.run_once()
+        # One REST round of every exchange, streaming ones included: --once takes a snapshot.
+        collected = await Scheduler(self.sources, intervals=self.intervals, emit=self.pipeline.publish).run_once()
         await self.pipeline.flush()
         log.info("round_done", records=collected)
         return 0 if collected else 1
@@ -141,9 +163,10 @@ class Daemon:
         async with asyncio.TaskGroup() as tasks:
             polling = tasks.create_task(self._supervise(), name="scheduler")
             status = tasks.create_task(self._report_status(notifier), name="status")
+            streams = [tasks.create_task(owner.run(), name=f"stream:{owner.name}") for owner in self.streams]
             await stop.wait()
-            polling.cancel()
-            status.cancel()
+            for task in (polling, status, *streams):
+                task.cancel()
 
     async def _supervise(self) -> None:
         """Run the scheduler; an unexpected crash is logged once and the scheduler restarted."""
@@ -171,11 +194,16 @@ class Daemon:
         collected = self.pipeline.accepted if self.pipeline else 0
         return f"{len(self.sources)} exchanges, {collected} records collected; sinks: {sinks}"
 
+    def _exchange_status(self, source: ExchangeSource) -> dict[str, Any]:
+        owner = next((o for o in self.streams if o.name == source.name), None)
+        mode = {"mode": "stream", "stream": owner.status()} if owner else {"mode": "poll"}
+        return {**source.status(), **mode}
+
     def snapshot(self) -> dict[str, Any]:
         sinks = {w.sink.name: w.status() for w in self.writers}
         flushes = [s["last_flush"] for s in sinks.values() if s.get("last_flush")]
         return {
-            "exchanges": {source.name: source.status() for source in self.sources},
+            "exchanges": {source.name: self._exchange_status(source) for source in self.sources},
             "sinks": sinks,
             "intervals": self.intervals,
             "last_collected": self.pipeline.last_publish if self.pipeline else None,

@@ -44,6 +44,9 @@ def exchange_problems(name: str, exchange: dict[str, Any]) -> list[str]:
         problems.append(f"exchange {name}: {exchange['consecutive_failures']} consecutive failures{code}")
     if exchange.get("stale"):
         problems.append(f"exchange {name}: data is stale")
+    stream = exchange.get("stream") or {}
+    if stream.get("state") == "down":
+        problems.append(f"exchange {name}: stream down ({stream.get('error_code')}), REST fallback")
     return problems
 
 

@@ -50,8 +50,10 @@ class Connection:
         self.last_error: str | None = None
         self.error_code: ErrorCode | None = None
         self.advanced_at = clock()  # newest time any of its symbols moved on
+        self.session_started = self.advanced_at
         self.moved_at: dict[str, float] = {}
         self.seen: dict[str, object] = {}  # symbol -> cache entry last read
+        self._moved_this_session: set[str] = set()
         self._open = open_exchange
         self._on_update = on_update
         self._pace = pace
@@ -70,13 +72,22 @@ class Connection:
             return {}
         return getattr(self.exchange, self.channel.cache, None) or {}
 
+    @property
+    def delivered(self) -> int:
+        """Symbols that moved on since the current session started."""
+        return len(self._moved_this_session)
+
     def moved(self, symbol: str, now: float) -> None:
+        """`symbol` moved on; the connection is up once most of its symbols did this session (a
+        trickle of frames is not a working stream)."""
+        if symbol not in self._moved_this_session:
+            self._moved_this_session.add(symbol)
+            if not self.up and len(self._moved_this_session) * 2 > len(self.symbols):
+                self.up = True
+                self.failed = False
+                log.debug("stream_connection_up", connection=self.name, session=self.sessions)
         self.moved_at[symbol] = now
         self.advanced_at = now
-        if not self.up:
-            self.up = True
-            self.failed = False
-            log.debug("stream_connection_up", connection=self.name, session=self.sessions)
 
     def tear_down(self, reason: str) -> None:
         """Called by the watchdog: end the current session; `run` reconnects after the backoff."""
@@ -103,9 +114,10 @@ class Connection:
         self.sessions += 1
         self._teardown = None
         now = self._clock()
-        self.advanced_at = now
+        self.advanced_at = self.session_started = now
         self.moved_at = dict.fromkeys(self.symbols, now)
         self.seen = {}
+        self._moved_this_session = set()
         self._session = asyncio.create_task(self._watch_session(), name=f"stream:{self.name}:session")
 
     def _ended(self, session: asyncio.Task) -> None:
