@@ -23,6 +23,7 @@ from collector.config import AppConfig
 from collector.errors import CollectorError, ConfigError, ErrorCode
 from collector.exchanges.source import ExchangeSource
 from collector.exchanges.stream import StreamOwner
+from collector.exchanges.stream_connection import UnreadableFrames
 from collector.health import HealthServer
 from collector.pipeline import Pipeline
 from collector.scheduler import Scheduler
@@ -71,6 +72,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         loop.set_default_executor(ThreadPoolExecutor(
             self.config.performance.worker_threads, thread_name_prefix="collector-worker"))
+        loop.set_exception_handler(UnreadableFrames())
         try:
             async with AsyncExitStack() as stack:
                 notifier = await stack.enter_async_context(Notifier(self.environ))

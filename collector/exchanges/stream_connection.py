@@ -32,6 +32,42 @@ OnUpdate = Callable[["Connection", Mapping[str, Any]], Awaitable[None]]
 SESSION_ERRORS = (ccxt_errors.BaseError, OSError, ConnectionError)
 
 
+class UnreadableFrames:
+    """Loop exception handler: ccxt pro decodes frames in a loop callback, so a frame it cannot
+    parse raises there and its reader stops (the watchdog then reconnects). That is one warning
+    line with its code, at most once a minute, instead of asyncio's traceback; anything else goes
+    to the default handler."""
+
+    def __init__(self, every: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._every = every
+        self._clock = clock
+        self._logged_at: float | None = None
+        self._unlogged = 0
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        err = context.get("exception")
+        if err is None or not _raised_in_ccxt(err):
+            loop.default_exception_handler(context)
+            return
+        now = self._clock()
+        if self._logged_at is not None and now - self._logged_at < self._every:
+            self._unlogged += 1
+            return
+        log.warning("stream_frame_unreadable", error_code=ErrorCode.STREAM_003, error=one_line(err),
+                    detail="ccxt pro stopped reading this connection; the watchdog reconnects it",
+                    unlogged_since_last_line=self._unlogged)
+        self._logged_at, self._unlogged = now, 0
+
+
+def _raised_in_ccxt(err: BaseException) -> bool:
+    tb = err.__traceback__
+    while tb is not None:
+        if "/ccxt/" in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
+
+
 class ConnectionLost(ConnectionError):
     """The socket closed while the watch loop was pacing itself."""
 
