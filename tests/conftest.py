@@ -4,6 +4,8 @@ Session-scoped ones (the chDB-backed ClickHouse server) start once per run when 
 take them from here rather than importing them.
 """
 
+import os
+
 import pytest
 import structlog
 
@@ -21,3 +23,13 @@ def _structlog_defaults():
     whose capture_logs() would then miss debug lines."""
     yield
     structlog.reset_defaults()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Soak tests (marked `soak`, tens of minutes) run only under `python run_tests.py --soak`."""
+    if os.environ.get("COLLECTOR_SOAK") == "1":
+        return
+    skip = pytest.mark.skip(reason="soak test: run it with python run_tests.py --soak")
+    for item in items:
+        if "soak" in item.keywords:
+            item.add_marker(skip)

@@ -18,8 +18,10 @@ FAST_RETRY = RetryConfig(max_attempts=2, base_delay=0.2, max_delay=1.0)
 
 @contextlib.asynccontextmanager
 async def streaming(sim: Simulator, names: tuple[str, ...], *, ticker_interval: float = 1.0,
+                    publish: Callable[[list[Record]], object] | None = None,
                     **settings) -> AsyncIterator[tuple[list[StreamOwner], list[Record]]]:
-    """Run a stream owner per exchange while inside; yields (owners, every record emitted)."""
+    """Run a stream owner per exchange while inside; yields (owners, every record emitted), or
+    hands the records to `publish` (and yields an empty list) when given."""
     records: list[Record] = []
     settings = {"mode": "stream", **settings}
     async with contextlib.AsyncExitStack() as stack:
@@ -27,7 +29,7 @@ async def streaming(sim: Simulator, names: tuple[str, ...], *, ticker_interval: 
         for name in names:
             source = await stack.enter_async_context(make_source(sim, name, retry=FAST_RETRY, **settings))
             owners.append(StreamOwner(source, source._config, ticker_interval=ticker_interval,
-                                      retry=FAST_RETRY, publish=records.extend))
+                                      retry=FAST_RETRY, publish=publish or records.extend))
         tasks = [asyncio.create_task(o.run(), name=f"stream:{o.name}") for o in owners]
         try:
             yield owners, records
