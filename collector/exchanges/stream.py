@@ -26,6 +26,7 @@ from collector import metrics
 from collector.config import ExchangeConfig, RetryConfig
 from collector.errors import ErrorCode, one_line
 from collector.exchanges import markets as mk
+from collector.exchanges import stream_report
 from collector.exchanges.normalize import MalformedEntry, Normalizer
 from collector.exchanges.source import ExchangeSource
 from collector.exchanges.stream_connection import Connection
@@ -35,9 +36,8 @@ from collector.resilience.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
 
-CONNECTING, UP, DOWN = "connecting", "up", "down"
-_STATE_VALUES = {DOWN: 0, CONNECTING: 1, UP: 2}
-_IMMEDIATE_SWEEP = 0.25  # seconds between catch-up sweeps with stream_interval 0
+CONNECTING, UP, DOWN = stream_report.CONNECTING, stream_report.UP, stream_report.DOWN
+_IMMEDIATE_SWEEP = 0.05  # seconds between catch-up sweeps with stream_interval 0
 _RATE_WINDOW = 5.0  # seconds over which updates/s is measured
 
 
@@ -75,6 +75,7 @@ class StreamOwner:
     # --- running -------------------------------------------------------------------------
     async def run(self) -> None:
         """Stream until cancelled."""
+        await self._poll_until_markets()
         self.connections = self._build_connections()
         log.info("stream_starting", exchange=self.name, connections=len(self.connections),
                  symbols=len(self.source.symbols), stream_interval=self._interval)
@@ -84,12 +85,22 @@ class StreamOwner:
             group.create_task(self._sweep_loop(), name=f"stream:{self.name}:sweep")
             group.create_task(self._fallback_loop(), name=f"stream:{self.name}:fallback")
 
+    async def _poll_until_markets(self) -> None:
+        """Markets could not be loaded at start: REST collects (and retries the markets) until
+        the symbols are known, then the streams open."""
+        while not self.source.symbols:
+            started = self._clock()
+            for kind in ("ticker", "funding_rate"):
+                await self._emit(await self.source.poll(kind))
+            await asyncio.sleep(max(0.0, self._ticker_interval - (self._clock() - started)))
+
     def _build_connections(self) -> list[Connection]:
         symbols = sorted(self.source.symbols)
         pace = min(0.5, self._interval)
         return [
             Connection(self.name, index, channel, part, open_exchange=self._open_exchange,
-                       on_update=self._on_update, pace=pace, backoff=self._backoff, clock=self._clock)
+                       on_update=self._on_update, on_change=self._connection_changed, pace=pace,
+                       backoff=self._backoff, clock=self._clock)
             for channel in self.dialect.channels
             for index, part in enumerate(chunks(symbols, self.dialect.symbols_per_connection))
         ]
@@ -192,6 +203,11 @@ class StreamOwner:
             connection.tear_down(f"{frozen} of {count} symbols stopped advancing for {limit:g}s")
 
     # --- state and fallback --------------------------------------------------------------
+    def _connection_changed(self) -> None:
+        """A connection came up or went down: the stream's state follows at once, not at the
+        next sweep, so even a reconnect within one sweep is a down line and REST covers it."""
+        self._set_state(self._clock())
+
     def _set_state(self, now: float) -> None:
         if all(c.up for c in self.connections):
             state = UP
@@ -255,44 +271,20 @@ class StreamOwner:
         since, count, rate = self._rate
         if now - since >= _RATE_WINDOW:
             self._rate = (now, self.updates, (self.updates - count) / (now - since))
-        name = self.name
-        metrics.stream_state.labels(name).set(_STATE_VALUES[self.state])
-        metrics.stream_connections.labels(name, "up").set(sum(c.up for c in self.connections))
-        metrics.stream_connections.labels(name, "down").set(sum(not c.up for c in self.connections))
         reconnects = sum(c.reconnects for c in self.connections)
-        metrics.stream_updates.labels(name).inc(self.updates - self._exported["updates"])
-        metrics.stream_reconnects.labels(name).inc(reconnects - self._exported["reconnects"])
+        stream_report.export(self.name, self.state, self.connections, now,
+                             updates=self.updates - self._exported["updates"],
+                             reconnects=reconnects - self._exported["reconnects"])
         self._exported = {"updates": self.updates, "reconnects": reconnects}
-        age = self.last_frame_age()
-        if age is not None:
-            metrics.stream_last_frame_age.labels(name).set(age)
-
-    def last_frame_age(self) -> float | None:
-        """Seconds since any connection received a frame (any frame, pongs included)."""
-        latest = None
-        for connection in self.connections:
-            exchange = connection.exchange
-            for client in (exchange.clients.values() if exchange is not None and exchange.clients else ()):
-                at = getattr(client, "last_message_at", None)
-                if at is not None and (latest is None or at > latest):
-                    latest = at
-        return None if latest is None else max(0.0, time.time() - latest / 1000)
 
     def status(self) -> dict[str, Any]:
-        failed = next((c for c in self.connections if not c.up and c.last_error), None)
-        age = self.last_frame_age()
         return {
             "state": self.state,
-            "connections": len(self.connections),
-            "connections_up": sum(c.up for c in self.connections),
+            **stream_report.connection_status(self.connections, self._clock()),
             "updates_per_s": round(self._rate[2], 1),
-            "last_frame_age_s": None if age is None else round(age, 3),
-            "reconnects": sum(c.reconnects for c in self.connections),
             "fallbacks": self.fallbacks,
             "fallback_active": self._down.is_set(),
             "fallback_records": self.fallback_records,
             "stream_interval": self._interval,
             "stream_stale_after": self._stale_after,
-            "error_code": str(failed.error_code) if failed and failed.error_code else None,
-            "last_error": failed.last_error if failed else None,
         }

@@ -74,8 +74,8 @@ class ConnectionLost(ConnectionError):
 
 class Connection:
     def __init__(self, exchange: str, index: int, channel: Channel, symbols: list[str], *,
-                 open_exchange: Callable[[], Any], on_update: OnUpdate, pace: float,
-                 backoff: RetryPolicy, clock: Callable[[], float] = time.monotonic) -> None:
+                 open_exchange: Callable[[], Any], on_update: OnUpdate, on_change: Callable[[], None],
+                 pace: float, backoff: RetryPolicy, clock: Callable[[], float] = time.monotonic) -> None:
         self.name = f"{exchange}:{channel.name}:{index}"
         self.channel = channel
         self.symbols = tuple(symbols)
@@ -92,6 +92,7 @@ class Connection:
         self._moved_this_session: set[str] = set()
         self._open = open_exchange
         self._on_update = on_update
+        self._on_change = on_change  # told when the connection goes up or down
         self._pace = pace
         self._backoff = backoff
         self._clock = clock
@@ -122,6 +123,7 @@ class Connection:
                 self.up = True
                 self.failed = False
                 log.debug("stream_connection_up", connection=self.name, session=self.sessions)
+                self._on_change()
         self.moved_at[symbol] = now
         self.advanced_at = now
 
@@ -172,6 +174,7 @@ class Connection:
                 log.error("stream_session_crashed", connection=self.name, error_code=ErrorCode.APP_002,
                           error=self.last_error, exc_info=err)
         log.debug("stream_connection_down", connection=self.name, error=self.last_error)
+        self._on_change()
 
     async def _watch_session(self) -> None:
         exchange = self._open()
