@@ -24,6 +24,7 @@ STREAM_INTERVAL = 0.5
 # What a loaded 2-core machine adds on top of the bound: a sweep period, a simulator tick, a poll.
 SLACK = 1.5
 BOUND_MS = (TICKER_INTERVAL + STALE_AFTER + SLACK) * 1000
+FAULT_SECONDS = 6.0  # longer than the bound: without REST the gap would show
 
 FAULTS = [
     ("binance", "ws_close", {}, "STREAM_001"),
@@ -68,25 +69,31 @@ async def _through_fault(sim, name, kind, settings, *, fault_seconds: float):
         sim.set_fault(ccxt_id, kind, **settings)
         fault_at = time.monotonic()
         down_at = await wait_until(lambda: owner.state == "down", STALE_AFTER + 10, "stream down")
+        down_ms = int(time.time() * 1000)
         await asyncio.sleep(fault_seconds)
         assert owner.status()["fallback_active"] is True
         sim.clear_faults(ccxt_id)
+        cleared_ms = int(time.time() * 1000)
         await wait_until(lambda: owner.state == "up", 20, "stream recovered")
         await asyncio.sleep(1.0)
         end_ms = int(time.time() * 1000)
         status = owner.status()
-    return records, down_at - fault_at, up_ms, end_ms, sim.request_count(ccxt_id) - rest_before, status
+    in_gap = collections.Counter((r.kind, r.symbol) for r in records if down_ms <= r.received_at <= cleared_ms)
+    return records, down_at - fault_at, up_ms, end_ms, in_gap, status
 
 
 @pytest.mark.parametrize(("name", "kind", "settings", "code"), FAULTS, ids=[f"{n}-{k}" for n, k, _, _ in FAULTS])
 async def test_a_stream_fault_is_detected_covered_by_rest_and_recovered_with_one_line_each(name, kind, settings, code):
     async with Simulator(symbols=30, seed=21, tick=0.5) as sim:
         with capture_logs() as logs:
-            records, detected_s, up_ms, end_ms, rest_requests, status = await _through_fault(
-                sim, name, kind, settings, fault_seconds=3.0)
+            records, detected_s, up_ms, end_ms, in_gap, status = await _through_fault(
+                sim, name, kind, settings, fault_seconds=FAULT_SECONDS)
     # detected within stream_stale_after (plus one sweep and a tick of the simulator's clock)
     assert detected_s <= STALE_AFTER + STREAM_INTERVAL + 1.0, detected_s
-    assert rest_requests >= 4  # REST polling took over: tickers and funding every ticker_interval
+    # REST polling took over: every symbol's ticker and funding rate, every ticker_interval
+    expected = {(k, s) for k in ("ticker", "funding_rate") for s in sim.symbols(EXCHANGES[name])}
+    assert set(in_gap) == expected
+    assert min(in_gap.values()) >= FAULT_SECONDS / TICKER_INTERVAL - 2, min(in_gap.values())
     assert status["fallbacks"] == 1 and status["reconnects"] >= 1 and status["state"] == "up"
     assert_no_gap_longer_than_the_bound(records, up_ms, end_ms)
     for record in records:
