@@ -146,6 +146,7 @@ class StreamOwner:
             built = channel.build(self._normalizer, entry, received_at)
         except (MalformedEntry, KeyError, TypeError, AttributeError):
             self.malformed += 1
+            metrics.records_skipped.labels(self.name, channel.kinds[0], "malformed").inc()
             return []
         fresh = []
         last = self._last_ts
@@ -285,6 +286,7 @@ class StreamOwner:
             "fallbacks": self.fallbacks,
             "fallback_active": self._down.is_set(),
             "fallback_records": self.fallback_records,
+            "malformed_entries": self.malformed,
             "stream_interval": self._interval,
             "stream_stale_after": self._stale_after,
         }
