@@ -207,8 +207,10 @@ WS_DIALECTS: Mapping[str, type[WsDialect]] = {
 
 
 def ws_urls(exchange: str, url: str) -> dict:
-    """The `urls.api.ws` block that points ccxt pro's `exchange` at a simulator at `url`."""
-    base = "ws" + url[len("http"):]
+    """The `urls.api.ws` block that points ccxt pro's `exchange` at a simulator at `url`. The
+    http:// URL itself: aiohttp opens a websocket on it too, so config/simulator.yaml moves REST
+    and websockets with one variable."""
+    base = url
     if exchange == binanceusdm.NAME:
         return {"linear": f"{base}/fstream/ws"}  # ccxt pro inserts /market and appends /<n>
     if exchange == bybit.NAME:

@@ -15,8 +15,9 @@ stream goes down (STREAM_001, or STREAM_002 for a rejected subscription), one wh
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ccxt.pro as ccxt_pro
@@ -43,7 +44,7 @@ _RATE_WINDOW = 5.0  # seconds over which updates/s is measured
 
 class StreamOwner:
     def __init__(self, source: ExchangeSource, config: ExchangeConfig, *, ticker_interval: float,
-                 retry: RetryConfig, publish: Callable[[Sequence[Record]], Awaitable[object]],
+                 retry: RetryConfig, publish: Callable[[Sequence[Record]], object],
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.name = source.name
         self.source = source
@@ -116,7 +117,9 @@ class StreamOwner:
 
     async def _emit(self, records: list[Record]) -> None:
         if records:
-            await self._publish(records)  # returns once they are journaled
+            result = self._publish(records)
+            if inspect.isawaitable(result):
+                await result  # the daemon's pipeline returns once they are journaled
 
     # --- records -------------------------------------------------------------------------
     async def _on_update(self, connection: Connection, update: Mapping[str, Any]) -> None:
