@@ -72,11 +72,12 @@ class WsDialect:
 
 
 class BinanceWs(WsDialect):
-    """`{method: SUBSCRIBE, params: [btcusdt@ticker, btcusdt@markPrice@1s], id}` → `{result: null, id}`;
-    protocol-level pings (aiohttp answers them); one event object per stream and tick."""
+    """`{method: SUBSCRIBE, params: [btcusdt@ticker, btcusdt@bookTicker, btcusdt@markPrice@1s], id}`
+    → `{result: null, id}`; protocol-level pings (aiohttp answers them); one event object per
+    stream and tick (binance futures: the 24hrTicker has no bid/ask, the bookTicker has them)."""
 
     name = binanceusdm.NAME
-    path = "/fstream/market/ws/{stream}"
+    path = "/fstream/{category:market|public}/ws/{stream}"  # bookTicker on /public, the rest /market
 
     def market_id(self, symbol: str) -> str:
         return binanceusdm.market_id(symbol)
@@ -89,7 +90,7 @@ class BinanceWs(WsDialect):
             market, _, channel = str(stream).partition("@")
             symbol = self.symbol_of(market.upper())
             channel = channel.split("@")[0]
-            if symbol is None or channel not in ("ticker", "markPrice"):
+            if symbol is None or channel not in ("ticker", "bookTicker", "markPrice"):
                 unknown.append(str(stream))
             else:
                 topics.append((channel, symbol))
@@ -105,6 +106,9 @@ class BinanceWs(WsDialect):
                            "i": decimal(q.index, 8), "P": decimal(q.index, 8),
                            "r": decimal(q.funding_rate, 8), "T": q.next_funding_time})
         d = self._decimals[q.symbol]
+        if channel == "bookTicker":
+            return _dumps({"e": "bookTicker", "u": q.ts, "s": market, "b": decimal(q.bid, d), "B": "1.000",
+                           "a": decimal(q.ask, d), "A": "1.000", "T": q.ts, "E": q.ts})
         change = round(q.last - q.open_24h, d)
         return _dumps({
             "e": "24hrTicker", "E": q.ts, "s": market, "p": decimal(change, d),
@@ -165,11 +169,12 @@ class BybitWs(WsDialect):
 
 class OkxWs(WsDialect):
     """`{op: subscribe, args: [{channel, instId}]}` → one `{event: subscribe, arg}` per arg;
-    text `ping` → `pong`; `{arg, data: [row]}` per channel and tick."""
+    text `ping` → `pong`; `{arg, data: [row]}` per channel and tick (`tickers`, `mark-price`:
+    {instType, instId, markPx, ts}, `funding-rate`)."""
 
     name = okx.NAME
     path = "/ws/v5/public"
-    _CHANNELS = ("tickers", "funding-rate")
+    _CHANNELS = ("tickers", "mark-price", "funding-rate")
 
     def market_id(self, symbol: str) -> str:
         return okx.inst_id(symbol)
@@ -197,7 +202,8 @@ class OkxWs(WsDialect):
 
     def frame(self, channel: str, q: Quote, previous: Quote | None) -> str:
         d = self._decimals[q.symbol]
-        row = okx._ticker_row(q, d) if channel == "tickers" else okx._funding_row(q, d)
+        rows = {"tickers": okx._ticker_row, "mark-price": okx._mark_row, "funding-rate": okx._funding_row}
+        row = rows[channel](q, d)
         return _dumps({"arg": {"channel": channel, "instId": self.market_id(q.symbol)}, "data": [row]})
 
 
@@ -212,7 +218,7 @@ def ws_urls(exchange: str, url: str) -> dict:
     and websockets with one variable."""
     base = url
     if exchange == binanceusdm.NAME:
-        return {"linear": f"{base}/fstream/ws"}  # ccxt pro inserts /market and appends /<n>
+        return {"linear": f"{base}/fstream/ws"}  # ccxt pro inserts /market (/public for bookTicker) and appends /<n>
     if exchange == bybit.NAME:
         return {"public": {"linear": base + BybitWs.path}}
     return base + "/ws/v5"  # okx: ccxt pro appends /public

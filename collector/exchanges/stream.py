@@ -32,6 +32,7 @@ from collector.exchanges.normalize import MalformedEntry, Normalizer
 from collector.exchanges.source import ExchangeSource
 from collector.exchanges.stream_connection import Connection
 from collector.exchanges.stream_dialects import DIALECTS, Channel, chunks
+from collector.exchanges.stream_merge import Merger
 from collector.records import Record
 from collector.resilience.retry import RetryPolicy
 
@@ -57,6 +58,7 @@ class StreamOwner:
         self._publish = publish
         self._clock = clock
         self._normalizer = Normalizer(source.name, source.exchange_id)
+        self._merger = Merger(self.dialect, self._normalizer, source.exchange_id)
         self._last_ts: dict[tuple[str, str], int] = {}
         self.connections: list[Connection] = []
         self.state = CONNECTING
@@ -77,7 +79,9 @@ class StreamOwner:
     async def run(self) -> None:
         """Stream until cancelled."""
         await self._poll_until_markets()
+        await self._learn_intervals()
         self.connections = self._build_connections()
+        self._merger.watch(self.connections)
         log.info("stream_starting", exchange=self.name, connections=len(self.connections),
                  symbols=len(self.source.symbols), stream_interval=self._interval)
         async with asyncio.TaskGroup() as group:
@@ -94,6 +98,16 @@ class StreamOwner:
             for kind in ("ticker", "funding_rate"):
                 await self._emit(await self.source.poll(kind))
             await asyncio.sleep(max(0.0, self._ticker_interval - (self._clock() - started)))
+
+    async def _learn_intervals(self) -> None:
+        """Funding intervals where no frame carries them: the markets', or one REST round of
+        funding rates (recorded like any other; the fallback's rounds refresh them)."""
+        self._merger.learn_markets(self.source.exchange.markets or {})
+        if self.dialect.rest_intervals:
+            records = await self.source.poll("funding_rate")
+            for record in records:
+                self._last_ts[(record.kind, record.symbol)] = record.ts
+            await self._emit(records)
 
     def _build_connections(self) -> list[Connection]:
         symbols = sorted(self.source.symbols)
@@ -117,6 +131,7 @@ class StreamOwner:
 
     async def _emit(self, records: list[Record]) -> None:
         if records:
+            self._merger.learn(records)
             result = self._publish(records)
             if inspect.isawaitable(result):
                 await result  # the daemon's pipeline returns once they are journaled
@@ -137,11 +152,11 @@ class StreamOwner:
                 continue
             seen[symbol] = entry
             fresh = self._fresh(channel, entry, received_at)
-            if fresh:
+            if fresh or not channel.kinds:  # a channel that only fills moves with every entry
                 connection.moved(symbol, now)
                 records.extend(fresh)
         self.updates += len(records)
-        return records
+        return self._merger.merge(records)
 
     def _fresh(self, channel: Channel, entry: Mapping[str, Any], received_at: int) -> list[Record]:
         """The entry's records whose exchange time is newer than the last one emitted."""

@@ -52,10 +52,10 @@ async def test_mode_stream_by_environment_streams_reports_health_and_survives_ma
         up = await health_until(port, lambda d: stream_state(d, "binance") == "up" and stream_state(d, "okx") == "up", 30)
         assert up["exchanges"]["bybit"]["mode"] == "poll" and "stream" not in up["exchanges"]["bybit"]
         binance = up["exchanges"]["binance"]["stream"]
-        assert binance["connections"] == 2 and binance["connections_up"] == 2
+        assert binance["connections"] == 3 and binance["connections_up"] == 3
         _, metrics = await http_get(f"http://127.0.0.1:{port}/metrics")
         assert 'collector_stream_state{exchange="binance"} 2.0' in metrics
-        assert 'collector_stream_connections{exchange="okx",state="up"} 2.0' in metrics
+        assert 'collector_stream_connections{exchange="okx",state="up"} 3.0' in metrics
         rest_before = sim.request_count("binanceusdm", "ticker/24hr")
 
         sim.set_fault("binanceusdm", "ws_malformed")
