@@ -58,7 +58,7 @@ class StreamOwner:
         self._publish = publish
         self._clock = clock
         self._normalizer = Normalizer(source.name, source.exchange_id)
-        self._merger = Merger(self.dialect, self._normalizer, source.exchange_id)
+        self._merger = Merger(self.dialect, self._normalizer, source.exchange_id, wait=self._stale_after / 2)
         self._last_ts: dict[tuple[str, str], int] = {}
         self.connections: list[Connection] = []
         self.state = CONNECTING
@@ -148,7 +148,7 @@ class StreamOwner:
         received_at = int(time.time() * 1000)
         records: list[Record] = []
         for symbol, entry in entries:
-            if entry is None or seen.get(symbol) is entry:
+            if entry is None or seen.get(symbol) is entry or not self._merger.ready(channel.kinds, symbol, now):
                 continue
             seen[symbol] = entry
             fresh = self._fresh(channel, entry, received_at)

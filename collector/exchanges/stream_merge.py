@@ -5,6 +5,9 @@ fields still empty from the latest entry of its symbol on the channels that fill
 `bookTicker`, mark/index from `markPrice`), when it is emitted: at the sweep, or at once with
 `stream_interval: 0`. As in poll mode, the record keeps its own channel's time (its identity);
 the filled values are the newest the other stream gave by then, which can be one update apart.
+Right after the filling connection (re)connects, a record waits for its symbol's first entry
+there, at most `stream_stale_after`; a filling stream that is not delivering leaves its fields
+empty, as a failed later part does in poll mode.
 
 Funding intervals change rarely and few frames carry them: a funding rate without one takes the
 interval last known for its symbol, from the market (bybit's instruments-info), from the REST
@@ -24,8 +27,10 @@ from collector.records import FundingRate, Record
 
 
 class Merger:
-    def __init__(self, dialect: StreamDialect, normalizer: Normalizer, exchange_id: str) -> None:
+    def __init__(self, dialect: StreamDialect, normalizer: Normalizer, exchange_id: str, *,
+                 wait: float) -> None:
         self._dialect = dialect
+        self._wait = wait
         self._normalizer = normalizer
         self._default_interval = DEFAULT_FUNDING_INTERVAL_HOURS.get(exchange_id)
         self._sources: dict[tuple[str, str], Connection] = {}  # (channel name, symbol) -> connection
@@ -54,6 +59,19 @@ class Merger:
         for record in records:
             if isinstance(record, FundingRate) and record.funding_interval_hours:
                 self.intervals[record.symbol] = record.funding_interval_hours
+
+    def ready(self, kinds: tuple[str, ...], symbol: str, now: float) -> bool:
+        """False while a connection filling these kinds is in a fresh session (younger than the
+        wait) and has no entry of `symbol` yet: the record is taken at a later sweep."""
+        for fill in self._dialect.fills:
+            if fill.kind not in kinds:
+                continue
+            connection = self._sources.get((fill.channel, symbol))
+            if (connection is not None and connection.exchange is not None
+                    and now - connection.session_started < self._wait
+                    and symbol not in connection.entries()):
+                return False
+        return True
 
     def merge(self, records: list[Record]) -> list[Record]:
         return [self._merged(record) for record in records]

@@ -13,7 +13,6 @@ import pytest
 from structlog.testing import capture_logs
 
 from exchange_simulator import Simulator
-from collector.records import Ticker
 from tests.integration.test_collection_values import EXCHANGES, assert_served
 from tests.integration.test_streaming_values import assert_streamed_as_served
 from tests.support.streams import streaming, wait_until
@@ -36,13 +35,31 @@ FAULTS = [
 ]
 
 
-def assert_recorded_as_served(sim: Simulator, record) -> None:
-    """Streamed and REST-fallback records alike equal what was served (a REST bybit ticker is
-    stamped with its receive time, as in poll mode)."""
-    if record.exchange == "bybit" and isinstance(record, Ticker) and record.ts == record.received_at:
+def assert_recorded_as_served(sim: Simulator, record, rest: set, fault_ms: tuple[int, int]) -> None:
+    """REST-fallback records equal what was served as poll-mode records do (merged from several
+    responses, which can straddle a tick); streamed ones equal the tick they name, the fields
+    another stream fills empty or lagging (an earlier tick's) only while the stream was not up."""
+    if identity(record) in rest:
         assert_served(sim, record)
     else:
-        assert_streamed_as_served(sim, record)
+        during_fault = fault_ms[0] <= record.received_at <= fault_ms[1]
+        assert_streamed_as_served(sim, record, fills_lag_since=fault_ms[0] if during_fault else None)
+
+
+def identity(record) -> tuple:
+    return record.kind, record.symbol, record.ts, record.received_at
+
+
+def record_rest(owner, rest: set) -> None:
+    """Note the identities of the records the owner's REST fallback polls return."""
+    poll = owner.source.poll
+
+    async def recorded(kind):
+        records = await poll(kind)
+        rest.update(identity(r) for r in records)
+        return records
+
+    owner.source.poll = recorded
 
 
 def events(logs: list[dict], name: str, exchange: str) -> list[dict]:
@@ -63,10 +80,13 @@ async def _through_fault(sim, name, kind, settings, *, fault_seconds: float):
     ccxt_id = EXCHANGES[name]
     async with streaming(sim, (name,), ticker_interval=TICKER_INTERVAL, stream_interval=STREAM_INTERVAL,
                          stream_stale_after=STALE_AFTER) as ([owner], records):
+        rest: set = set()
+        record_rest(owner, rest)
         await wait_until(lambda: owner.state == "up", 20, "stream up")
         up_ms = int(time.time() * 1000)
         rest_before = sim.request_count(ccxt_id)
         sim.set_fault(ccxt_id, kind, **settings)
+        fault_ms = int(time.time() * 1000)
         fault_at = time.monotonic()
         down_at = await wait_until(lambda: owner.state == "down", STALE_AFTER + 10, "stream down")
         down_ms = int(time.time() * 1000)
@@ -75,18 +95,19 @@ async def _through_fault(sim, name, kind, settings, *, fault_seconds: float):
         sim.clear_faults(ccxt_id)
         cleared_ms = int(time.time() * 1000)
         await wait_until(lambda: owner.state == "up", 20, "stream recovered")
+        recovered_ms = int(time.time() * 1000)
         await asyncio.sleep(1.0)
         end_ms = int(time.time() * 1000)
         status = owner.status()
     in_gap = collections.Counter((r.kind, r.symbol) for r in records if down_ms <= r.received_at <= cleared_ms)
-    return records, down_at - fault_at, up_ms, end_ms, in_gap, status
+    return records, down_at - fault_at, up_ms, end_ms, in_gap, status, rest, (fault_ms, recovered_ms)
 
 
 @pytest.mark.parametrize(("name", "kind", "settings", "code"), FAULTS, ids=[f"{n}-{k}" for n, k, _, _ in FAULTS])
 async def test_a_stream_fault_is_detected_covered_by_rest_and_recovered_with_one_line_each(name, kind, settings, code):
     async with Simulator(symbols=30, seed=21, tick=0.5) as sim:
         with capture_logs() as logs:
-            records, detected_s, up_ms, end_ms, in_gap, status = await _through_fault(
+            records, detected_s, up_ms, end_ms, in_gap, status, rest, fault_window = await _through_fault(
                 sim, name, kind, settings, fault_seconds=FAULT_SECONDS)
     # detected within stream_stale_after (plus one sweep and a tick of the simulator's clock)
     assert detected_s <= STALE_AFTER + STREAM_INTERVAL + 1.0, detected_s
@@ -97,7 +118,7 @@ async def test_a_stream_fault_is_detected_covered_by_rest_and_recovered_with_one
     assert status["fallbacks"] == 1 and status["reconnects"] >= 1 and status["state"] == "up"
     assert_no_gap_longer_than_the_bound(records, up_ms, end_ms)
     for record in records:
-        assert_recorded_as_served(sim, record)
+        assert_recorded_as_served(sim, record, rest, fault_window)
     down, recovered = events(logs, "stream_down", name), events(logs, "stream_recovered", name)
     assert len(down) == 1 and len(recovered) == 1, [e["event"] for e in logs if "stream" in e["event"]]
     assert down[0]["error_code"] == code and down[0]["log_level"] == "warning"
