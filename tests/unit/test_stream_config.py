@@ -31,4 +31,4 @@ def test_one_environment_variable_switches_the_simulator_demo_to_streaming() -> 
     environ = {"CRYPTO_COLLECTOR_EXCHANGE_CONFIGS__BINANCE__MODE": "stream"}
     config = ConfigManager(ROOT / "config/simulator.yaml", environ=environ, env_file=ROOT / "no.env").load_config()
     assert {n: c.mode for n, c in config.exchange_configs.items()} == {"binance": "stream", "bybit": "poll", "okx": "poll"}
-    assert config.exchange_configs["binance"].ccxt_options["urls"]["api"]["ws"] == {"linear": "ws://127.0.0.1:9100/fstream/ws"}
+    assert config.exchange_configs["binance"].ccxt_options["urls"]["api"]["ws"] == {"linear": "http://127.0.0.1:9100/fstream/ws"}  # aiohttp opens websockets on http:// too
