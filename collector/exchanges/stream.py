@@ -4,7 +4,9 @@
 fallback task, all in a TaskGroup. Every `stream_interval` the sweep reads ccxt pro's latest entry
 per symbol and emits the ones whose exchange time moved on (conflation: at most one record per
 symbol and kind per interval; with 0, each resolved update is emitted at once and the sweep only
-catches what arrived unawaited). The same sweep is the watchdog: a connection with no new data for
+catches what arrived unawaited). A record takes the fields other streams of the exchange carry
+(the dialect's fills: binance bid/ask and mark/index) and its funding interval as it is emitted
+(stream_merge.py). The same sweep is the watchdog: a connection with no new data for
 `stream_stale_after`, or half of whose symbols stopped advancing for that long, is torn down and
 resubscribed with backoff. While any connection is not delivering, the exchange's stream is down:
 REST polling (the exchange's own `ExchangeSource.poll`) covers that connection's symbols every
