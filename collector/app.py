@@ -23,8 +23,10 @@ from typing import Any
 import structlog
 
 from collector.config import AppConfig
-from collector.errors import CollectorError, ErrorCode
+from collector.errors import CollectorError, ConfigError, ErrorCode
 from collector.exchanges.source import ExchangeSource
+from collector.exchanges.stream import StreamOwner
+from collector.exchanges.stream_connection import UnreadableFrames
 from collector.health import HealthServer
 from collector.journal import Journal
 from collector.latest import LatestRecords
@@ -68,6 +70,7 @@ class Daemon:
         self.started_at = time.time()
         self.writers: list[BatchWriter] = []
         self.sources: list[ExchangeSource] = []
+        self.streams: list[StreamOwner] = []  # exchanges in `mode: stream`
         self.pipeline: Pipeline | None = None
         self.journal: Journal | None = None
         self.latest = LatestRecords()  # what the status page shows was collected
@@ -78,6 +81,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         loop.set_default_executor(ThreadPoolExecutor(
             self.config.performance.worker_threads, thread_name_prefix="collector-worker"))
+        loop.set_exception_handler(UnreadableFrames())
         try:
             async with AsyncExitStack() as stack:
                 notifier = await stack.enter_async_context(Notifier(self.environ))
@@ -130,12 +134,31 @@ class Daemon:
         except* CollectorError as group:
             raise group.exceptions[0] from None
         self.sources = sources
-        self.scheduler = Scheduler(self.sources, intervals=self.intervals, emit=self._emit)
+        self.streams = self._build_streams(sources)
+        streaming = {owner.name for owner in self.streams}
+        self.scheduler = Scheduler([s for s in sources if s.name not in streaming], intervals=self.intervals,
+                                   emit=self._emit)
 
     async def _emit(self, records: Sequence[Record]) -> int:
         accepted = await self.pipeline.publish(records)  # journaled: collected
         self.latest.observe(records)
         return accepted
+
+    def _build_streams(self, sources: list[ExchangeSource]) -> list[StreamOwner]:
+        """A stream owner per exchange in `mode: stream`; it polls REST itself while its stream is down."""
+        config = self.config
+        owners = []
+        for source in sources:
+            exchange = config.exchange_configs[source.name]
+            if exchange.mode != "stream":
+                continue
+            if not StreamOwner.supports(source.exchange_id):
+                raise ConfigError([(ErrorCode.CONFIG_003, (
+                    f"exchange_configs.{source.name}.mode: stream is not available for ccxt id "
+                    f"{source.exchange_id!r} (streaming speaks binanceusdm, bybit and okx); use poll"))])
+            owners.append(StreamOwner(source, exchange, ticker_interval=config.ticker_interval,
+                                      retry=config.retry, publish=self._emit))
+        return owners
 
     async def _start_writers(self, stack: AsyncExitStack) -> None:
         config = self.config
@@ -165,7 +188,8 @@ class Daemon:
         return poll_intervals(self.config)
 
     async def _run_once(self) -> int:
-        collected = await self.scheduler.run_once()
+        # One REST round of every exchange, streaming ones included: --once takes a snapshot.
+        collected = await Scheduler(self.sources, intervals=self.intervals, emit=self._emit).run_once()
         await self.pipeline.flush()
         log.info("round_done", records=collected)
         return 0 if collected else 1
@@ -174,9 +198,10 @@ class Daemon:
         async with asyncio.TaskGroup() as tasks:
             polling = tasks.create_task(self._supervise(), name="scheduler")
             status = tasks.create_task(self._report_status(notifier), name="status")
+            streams = [tasks.create_task(owner.run(), name=f"stream:{owner.name}") for owner in self.streams]
             await stop.wait()
-            polling.cancel()
-            status.cancel()
+            for task in (polling, status, *streams):
+                task.cancel()
 
     async def _supervise(self) -> None:
         """Run the scheduler; an unexpected crash is logged once and the scheduler restarted."""
@@ -204,11 +229,17 @@ class Daemon:
         collected = self.pipeline.accepted if self.pipeline else 0
         return f"{len(self.sources)} exchanges, {collected} records collected; sinks: {sinks}"
 
+    def _exchange_status(self, source: ExchangeSource) -> dict[str, Any]:
+        owner = next((o for o in self.streams if o.name == source.name), None)
+        mode = {"mode": "stream", "stream": owner.status()} if owner else {"mode": "poll"}
+        return {**source.status(), **mode}
+
     def snapshot(self) -> dict[str, Any]:
         sinks = {w.sink.name: w.status() for w in self.writers}
         flushes = [s["last_flush"] for s in sinks.values() if s.get("last_flush")]
         return {
-            "exchanges": {source.name: {**source.status(), "records_per_min": self.latest.records_per_min(source.name)}
+            "exchanges": {source.name: {**self._exchange_status(source),
+                                        "records_per_min": self.latest.records_per_min(source.name)}
                           for source in self.sources},
             "sinks": sinks,
             "journal": self.journal.status() if self.journal else None,

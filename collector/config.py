@@ -31,6 +31,10 @@ class ExchangeConfig(Section):
     timeout: float = Field(30.0, ge=1.0, le=300.0)
     symbols: tuple[str, ...] = ()
     ccxt_options: dict[str, Any] = Field(default_factory=dict)
+    # poll: REST every ticker_interval; stream: websockets through ccxt pro, REST as the fallback.
+    mode: Literal["poll", "stream"] = "poll"
+    stream_interval: float = Field(1.0, ge=0.0, le=3600.0, description="0 = every update")
+    stream_stale_after: float = Field(10.0, ge=0.5, le=3600.0)
 
 
 class PerformanceConfig(Section):

@@ -30,6 +30,9 @@ class ErrorCode(StrEnum):
     LOG_001 = "LOG_001"  # the log file cannot be opened or created
     HEALTH_001 = "HEALTH_001"  # the health/metrics server could not start (port in use)
     NOTIFY_001 = "NOTIFY_001"  # the systemd notify socket could not be used (READY/watchdog lost)
+    STREAM_001 = "STREAM_001"  # an exchange's websocket stream went down; REST polling took over
+    STREAM_002 = "STREAM_002"  # the exchange rejected a websocket subscription
+    STREAM_003 = "STREAM_003"  # a websocket frame ccxt pro could not read (that connection is reconnected)
     APP_001 = "APP_001"  # a start-up failure (a part could not be created)
     APP_002 = "APP_002"  # an unexpected exception in a task; the task is restarted
 

@@ -49,6 +49,9 @@ def exchange_problems(name: str, exchange: dict[str, Any]) -> list[str]:
         problems.append(f"exchange {name}: {what}{failures} consecutive failures{code}")
     if exchange.get("stale") and not never_reached:
         problems.append(f"exchange {name}: data is stale")
+    stream = exchange.get("stream") or {}
+    if stream.get("state") == "down":
+        problems.append(f"exchange {name}: stream down ({stream.get('error_code')}), REST fallback")
     return problems
 
 

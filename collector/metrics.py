@@ -78,3 +78,21 @@ stale_symbols = Gauge(
 clock_skew = Gauge(
     _P + "clock_skew_seconds", "Exchange timestamp minus local receive time (latest response)",
     ["exchange"], registry=REGISTRY)
+stream_state = Gauge(
+    _P + "stream_state", "Websocket stream of an exchange: 0 down (REST fallback), 1 connecting, 2 up",
+    ["exchange"], registry=REGISTRY)
+stream_connections = Gauge(
+    _P + "stream_connections", "Websocket connections of an exchange, by state (up, down)",
+    ["exchange", "state"], registry=REGISTRY)
+stream_updates = Counter(
+    _P + "stream_updates", "Symbol updates taken from websocket streams (after conflation)",
+    ["exchange"], registry=REGISTRY)
+stream_reconnects = Counter(
+    _P + "stream_reconnects", "Websocket sessions started again after one ended or was torn down",
+    ["exchange"], registry=REGISTRY)
+stream_fallbacks = Counter(
+    _P + "stream_fallbacks", "Times an exchange's stream went down and REST polling took over",
+    ["exchange"], registry=REGISTRY)
+stream_last_frame_age = Gauge(
+    _P + "stream_last_frame_age_seconds", "Seconds since the exchange's websockets last received a frame",
+    ["exchange"], registry=REGISTRY)

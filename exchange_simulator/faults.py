@@ -21,6 +21,11 @@ KINDS = frozenset(
         "auth_error",
     }
 )
+# Websocket faults: standing conditions of an exchange's streams while they are set (until cleared
+# or `count` uses): the server closes connections, goes silent (still answering pings), sends
+# frames `latency` seconds apart, sends malformed frames, or rejects subscriptions.
+WS_KINDS = frozenset({"ws_close", "ws_silence", "ws_slow", "ws_malformed", "ws_reject"})
+KINDS = KINDS | WS_KINDS
 
 
 @dataclasses.dataclass(slots=True)
@@ -89,7 +94,7 @@ class FaultBook:
         hits: list[Fault] = []
         failure_taken = False
         for fault in self._faults:
-            if fault.kind == "clock_skew" or not self._matches(fault, path):
+            if fault.kind == "clock_skew" or fault.kind in WS_KINDS or not self._matches(fault, path):
                 continue
             if fault.kind != "latency":
                 if failure_taken:
@@ -99,6 +104,16 @@ class FaultBook:
             hits.append(fault)
         self._faults = [f for f in self._faults if f.count is None or f.count > 0]
         return hits
+
+    def ws_fault(self, kinds: frozenset[str] = WS_KINDS) -> Fault | None:
+        """The first websocket fault of `kinds` in force now; one use of it is counted."""
+        for fault in self._faults:
+            if fault.kind in kinds and (fault.count is None or fault.count > 0):
+                self._consume(fault)
+                if fault.count == 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
 
     def _matches(self, fault: Fault, path: str) -> bool:
         if fault.path is not None and fault.path not in path:

@@ -16,6 +16,8 @@ from exchange_simulator import binanceusdm, bybit, control, okx
 from exchange_simulator.faults import Fault, FaultBook, make_fault
 from exchange_simulator.market import MarketState, Quote, seed_for, symbol_specs
 from exchange_simulator.replies import Reply, encode
+from exchange_simulator.ws_dialects import WS_DIALECTS, ws_urls
+from exchange_simulator.ws_server import WsCounters, WsSession
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +52,9 @@ class Simulator:
         self._faults = {ex: FaultBook(seed_for(f"faults:{ex}", seed)) for ex in EXCHANGES}
         self._requests: dict[str, collections.Counter[str]] = {ex: collections.Counter() for ex in EXCHANGES}
         self._replays: dict[str, list[tuple[str, dict[str, str], Reply]]] = {ex: [] for ex in EXCHANGES}
+        self._ws_dialects = {ex: WS_DIALECTS[ex](self._states[ex]) for ex in EXCHANGES}
+        self._ws = WsCounters()
+        self._sessions: set[WsSession] = set()
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
 
@@ -64,6 +69,8 @@ class Simulator:
     async def start(self) -> None:
         app = web.Application()
         control.add_routes(app, self)
+        for exchange, dialect in self._ws_dialects.items():
+            app.router.add_get(dialect.path, self._ws_handler(exchange))
         app.router.add_route("*", "/{tail:.*}", self._handle)
         # Handlers of clients that gave up (a timeout fault) are cancelled, not left hanging.
         self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None)
@@ -75,6 +82,8 @@ class Simulator:
 
     async def close(self) -> None:
         self._closing.set()
+        for session in list(self._sessions):
+            await session.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -85,8 +94,11 @@ class Simulator:
 
     # --- public API ----------------------------------------------------------------------
     def ccxt_options(self, exchange: str) -> dict:
-        """Config to deep-merge into the ccxt constructor: every API URL key points here."""
-        return self._dialect(exchange).ccxt_options(self.url)
+        """Config to deep-merge into the ccxt constructor: every API URL key (REST and ccxt pro's
+        websocket ones, `urls.api.ws`) points here."""
+        options = self._dialect(exchange).ccxt_options(self.url)
+        options["urls"]["api"]["ws"] = ws_urls(exchange, self.url)
+        return options
 
     def symbols(self, exchange: str) -> list[str]:
         return self._state(exchange).symbols()
@@ -168,8 +180,20 @@ class Simulator:
         rules.append((path, dict(query or {}), Reply(status, body)))
         rules.sort(key=lambda rule: -len(rule[1]))
 
+    def ws_connections(self, exchange: str | None = None, open_only: bool = False) -> int:
+        """Websocket connections accepted (or open now) for one exchange or all."""
+        counter = self._ws.open if open_only else self._ws.connections
+        return sum(counter[ex] for ex in self._selected(exchange))
+
+    def ws_frames(self, exchange: str | None = None) -> int:
+        """Data frames pushed to websocket clients."""
+        return sum(self._ws.frames[ex] for ex in self._selected(exchange))
+
     def stats(self) -> dict:
         return {
+            "ws_connections": dict(self._ws.connections),
+            "ws_open": dict(self._ws.open),
+            "ws_frames": dict(self._ws.frames),
             "url": self.url,
             "requests": {ex: dict(c) for ex, c in self._requests.items()},
             "request_total": self.request_count(),
@@ -184,6 +208,21 @@ class Simulator:
         self.clear_faults()
 
     # --- serving -------------------------------------------------------------------------
+    def _ws_handler(self, exchange: str):
+        async def handle(request: web.Request) -> web.StreamResponse:
+            # No permessage-deflate: the real venues' public streams send plain text frames.
+            ws = web.WebSocketResponse(compress=False, autoping=True, heartbeat=None)
+            await ws.prepare(request)
+            session = WsSession(self._ws_dialects[exchange], ws, self._faults[exchange], self._ws)
+            self._sessions.add(session)
+            try:
+                await session.run()
+            finally:
+                self._sessions.discard(session)
+            return ws
+
+        return handle
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         dialect = self._route(request.path)
         if dialect is None:

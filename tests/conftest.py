@@ -21,3 +21,4 @@ def _structlog_defaults():
     whose capture_logs() would then miss debug lines."""
     yield
     structlog.reset_defaults()
+

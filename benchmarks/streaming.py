@@ -1,0 +1,198 @@
+"""Streaming benchmark: 3 exchanges × N symbols over the simulator's websockets (its own process),
+`--tick` seconds between market steps (0.1 = 10 updates/s per symbol), into PostgreSQL.
+
+    python -m benchmarks.streaming [--symbols 500] [--tick 0.1] [--seconds 20] [--intervals 1.0 0]
+
+Per `stream_interval`: frames/s the simulator pushed and updates/s the stream owners took; this
+process's CPU seconds per 10,000 frames, split by cProfile into ccxt pro (frame decoding and
+parsing, its client) and ours (collector/: conflation, normalization, watchdog, pipeline, sink
+writer); and latency from the frame's exchange event time to the record's PostgreSQL commit,
+p50 / p99 (target: p99 <= flush_interval + 250 ms). Needs the PostgreSQL server the tests use
+(127.0.0.1:5432, superuser postgres, trust); a throwaway database is created and dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import json
+import logging
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import asyncpg
+import structlog
+
+from benchmarks.engine import free_port
+from collector.config import (BatchProcessingConfig, CacheConfig, CircuitBreakerConfig, DatabaseConfig,
+                              ExchangeConfig, PerformanceConfig, PostgresConfig, RetryConfig)
+from collector.exchanges.source import ExchangeSource
+from collector.exchanges.stream import StreamOwner
+from collector.pipeline import Pipeline
+from collector.sinks.postgres import PostgresSink
+from collector.sinks.writer import BatchWriter
+from exchange_simulator import Simulator
+
+EXCHANGES = {"binance": "binanceusdm", "bybit": "bybit", "okx": "okx"}
+FLUSH_INTERVAL = 1.0
+
+
+class TimedPostgresSink(PostgresSink):
+    """The real sink; notes event time → commit for every record it confirmed."""
+
+    latencies_ms: list[int]
+
+    async def write(self, records) -> None:
+        await super().write(records)
+        now = int(time.time() * 1000)
+        self.latencies_ms.extend(now - record.ts for record in records)
+
+
+@contextlib.contextmanager
+def simulator_process(symbols: int, tick: float):
+    import subprocess
+    import socket
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exchange_simulator", "--port", str(port), "--symbols", str(symbols),
+         "--tick", str(tick), "--history-ticks", "20"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the simulator did not start")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def frames_sent(url: str) -> int:
+    with urllib.request.urlopen(f"{url}/_sim/stats", timeout=10) as response:
+        return sum(json.load(response)["ws_frames"].values())
+
+
+@contextlib.asynccontextmanager
+async def throwaway_database():
+    name = f"bench_streaming_{os.getpid()}"
+    admin = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PostgresConfig(enabled=True, host="127.0.0.1", user="postgres", database=name)
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def run(url: str, database: PostgresConfig, interval: float, seconds: float,
+              profiler: cProfile.Profile | None) -> dict:
+    sim_options = Simulator(port=int(url.rsplit(":", 1)[1]))
+    sink = TimedPostgresSink(database, DatabaseConfig())
+    sink.latencies_ms = []
+    with tempfile.TemporaryDirectory() as spool:
+        batch = BatchProcessingConfig(batch_size=5000, flush_interval=FLUSH_INTERVAL, spool_dir=Path(spool))
+        async with contextlib.AsyncExitStack() as stack:
+            writer = await stack.enter_async_context(BatchWriter(sink, batch, RetryConfig(), CircuitBreakerConfig()))
+            pipeline = Pipeline([writer])
+            owners = []
+            for name, ccxt_id in EXCHANGES.items():
+                config = ExchangeConfig(ccxt_id=ccxt_id, rate_limit=10000, mode="stream", stream_interval=interval,
+                                        ccxt_options=sim_options.ccxt_options(ccxt_id))
+                source = await stack.enter_async_context(ExchangeSource(
+                    name, config, performance=PerformanceConfig(), cache=CacheConfig(), retry=RetryConfig(),
+                    circuit_breaker=CircuitBreakerConfig(), semaphore=asyncio.Semaphore(50)))
+                owners.append(StreamOwner(source, config, ticker_interval=1.0, retry=RetryConfig(),
+                                          publish=pipeline.publish))
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(o.run(), name=f"bench:stream:{o.name}") for o in owners]
+                deadline = time.monotonic() + 60
+                while not all(o.state == "up" for o in owners) and time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(2.0)
+                sink.latencies_ms.clear()
+                frames, updates = frames_sent(url), sum(o.updates for o in owners)
+                cpu, wall = time.process_time(), time.monotonic()
+                if profiler:
+                    profiler.enable()
+                await asyncio.sleep(seconds)
+                if profiler:
+                    profiler.disable()
+                cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+                frames, updates = frames_sent(url) - frames, sum(o.updates for o in owners) - updates
+                states = {o.name: o.state for o in owners}
+                for task in tasks:
+                    task.cancel()
+            await pipeline.flush()
+    latencies = sorted(sink.latencies_ms)
+    return {"frames": frames, "updates": updates, "cpu": cpu, "wall": wall, "latencies": latencies,
+            "states": states}
+
+
+def split_profile(profiler: cProfile.Profile) -> dict[str, float]:
+    """Own CPU time by where the code lives: ccxt (pro and base), ours (collector/), the rest."""
+    figures = {"ccxt": 0.0, "ours": 0.0, "rest": 0.0}
+    for (filename, _, _), (_, _, own, _, _) in pstats.Stats(profiler).stats.items():
+        part = "ccxt" if f"{os.sep}ccxt{os.sep}" in filename else (
+            "ours" if f"{os.sep}collector{os.sep}" in filename else "rest")
+        figures[part] += own
+    return figures
+
+
+def percentile(values: list[int], q: float) -> float:
+    return float(values[min(len(values) - 1, int(q * len(values)))]) if values else float("nan")
+
+
+def report(interval: float, plain: dict, profiled: dict, figures: dict[str, float]) -> None:
+    frames = max(1, plain["frames"])
+    print(f"stream_interval {interval:g}:  streams {plain['states']}")
+    print(f"  frames/s pushed by the simulator: {plain['frames'] / plain['wall']:,.0f}")
+    print(f"  updates/s taken (after conflation): {plain['updates'] / plain['wall']:,.0f}")
+    print(f"  CPU s per 10,000 frames (this process): {plain['cpu'] / frames * 10_000:.3f}")
+    pframes = max(1, profiled["frames"])
+    print(f"  profiled, CPU s per 10,000 frames: ccxt pro {figures['ccxt'] / pframes * 10_000:.3f}, "
+          f"ours {figures['ours'] / pframes * 10_000:.3f}, rest (asyncio, aiohttp, asyncpg, json) "
+          f"{figures['rest'] / pframes * 10_000:.3f}; ours / ccxt pro = "
+          f"{figures['ours'] / figures['ccxt'] if figures['ccxt'] else float('nan'):.1%} (target <= 25%)")
+    lat = plain["latencies"]
+    print(f"  event time -> PostgreSQL commit: p50 {percentile(lat, 0.5):.0f} ms, p99 {percentile(lat, 0.99):.0f} ms "
+          f"over {len(lat):,} records (target p99 <= {FLUSH_INTERVAL * 1000 + 250:.0f} ms; "
+          f"mean {statistics.fmean(lat) if lat else float('nan'):.0f} ms)")
+
+
+async def measure(url: str, intervals: list[float], seconds: float) -> None:
+    async with throwaway_database() as database:
+        for interval in intervals:
+            plain = await run(url, database, interval, seconds, None)
+            profiler = cProfile.Profile()
+            profiled = await run(url, database, interval, seconds, profiler)
+            report(interval, plain, profiled, split_profile(profiler))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.streaming", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--symbols", type=int, default=500)
+    parser.add_argument("--tick", type=float, default=0.1, help="seconds between updates of a symbol")
+    parser.add_argument("--seconds", type=float, default=20.0, help="per phase")
+    parser.add_argument("--intervals", type=float, nargs="+", default=[1.0, 0.0])
+    args = parser.parse_args(argv)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    print(f"3 exchanges x {args.symbols} symbols, one update per symbol every {args.tick:g} s, "
+          f"flush_interval {FLUSH_INTERVAL:g} s, {args.seconds:g} s per phase")
+    with simulator_process(args.symbols, args.tick) as url:
+        asyncio.run(measure(url, args.intervals, args.seconds))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,312 @@
+"""Streaming mode of one exchange: its websocket connections, conflation, watchdog, REST fallback.
+
+`StreamOwner.run()` owns one task per connection (stream_connection.py), one sweep task and one
+fallback task, all in a TaskGroup. Every `stream_interval` the sweep reads ccxt pro's latest entry
+per symbol and emits the ones whose exchange time moved on (conflation: at most one record per
+symbol and kind per interval; with 0, each resolved update is emitted at once and the sweep only
+catches what arrived unawaited). A record takes the fields other streams of the exchange carry
+(the dialect's fills: binance bid/ask and mark/index) and its funding interval as it is emitted
+(stream_merge.py). The same sweep is the watchdog: a connection with no new data for
+`stream_stale_after`, or half of whose symbols stopped advancing for that long, is torn down and
+resubscribed with backoff. While any connection is not delivering, the exchange's stream is down:
+REST polling (the exchange's own `ExchangeSource.poll`) covers that connection's symbols every
+`ticker_interval`, and hands back once every connection delivers again. One log line when the
+stream goes down (STREAM_001, or STREAM_002 for a rejected subscription), one when it recovers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import ccxt.pro as ccxt_pro
+import structlog
+
+from collector import metrics
+from collector.config import ExchangeConfig, RetryConfig
+from collector.errors import ErrorCode, one_line
+from collector.exchanges import markets as mk
+from collector.exchanges import stream_report
+from collector.exchanges.normalize import MalformedEntry, Normalizer
+from collector.exchanges.source import ExchangeSource
+from collector.exchanges.stream_connection import Connection
+from collector.exchanges.stream_dialects import DIALECTS, Channel, chunks
+from collector.exchanges.stream_merge import Merger
+from collector.records import Record
+from collector.resilience.retry import RetryPolicy
+
+log = structlog.get_logger(__name__)
+
+CONNECTING, UP, DOWN = stream_report.CONNECTING, stream_report.UP, stream_report.DOWN
+_IMMEDIATE_SWEEP = 0.05  # seconds between catch-up sweeps with stream_interval 0
+_RATE_WINDOW = 5.0  # seconds over which updates/s is measured
+
+
+class StreamOwner:
+    def __init__(self, source: ExchangeSource, config: ExchangeConfig, *, ticker_interval: float,
+                 retry: RetryConfig, publish: Callable[[Sequence[Record]], object],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.name = source.name
+        self.source = source
+        self.dialect = DIALECTS[source.exchange_id]
+        self._config = config
+        self._ticker_interval = ticker_interval
+        self._interval = config.stream_interval
+        self._stale_after = config.stream_stale_after
+        self._backoff = RetryPolicy.from_config(retry)
+        self._publish = publish
+        self._clock = clock
+        self._normalizer = Normalizer(source.name, source.exchange_id)
+        self._merger = Merger(self.dialect, self._normalizer, source.exchange_id, wait=self._stale_after / 2)
+        self._last_ts: dict[tuple[str, str], int] = {}
+        self.connections: list[Connection] = []
+        self.state = CONNECTING
+        self._down_since: float | None = None
+        self._down = asyncio.Event()
+        self.fallbacks = 0
+        self.fallback_records = 0
+        self.updates = 0
+        self.malformed = 0
+        self._rate = (clock(), 0, 0.0)  # (since, updates then, updates/s)
+        self._exported = {"updates": 0, "reconnects": 0}
+
+    @staticmethod
+    def supports(exchange_id: str) -> bool:
+        return exchange_id in DIALECTS
+
+    # --- running -------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Stream until cancelled."""
+        await self._poll_until_markets()
+        await self._learn_intervals()
+        self.connections = self._build_connections()
+        self._merger.watch(self.connections)
+        log.info("stream_starting", exchange=self.name, connections=len(self.connections),
+                 symbols=len(self.source.symbols), stream_interval=self._interval)
+        async with asyncio.TaskGroup() as group:
+            for connection in self.connections:
+                group.create_task(connection.run(), name=f"stream:{connection.name}")
+            group.create_task(self._sweep_loop(), name=f"stream:{self.name}:sweep")
+            group.create_task(self._fallback_loop(), name=f"stream:{self.name}:fallback")
+
+    async def _poll_until_markets(self) -> None:
+        """Markets could not be loaded at start: REST collects (and retries the markets) until
+        the symbols are known, then the streams open."""
+        while not self.source.symbols:
+            started = self._clock()
+            for kind in ("ticker", "funding_rate"):
+                await self._emit(await self.source.poll(kind))
+            await asyncio.sleep(max(0.0, self._ticker_interval - (self._clock() - started)))
+
+    async def _learn_intervals(self) -> None:
+        """Funding intervals where no frame carries them: the markets', or one REST round of
+        funding rates (recorded like any other; the fallback's rounds refresh them)."""
+        self._merger.learn_markets(self.source.exchange.markets or {})
+        if self.dialect.rest_intervals:
+            records = await self.source.poll("funding_rate")
+            for record in records:
+                self._last_ts[(record.kind, record.symbol)] = record.ts
+            await self._emit(records)
+
+    def _build_connections(self) -> list[Connection]:
+        symbols = sorted(self.source.symbols)
+        pace = min(0.5, self._interval)
+        return [
+            Connection(self.name, index, channel, part, open_exchange=self._open_exchange,
+                       on_update=self._on_update, on_change=self._connection_changed, pace=pace,
+                       backoff=self._backoff, clock=self._clock)
+            for channel in self.dialect.channels
+            for index, part in enumerate(chunks(symbols, self.dialect.symbols_per_connection))
+        ]
+
+    def _open_exchange(self) -> Any:
+        """A ccxt pro instance with the REST source's markets, so no request is made to open it."""
+        exchange_id = self.source.exchange_id
+        config = mk.ccxt_config(exchange_id, self._config)
+        exchange = getattr(ccxt_pro, exchange_id)(config)
+        rest = self.source.exchange
+        exchange.set_markets(rest.markets, rest.currencies)
+        return exchange
+
+    async def _emit(self, records: list[Record]) -> None:
+        if records:
+            self._merger.learn(records)
+            result = self._publish(records)
+            if inspect.isawaitable(result):
+                await result  # the daemon's pipeline returns once they are journaled
+
+    # --- records -------------------------------------------------------------------------
+    async def _on_update(self, connection: Connection, update: Mapping[str, Any]) -> None:
+        """A resolved watch: emitted at once with stream_interval 0; otherwise left to the sweep."""
+        if self._interval == 0:
+            await self._emit(self._collect(connection, update.items(), self._clock()))
+
+    def _collect(self, connection: Connection, entries, now: float) -> list[Record]:
+        channel = connection.channel
+        seen = connection.seen
+        received_at = int(time.time() * 1000)
+        records: list[Record] = []
+        for symbol, entry in entries:
+            if entry is None or seen.get(symbol) is entry or not self._merger.ready(channel.kinds, symbol, now):
+                continue
+            seen[symbol] = entry
+            fresh = self._fresh(channel, entry, received_at)
+            if fresh or not channel.kinds:  # a channel that only fills moves with every entry
+                connection.moved(symbol, now)
+                records.extend(fresh)
+        self.updates += len(records)
+        return self._merger.merge(records)
+
+    def _fresh(self, channel: Channel, entry: Mapping[str, Any], received_at: int) -> list[Record]:
+        """The entry's records whose exchange time is newer than the last one emitted."""
+        try:
+            built = channel.build(self._normalizer, entry, received_at)
+        except (MalformedEntry, KeyError, TypeError, AttributeError):
+            self.malformed += 1
+            metrics.records_skipped.labels(self.name, channel.kinds[0], "malformed").inc()
+            return []
+        fresh = []
+        last = self._last_ts
+        for record in built:
+            key = (record.kind, record.symbol)
+            if record.ts > last.get(key, 0):
+                last[key] = record.ts
+                fresh.append(record)
+        return fresh
+
+    # --- the sweep: conflation + watchdog ------------------------------------------------
+    async def _sweep_loop(self) -> None:
+        period = self._interval or _IMMEDIATE_SWEEP
+        crashing = False
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self._sweep(self._clock())
+                crashing = False
+            except Exception as err:  # the sweep must go on; the traceback is logged once per streak
+                if not crashing:
+                    log.error("stream_sweep_crashed", exchange=self.name, error_code=ErrorCode.APP_002,
+                              error=one_line(err), exc_info=err)
+                crashing = True
+
+    async def _sweep(self, now: float) -> None:
+        records: list[Record] = []
+        for connection in self.connections:
+            entries = connection.entries()
+            if entries:
+                records.extend(self._collect(connection, ((s, entries.get(s)) for s in connection.symbols), now))
+            self._watch(connection, now)
+        await self._emit(records)
+        self._set_state(now)
+        self._export(now)
+
+    def _watch(self, connection: Connection, now: float) -> None:
+        """The watchdog: tear down a connection that does not deliver (or stopped delivering)."""
+        if connection.exchange is None:
+            return  # between sessions
+        limit = self._stale_after
+        count = len(connection.symbols)
+        if not connection.up:
+            age = now - connection.session_started
+            if age > limit:
+                connection.tear_down(f"{connection.delivered} of {count} symbols delivered in {age:.1f}s "
+                                     f"since connecting (stream_stale_after {limit:g}s)")
+            return
+        idle = now - connection.advanced_at
+        if idle > limit:
+            connection.tear_down(f"no new data for {idle:.1f}s (stream_stale_after {limit:g}s)")
+            return
+        frozen = sum(1 for t in connection.moved_at.values() if now - t > limit)
+        if frozen * 2 >= count:
+            connection.tear_down(f"{frozen} of {count} symbols stopped advancing for {limit:g}s")
+
+    # --- state and fallback --------------------------------------------------------------
+    def _connection_changed(self) -> None:
+        """A connection came up or went down: the stream's state follows at once, not at the
+        next sweep, so even a reconnect within one sweep is a down line and REST covers it."""
+        self._set_state(self._clock())
+
+    def _set_state(self, now: float) -> None:
+        if all(c.up for c in self.connections):
+            state = UP
+        elif any(c.failed for c in self.connections):
+            state = DOWN
+        else:
+            state = self.state if self.state != UP else DOWN
+        if state == self.state:
+            return
+        previous, self.state = self.state, state
+        if state == DOWN:
+            self._went_down(now)
+        elif state == UP:
+            self._came_up(previous, now)
+
+    def _went_down(self, now: float) -> None:
+        self._down_since = now
+        self.fallbacks += 1
+        metrics.stream_fallbacks.labels(self.name).inc()
+        failed = [c for c in self.connections if not c.up]
+        first = next((c for c in failed if c.last_error), None)
+        log.warning("stream_down", exchange=self.name,
+                    error_code=str(first.error_code if first else ErrorCode.STREAM_001),
+                    reason=first.last_error if first else "no data yet", connections_down=len(failed),
+                    connections=len(self.connections), fallback="rest", ticker_interval=self._ticker_interval)
+        self._down.set()
+
+    def _came_up(self, previous: str, now: float) -> None:
+        self._down.clear()
+        if previous == DOWN:
+            log.info("stream_recovered", exchange=self.name, connections=len(self.connections),
+                     down_s=round(now - (self._down_since or now), 3), fallback_records=self.fallback_records)
+        else:
+            log.info("stream_up", exchange=self.name, connections=len(self.connections))
+        self._down_since = None
+
+    def _down_symbols(self) -> dict[str, set[str]]:
+        """Per record kind, the symbols whose connection is not delivering."""
+        down: dict[str, set[str]] = {}
+        for connection in self.connections:
+            if not connection.up:
+                for kind in connection.channel.kinds:
+                    down.setdefault(kind, set()).update(connection.symbols)
+        return down
+
+    async def _fallback_loop(self) -> None:
+        while True:
+            await self._down.wait()
+            started = self._clock()
+            down = self._down_symbols()
+            for kind in ("ticker", "funding_rate"):
+                wanted = down.get(kind)
+                if wanted:
+                    records = [r for r in await self.source.poll(kind) if r.symbol in wanted]
+                    self.fallback_records += len(records)
+                    await self._emit(records)
+            await asyncio.sleep(max(0.0, self._ticker_interval - (self._clock() - started)))
+
+    # --- reporting -----------------------------------------------------------------------
+    def _export(self, now: float) -> None:
+        since, count, rate = self._rate
+        if now - since >= _RATE_WINDOW:
+            self._rate = (now, self.updates, (self.updates - count) / (now - since))
+        reconnects = sum(c.reconnects for c in self.connections)
+        stream_report.export(self.name, self.state, self.connections, now,
+                             updates=self.updates - self._exported["updates"],
+                             reconnects=reconnects - self._exported["reconnects"])
+        self._exported = {"updates": self.updates, "reconnects": reconnects}
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            **stream_report.connection_status(self.connections, self._clock()),
+            "updates_per_s": round(self._rate[2], 1),
+            "fallbacks": self.fallbacks,
+            "fallback_active": self._down.is_set(),
+            "fallback_records": self.fallback_records,
+            "malformed_entries": self.malformed,
+            "stream_interval": self._interval,
+            "stream_stale_after": self._stale_after,
+        }

@@ -1,0 +1,199 @@
+"""One websocket connection: its own ccxt pro instance watching one channel for a list of symbols.
+
+`run()` keeps a session alive forever: open a ccxt pro instance (markets handed over, not
+reloaded), watch, and when the watch fails or the owner's watchdog calls `tear_down`, close the
+instance, wait the backoff and start again. Its own instance per connection gives each list of
+symbols its own socket on every venue (ccxt pro shares one socket per URL within an instance).
+
+ccxt pro resolves a watch with one symbol's update and keeps the latest entry of every symbol in
+its cache; updates that arrive while nobody awaits go only to the cache. So the owner reads the
+cache (`entries()`), and the watch loop here serves to subscribe, to notice a dead socket and,
+with `stream_interval: 0`, to hand each resolved update over at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import structlog
+from ccxt.base import errors as ccxt_errors
+
+from collector.errors import ErrorCode, one_line
+from collector.exchanges.stream_dialects import Channel
+from collector.resilience.retry import RetryPolicy
+
+log = structlog.get_logger(__name__)
+
+OnUpdate = Callable[["Connection", Mapping[str, Any]], Awaitable[None]]
+# A failed session: the socket, the exchange's answer, or a rejected subscription.
+SESSION_ERRORS = (ccxt_errors.BaseError, OSError, ConnectionError)
+
+
+class UnreadableFrames:
+    """Loop exception handler: ccxt pro decodes frames in a loop callback, so a frame it cannot
+    parse raises there and its reader stops (the watchdog then reconnects). That is one warning
+    line with its code, at most once a minute, instead of asyncio's traceback; anything else goes
+    to the default handler."""
+
+    def __init__(self, every: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._every = every
+        self._clock = clock
+        self._logged_at: float | None = None
+        self._unlogged = 0
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        err = context.get("exception")
+        if err is None or not _raised_in_ccxt(err):
+            loop.default_exception_handler(context)
+            return
+        now = self._clock()
+        if self._logged_at is not None and now - self._logged_at < self._every:
+            self._unlogged += 1
+            return
+        log.warning("stream_frame_unreadable", error_code=ErrorCode.STREAM_003, error=one_line(err),
+                    detail="ccxt pro stopped reading this connection; the watchdog reconnects it",
+                    unlogged_since_last_line=self._unlogged)
+        self._logged_at, self._unlogged = now, 0
+
+
+def _raised_in_ccxt(err: BaseException) -> bool:
+    tb = err.__traceback__
+    while tb is not None:
+        if "/ccxt/" in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+class ConnectionLost(ConnectionError):
+    """The socket closed while the watch loop was pacing itself."""
+
+
+class Connection:
+    def __init__(self, exchange: str, index: int, channel: Channel, symbols: list[str], *,
+                 open_exchange: Callable[[], Any], on_update: OnUpdate, on_change: Callable[[], None],
+                 pace: float, backoff: RetryPolicy, clock: Callable[[], float] = time.monotonic) -> None:
+        self.name = f"{exchange}:{channel.name}:{index}"
+        self.channel = channel
+        self.symbols = tuple(symbols)
+        self.exchange: Any = None  # the ccxt pro instance of the current session
+        self.up = False  # delivering data since the current session started
+        self.failed = False  # a session ended (or was torn down) since the last one came up
+        self.sessions = 0
+        self.last_error: str | None = None
+        self.error_code: ErrorCode | None = None
+        self.advanced_at = clock()  # newest time any of its symbols moved on
+        self.session_started = self.advanced_at
+        self.moved_at: dict[str, float] = {}
+        self.seen: dict[str, object] = {}  # symbol -> cache entry last read
+        self._moved_this_session: set[str] = set()
+        self._open = open_exchange
+        self._on_update = on_update
+        self._on_change = on_change  # told when the connection goes up or down
+        self._pace = pace
+        self._backoff = backoff
+        self._clock = clock
+        self._session: asyncio.Task | None = None
+        self._teardown: str | None = None
+
+    @property
+    def reconnects(self) -> int:
+        return max(0, self.sessions - 1)
+
+    def entries(self) -> Mapping[str, Any]:
+        """ccxt pro's latest entry per symbol for this session (empty between sessions)."""
+        if self.exchange is None:
+            return {}
+        return getattr(self.exchange, self.channel.cache, None) or {}
+
+    @property
+    def delivered(self) -> int:
+        """Symbols that moved on since the current session started."""
+        return len(self._moved_this_session)
+
+    def moved(self, symbol: str, now: float) -> None:
+        """`symbol` moved on; the connection is up once most of its symbols did this session (a
+        trickle of frames is not a working stream)."""
+        if symbol not in self._moved_this_session:
+            self._moved_this_session.add(symbol)
+            if not self.up and len(self._moved_this_session) * 2 > len(self.symbols):
+                self.up = True
+                self.failed = False
+                log.debug("stream_connection_up", connection=self.name, session=self.sessions)
+                self._on_change()
+        self.moved_at[symbol] = now
+        self.advanced_at = now
+
+    def tear_down(self, reason: str) -> None:
+        """Called by the watchdog: end the current session; `run` reconnects after the backoff."""
+        if self._session is not None and not self._session.done() and self._teardown is None:
+            self._teardown = reason
+            self._session.cancel()
+
+    async def run(self) -> None:
+        attempt = 0
+        while True:
+            self._start_session()
+            try:
+                await asyncio.wait({self._session})
+            finally:
+                if not self._session.done():  # we are being cancelled: take the session with us
+                    self._session.cancel()
+                    await asyncio.wait({self._session})
+            was_up = self.up
+            self._ended(self._session)
+            attempt = 1 if was_up else attempt + 1
+            await asyncio.sleep(self._backoff.backoff(attempt))
+
+    def _start_session(self) -> None:
+        self.sessions += 1
+        self._teardown = None
+        now = self._clock()
+        self.advanced_at = self.session_started = now
+        self.moved_at = dict.fromkeys(self.symbols, now)
+        self.seen = {}
+        self._moved_this_session = set()
+        self._session = asyncio.create_task(self._watch_session(), name=f"stream:{self.name}:session")
+
+    def _ended(self, session: asyncio.Task) -> None:
+        self.up = False
+        self.failed = True
+        if self._teardown is not None:
+            self.last_error, self.error_code = self._teardown, ErrorCode.STREAM_001
+        elif session.cancelled():
+            self.last_error, self.error_code = "session cancelled", ErrorCode.STREAM_001
+        else:
+            err = session.exception()
+            self.last_error = one_line(err) if err is not None else "the watch ended"
+            rejected = isinstance(err, (ccxt_errors.ExchangeError, ccxt_errors.BadRequest))
+            self.error_code = ErrorCode.STREAM_002 if rejected else ErrorCode.STREAM_001
+            if err is not None and not isinstance(err, SESSION_ERRORS):
+                log.error("stream_session_crashed", connection=self.name, error_code=ErrorCode.APP_002,
+                          error=self.last_error, exc_info=err)
+        log.debug("stream_connection_down", connection=self.name, error=self.last_error)
+        self._on_change()
+
+    async def _watch_session(self) -> None:
+        exchange = self._open()
+        self.exchange = exchange
+        try:
+            await self._watch(exchange)
+        finally:
+            self.exchange = None
+            await exchange.close()
+
+    async def _watch(self, exchange: Any) -> None:
+        watch = getattr(exchange, self.channel.method)
+        symbols, params = list(self.symbols), dict(self.channel.params)
+        update = await watch(symbols, params)
+        client = next(iter(exchange.clients.values()))
+        while True:
+            await self._on_update(self, update)
+            if self._pace:
+                await asyncio.sleep(self._pace)
+            if client.closed() or exchange.clients.get(client.url) is not client:
+                raise ConnectionLost(f"{client.url} closed ({one_line(client.error) if client.error else 'by the server'})")
+            update = await watch(symbols, params)

@@ -1,0 +1,131 @@
+"""Websocket side of the simulator: one `WsSession` per client connection.
+
+A session reads the client's requests (subscribe, application pings) and, on every tick of the
+exchange's market, pushes a frame per subscribed topic, from the very quotes the REST side serves
+in that tick. The exchange's websocket faults (faults.py WS_KINDS) are applied per tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import math
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from exchange_simulator.faults import WS_KINDS, FaultBook
+from exchange_simulator.market import Quote
+from exchange_simulator.ws_dialects import Topic, WsDialect
+
+log = structlog.get_logger(__name__)
+_MIN_SLEEP = 0.005
+_PUSH_FAULTS = WS_KINDS - {"ws_reject"}
+_REJECT = frozenset({"ws_reject"})
+
+
+class WsCounters:
+    """Per exchange: connections accepted and data frames sent."""
+
+    def __init__(self) -> None:
+        self.connections: collections.Counter[str] = collections.Counter()
+        self.frames: collections.Counter[str] = collections.Counter()
+        self.open: collections.Counter[str] = collections.Counter()
+
+
+class WsSession:
+    def __init__(self, dialect: WsDialect, ws: web.WebSocketResponse, faults: FaultBook,
+                 counters: WsCounters) -> None:
+        self.dialect = dialect
+        self.ws = ws
+        self.faults = faults
+        self.counters = counters
+        self.topics: dict[Topic, None] = {}  # ordered set
+        self._sent: dict[str, Quote] = {}  # symbol -> quote last sent (bybit deltas)
+        self._sent_ts = 0
+
+    async def run(self) -> None:
+        name = self.dialect.name
+        self.counters.connections[name] += 1
+        self.counters.open[name] += 1
+        try:
+            async with asyncio.TaskGroup() as group:
+                pusher = group.create_task(self._push(), name=f"sim-ws-push:{name}")
+                await self._read()
+                pusher.cancel()
+        finally:
+            self.counters.open[name] -= 1
+
+    async def close(self) -> None:
+        await self.ws.close(code=1001, message=b"simulator shutting down")
+
+    # --- requests ------------------------------------------------------------------------
+    async def _read(self) -> None:
+        async for message in self.ws:
+            if message.type != WSMsgType.TEXT:
+                continue
+            pong = self.dialect.pong(message.data)
+            if pong is not None:
+                await self.ws.send_str(pong)
+                continue
+            try:
+                request = json.loads(message.data)
+            except ValueError:
+                continue
+            if isinstance(request, dict):
+                await self._subscribe(request)
+
+    async def _subscribe(self, request: dict) -> None:
+        subscription = self.dialect.subscribe(request)
+        if subscription is None:
+            return
+        if self.faults.ws_fault(_REJECT) is not None or subscription.unknown:
+            await self.ws.send_str(self.dialect.reject(request))
+            return
+        for ack in subscription.acks:
+            await self.ws.send_str(ack)
+        for topic in subscription.topics:
+            self.topics[topic] = None
+
+    # --- pushing -------------------------------------------------------------------------
+    async def _push(self) -> None:
+        state = self.dialect.state
+        while not self.ws.closed:
+            await asyncio.sleep(self._until_next_tick())
+            state.advance()
+            if not self.topics or state.ts == self._sent_ts:
+                continue
+            fault = self.faults.ws_fault(_PUSH_FAULTS)
+            kind = fault.kind if fault is not None else None
+            if kind == "ws_close":
+                await self.ws.close(code=1011, message=b"simulated server close")
+                return
+            if kind == "ws_silence":
+                continue
+            await self._send_tick(kind, fault.latency if fault is not None else 0.0)
+
+    def _until_next_tick(self) -> float:
+        state = self.dialect.state
+        now = state.clock()
+        following = (math.floor(now / state.tick) + 1) * state.tick
+        return max(_MIN_SLEEP, following - now + 0.001)
+
+    async def _send_tick(self, fault: str | None, latency: float) -> None:
+        quotes = self.dialect.state.snapshot()
+        self._sent_ts = self.dialect.state.ts
+        frames = self.dialect.frames(quotes, self.topics, self._sent)
+        for _, symbol in self.topics:
+            quote = quotes.get(symbol)
+            if quote is not None:
+                self._sent[symbol] = quote
+        name = self.dialect.name
+        for frame in frames:
+            if fault == "ws_malformed":
+                frame = frame[: len(frame) // 2]
+            await self.ws.send_str(frame)
+            self.counters.frames[name] += 1
+            if fault == "ws_slow":
+                await asyncio.sleep(latency)
+                if self.ws.closed:
+                    return

@@ -1,0 +1,144 @@
+"""Streaming through the simulator's websocket faults (ccxt pro unmodified): each fault is
+detected within `stream_stale_after`, REST polling fills the gap, the stream resumes by itself,
+no symbol goes without a record for longer than `ticker_interval + stream_stale_after`, and the
+log says it once going down and once coming back."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+
+import pytest
+from structlog.testing import capture_logs
+
+from exchange_simulator import Simulator
+from tests.integration.test_collection_values import EXCHANGES, assert_served
+from tests.integration.test_streaming_values import assert_streamed_as_served
+from tests.support.streams import streaming, wait_until
+
+TICKER_INTERVAL = 1.0
+STALE_AFTER = 2.0
+STREAM_INTERVAL = 0.5
+# What a loaded 2-core machine adds on top of the bound: a sweep period, a simulator tick, a poll.
+SLACK = 1.5
+BOUND_MS = (TICKER_INTERVAL + STALE_AFTER + SLACK) * 1000
+FAULT_SECONDS = 6.0  # longer than the bound: without REST the gap would show
+
+FAULTS = [
+    ("binance", "ws_close", {}, "STREAM_001"),
+    ("bybit", "ws_silence", {}, "STREAM_001"),
+    ("okx", "ws_silence", {}, "STREAM_001"),
+    ("okx", "ws_slow", {"latency": 0.5}, "STREAM_001"),
+    ("binance", "ws_malformed", {}, "STREAM_001"),
+    ("bybit", "ws_malformed", {}, "STREAM_001"),
+]
+
+
+def assert_recorded_as_served(sim: Simulator, record, rest: set, fault_ms: tuple[int, int]) -> None:
+    """REST-fallback records equal what was served as poll-mode records do (merged from several
+    responses, which can straddle a tick); streamed ones equal the tick they name, the fields
+    another stream fills empty or lagging (an earlier tick's) only while the stream was not up."""
+    if identity(record) in rest:
+        assert_served(sim, record)
+    else:
+        during_fault = fault_ms[0] <= record.received_at <= fault_ms[1]
+        assert_streamed_as_served(sim, record, fills_lag_since=fault_ms[0] if during_fault else None)
+
+
+def identity(record) -> tuple:
+    return record.kind, record.symbol, record.ts, record.received_at
+
+
+def record_rest(owner, rest: set) -> None:
+    """Note the identities of the records the owner's REST fallback polls return."""
+    poll = owner.source.poll
+
+    async def recorded(kind):
+        records = await poll(kind)
+        rest.update(identity(r) for r in records)
+        return records
+
+    owner.source.poll = recorded
+
+
+def events(logs: list[dict], name: str, exchange: str) -> list[dict]:
+    return [e for e in logs if e["event"] == name and e.get("exchange") == exchange]
+
+
+def assert_no_gap_longer_than_the_bound(records, since_ms: int, until_ms: int) -> None:
+    times = collections.defaultdict(list)
+    for record in records:
+        times[(record.kind, record.symbol)].append(record.received_at)
+    for key, stamps in times.items():
+        stamps = [since_ms, *sorted(t for t in stamps if since_ms <= t <= until_ms), until_ms]
+        gap = max(b - a for a, b in zip(stamps, stamps[1:]))
+        assert gap <= BOUND_MS, f"{key}: {gap} ms without a record (bound {BOUND_MS:.0f} ms)"
+
+
+async def _through_fault(sim, name, kind, settings, *, fault_seconds: float):
+    ccxt_id = EXCHANGES[name]
+    async with streaming(sim, (name,), ticker_interval=TICKER_INTERVAL, stream_interval=STREAM_INTERVAL,
+                         stream_stale_after=STALE_AFTER) as ([owner], records):
+        rest: set = set()
+        record_rest(owner, rest)
+        await wait_until(lambda: owner.state == "up", 20, "stream up")
+        up_ms = int(time.time() * 1000)
+        rest_before = sim.request_count(ccxt_id)
+        sim.set_fault(ccxt_id, kind, **settings)
+        fault_ms = int(time.time() * 1000)
+        fault_at = time.monotonic()
+        down_at = await wait_until(lambda: owner.state == "down", STALE_AFTER + 10, "stream down")
+        down_ms = int(time.time() * 1000)
+        await asyncio.sleep(fault_seconds)
+        assert owner.status()["fallback_active"] is True
+        sim.clear_faults(ccxt_id)
+        cleared_ms = int(time.time() * 1000)
+        await wait_until(lambda: owner.state == "up", 20, "stream recovered")
+        recovered_ms = int(time.time() * 1000)
+        await asyncio.sleep(1.0)
+        end_ms = int(time.time() * 1000)
+        status = owner.status()
+    in_gap = collections.Counter((r.kind, r.symbol) for r in records if down_ms <= r.received_at <= cleared_ms)
+    return records, down_at - fault_at, up_ms, end_ms, in_gap, status, rest, (fault_ms, recovered_ms)
+
+
+@pytest.mark.parametrize(("name", "kind", "settings", "code"), FAULTS, ids=[f"{n}-{k}" for n, k, _, _ in FAULTS])
+async def test_a_stream_fault_is_detected_covered_by_rest_and_recovered_with_one_line_each(name, kind, settings, code):
+    async with Simulator(symbols=30, seed=21, tick=0.5) as sim:
+        with capture_logs() as logs:
+            records, detected_s, up_ms, end_ms, in_gap, status, rest, fault_window = await _through_fault(
+                sim, name, kind, settings, fault_seconds=FAULT_SECONDS)
+    # detected within stream_stale_after (plus one sweep and a tick of the simulator's clock)
+    assert detected_s <= STALE_AFTER + STREAM_INTERVAL + 1.0, detected_s
+    # REST polling took over: every symbol's ticker and funding rate, every ticker_interval
+    expected = {(k, s) for k in ("ticker", "funding_rate") for s in sim.symbols(EXCHANGES[name])}
+    assert set(in_gap) == expected
+    assert min(in_gap.values()) >= FAULT_SECONDS / TICKER_INTERVAL - 2, min(in_gap.values())
+    assert status["fallbacks"] == 1 and status["reconnects"] >= 1 and status["state"] == "up"
+    assert_no_gap_longer_than_the_bound(records, up_ms, end_ms)
+    for record in records:
+        assert_recorded_as_served(sim, record, rest, fault_window)
+    down, recovered = events(logs, "stream_down", name), events(logs, "stream_recovered", name)
+    assert len(down) == 1 and len(recovered) == 1, [e["event"] for e in logs if "stream" in e["event"]]
+    assert down[0]["error_code"] == code and down[0]["log_level"] == "warning"
+    assert recovered[0]["log_level"] == "info"
+
+
+async def test_rejected_subscriptions_leave_the_exchange_on_rest_until_accepted_then_stream_again():
+    async with Simulator(symbols=30, seed=22, tick=0.5) as sim:
+        sim.set_fault("bybit", "ws_reject")
+        with capture_logs() as logs:
+            async with streaming(sim, ("bybit",), ticker_interval=TICKER_INTERVAL, stream_interval=STREAM_INTERVAL,
+                                 stream_stale_after=STALE_AFTER) as ([owner], records):
+                started_ms = int(time.time() * 1000)
+                await wait_until(lambda: owner.state == "down", 10, "stream down")
+                await asyncio.sleep(3.0)
+                fallback = [r for r in records if r.received_at >= started_ms]
+                assert {r.symbol for r in fallback if r.kind == "ticker"} == set(sim.symbols("bybit"))
+                sim.clear_faults("bybit")
+                await wait_until(lambda: owner.state == "up", 20, "stream up")
+    assert sim.fault_count("bybit", "ws_reject") >= 2  # resubscribed with backoff, rejected again
+    down = events(logs, "stream_down", "bybit")
+    assert len(down) == 1 and down[0]["error_code"] == "STREAM_002", down
+    assert len(events(logs, "stream_recovered", "bybit")) == 1

@@ -1,0 +1,91 @@
+"""Streaming mode against the simulator's websockets (ccxt pro unmodified): what it records is
+exactly what the simulator served at the frame's event time, for every symbol, and conflation
+bounds how often."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+
+from collector.records import FundingRate, Ticker, validate
+from exchange_simulator import Simulator
+from tests.integration.test_collection_values import EXCHANGES, FUNDING_FIELDS, TICKER_FIELDS
+from tests.support.streams import streaming, wait_until
+
+# binance's markPrice stream has no interest rate (REST premiumIndex has); ccxt pro watches
+# neither okx's index-tickers for a swap nor its open-interest channel (TROUBLESHOOTING.md,
+# "Differences from poll mode"). bybit's websocket rows carry the exchange's event time, so their
+# tickers are checked against that very tick.
+STREAM_TICKER_FIELDS = {**TICKER_FIELDS, "okx": [f for f in TICKER_FIELDS["okx"]
+                                               if f[0] not in ("index_price", "open_interest")]}
+STREAM_FUNDING_FIELDS = {**FUNDING_FIELDS, "binance": [f for f in FUNDING_FIELDS["binance"] if f[0] != "interest_rate"]}
+# Ticker fields taken from another stream of the exchange (stream_dialects.Fill).
+FILLED = {"binance": {"bid", "ask", "mark_price", "index_price"}, "bybit": set(), "okx": {"mark_price"}}
+
+
+def assert_streamed_as_served(sim: Simulator, record, *, fills_lag_since: int | None = None) -> None:
+    """Every field equals what was served in the tick the record names. With `fills_lag_since`
+    (a filling stream was not delivering, or trickled, since then) a filled field is empty or
+    what was served for the symbol in some tick since then: the other stream's latest."""
+    validate(record)
+    fields = (STREAM_TICKER_FIELDS if isinstance(record, Ticker) else STREAM_FUNDING_FIELDS)[record.exchange]
+    if fills_lag_since is not None and isinstance(record, Ticker):
+        lagging = [(f, q) for f, q in fields if f in FILLED[record.exchange]]
+        fields = [pair for pair in fields if pair not in lagging]
+        assert_filled_since(sim, record, lagging, fills_lag_since)
+    quote = sim.served(EXCHANGES[record.exchange], record.symbol, record.ts)
+    assert quote is not None, f"no tick stamped {record.ts} was served: {record}"
+    mismatched = {f: (getattr(record, f), getattr(quote, q)) for f, q in fields if getattr(record, f) != getattr(quote, q)}
+    assert not mismatched, f"{record.exchange} {record.symbol}: {mismatched}"
+
+
+def assert_filled_since(sim: Simulator, record, fields, since_ms: int) -> None:
+    ticks = [quotes.get(record.symbol) for ts, quotes in sim.history(EXCHANGES[record.exchange])
+             if since_ms - 1000 <= ts <= record.received_at]
+    served = {f: {getattr(q, name) for q in ticks if q is not None} for f, name in fields}
+    wrong = {f: getattr(record, f) for f, _ in fields
+             if getattr(record, f) is not None and getattr(record, f) not in served[f]}
+    assert not wrong, f"{record.exchange} {record.symbol}: filled with values never served: {wrong}"
+
+
+async def test_three_exchanges_of_200_symbols_stream_tickers_and_funding_equal_to_what_was_served():
+    async with Simulator(symbols=200, seed=11) as sim:
+        async with streaming(sim, tuple(EXCHANGES), stream_interval=1.0) as (owners, records):
+            await wait_until(lambda: all(o.state == "up" for o in owners), 20, "every stream up")
+            await asyncio.sleep(3.5)
+            statuses = {o.name: o.status() for o in owners}
+    per_kind = collections.defaultdict(set)
+    for record in records:
+        assert_streamed_as_served(sim, record)
+        per_kind[(record.exchange, record.kind)].add(record.symbol)
+    for name, ccxt_id in EXCHANGES.items():
+        for kind in ("ticker", "funding_rate"):
+            assert per_kind[(name, kind)] == set(sim.symbols(ccxt_id)), (name, kind)
+        assert statuses[name]["fallbacks"] == 0 and statuses[name]["fallback_active"] is False
+    # the venues' limits split the symbols: binance 3 channels x 1, bybit 1 x 1, okx 3 x 2 (100 each)
+    assert {n: s["connections"] for n, s in statuses.items()} == {"binance": 3, "bybit": 1, "okx": 6}
+    assert sim.ws_connections("okx") == 6 and sim.ws_connections("binanceusdm") == 3
+    assert sim.request_count(path_contains="ticker") == 0  # no REST polling while streams are up
+    assert all(isinstance(r, (Ticker, FundingRate)) for r in records)
+
+
+async def test_conflation_emits_at_most_one_record_per_symbol_and_interval_and_zero_emits_every_update():
+    async with Simulator(symbols=10, seed=12, tick=0.1) as sim:  # 10 updates/s per symbol
+        async with streaming(sim, ("bybit",), stream_interval=1.0) as (owners, conflated):
+            await wait_until(lambda: owners[0].state == "up", 20, "stream up")
+            conflated.clear()
+            await asyncio.sleep(4.0)
+        async with streaming(sim, ("bybit",), stream_interval=0.0) as (owners, every):
+            await wait_until(lambda: owners[0].state == "up", 20, "stream up")
+            every.clear()
+            await asyncio.sleep(4.0)
+    for records in (conflated, every):
+        for record in records:
+            assert_streamed_as_served(sim, record)
+    per_symbol = collections.Counter(r.symbol for r in conflated if r.kind == "ticker")
+    assert len(per_symbol) == 10 and max(per_symbol.values()) <= 5  # 4 s at one per second (+1 edge)
+    every_per_symbol = collections.Counter(r.symbol for r in every if r.kind == "ticker")
+    # with 0 the owner takes what ccxt pro resolves and sweeps its cache 4 times a second
+    assert min(every_per_symbol.values()) >= 12, every_per_symbol
+    identities = [(r.kind, r.symbol, r.ts) for r in every]
+    assert len(identities) == len(set(identities))  # never the same update twice

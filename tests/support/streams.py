@@ -1,0 +1,49 @@
+"""Stream owners against the simulator: real ccxt pro over real websockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+
+from collector.config import RetryConfig
+from collector.exchanges.stream import StreamOwner
+from collector.records import Record
+from exchange_simulator import Simulator
+from tests.integration.test_collection_values import make_source
+
+FAST_RETRY = RetryConfig(max_attempts=2, base_delay=0.2, max_delay=1.0)
+
+
+@contextlib.asynccontextmanager
+async def streaming(sim: Simulator, names: tuple[str, ...], *, ticker_interval: float = 1.0,
+                    publish: Callable[[list[Record]], object] | None = None,
+                    **settings) -> AsyncIterator[tuple[list[StreamOwner], list[Record]]]:
+    """Run a stream owner per exchange while inside; yields (owners, every record emitted), or
+    hands the records to `publish` (and yields an empty list) when given."""
+    records: list[Record] = []
+    settings = {"mode": "stream", **settings}
+    async with contextlib.AsyncExitStack() as stack:
+        owners = []
+        for name in names:
+            source = await stack.enter_async_context(make_source(sim, name, retry=FAST_RETRY, **settings))
+            owners.append(StreamOwner(source, source._config, ticker_interval=ticker_interval,
+                                      retry=FAST_RETRY, publish=publish or records.extend))
+        tasks = [asyncio.create_task(o.run(), name=f"stream:{o.name}") for o in owners]
+        try:
+            yield owners, records
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float, what: str = "condition") -> float:
+    """Poll `predicate` every 20 ms; the monotonic time it first held."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout}s")
+        await asyncio.sleep(0.02)
+    return time.monotonic()
