@@ -13,7 +13,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from exchange_simulator import Simulator
-from tests.integration.test_collection_values import EXCHANGES, assert_served
+from tests.support.collection import EXCHANGES, assert_served
 from tests.integration.test_streaming_values import assert_streamed_as_served
 from tests.support.streams import streaming, wait_until
 

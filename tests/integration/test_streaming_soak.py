@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from exchange_simulator import Simulator
-from tests.integration.test_collection_values import EXCHANGES
+from tests.support.collection import EXCHANGES
 from tests.support.streams import streaming, wait_until
 
 MINUTES = float(os.environ.get("SOAK_MINUTES", "30"))

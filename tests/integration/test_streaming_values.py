@@ -9,7 +9,7 @@ import collections
 
 from collector.records import FundingRate, Ticker, validate
 from exchange_simulator import Simulator
-from tests.integration.test_collection_values import EXCHANGES, FUNDING_FIELDS, TICKER_FIELDS
+from tests.support.collection import EXCHANGES, FUNDING_FIELDS, TICKER_FIELDS
 from tests.support.streams import streaming, wait_until
 
 # binance's markPrice stream has no interest rate (REST premiumIndex has); ccxt pro watches

@@ -11,7 +11,7 @@ from collector.config import RetryConfig
 from collector.exchanges.stream import StreamOwner
 from collector.records import Record
 from exchange_simulator import Simulator
-from tests.integration.test_collection_values import make_source
+from tests.support.collection import make_source
 
 FAST_RETRY = RetryConfig(max_attempts=2, base_delay=0.2, max_delay=1.0)
 
