@@ -9,7 +9,7 @@ from collector.errors import ErrorCode
 from config_manager import ConfigManager
 from tests.unit.test_config_loading import MINIMAL, load, problems
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_exchanges_poll_by_default_with_the_contract_stream_defaults(tmp_path: Path) -> None:
