@@ -66,10 +66,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def simulator_process(symbols: int):
+def simulator_process(symbols: int, *options: str):
+    """The simulator in a process of its own (its CPU is not ours); its URL while it runs."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "exchange_simulator", "--port", str(port), "--symbols", str(symbols)],
+        [sys.executable, "-m", "exchange_simulator", "--port", str(port), "--symbols", str(symbols), *options],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 20

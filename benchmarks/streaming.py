@@ -22,7 +22,6 @@ import logging
 import os
 import pstats
 import statistics
-import sys
 import tempfile
 import time
 import urllib.request
@@ -31,11 +30,12 @@ from pathlib import Path
 import asyncpg
 import structlog
 
-from benchmarks.engine import free_port
+from benchmarks.engine import simulator_process
 from collector.config import (BatchProcessingConfig, CacheConfig, CircuitBreakerConfig, DatabaseConfig,
                               ExchangeConfig, PerformanceConfig, PostgresConfig, RetryConfig)
 from collector.exchanges.source import ExchangeSource
 from collector.exchanges.stream import StreamOwner
+from collector.journal import Journal
 from collector.pipeline import Pipeline
 from collector.sinks.postgres import PostgresSink
 from collector.sinks.writer import BatchWriter
@@ -54,28 +54,6 @@ class TimedPostgresSink(PostgresSink):
         await super().write(records)
         now = int(time.time() * 1000)
         self.latencies_ms.extend(now - record.ts for record in records)
-
-
-@contextlib.contextmanager
-def simulator_process(symbols: int, tick: float):
-    import subprocess
-    import socket
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "exchange_simulator", "--port", str(port), "--symbols", str(symbols),
-         "--tick", str(tick), "--history-ticks", "20"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the simulator did not start")
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def frames_sent(url: str) -> int:
@@ -103,8 +81,10 @@ async def run(url: str, database: PostgresConfig, interval: float, seconds: floa
     with tempfile.TemporaryDirectory() as spool:
         batch = BatchProcessingConfig(batch_size=5000, flush_interval=FLUSH_INTERVAL, spool_dir=Path(spool))
         async with contextlib.AsyncExitStack() as stack:
-            writer = await stack.enter_async_context(BatchWriter(sink, batch, RetryConfig(), CircuitBreakerConfig()))
-            pipeline = Pipeline([writer])
+            journal = await stack.enter_async_context(Journal(Path(spool), max_bytes=2**34, frame_records=5000))
+            writer = await stack.enter_async_context(
+                BatchWriter(sink, journal, batch, RetryConfig(), CircuitBreakerConfig()))
+            pipeline = Pipeline(journal, [writer])
             owners = []
             for name, ccxt_id in EXCHANGES.items():
                 config = ExchangeConfig(ccxt_id=ccxt_id, rate_limit=10000, mode="stream", stream_interval=interval,
@@ -190,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     print(f"3 exchanges x {args.symbols} symbols, one update per symbol every {args.tick:g} s, "
           f"flush_interval {FLUSH_INTERVAL:g} s, {args.seconds:g} s per phase")
-    with simulator_process(args.symbols, args.tick) as url:
+    with simulator_process(args.symbols, "--tick", str(args.tick), "--history-ticks", "20") as url:
         asyncio.run(measure(url, args.intervals, args.seconds))
 
 

@@ -1,0 +1,27 @@
+"""`python -m benchmarks.streaming` runs end to end on a small market and reports every figure."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_streaming_benchmark_reports_frames_cpu_share_and_latency_and_exits_0(postgres_config):
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.streaming", "--symbols", "5", "--seconds", "2", "--intervals", "1.0"],
+        check=False, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr[-2000:]
+    assert "'binance': 'up', 'bybit': 'up', 'okx': 'up'" in out, out
+    assert re.search(r"frames/s pushed by the simulator: [\d,]+", out), out
+    assert re.search(r"ours / ccxt pro = [\d.]+%", out), out
+    latency = re.search(r"p50 (\d+) ms, p99 (\d+) ms over (\d+) records", out)
+    assert latency and int(latency.group(3)) > 0, out
