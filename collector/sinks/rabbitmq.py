@@ -21,7 +21,7 @@ send and a generic pamqp encoding per message (~2,000-4,000 confirmed messages/s
 machine). We keep aio-pika for the connection, its robust reconnect and the channel, but encode a
 window of `WINDOW` messages ourselves and write it as one frame write on the underlying aiormq
 channel, registering a confirmation future per delivery tag in `channel.confirmations` as
-`aiormq.Channel.basic_publish` does (see `_Window`); at most `WINDOWS_IN_FLIGHT` windows are
+`aiormq.Channel.basic_publish` does (see `amqp_wire.Window`); at most `WINDOWS_IN_FLIGHT` windows are
 unconfirmed at once, whatever the batch size (~15,000-20,000 messages/s). These are aiormq 6.9
 internals: the integration tests (confirms, nacks on a cut, byte-equal frames) guard them.
 
@@ -37,28 +37,23 @@ debug (aio-pika's own per-attempt lines are silenced in collector.logging).
 from __future__ import annotations
 
 import asyncio
-import struct
 import time
 from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Final
 
 import aio_pika
 import aiormq
-import orjson
-import pamqp.frame
 import structlog
 from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
 from aio_pika.connection import make_url
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
-from aiormq import spec
-from aiormq.abc import ChannelFrame
 
 from collector.config import RabbitMQConfig
 from collector.errors import ErrorCode, SinkError
-from collector.records import Record, message_id, routing_key, to_dict
+from collector.records import Record
+from collector.sinks.amqp_wire import Window, encode_window
 from collector.sinks.base import OpenClose
 
 log = structlog.get_logger(__name__)
@@ -67,21 +62,6 @@ WINDOW: Final = 500  # messages written to the socket at once
 WINDOWS_IN_FLIGHT: Final = 4  # so at most 2,000 unconfirmed messages, whatever the batch size
 RECONNECT_INTERVAL: Final = 2.0  # seconds between background reconnect attempts
 CLOSE_TIMEOUT: Final = 1.0  # seconds granted to a polite close: a healthy broker answers in ms
-CONTENT_TYPE: Final = "application/json"
-PERSISTENT: Final = 2
-
-# AMQP 0-9-1 wire format (spec 4.2.3, 4.2.6): pamqp's generic encoder costs ~12 us per content
-# header, more than the rest of a message; ours writes the four properties we set, and a test
-# holds its bytes equal to pamqp's.
-_FRAME_START = struct.Struct(">BHI")  # frame type, channel, payload size
-_FRAME_END = b"\xce"
-_HEADER_FRAME, _BODY_FRAME = 2, 3
-_BASIC_CLASS = 60
-_HEADER_START = struct.Struct(">HHQH")  # class id, weight, body size, property flags
-_PROPERTY_FLAGS = 0x8000 | 0x1000 | 0x0080 | 0x0040  # content-type, delivery-mode, message-id, timestamp
-_TIMESTAMP = struct.Struct(">Q")
-
-
 class RabbitMQSink(OpenClose):
     name = "rabbitmq"
     error_code = ErrorCode.MQ_001
@@ -183,12 +163,12 @@ class RabbitMQSink(OpenClose):
     async def _publish(self, channel: aiormq.abc.AbstractChannel, records: Sequence[Record]) -> None:
         """Send the batch window by window, keeping a bounded number of windows unconfirmed."""
         timestamp = datetime.now(UTC)
-        unconfirmed: deque[_Window] = deque()
+        unconfirmed: deque[Window] = deque()
         try:
             for start in range(0, len(records), WINDOW):
                 window = records[start:start + WINDOW]
                 payload = encode_window(window, self._config.exchange, channel, timestamp)
-                unconfirmed.append(await _Window.send(channel, payload, len(window)))
+                unconfirmed.append(await Window.send(channel, payload, len(window)))
                 if len(unconfirmed) > WINDOWS_IN_FLIGHT:
                     await self._confirmed(unconfirmed[0])
                     unconfirmed.popleft().release()
@@ -199,7 +179,7 @@ class RabbitMQSink(OpenClose):
             for sent in unconfirmed:  # after a failure: nobody will look at these any more
                 sent.abandon()
 
-    async def _confirmed(self, window: _Window) -> None:
+    async def _confirmed(self, window: Window) -> None:
         await window.wait()
         nacked = 0
         for future in window.futures:
@@ -253,92 +233,6 @@ class RabbitMQSink(OpenClose):
             return (f"user '{user}' may not use virtual host '{vhost}': {reply}; grant it "
                     f"(rabbitmqctl set_permissions -p {vhost} {user} '.*' '.*' '.*')")
         return f"the broker closed the connection: {reply}"
-
-
-def encode_window(
-    records: Sequence[Record], exchange: str, channel: aiormq.abc.AbstractChannel, timestamp: datetime,
-) -> bytes:
-    """The AMQP frames (method, content header, body) of every record, as one payload."""
-    number, max_body = channel.number, channel.max_content_size
-    # Properties in flag order: content-type, delivery-mode, message-id, timestamp (seconds).
-    leading = _shortstr(CONTENT_TYPE.encode()) + bytes((PERSISTENT,))
-    trailing = _TIMESTAMP.pack(int(timestamp.timestamp()))
-    parts: list[bytes] = []
-    for record in records:
-        body = orjson.dumps(to_dict(record))
-        header = b"".join((_HEADER_START.pack(_BASIC_CLASS, 0, len(body), _PROPERTY_FLAGS), leading,
-                           _shortstr(message_id(record).encode()), trailing))
-        parts += (_publish_frame(exchange, routing_key(record), number),
-                  _FRAME_START.pack(_HEADER_FRAME, number, len(header)), header, _FRAME_END)
-        for offset in range(0, len(body), max_body):
-            chunk = body[offset:offset + max_body]
-            parts += (_FRAME_START.pack(_BODY_FRAME, number, len(chunk)), chunk, _FRAME_END)
-    return b"".join(parts)
-
-
-def _shortstr(value: bytes) -> bytes:
-    return bytes((len(value),)) + value
-
-
-@lru_cache(maxsize=16384)
-def _publish_frame(exchange: str, key: str, channel_number: int) -> bytes:
-    # The same few thousand routing keys come back every tick: encode each one once.
-    method = spec.Basic.Publish(exchange=exchange, routing_key=key, mandatory=False)
-    return pamqp.frame.marshal(method, channel_number)
-
-
-class _Window:
-    """The confirmation futures of one window of published messages, in delivery-tag order.
-
-    Does for a whole window what `aiormq.Channel.basic_publish` does per message: registers a
-    future per delivery tag in `channel.confirmations`, which the channel's reader resolves on
-    Basic.Ack / Basic.Nack. Plain loop futures with one close callback per window replace
-    aiormq's per-future store (two callbacks per future and per level; a quarter of the CPU).
-    """
-
-    __slots__ = ("_closing", "futures")
-
-    def __init__(self, channel: aiormq.abc.AbstractChannel, futures: list[asyncio.Future]) -> None:
-        self.futures = futures
-        self._closing = channel.closing  # rejected by aiormq when the channel or connection closes
-        self._closing.add_done_callback(self._reject)
-
-    @classmethod
-    async def send(cls, channel: aiormq.abc.AbstractChannel, payload: bytes, count: int) -> _Window:
-        loop = asyncio.get_running_loop()
-        futures = [loop.create_future() for _ in range(count)]
-        async with channel.lock:
-            if channel.is_closed:
-                raise aiormq.exceptions.ChannelInvalidStateError("channel closed")
-            first = channel.delivery_tag + 1
-            channel.confirmations.update(zip(range(first, first + count), futures))
-            channel.delivery_tag += count
-            await channel.write_queue.put(ChannelFrame(payload=payload, should_close=False))
-        return cls(channel, futures)
-
-    async def wait(self) -> None:
-        # The broker confirms in publish order, so the last tag usually settles the window.
-        await asyncio.wait(self.futures[-1:])
-        if pending := [future for future in self.futures if not future.done()]:
-            await asyncio.wait(pending)
-
-    def release(self) -> None:
-        self._closing.remove_done_callback(self._reject)
-
-    def abandon(self) -> None:
-        self.release()
-        for future in self.futures:
-            future.add_done_callback(_retrieve)
-
-    def _reject(self, _closing: asyncio.Future) -> None:
-        for future in self.futures:
-            if not future.done():
-                future.set_exception(ConnectionError("channel closed before the broker confirmed"))
-
-
-def _retrieve(future: asyncio.Future) -> None:
-    if not future.cancelled():
-        future.exception()
 
 
 def _mark_closed(connection: AbstractRobustConnection) -> None:
