@@ -38,7 +38,10 @@ class Simulator:
         tick: float = 1.0,
         clock: Callable[[], float] = time.time,
         history_ticks: int = 300,
+        ws_cadence: Mapping[str, Mapping[str, float]] | None = None,
     ) -> None:
+        """`ws_cadence` overrides a venue's websocket push cadence per exchange and wire channel
+        (seconds; 0 = every tick), e.g. ``{"okx": {"funding-rate": 0}}``."""
         if not 1 <= symbols <= MAX_SYMBOLS:
             raise ValueError(f"symbols must be within 1..{MAX_SYMBOLS}")
         if tick <= 0:
@@ -52,7 +55,8 @@ class Simulator:
         self._faults = {ex: FaultBook(seed_for(f"faults:{ex}", seed)) for ex in EXCHANGES}
         self._requests: dict[str, collections.Counter[str]] = {ex: collections.Counter() for ex in EXCHANGES}
         self._replays: dict[str, list[tuple[str, dict[str, str], Reply]]] = {ex: [] for ex in EXCHANGES}
-        self._ws_dialects = {ex: WS_DIALECTS[ex](self._states[ex]) for ex in EXCHANGES}
+        self._ws_dialects = {ex: WS_DIALECTS[ex](self._states[ex], (ws_cadence or {}).get(ex))
+                             for ex in EXCHANGES}
         self._ws = WsCounters()
         self._sessions: set[WsSession] = set()
         self._closing = asyncio.Event()

@@ -4,6 +4,10 @@ data frames built from the same ticks the REST side serves.
 A dialect is a small class: `subscribe(request)` turns a client request into the topics it names
 (or an error frame), `pong(text)` answers an application-level ping, `frames(...)` renders one
 tick of the subscribed topics. Topics are `(channel, unified symbol)` pairs.
+
+`cadence` is how often the venue pushes a channel, in seconds (the venues' documented update
+speeds; a channel not named is pushed with every market tick, as a book ticker or bybit's 100 ms
+tickers are). A topic's first frame follows its subscription at once, as on the venues.
 """
 
 from __future__ import annotations
@@ -35,10 +39,11 @@ class Subscription:
 class WsDialect:
     name: str
     path: str
-    channels: Mapping[str, str]  # wire channel -> our channel name
+    cadence: Mapping[str, float] = {}  # wire channel -> seconds between pushes (else every tick)
 
-    def __init__(self, state: MarketState) -> None:
+    def __init__(self, state: MarketState, cadence: Mapping[str, float] | None = None) -> None:
         self.state = state
+        self.cadence = {**type(self).cadence, **(cadence or {})}
         self._decimals = {s.symbol: s.price_decimals for s in state.specs}
         self._by_id = {self.market_id(s.symbol): s.symbol for s in state.specs}
 
@@ -78,6 +83,8 @@ class BinanceWs(WsDialect):
 
     name = binanceusdm.NAME
     path = "/fstream/{category:market|public}/ws/{stream}"  # bookTicker on /public, the rest /market
+    # USD-M futures: <symbol>@ticker every 500 ms, @markPrice@1s every second, @bookTicker real time.
+    cadence = {"ticker": 0.5, "markPrice": 1.0}
 
     def market_id(self, symbol: str) -> str:
         return binanceusdm.market_id(symbol)
@@ -174,6 +181,8 @@ class OkxWs(WsDialect):
 
     name = okx.NAME
     path = "/ws/v5/public"
+    # tickers at most every 100 ms; mark-price every 200 ms while it moves; funding-rate every 30-90 s.
+    cadence = {"mark-price": 0.2, "funding-rate": 30.0}
     _CHANNELS = ("tickers", "mark-price", "funding-rate")
 
     def market_id(self, symbol: str) -> str:

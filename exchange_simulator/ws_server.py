@@ -1,8 +1,9 @@
 """Websocket side of the simulator: one `WsSession` per client connection.
 
 A session reads the client's requests (subscribe, application pings) and, on every tick of the
-exchange's market, pushes a frame per subscribed topic, from the very quotes the REST side serves
-in that tick. The exchange's websocket faults (faults.py WS_KINDS) are applied per tick.
+exchange's market, pushes a frame per subscribed topic whose channel is due (the dialect's
+`cadence`; a new topic at once), from the very quotes the REST side serves in that tick. The
+exchange's websocket faults (faults.py WS_KINDS) are applied per tick.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class WsSession:
         self.faults = faults
         self.counters = counters
         self.topics: dict[Topic, None] = {}  # ordered set
+        self._fresh: set[Topic] = set()  # subscribed since the last tick pushed: sent at once
+        self._due: dict[str, int] = {}  # channel -> market time (ms) its next push is due
         self._sent: dict[str, Quote] = {}  # symbol -> quote last sent (bybit deltas)
         self._sent_ts = 0
 
@@ -87,6 +90,7 @@ class WsSession:
             await self.ws.send_str(ack)
         for topic in subscription.topics:
             self.topics[topic] = None
+            self._fresh.add(topic)
 
     # --- pushing -------------------------------------------------------------------------
     async def _push(self) -> None:
@@ -111,11 +115,27 @@ class WsSession:
         following = (math.floor(now / state.tick) + 1) * state.tick
         return max(_MIN_SLEEP, following - now + 0.001)
 
+    def _topics_due(self, ts: int) -> list[Topic]:
+        """The topics to push in the tick stamped `ts`: those of the channels whose cadence came
+        round (half a tick early counts: ticks do not divide every cadence) and new ones."""
+        half_tick = self.dialect.state.tick * 500
+        skipped = set()
+        for channel, seconds in self.dialect.cadence.items():
+            if ts + half_tick >= self._due.get(channel, 0):
+                self._due[channel] = ts + int(seconds * 1000)
+            else:
+                skipped.add(channel)
+        fresh, self._fresh = self._fresh, set()
+        if not skipped:
+            return list(self.topics)
+        return [t for t in self.topics if t[0] not in skipped or t in fresh]
+
     async def _send_tick(self, fault: str | None, latency: float) -> None:
         quotes = self.dialect.state.snapshot()
         self._sent_ts = self.dialect.state.ts
-        frames = self.dialect.frames(quotes, self.topics, self._sent)
-        for _, symbol in self.topics:
+        topics = self._topics_due(self._sent_ts)
+        frames = self.dialect.frames(quotes, topics, self._sent)
+        for _, symbol in topics:
             quote = quotes.get(symbol)
             if quote is not None:
                 self._sent[symbol] = quote
