@@ -1,15 +1,19 @@
 """Streaming mode of one exchange: its websocket connections, conflation, watchdog, REST fallback.
 
 `StreamOwner.run()` owns one task per connection (stream_connection.py), one sweep task and one
-fallback task, all in a TaskGroup. Every `stream_interval` the sweep reads ccxt pro's latest entry
-per symbol and emits the ones whose exchange time moved on (conflation: at most one record per
-symbol and kind per interval; with 0, each resolved update is emitted at once and the sweep only
-catches what arrived unawaited). A record takes the fields other streams of the exchange carry
+fallback task, all in a TaskGroup. The sweep takes the entries ccxt pro parsed and emits the
+records whose exchange time moved on. Conflation happens before ccxt pro
+parses (stream_gate.py): each connection hands ccxt pro at most one frame per market and
+`stream_interval`, at once when the interval has passed by the exchange's clock (else the newest
+waits for the next one, or for an interval if none comes), and queues every entry ccxt pro
+parsed; the sweep, every 50 ms, emits what was queued. So a symbol yields at most one record per
+kind and interval, the record leaves within a sweep of its update, and with 0 every update is
+a record. A record takes the fields other streams of the exchange carry
 (the dialect's fills: binance bid/ask and mark/index) and its funding interval as it is emitted
 (stream_merge.py). The same sweep is the watchdog: a connection with no new data for
 `stream_stale_after`, or half of whose symbols stopped advancing for that long, is torn down and
 resubscribed with backoff. While any connection is not delivering, the exchange's stream is down:
-REST polling (the exchange's own `ExchangeSource.poll`) covers that connection's symbols every
+REST polling (the exchange's own `ExchangeSource.poll`) covers that connection's symbols, every kind, every
 `ticker_interval`, and hands back once every connection delivers again. One log line when the
 stream goes down (STREAM_001, or STREAM_002 for a rejected subscription), one when it recovers.
 """
@@ -34,6 +38,7 @@ from collector.exchanges.normalize import MalformedEntry, Normalizer
 from collector.exchanges.source import ExchangeSource
 from collector.exchanges.stream_connection import Connection
 from collector.exchanges.stream_dialects import DIALECTS, Channel, chunks
+from collector.exchanges.stream_gate import FrameGate
 from collector.exchanges.stream_merge import Merger
 from collector.records import Record
 from collector.resilience.retry import RetryPolicy
@@ -41,7 +46,7 @@ from collector.resilience.retry import RetryPolicy
 log = structlog.get_logger(__name__)
 
 CONNECTING, UP, DOWN = stream_report.CONNECTING, stream_report.UP, stream_report.DOWN
-_IMMEDIATE_SWEEP = 0.05  # seconds between catch-up sweeps with stream_interval 0
+_SWEEP = 0.05  # seconds between sweeps (at most stream_interval)
 _RATE_WINDOW = 5.0  # seconds over which updates/s is measured
 
 
@@ -113,14 +118,16 @@ class StreamOwner:
 
     def _build_connections(self) -> list[Connection]:
         symbols = sorted(self.source.symbols)
-        pace = min(0.5, self._interval)
         return [
-            Connection(self.name, index, channel, part, open_exchange=self._open_exchange,
-                       on_update=self._on_update, on_change=self._connection_changed, pace=pace,
-                       backoff=self._backoff, clock=self._clock)
+            Connection(self.name, index, channel, part, open_exchange=self._open_exchange, gate=self._gate,
+                       on_change=self._connection_changed, backoff=self._backoff, clock=self._clock)
             for channel in self.dialect.channels
             for index, part in enumerate(chunks(symbols, self.dialect.symbols_per_connection))
         ]
+
+    def _gate(self, exchange: Any, on_parsed: Callable[[str], None]) -> FrameGate:
+        return FrameGate(exchange, self.dialect.frame_ident, self.dialect.frame_merge, self._interval, self._clock,
+                         on_parsed)
 
     def _open_exchange(self) -> Any:
         """A ccxt pro instance with the REST source's markets, so no request is made to open it."""
@@ -139,18 +146,16 @@ class StreamOwner:
                 await result  # the daemon's pipeline returns once they are journaled
 
     # --- records -------------------------------------------------------------------------
-    async def _on_update(self, connection: Connection, update: Mapping[str, Any]) -> None:
-        """A resolved watch: emitted at once with stream_interval 0; otherwise left to the sweep."""
-        if self._interval == 0:
-            await self._emit(self._collect(connection, update.items(), self._clock()))
-
     def _collect(self, connection: Connection, entries, now: float) -> list[Record]:
         channel = connection.channel
         seen = connection.seen
         received_at = int(time.time() * 1000)
         records: list[Record] = []
         for symbol, entry in entries:
-            if entry is None or seen.get(symbol) is entry or not self._merger.ready(channel.kinds, symbol, now):
+            if seen.get(symbol) is entry:
+                continue
+            if not self._merger.ready(channel.kinds, symbol, now):
+                connection.pending.append((symbol, entry))  # at a later sweep
                 continue
             seen[symbol] = entry
             fresh = self._fresh(channel, entry, received_at)
@@ -179,7 +184,7 @@ class StreamOwner:
 
     # --- the sweep: conflation + watchdog ------------------------------------------------
     async def _sweep_loop(self) -> None:
-        period = self._interval or _IMMEDIATE_SWEEP
+        period = min(self._interval, _SWEEP) if self._interval else _SWEEP
         crashing = False
         while True:
             await asyncio.sleep(period)
@@ -195,9 +200,11 @@ class StreamOwner:
     async def _sweep(self, now: float) -> None:
         records: list[Record] = []
         for connection in self.connections:
-            entries = connection.entries()
+            connection.release(now)  # first: a record's fills read the other connections' caches
+        for connection in self.connections:
+            entries = connection.take()
             if entries:
-                records.extend(self._collect(connection, ((s, entries.get(s)) for s in connection.symbols), now))
+                records.extend(self._collect(connection, entries, now))
             self._watch(connection, now)
         await self._emit(records)
         self._set_state(now)
@@ -207,7 +214,7 @@ class StreamOwner:
         """The watchdog: tear down a connection that does not deliver (or stopped delivering)."""
         if connection.exchange is None:
             return  # between sessions
-        limit = self._stale_after
+        limit = self._stale_after + connection.channel.quiet
         count = len(connection.symbols)
         if not connection.up:
             age = now - connection.session_started
@@ -266,13 +273,11 @@ class StreamOwner:
         self._down_since = None
 
     def _down_symbols(self) -> dict[str, set[str]]:
-        """Per record kind, the symbols whose connection is not delivering."""
-        down: dict[str, set[str]] = {}
-        for connection in self.connections:
-            if not connection.up:
-                for kind in connection.channel.kinds:
-                    down.setdefault(kind, set()).update(connection.symbols)
-        return down
+        """Per record kind, the symbols of the connections not delivering: every kind, since a
+        fault seldom spares the exchange's other connections, and the watchdog judges some of
+        them later (a quiet channel) or only through the records they fill (binance bookTicker)."""
+        symbols = set().union(*(c.symbols for c in self.connections if not c.up))
+        return {kind: symbols for c in self.connections for kind in c.channel.kinds} if symbols else {}
 
     async def _fallback_loop(self) -> None:
         while True:

@@ -5,17 +5,18 @@ reloaded), watch, and when the watch fails or the owner's watchdog calls `tear_d
 instance, wait the backoff and start again. Its own instance per connection gives each list of
 symbols its own socket on every venue (ccxt pro shares one socket per URL within an instance).
 
-ccxt pro resolves a watch with one symbol's update and keeps the latest entry of every symbol in
-its cache; updates that arrive while nobody awaits go only to the cache. So the owner reads the
-cache (`entries()`), and the watch loop here serves to subscribe, to notice a dead socket and,
-with `stream_interval: 0`, to hand each resolved update over at once.
+Each session's instance has a `FrameGate` in front of its message handler (stream_gate.py):
+every frame it hands ccxt pro is parsed into ccxt pro's cache, and the entry it made is queued
+(`pending`) for the owner's next sweep, so no parsed update is missed even when several arrive
+between two sweeps. The watch loop here only subscribes and notices a dead socket; what a watch
+resolves with is already queued.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
@@ -23,11 +24,13 @@ from ccxt.base import errors as ccxt_errors
 
 from collector.errors import ErrorCode, one_line
 from collector.exchanges.stream_dialects import Channel
+from collector.exchanges.stream_gate import FrameGate
 from collector.resilience.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
 
-OnUpdate = Callable[["Connection", Mapping[str, Any]], Awaitable[None]]
+MakeGate = Callable[[Any, Callable[[str], None]], FrameGate]  # (ccxt pro instance, on_parsed)
+WATCH_PACE = 0.5  # seconds between two watch calls: how soon a closed socket is noticed
 # A failed session: the socket, the exchange's answer, or a rejected subscription.
 SESSION_ERRORS = (ccxt_errors.BaseError, OSError, ConnectionError)
 
@@ -74,8 +77,8 @@ class ConnectionLost(ConnectionError):
 
 class Connection:
     def __init__(self, exchange: str, index: int, channel: Channel, symbols: list[str], *,
-                 open_exchange: Callable[[], Any], on_update: OnUpdate, on_change: Callable[[], None],
-                 pace: float, backoff: RetryPolicy, clock: Callable[[], float] = time.monotonic) -> None:
+                 open_exchange: Callable[[], Any], gate: MakeGate, on_change: Callable[[], None],
+                 backoff: RetryPolicy, clock: Callable[[], float] = time.monotonic) -> None:
         self.name = f"{exchange}:{channel.name}:{index}"
         self.channel = channel
         self.symbols = tuple(symbols)
@@ -89,11 +92,13 @@ class Connection:
         self.session_started = self.advanced_at
         self.moved_at: dict[str, float] = {}
         self.seen: dict[str, object] = {}  # symbol -> cache entry last read
+        self.gate: FrameGate | None = None  # the current session's conflation
+        self.pending: list[tuple[str, Any]] = []  # (symbol, entry) parsed since the last sweep
+        self._symbol_of: dict[str, str] = {}  # market id -> symbol
         self._moved_this_session: set[str] = set()
         self._open = open_exchange
-        self._on_update = on_update
+        self._make_gate = gate
         self._on_change = on_change  # told when the connection goes up or down
-        self._pace = pace
         self._backoff = backoff
         self._clock = clock
         self._session: asyncio.Task | None = None
@@ -102,6 +107,32 @@ class Connection:
     @property
     def reconnects(self) -> int:
         return max(0, self.sessions - 1)
+
+    def release(self, now: float) -> None:
+        """The frames the gate kept that came due go to ccxt pro's cache (at the sweep)."""
+        if self.gate is not None and self.exchange is not None:
+            self.gate.release(now)
+
+    def take(self) -> list[tuple[str, Any]]:
+        """The entries parsed since the last call, oldest first."""
+        pending, self.pending = self.pending, []
+        return pending
+
+    def _on_parsed(self, market: str) -> None:
+        symbol = self._symbol_of.get(market)
+        if symbol is not None and self.exchange is not None:
+            entry = (getattr(self.exchange, self.channel.cache, None) or {}).get(symbol)
+            if entry is not None:
+                self.pending.append((symbol, entry))
+
+    def latest(self, symbol: str) -> Any:
+        """ccxt pro's entry of `symbol` with the frame the gate kept for it parsed first: for a
+        record about to take fields from this channel."""
+        if self.gate is not None and self.exchange is not None:
+            market = (self.exchange.markets or {}).get(symbol)
+            if market is not None:
+                self.gate.flush(market["id"])
+        return self.entries().get(symbol)
 
     def entries(self) -> Mapping[str, Any]:
         """ccxt pro's latest entry per symbol for this session (empty between sessions)."""
@@ -155,6 +186,7 @@ class Connection:
         self.advanced_at = self.session_started = now
         self.moved_at = dict.fromkeys(self.symbols, now)
         self.seen = {}
+        self.pending = []
         self._moved_this_session = set()
         self._session = asyncio.create_task(self._watch_session(), name=f"stream:{self.name}:session")
 
@@ -178,22 +210,24 @@ class Connection:
 
     async def _watch_session(self) -> None:
         exchange = self._open()
+        markets = exchange.markets or {}
+        self._symbol_of = {markets[s]["id"]: s for s in self.symbols if s in markets}
+        self.gate = self._make_gate(exchange, self._on_parsed)
         self.exchange = exchange
         try:
             await self._watch(exchange)
         finally:
             self.exchange = None
+            self.gate = None
             await exchange.close()
 
     async def _watch(self, exchange: Any) -> None:
         watch = getattr(exchange, self.channel.method)
         symbols, params = list(self.symbols), dict(self.channel.params)
-        update = await watch(symbols, params)
+        await watch(symbols, params)
         client = next(iter(exchange.clients.values()))
         while True:
-            await self._on_update(self, update)
-            if self._pace:
-                await asyncio.sleep(self._pace)
+            await asyncio.sleep(WATCH_PACE)
             if client.closed() or exchange.clients.get(client.url) is not client:
                 raise ConnectionLost(f"{client.url} closed ({one_line(client.error) if client.error else 'by the server'})")
-            update = await watch(symbols, params)
+            await watch(symbols, params)

@@ -11,7 +11,8 @@ fundingInfo (asked once when streaming starts, again with every REST fallback) g
 bybit: `tickers.<ID>` (snapshot + deltas, merged by ccxt pro) carries both kinds; the funding
 interval is the market's `fundingInterval` (instruments-info, as in poll mode). okx: the
 `tickers`, `mark-price` and `funding-rate` channels (no index price or open interest: ccxt pro
-watches neither the `index-tickers` of a swap nor `open-interest`).
+watches neither the `index-tickers` of a swap nor `open-interest`); okx pushes `funding-rate`
+only every 30-90 s, so the watchdog gives that channel 90 s more than `stream_stale_after`.
 """
 
 from __future__ import annotations
@@ -91,6 +92,9 @@ class Channel:
     kinds: tuple[str, ...]  # record kinds it yields
     build: Build
     params: Mapping[str, Any] = field(default_factory=dict)
+    # How long the venue may send nothing new on it while all is well (seconds): the watchdog
+    # waits this on top of `stream_stale_after` (okx pushes funding rates every 30-90 s).
+    quiet: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +107,60 @@ class Fill:
     read: Callable[[Normalizer, Mapping[str, Any]], dict]
 
 
+# A data frame's (market id, exchange time in ms or None), or None for acks, pongs and errors: read
+# for every frame, before anything is parsed (stream_gate.py), so a few lookups and no more.
+
+def binance_frame(message: Mapping[str, Any]) -> tuple[str, int | None] | None:
+    """`{e: 24hrTicker | bookTicker | markPriceUpdate, E: ms, s: BTCUSDT, ...}`; acks have no `e`."""
+    if "e" not in message:
+        return None
+    try:
+        return message["s"], message.get("E")
+    except KeyError:
+        return None
+
+
+def bybit_frame(message: Mapping[str, Any]) -> tuple[str, int | None] | None:
+    """`{topic: tickers.BTCUSDT, type: snapshot | delta, ts: ms, data: {...}}`; acks and pongs
+    have `op` and no `data`."""
+    if "data" not in message or "op" in message:
+        return None
+    try:
+        return message["topic"].rpartition(".")[2], message.get("ts")
+    except (KeyError, AttributeError):
+        return None
+
+
+def bybit_frame_merge(kept: Mapping[str, Any], new: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A delta on top of the kept frame, as ccxt pro merges it into its entry (its `info` extended
+    by the delta's fields); a snapshot replaces it."""
+    if new.get("type") != "delta" or not isinstance(kept.get("data"), dict) or not isinstance(new.get("data"), dict):
+        return new
+    return {**new, "type": kept.get("type"), "data": {**kept["data"], **new["data"]}}
+
+
+def okx_frame(message: Mapping[str, Any]) -> tuple[str, int | None] | None:
+    """`{arg: {channel, instId}, data: [{..., ts: "ms"}]}`; acks and errors carry `event`."""
+    if "data" not in message or "event" in message:
+        return None
+    try:
+        market = message["arg"]["instId"]
+    except (KeyError, TypeError):
+        return None
+    try:
+        return market, int(message["data"][0]["ts"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return market, None
+
+
 @dataclass(frozen=True, slots=True)
 class StreamDialect:
     channels: tuple[Channel, ...]
     symbols_per_connection: int  # the venue's limit, with room to spare
+    # A data frame's market id and exchange time, and how a later frame joins a kept one
+    # (stream_gate.py); None: not a data frame.
+    frame_ident: Callable[[Mapping[str, Any]], tuple[str, int | None] | None]
+    frame_merge: Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]] | None = None
     fills: tuple[Fill, ...] = ()
     # Funding interval (hours) from a loaded market, where no frame carries it.
     market_interval: Callable[[Mapping[str, Any]], float | None] | None = None
@@ -119,19 +173,21 @@ DIALECTS: Final[Mapping[str, StreamDialect]] = {
         Channel("ticker", "watch_tickers", "tickers", ("ticker",), ticker, {"name": "ticker"}),
         Channel("book_ticker", "watch_bids_asks", "bidsasks", (), no_records),
         Channel("mark_price", "watch_mark_prices", "tickers", ("funding_rate",), binance_mark_price),
-    ), symbols_per_connection=200, fills=(
+    ), symbols_per_connection=200, frame_ident=binance_frame, fills=(
         Fill("ticker", "book_ticker", ticker_prices(("bid", "ask"))),
         Fill("ticker", "mark_price", ticker_prices(("mark_price", "index_price"))),
     ), rest_intervals=True),
     "bybit": StreamDialect((
         Channel("tickers", "watch_tickers", "tickers", ("ticker", "funding_rate"), bybit_ticker),
-    ), symbols_per_connection=200, market_interval=bybit_interval),
+    ), symbols_per_connection=200, frame_ident=bybit_frame, frame_merge=bybit_frame_merge,
+        market_interval=bybit_interval),
     # okx: a subscribe request must stay under 64 KiB and 480 requests an hour per connection.
     "okx": StreamDialect((
         Channel("tickers", "watch_tickers", "tickers", ("ticker",), ticker),
         Channel("mark_price", "watch_mark_prices", "tickers", (), no_records),
-        Channel("funding_rate", "watch_funding_rates", "fundingRates", ("funding_rate",), funding_rate),
-    ), symbols_per_connection=100, fills=(
+        Channel("funding_rate", "watch_funding_rates", "fundingRates", ("funding_rate",), funding_rate,
+                quiet=90.0),
+    ), symbols_per_connection=100, frame_ident=okx_frame, fills=(
         Fill("ticker", "mark_price", ticker_prices(("mark_price",))),
     )),
 }

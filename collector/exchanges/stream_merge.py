@@ -101,5 +101,7 @@ class Merger:
         connection = self._sources.get((channel, symbol))
         if connection is None:
             return None
-        entry = connection.entries().get(symbol)
+        # a channel that only fills is read fresh (its kept frame parsed now); one with records
+        # of its own keeps its conflation (binance markPrice: once per stream_interval)
+        entry = connection.entries().get(symbol) if connection.channel.kinds else connection.latest(symbol)
         return entry if isinstance(entry, Mapping) else None

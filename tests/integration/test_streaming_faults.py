@@ -142,3 +142,20 @@ async def test_rejected_subscriptions_leave_the_exchange_on_rest_until_accepted_
     down = events(logs, "stream_down", "bybit")
     assert len(down) == 1 and down[0]["error_code"] == "STREAM_002", down
     assert len(events(logs, "stream_recovered", "bybit")) == 1
+
+
+async def test_okx_funding_rates_pushed_every_30_s_keep_their_connection_up():
+    """okx pushes `funding-rate` only every 30-90 s (the simulator does as the venue): the watchdog
+    gives that channel its quiet on top of `stream_stale_after` instead of tearing it down."""
+    async with Simulator(symbols=30, seed=23, tick=0.5) as sim:
+        with capture_logs() as logs:
+            async with streaming(sim, ("okx",), ticker_interval=TICKER_INTERVAL, stream_interval=STREAM_INTERVAL,
+                                 stream_stale_after=STALE_AFTER) as ([owner], records):
+                await wait_until(lambda: owner.state == "up", 20, "stream up")
+                await asyncio.sleep(3 * STALE_AFTER)
+                status = owner.status()
+    assert status["state"] == "up" and status["reconnects"] == 0 and status["fallbacks"] == 0
+    assert not events(logs, "stream_down", "okx")
+    funding = [r for r in records if r.kind == "funding_rate"]
+    assert {r.symbol for r in funding} == set(sim.symbols("okx"))  # pushed once, on subscribing
+    assert len(funding) == len(sim.symbols("okx"))

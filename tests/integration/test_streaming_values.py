@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
 
 from collector.records import FundingRate, Ticker, validate
 from exchange_simulator import Simulator
@@ -24,12 +25,15 @@ FILLED = {"binance": {"bid", "ask", "mark_price", "index_price"}, "bybit": set()
 
 
 def assert_streamed_as_served(sim: Simulator, record, *, fills_lag_since: int | None = None) -> None:
-    """Every field equals what was served in the tick the record names. With `fills_lag_since`
-    (a filling stream was not delivering, or trickled, since then) a filled field is empty or
-    what was served for the symbol in some tick since then: the other stream's latest."""
+    """Every field equals what was served in the tick the record names, but a filled one: that is
+    the other stream's latest by then, so what was served for the symbol in a tick from a second
+    before the record's (binance pushes markPrice once a second, its ticker twice) to its receipt.
+    With `fills_lag_since` (a filling stream was not delivering, or trickled, since then) a filled
+    field is empty or what was served in some tick since then."""
     validate(record)
     fields = (STREAM_TICKER_FIELDS if isinstance(record, Ticker) else STREAM_FUNDING_FIELDS)[record.exchange]
-    if fills_lag_since is not None and isinstance(record, Ticker):
+    if isinstance(record, Ticker):
+        fills_lag_since = record.ts if fills_lag_since is None else min(fills_lag_since, record.ts)
         lagging = [(f, q) for f, q in fields if f in FILLED[record.exchange]]
         fields = [pair for pair in fields if pair not in lagging]
         assert_filled_since(sim, record, lagging, fills_lag_since)
@@ -52,12 +56,17 @@ async def test_three_exchanges_of_200_symbols_stream_tickers_and_funding_equal_t
     async with Simulator(symbols=200, seed=11) as sim:
         async with streaming(sim, tuple(EXCHANGES), stream_interval=1.0) as (owners, records):
             await wait_until(lambda: all(o.state == "up" for o in owners), 20, "every stream up")
+            up_ms = int(time.time() * 1000)
             await asyncio.sleep(3.5)
             statuses = {o.name: o.status() for o in owners}
     per_kind = collections.defaultdict(set)
     for record in records:
         assert_streamed_as_served(sim, record)
         per_kind[(record.exchange, record.kind)].add(record.symbol)
+    # once the streams are up, every ticker has what the other streams fill
+    unfilled = [(r.exchange, r.symbol, f) for r in records if isinstance(r, Ticker) and r.received_at > up_ms
+                for f in FILLED[r.exchange] if getattr(r, f) is None]
+    assert not unfilled, unfilled[:5]
     for name, ccxt_id in EXCHANGES.items():
         for kind in ("ticker", "funding_rate"):
             assert per_kind[(name, kind)] == set(sim.symbols(ccxt_id)), (name, kind)

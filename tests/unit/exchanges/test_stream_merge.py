@@ -18,8 +18,12 @@ MARK_PRICE = {"symbol": SYMBOL, "timestamp": 1796117432000, "markPrice": 69167.2
               "info": {"e": "markPriceUpdate", "p": "69167.20000000", "i": "69160.10000000", "r": "0.0001"}}
 
 
+KINDS = {c.name: c.kinds for dialect in DIALECTS.values() for c in dialect.channels}
+
+
 def connection(channel: str, entries: dict, *, session_started: float = 0.0, live: bool = True):
-    return SimpleNamespace(channel=SimpleNamespace(name=channel), symbols=(SYMBOL,), entries=lambda: entries,
+    return SimpleNamespace(channel=SimpleNamespace(name=channel, kinds=KINDS[channel]), symbols=(SYMBOL,),
+                           entries=lambda: entries, latest=entries.get,
                            exchange=object() if live else None, session_started=session_started)
 
 
