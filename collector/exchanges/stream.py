@@ -125,9 +125,9 @@ class StreamOwner:
             for index, part in enumerate(chunks(symbols, self.dialect.symbols_per_connection))
         ]
 
-    def _gate(self, exchange: Any, on_parsed: Callable[[str], None]) -> FrameGate:
+    def _gate(self, exchange: Any, **queue: Any) -> FrameGate:
         return FrameGate(exchange, self.dialect.frame_ident, self.dialect.frame_merge, self._interval, self._clock,
-                         on_parsed)
+                         **queue)
 
     def _open_exchange(self) -> Any:
         """A ccxt pro instance with the REST source's markets, so no request is made to open it."""

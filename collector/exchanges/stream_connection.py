@@ -8,8 +8,8 @@ symbols its own socket on every venue (ccxt pro shares one socket per URL within
 Each session's instance has a `FrameGate` in front of its message handler (stream_gate.py):
 every frame it hands ccxt pro is parsed into ccxt pro's cache, and the entry it made is queued
 (`pending`) for the owner's next sweep, so no parsed update is missed even when several arrive
-between two sweeps. The watch loop here only subscribes and notices a dead socket; what a watch
-resolves with is already queued.
+between two sweeps. The session watches once, to subscribe, then only checks that the socket is
+open (`WATCH_PACE`); ccxt pro's own client keeps reading, pinging and parsing meanwhile.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from collector.resilience.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
 
-MakeGate = Callable[[Any, Callable[[str], None]], FrameGate]  # (ccxt pro instance, on_parsed)
-WATCH_PACE = 0.5  # seconds between two watch calls: how soon a closed socket is noticed
+MakeGate = Callable[..., FrameGate]  # (ccxt pro instance, symbols=, cache=, parsed=)
+WATCH_PACE = 0.5  # seconds between two looks at the socket: how soon a closed one is noticed
 # A failed session: the socket, the exchange's answer, or a rejected subscription.
 SESSION_ERRORS = (ccxt_errors.BaseError, OSError, ConnectionError)
 
@@ -94,7 +94,6 @@ class Connection:
         self.seen: dict[str, object] = {}  # symbol -> cache entry last read
         self.gate: FrameGate | None = None  # the current session's conflation
         self.pending: list[tuple[str, Any]] = []  # (symbol, entry) parsed since the last sweep
-        self._symbol_of: dict[str, str] = {}  # market id -> symbol
         self._moved_this_session: set[str] = set()
         self._open = open_exchange
         self._make_gate = gate
@@ -115,15 +114,9 @@ class Connection:
 
     def take(self) -> list[tuple[str, Any]]:
         """The entries parsed since the last call, oldest first."""
-        pending, self.pending = self.pending, []
-        return pending
-
-    def _on_parsed(self, market: str) -> None:
-        symbol = self._symbol_of.get(market)
-        if symbol is not None and self.exchange is not None:
-            entry = (getattr(self.exchange, self.channel.cache, None) or {}).get(symbol)
-            if entry is not None:
-                self.pending.append((symbol, entry))
+        taken = self.pending[:]
+        self.pending.clear()  # the gate holds this very list
+        return taken
 
     def latest(self, symbol: str) -> Any:
         """ccxt pro's entry of `symbol` with the frame the gate kept for it parsed first: for a
@@ -211,8 +204,8 @@ class Connection:
     async def _watch_session(self) -> None:
         exchange = self._open()
         markets = exchange.markets or {}
-        self._symbol_of = {markets[s]["id"]: s for s in self.symbols if s in markets}
-        self.gate = self._make_gate(exchange, self._on_parsed)
+        self.gate = self._make_gate(exchange, symbols={markets[s]["id"]: s for s in self.symbols if s in markets},
+                                    cache=self.channel.cache, parsed=self.pending)
         self.exchange = exchange
         try:
             await self._watch(exchange)
@@ -224,10 +217,11 @@ class Connection:
     async def _watch(self, exchange: Any) -> None:
         watch = getattr(exchange, self.channel.method)
         symbols, params = list(self.symbols), dict(self.channel.params)
-        await watch(symbols, params)
+        await watch(symbols, params)  # subscribes; returns with the first update
         client = next(iter(exchange.clients.values()))
+        # Watching again would only hand back what the gate already queued, at a cost that grows
+        # with the symbols (ccxt pro filters its cache for them on every call): watch the socket.
         while True:
             await asyncio.sleep(WATCH_PACE)
             if client.closed() or exchange.clients.get(client.url) is not client:
                 raise ConnectionLost(f"{client.url} closed ({one_line(client.error) if client.error else 'by the server'})")
-            await watch(symbols, params)

@@ -4,6 +4,7 @@ with the dialects' own frame readers and an injected clock."""
 from __future__ import annotations
 
 import asyncio
+import zlib
 
 import pytest
 
@@ -11,17 +12,26 @@ from collector.exchanges.stream_dialects import DIALECTS
 from collector.exchanges.stream_gate import FrameGate
 
 
-class FakeExchange:
-    """Stands in for a ccxt pro instance: its message handler records what it was handed."""
+SYMBOLS = {"BTCUSDT": "BTC/USDT:USDT", "ETHUSDT": "ETH/USDT:USDT", "BTC-USDT-SWAP": "BTC/USDT:USDT"}
 
-    def __init__(self, fail_on: set[int] | None = None) -> None:
+
+class FakeExchange:
+    """Stands in for a ccxt pro instance: its message handler records what it was handed and
+    keeps it as the symbol's entry, as ccxt pro keeps a parsed ticker in `tickers`."""
+
+    def __init__(self, ident, fail_on: set[int] | None = None) -> None:
         self.handled: list = []
+        self.tickers: dict = {}
+        self._ident = ident
         self._fail_on = fail_on or set()
 
     def handle_message(self, client, message):
         if isinstance(message, dict) and message.get("E") in self._fail_on:
             raise ValueError("unparseable")
         self.handled.append(message)
+        ident = self._ident(message) if isinstance(message, dict) else None
+        if ident is not None and ident[0] in SYMBOLS:
+            self.tickers[SYMBOLS[ident[0]]] = message
 
 
 class Clock:
@@ -33,9 +43,10 @@ class Clock:
 
 
 def gate_for(exchange_id: str, interval: float, *, fail_on: set[int] | None = None):
-    exchange, clock, parsed = FakeExchange(fail_on), Clock(), []
     dialect = DIALECTS[exchange_id]
-    gate = FrameGate(exchange, dialect.frame_ident, dialect.frame_merge, interval, clock, parsed.append)
+    exchange, clock, parsed = FakeExchange(dialect.frame_ident, fail_on), Clock(), []
+    gate = FrameGate(exchange, dialect.frame_ident, dialect.frame_merge, interval, clock,
+                     symbols=SYMBOLS, cache="tickers", parsed=parsed)
     return gate, exchange, clock, parsed
 
 
@@ -43,34 +54,53 @@ def binance(ts: int, market: str = "BTCUSDT", price: str = "1") -> dict:
     return {"e": "24hrTicker", "E": ts, "s": market, "c": price}
 
 
+def window(k: int, market: str = "BTCUSDT") -> int:
+    """The exchange time (ms) at which `market`'s k-th one-second window starts: windows follow
+    the epoch, shifted per market by a hash of its id."""
+    return k * 1000 - zlib.crc32(market.encode()) % 1000
+
+
 def test_the_first_frame_of_each_interval_of_exchange_time_goes_through_at_once():
     gate, exchange, clock, parsed = gate_for("binanceusdm", 1.0)
-    for ts in (10_000, 10_100, 10_900, 11_000, 11_500, 12_999):
-        exchange.handle_message("client", binance(ts))  # ccxt pro's clients call the gate
+    start = window(10)
+    for offset in (0, 100, 900, 1000, 1500, 2999):
+        exchange.handle_message("client", binance(start + offset))  # ccxt pro's clients call the gate
         clock.now += 0.1
-    assert [m["E"] for m in exchange.handled] == [10_000, 11_000, 12_999]
-    assert parsed == ["BTCUSDT"] * 3
-    assert (gate.frames, gate.parsed) == (6, 3)
+    assert [m["E"] - start for m in exchange.handled] == [0, 1000, 2999]
+    # each parse queued with the entry it made, for the owner's sweep
+    assert [(symbol, entry["E"] - start) for symbol, entry in parsed] == [("BTC/USDT:USDT", 0), ("BTC/USDT:USDT", 1000),
+                                                                         ("BTC/USDT:USDT", 2999)]
+    assert gate.passed == 3
 
 
 def test_windows_follow_the_exchange_clock_so_two_daemons_pass_the_same_frames():
     # one started mid-window, one earlier: from the next window on they hand over the same frames
     early, early_exchange, _, _ = gate_for("binanceusdm", 1.0)
     late, late_exchange, _, _ = gate_for("binanceusdm", 1.0)
-    stream = [binance(ts) for ts in range(20_000, 24_000, 250)]
+    stream = [binance(ts) for ts in range(window(20), window(24), 250)]
     for message in stream:
         early_exchange.handle_message("client", message)
     for message in stream[3:]:
         late_exchange.handle_message("client", message)
-    assert [m["E"] for m in early_exchange.handled] == [20_000, 21_000, 22_000, 23_000]
-    assert [m["E"] for m in late_exchange.handled] == [20_750, 21_000, 22_000, 23_000]
+    assert [m["E"] for m in early_exchange.handled] == [window(20), window(21), window(22), window(23)]
+    assert [m["E"] for m in late_exchange.handled] == [window(20) + 750, window(21), window(22), window(23)]
+
+
+def test_the_markets_of_one_tick_come_due_at_different_moments_of_the_interval():
+    gate, exchange, _, _ = gate_for("binanceusdm", 1.0)
+    markets = [f"M{i}USDT" for i in range(50)]
+    for ts in range(100_000, 103_000, 100):  # every market updated in the same 100 ms ticks
+        for market in markets:
+            exchange.handle_message("client", binance(ts, market))
+    passed_at = {m["E"] % 1000 for m in exchange.handled if m["E"] >= 101_000}
+    assert len(passed_at) >= 8  # spread over the ten ticks of a second, not all at its start
 
 
 def test_a_kept_frame_goes_through_once_no_newer_one_came_for_an_interval():
     gate, exchange, clock, _ = gate_for("binanceusdm", 1.0)
-    exchange.handle_message("client", binance(30_000, price="1"))
+    exchange.handle_message("client", binance(window(30), price="1"))
     clock.now += 0.9
-    exchange.handle_message("client", binance(30_900, price="2"))  # the market's last update
+    exchange.handle_message("client", binance(window(30) + 900, price="2"))  # the market's last update
     gate.release(clock.now + 0.2)  # an interval after the last one went through, but ...
     assert [m["c"] for m in exchange.handled] == ["1"]  # ... the next window's frame may still come
     gate.release(clock.now + 1.0)
@@ -88,7 +118,7 @@ def test_flush_hands_a_market_s_kept_frame_over_at_once_and_leaves_the_others():
     gate.flush("XRPUSDT")  # nothing kept: nothing happens
     assert [(m["s"], m["E"]) for m in exchange.handled] == [
         ("BTCUSDT", 40_000), ("ETHUSDT", 40_000), ("ETHUSDT", 40_200)]
-    assert parsed == ["BTCUSDT", "ETHUSDT", "ETHUSDT"]
+    assert [symbol for symbol, _ in parsed] == ["BTC/USDT:USDT", "ETH/USDT:USDT", "ETH/USDT:USDT"]
 
 
 def test_with_interval_0_every_frame_goes_through_even_within_one_millisecond():
@@ -109,7 +139,7 @@ def test_acks_pongs_and_errors_go_straight_through_and_are_not_counted(exchange_
     gate, exchange, _, parsed = gate_for(exchange_id, 1.0)
     for _ in range(3):
         exchange.handle_message("client", message)
-    assert exchange.handled == [message] * 3 and parsed == [] and gate.frames == 0
+    assert exchange.handled == [message] * 3 and parsed == [] and gate.passed == 0
 
 
 def test_bybit_deltas_kept_within_an_interval_are_merged_as_ccxt_pro_would_merge_them():
@@ -144,7 +174,7 @@ def test_okx_frames_are_conflated_by_their_string_exchange_time():
         exchange.handle_message("client", {"arg": {"channel": "tickers", "instId": "BTC-USDT-SWAP"},
                                            "data": [{"instId": "BTC-USDT-SWAP", "last": ts, "ts": ts}]})
     assert [m["data"][0]["ts"] for m in exchange.handled] == ["80000", "81000"]
-    assert parsed == ["BTC-USDT-SWAP"] * 2
+    assert [entry["data"][0]["ts"] for _, entry in parsed] == ["80000", "81000"]
 
 
 def test_frames_without_an_exchange_time_are_conflated_by_arrival():
