@@ -250,7 +250,8 @@ def copy_json(value: Any) -> Any:
     if kind is list:
         if _SCALARS.issuperset(map(type, value)):
             return value.copy()
-        return [copy_json(item) for item in value]
+        return [item.copy() if type(item) is dict and _SCALARS.issuperset(map(type, item.values()))
+                else copy_json(item) for item in value]  # the rows, copied without a call each
     if kind in _SCALARS:
         return value
     raise TypeError(f"a {kind.__name__} is not JSON: the response cannot be cached")
