@@ -1,7 +1,7 @@
 """One ccxt exchange → normalized records: `ExchangeSource.poll(kind)`.
 
-A poll is, in this order: markets cache (reloaded every `markets_ttl`) → circuit breaker (an open
-one costs no request) → retry (retryable ccxt errors only, honouring Retry-After) → the requests
+A poll is, in this order: markets (market_watch.py, reloaded every `markets_ttl`) → circuit breaker (an open
+one costs no request) → retry (requests.py: retryable ccxt errors only, honouring Retry-After) → the requests
 of the kind's plan (plans.py, run by parts.py) under the global semaphore, each answered by the
 response cache when another kind of this exchange just made it (resilience/response_cache.py),
 else under the exchange's rate limiter (resilience/ratelimit.py) → normalize and merge → dedup
@@ -16,7 +16,6 @@ exchange has no bulk endpoint) gives none itself, its values join the next ticke
 from __future__ import annotations
 
 import asyncio
-import logging
 import ssl
 import time
 from collections.abc import Callable, Iterable
@@ -37,17 +36,17 @@ from collector.exchanges.normalize import Normalizer
 from collector.exchanges.parts import fetch_parts
 from collector.exchanges.plans import Part, plan
 from collector.exchanges.probe import probe_exchange  # noqa: F401 - checks.py imports it from here
+from collector.exchanges.requests import Requests
 from collector.exchanges.settlements import DAY_MS, SettlementLedger, collect, fetch_due
 from collector.exchanges.polling import (
-    RATE_LIMITED, KindState, Summary, describe, error_code, exchange_status, is_retryable, last_recovery,
-    retry_after,
+    KindState, Summary, describe, exchange_status, last_recovery,
 )
 from collector.records import Record
 from collector.resilience import response_cache
 from collector.resilience.breaker import BreakerState, CircuitBreaker
 from collector.resilience.cache import TTLCache
 from collector.resilience.ratelimit import RateLimiter
-from collector.resilience.retry import RetryPolicy, retry
+from collector.resilience.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
 
@@ -57,8 +56,6 @@ _WATCHED = frozenset({"ticker", "funding_rate"})
 # Open interest polled per symbol joins the tickers as one more part of their merge.
 _OPEN_INTEREST_JOIN = Part("open_interest", "fetch_open_interest", reads="open_interest",
                            fills=("open_interest",))
-# ccxt's parsers fail with these on a body that is not the JSON they expect.
-_PARSE_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError)
 _SUMMARY_EVERY = 60.0
 
 
@@ -84,7 +81,6 @@ class ExchangeSource:
         self.exchange: ccxt_async.Exchange | None = None
         self._config = config
         self._pool_size = performance.connection_pool_size
-        self._semaphore = semaphore
         self._fanout = asyncio.Semaphore(performance.connection_pool_size)
         self._clock = clock
         self._policy = RetryPolicy.from_config(retry)
@@ -110,6 +106,8 @@ class ExchangeSource:
         self._open_interest: dict[str, dict] = {}  # symbol -> ccxt open-interest structure
         self._ledger = SettlementLedger(int(funding_history_days * DAY_MS))
         self._summary = Summary(clock())
+        self._call = Requests(name, self.exchange_id, policy=self._policy, semaphore=semaphore,
+                              summary=self._summary, exchange=lambda: self.exchange).call
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -245,47 +243,6 @@ class ExchangeSource:
         histories = await fetch_due(page, self._ledger, self._markets.wanted, int(self._clock() * 1000),
                                     self._fanout, self._markets.drop, self.name)
         return histories, int(self._clock() * 1000)
-
-    async def _call(self, endpoint: str, call: Callable, policy: RetryPolicy = None):
-        # Debug only: the poll reports the failure once per change (exchange_poll_failed), and
-        # a per-symbol poll would otherwise log one line per symbol per tick during an outage.
-        return await retry(
-            lambda: self._request(endpoint, call), policy or self._policy, retryable=is_retryable,
-            retry_after=self._retry_after, what="exchange_request", exhausted_level=logging.DEBUG,
-            exchange=self.name, endpoint=endpoint,
-        )
-
-    async def _request(self, endpoint: str, call: Callable):
-        async with self._semaphore:
-            started = time.perf_counter()
-            try:
-                result = await call()
-            except ccxt_errors.BaseError:
-                self._count(endpoint, started, "error")
-                response_cache.discard_served()  # a rejected response is not served again
-                raise
-            except _PARSE_ERRORS as err:
-                self._count(endpoint, started, "error")
-                response_cache.discard_served()
-                raise ccxt_errors.BadResponse(
-                    f"{self.exchange_id} {endpoint}: unusable response ({type(err).__name__}: {err})"
-                ) from err
-        self._count(endpoint, started, "ok")
-        return result
-
-    def _count(self, endpoint: str, started: float, outcome: str) -> None:
-        elapsed = time.perf_counter() - started
-        metrics.requests.labels(self.name, endpoint, outcome).inc()
-        metrics.request_latency.labels(self.name, endpoint).observe(elapsed)
-        self._summary.requests += 1
-        self._summary.response_time += elapsed
-        log.debug("exchange_request", exchange=self.name, endpoint=endpoint,
-                  response_time=round(elapsed * 1000, 1), outcome=outcome)
-
-    def _retry_after(self, err: BaseException) -> float | None:
-        if not isinstance(err, RATE_LIMITED):
-            return None
-        return retry_after(getattr(self.exchange, "last_response_headers", None))
 
     # --- records ---------------------------------------------------------------------------
     def _collect_settlements(self, state: KindState, histories: list, received_at: int) -> list[Record]:
