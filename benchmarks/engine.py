@@ -117,6 +117,29 @@ async def run(url: str, seconds: float, profiler: cProfile.Profile | None) -> tu
         return sink.records, cpu, wall
 
 
+def profile_stats(profiler: cProfile.Profile) -> dict[tuple, tuple]:
+    """pstats' table, one row per function: pstats keys a row by (file, line, name) and keeps the
+    last of equal keys, which drops every dataclass's generated `__init__` (all `<string>:2`) but
+    one, our records' construction among them. Here the code object joins the key."""
+    def key(code) -> tuple:
+        if isinstance(code, str):  # a builtin: pstats' label, rows of one label added up
+            return ("~", 0, code, code)
+        return (code.co_filename, code.co_firstlineno, code.co_name, code)
+
+    def add(row: list, entry) -> None:  # pstats' figures: primitive calls, calls, own, cumulative
+        for i, value in enumerate((entry.callcount - entry.reccallcount, entry.callcount,
+                                   entry.inlinetime, entry.totaltime)):
+            row[i] += value
+
+    own: dict[tuple, list] = {}
+    callers: dict[tuple, dict[tuple, list]] = {}
+    for entry in profiler.getstats():
+        add(own.setdefault(key(entry.code), [0, 0, 0.0, 0.0]), entry)
+        for sub in entry.calls or ():
+            add(callers.setdefault(key(sub.code), {}).setdefault(key(entry.code), [0, 0, 0.0, 0.0]), sub)
+    return {k: (*row, {c: tuple(f) for c, f in callers.get(k, {}).items()}) for k, row in own.items()}
+
+
 def split_profile(profiler: cProfile.Profile) -> tuple[dict[str, float], dict[str, float]]:
     """CPU seconds (ccxt's parsing, its JSON decoding, ours, everything profiled), and ours by module.
 
@@ -128,10 +151,10 @@ def split_profile(profiler: cProfile.Profile) -> tuple[dict[str, float], dict[st
     ccxt's parsing is the cumulative time of its bulk parsers, plus the single-row parsers our
     raw calls (plans.py) invoke directly.
     """
-    stats = pstats.Stats(profiler).stats  # (file, line, func) -> (cc, nc, tottime, cumtime, callers)
+    stats = profile_stats(profiler)  # (file, line, func, code) -> (cc, nc, tottime, cumtime, callers)
 
     def ours(key: tuple) -> bool:
-        filename, _, func = key
+        filename, _, func, _ = key
         return f"{os.sep}collector{os.sep}" in filename or (
             filename.endswith(f"benchmarks{os.sep}engine.py") and func in _OURS_HERE)
 
