@@ -87,9 +87,10 @@ class KindState:
             if last is None or ts != last[0]:
                 moved[symbol] = poll
             if last is not None and last[1] == values:  # the same observation again
-                if cache is not None and cache.get((kind, symbol)) is not None:
+                key = (kind, symbol)
+                if cache is not None and cache.get(key) is not None:
                     if in_turn:
-                        cache.set((kind, symbol), True)
+                        cache.set(key, True)
                     continue
                 if ts != last[0]:
                     record = replace(record, ts=last[0])

@@ -58,9 +58,8 @@ class TTLCache:
                 self.set(key, value, ttl)
             return
         entry = (self._clock() + (self.default_ttl if ttl is None else ttl), value)
-        # Each key leaves its place and joins the end, in order (pop, then update: both in C).
-        deque(map(entries.pop, keys, repeat(None)), maxlen=0)
         entries.update(zip(keys, repeat(entry)))
+        deque(map(entries.move_to_end, keys), maxlen=0)  # in turn, like set(): in C
 
     def pop(self, key: Hashable, default: Any = None) -> Any:
         entry = self._entries.pop(key, _MISSING)
