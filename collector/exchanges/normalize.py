@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from operator import itemgetter
 from typing import Any, Final
 
@@ -185,7 +185,8 @@ class Normalizer:
         if next_time is not None and (type(next_time) is not int or not _MIN_TS <= next_time <= _MAX_TS):
             next_time = timestamp(next_time, None)  # the rest of timestamp(): inline above (hot path)
         values["next_funding_time"] = next_time
-        values["funding_interval_hours"] = interval_hours(entry.get("interval"))
+        interval = entry.get("interval")
+        values["funding_interval_hours"] = _interval_hours(interval) if type(interval) is str else None
         return ts, values
 
     def open_interest_values(self, entry: Mapping) -> tuple[Any, dict[str, float | None]]:
@@ -300,6 +301,10 @@ def interval_hours(value: Any) -> float | None:
         return float(amount) * scale if scale is not None else None
     except ValueError:
         return None
+
+
+# An exchange writes a handful of intervals ("8h", "4h", "1h"), one per symbol per poll.
+_interval_hours: Final = lru_cache(maxsize=64)(interval_hours)
 
 
 @dataclass(frozen=True, slots=True)
