@@ -68,8 +68,8 @@ class Requests:
 
     def _count(self, endpoint: str, started: float, outcome: str) -> None:
         elapsed = time.perf_counter() - started
-        metrics.requests.labels(self.name, endpoint, outcome).inc()
-        metrics.request_latency.labels(self.name, endpoint).observe(elapsed)
+        metrics.child(metrics.requests, self.name, endpoint, outcome).inc()
+        metrics.child(metrics.request_latency, self.name, endpoint).observe(elapsed)
         self._summary.requests += 1
         self._summary.response_time += elapsed
         log.debug("exchange_request", exchange=self.name, endpoint=endpoint,

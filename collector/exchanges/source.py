@@ -265,11 +265,11 @@ class ExchangeSource:
         fresh = state.track(normalized.records, self._last_ts, received_at / 1000)
         unchanged = len(normalized.records) - len(fresh)
         if unchanged:
-            metrics.records_skipped.labels(self.name, state.kind, "unchanged").inc(unchanged)
+            metrics.child(metrics.records_skipped, self.name, state.kind, "unchanged").inc(unchanged)
         if fresh:
-            metrics.records_collected.labels(self.name, state.kind).inc(len(fresh))
+            metrics.child(metrics.records_collected, self.name, state.kind).inc(len(fresh))
         if state.response_newest and state.response_newest != received_at:
-            metrics.clock_skew.labels(self.name).set((state.response_newest - received_at) / 1000)
+            metrics.child(metrics.clock_skew, self.name).set((state.response_newest - received_at) / 1000)
         state.find_stale(wanted)
         self._summary.records += len(fresh)
         return fresh
@@ -277,8 +277,8 @@ class ExchangeSource:
     def _after_poll(self, state: KindState) -> None:
         state.attempts += 1
         now = self._clock()
-        metrics.staleness.labels(self.name, state.kind).set(state.staleness(now))
-        metrics.stale_symbols.labels(self.name, state.kind).set(len(state.stale))
+        metrics.child(metrics.staleness, self.name, state.kind).set(state.staleness(now))
+        metrics.child(metrics.stale_symbols, self.name, state.kind).set(len(state.stale))
         if now - self._summary.started >= _SUMMARY_EVERY:
             self._summary.log(self.name, now)
 
