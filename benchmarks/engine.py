@@ -19,7 +19,6 @@ import contextlib
 import cProfile
 import logging
 import os
-import pstats
 import socket
 import subprocess
 import sys
