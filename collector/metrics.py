@@ -5,6 +5,8 @@ Parts of the daemon import the family they feed; nothing else keeps counters of 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import ProcessCollector, PlatformCollector
 
@@ -96,3 +98,10 @@ stream_fallbacks = Counter(
 stream_last_frame_age = Gauge(
     _P + "stream_last_frame_age_seconds", "Seconds since the exchange's websockets last received a frame",
     ["exchange"], registry=REGISTRY)
+
+
+@lru_cache(maxsize=4096)
+def child(metric: Counter | Gauge | Histogram, *labels: str):
+    """`metric.labels(*labels)`, looked up once (a poll or a request asks for the same few again
+    and again); a child lives as long as its metric, and an evicted one is looked up anew."""
+    return metric.labels(*labels)

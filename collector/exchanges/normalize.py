@@ -17,9 +17,10 @@ would give the next poll's snapshot the identity of this one.
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
+from operator import itemgetter
 from typing import Any, Final
 
 from collector.exchanges.rawfields import OTHER_TICKER_FIELDS
@@ -32,8 +33,8 @@ _TICKER_FIELDS: Final = (
     ("base_volume_24h", "baseVolume"), ("quote_volume_24h", "quoteVolume"),
 )
 _FUNDING_FIELDS: Final = (
-    ("mark_price", "markPrice"), ("index_price", "indexPrice"), ("interest_rate", "interestRate"),
-    ("predicted_funding_rate", "nextFundingRate"),
+    ("funding_rate", "fundingRate"), ("mark_price", "markPrice"), ("index_price", "indexPrice"),
+    ("interest_rate", "interestRate"), ("predicted_funding_rate", "nextFundingRate"),
 )
 
 # Per ccxt id: record field -> raw `info` key, read when ccxt's unified value is None.
@@ -112,15 +113,15 @@ def timestamp(value: Any, default: int | None) -> int | None:
 class Normalizer:
     """Builds records of one exchange; knows which raw fields fill the gaps of its ccxt output."""
 
-    __slots__ = ("exchange", "_ticker_fallback", "_ticker_override", "_funding_fallback",
-                 "_funding_override", "_oi_key", "_default_interval")
+    __slots__ = ("exchange", "_ticker_fallback", "_ticker_info", "_funding_info", "_oi_key",
+                 "_default_interval")
 
     def __init__(self, exchange: str, ccxt_id: str) -> None:
         self.exchange = exchange
         self._ticker_fallback = dict(TICKER_INFO_FALLBACK.get(ccxt_id, {}))
-        self._ticker_override = dict(TICKER_INFO_OVERRIDE.get(ccxt_id, {}))
-        self._funding_fallback = dict(FUNDING_INFO_FALLBACK.get(ccxt_id, {}))
-        self._funding_override = dict(FUNDING_INFO_OVERRIDE.get(ccxt_id, {}))
+        self._ticker_info = _info_fields(self._ticker_fallback, TICKER_INFO_OVERRIDE.get(ccxt_id, {}))
+        self._funding_info = _info_fields(FUNDING_INFO_FALLBACK.get(ccxt_id, {}),
+                                          FUNDING_INFO_OVERRIDE.get(ccxt_id, {}))
         self._oi_key = OPEN_INTEREST_OVERRIDE.get(ccxt_id)
         self._default_interval = DEFAULT_FUNDING_INTERVAL_HOURS.get(ccxt_id)
 
@@ -166,24 +167,26 @@ class Normalizer:
 
     # --- field readers: ccxt structure → (exchange time or None, record fields) ---------------
     def ticker_values(self, entry: Mapping) -> tuple[Any, dict[str, float | None]]:
-        values = _numbers(entry, _TICKER_FIELDS)
+        values = _numbers(entry, _TICKER_TABLE)
         values["open_interest"] = None
         info = entry.get("info")
         ts = entry.get("timestamp")
         if info:
-            ts = self._from_info(values, info, self._ticker_fallback, self._ticker_override, ts)
+            ts = _from_info(values, info, self._ticker_info, ts)
         return ts, values
 
     def funding_values(self, entry: Mapping) -> tuple[Any, dict[str, Any]]:
-        values: dict[str, Any] = {"funding_rate": number(entry.get("fundingRate"))}
-        values.update(_numbers(entry, _FUNDING_FIELDS))
+        values: dict[str, Any] = _numbers(entry, _FUNDING_TABLE)
         info = entry.get("info")
         ts = entry.get("timestamp")
         if info:
-            ts = self._from_info(values, info, self._funding_fallback, self._funding_override, ts)
+            ts = _from_info(values, info, self._funding_info, ts)
         next_time = entry.get("fundingTimestamp") or entry.get("nextFundingTimestamp")
-        values["next_funding_time"] = timestamp(next_time, None)
-        values["funding_interval_hours"] = interval_hours(entry.get("interval"))
+        if next_time is not None and (type(next_time) is not int or not _MIN_TS <= next_time <= _MAX_TS):
+            next_time = timestamp(next_time, None)  # the rest of timestamp(): inline above (hot path)
+        values["next_funding_time"] = next_time
+        interval = entry.get("interval")
+        values["funding_interval_hours"] = _interval_hours(interval) if type(interval) is str else None
         return ts, values
 
     def open_interest_values(self, entry: Mapping) -> tuple[Any, dict[str, float | None]]:
@@ -199,85 +202,85 @@ class Normalizer:
               received_at: int) -> Normalized:
         """`parts` = [(plans.Part, (structures by symbol, envelope time)), ...] → one record per
         wanted symbol of the first part, the later parts filling the fields they may fill."""
-        (_, (primary, envelope)), rest = parts[0], parts[1:]
-        readers = [(self._reader(part.reads, part.fills), part.fills, result, part.stamps)
-                   for part, result in rest]
-        read = self._reader(parts[0][0].reads)
-        build = _BUILDERS[kind]
-        records, malformed = [], 0
+        (first, (primary, envelope)), rest = parts[0], parts[1:]
+        read = self._reader(first.reads)
+        record_type = _MERGED_TYPES[kind]
+        merged: dict[str, list] = {}  # symbol -> [values, its time, the newest time of other parts]
+        malformed = 0
         for symbol, entry in primary.items():
             if symbol not in wanted:
                 continue
             try:
-                records.append(self._merged(build, symbol, read(entry), envelope, readers,
-                                            received_at))
-            except (MalformedEntry, KeyError, TypeError, AttributeError):
+                ts, values = read(entry)
+                if envelope is not None or not (ts is None or type(ts) is int and _MIN_TS <= ts <= _MAX_TS):
+                    ts = _newest(ts, envelope)  # the rest of _newest(): inline above (hot path)
+                merged[symbol] = [values, ts, None]
+            except _UNUSABLE:
                 malformed += 1
-        return Normalized(records, malformed)
+        for part, result in rest:  # each part in turn, over the symbols still usable
+            malformed += self._fill(part, result, merged)
+        records, unusable = self._records(record_type, merged, received_at)
+        return Normalized(records, malformed + unusable)
 
-    def _merged(self, build, symbol, first, envelope, readers, received_at):
-        ts, values = first
-        clock = _newest(ts, envelope)  # the first part's time, unless a part stamps the record
-        others = None
-        for read, fills, (structures, part_envelope), stamps in readers:
+    def _fill(self, part: Any, result: tuple[Mapping, Any], merged: dict[str, list]) -> int:
+        """Fill the fields `part` may fill where still empty, and note its time; the number of
+        symbols whose entry in it is unusable (they are dropped from `merged`)."""
+        structures, envelope = result
+        read, fills, stamps = self._reader(part.reads, part.fills), part.fills, part.stamps
+        unusable = []
+        for symbol, slot in merged.items():
             entry = structures.get(symbol)
             if entry is None:
                 continue
-            part_ts, part_values = read(entry)
-            part_time = _newest(part_ts, part_envelope)
-            if stamps and part_time is not None:
-                clock = part_time
-            elif part_time is not None and (others is None or part_time > others):
-                others = part_time
+            try:
+                ts, part_values = read(entry)
+                if envelope is not None or not (ts is None or type(ts) is int and _MIN_TS <= ts <= _MAX_TS):
+                    ts = _newest(ts, envelope)
+            except _UNUSABLE:
+                unusable.append(symbol)
+                continue
+            if stamps and ts is not None:  # the record's time, not the first part's
+                slot[1] = ts
+            elif ts is not None and (slot[2] is None or ts > slot[2]):
+                slot[2] = ts
+            values = slot[0]
             for field in fills or part_values:
                 if values.get(field) is None:
                     values[field] = part_values.get(field)
-        if "funding_interval_hours" in values and values["funding_interval_hours"] is None:
-            values["funding_interval_hours"] = self._default_interval
-        ts = clock if clock is not None else others
-        return build(self.exchange, symbol, received_at if ts is None else ts, received_at, values)
+        for symbol in unusable:
+            del merged[symbol]
+        return len(unusable)
+
+    def _records(self, record_type: type, merged: dict[str, list], received_at: int) -> tuple[list, int]:
+        """The merged records (their time: the first or stamping part's, else the newest other
+        part's, else `received_at`), and how many could not become one."""
+        exchange, default_interval = self.exchange, self._default_interval
+        rate_required = record_type is FundingRate
+        records, unusable = [], 0
+        for symbol, (values, clock, others) in merged.items():
+            if "funding_interval_hours" in values and values["funding_interval_hours"] is None:
+                values["funding_interval_hours"] = default_interval
+            ts = clock if clock is not None else others
+            try:
+                if rate_required and values["funding_rate"] is None:
+                    raise MalformedEntry("funding rate missing")
+                records.append(record_type(exchange, symbol, received_at if ts is None else ts,
+                                           received_at, **values))
+            except _UNUSABLE:
+                unusable += 1
+        return records, unusable
 
     def _reader(self, reads: str, fills: tuple[str, ...] | None = None):
         if reads == "ticker" and fills:  # a later part: read only the fields it may fill
-            return partial(self._ticker_subset, tuple((f, k) for f, k in _TICKER_FIELDS if f in fills))
+            table = _table(tuple((f, k) for f, k in _TICKER_FIELDS if f in fills))
+            fallback = tuple((f, k) for f, k in self._ticker_fallback.items() if f in table.names)
+            return partial(_ticker_subset, table, fallback)
         return {"ticker": self.ticker_values, "funding_rate": self.funding_values,
                 "open_interest": self.open_interest_values}[reads]
 
-    def _ticker_subset(self, fields: tuple[tuple[str, str], ...], entry: Mapping) -> tuple[Any, dict]:
-        values = _numbers(entry, fields)
-        info = entry.get("info")
-        if info:
-            for field, key in self._ticker_fallback.items():
-                if values.get(field, 0) is None:
-                    values[field] = number(info.get(key))
-        return entry.get("timestamp"), values
 
-    @staticmethod
-    def _from_info(values: dict, info: Mapping, fallback: Mapping[str, str],
-                   override: Mapping[str, str], ts: Any) -> Any:
-        """Fill `values` from the raw row; returns the timestamp (ccxt's, else the row's)."""
-        for field, key in fallback.items():
-            if field == "ts":
-                if ts is None:
-                    ts = info.get(key)
-            elif values[field] is None:
-                values[field] = number(info.get(key))
-        for field, key in override.items():
-            values[field] = number(info.get(key))
-        return ts
-
-
-def _build_ticker(exchange: str, symbol: str, ts: int, received_at: int, values: dict) -> Ticker:
-    return Ticker(exchange, symbol, ts, received_at, **values)
-
-
-def _build_funding(exchange: str, symbol: str, ts: int, received_at: int, values: dict) -> FundingRate:
-    if values["funding_rate"] is None:
-        raise MalformedEntry("funding rate missing")
-    return FundingRate(exchange, symbol, ts, received_at, **values)
-
-
-_BUILDERS: Final = {"ticker": _build_ticker, "funding_rate": _build_funding}
+_UNUSABLE: Final = (MalformedEntry, KeyError, TypeError, AttributeError)
+_MERGED_TYPES: Final = {"ticker": Ticker, "funding_rate": FundingRate}
 
 
 def _newest(a: Any, b: Any) -> int | None:
@@ -300,16 +303,84 @@ def interval_hours(value: Any) -> float | None:
         return None
 
 
-def _numbers(entry: Mapping, fields: tuple[tuple[str, str], ...]) -> dict[str, float | None]:
+# An exchange writes a handful of intervals ("8h", "4h", "1h"), one per symbol per poll.
+_interval_hours: Final = lru_cache(maxsize=64)(interval_hours)
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """Record fields and the ccxt keys they are read from, all in one call (`get`)."""
+
+    names: tuple[str, ...]
+    keys: tuple[str, ...]
+    get: Callable[[Mapping], tuple]
+
+
+def _table(fields: tuple[tuple[str, str], ...]) -> _Table:
+    names = tuple(field for field, _ in fields)
+    keys = tuple(key for _, key in fields)
+    # A single key is asked twice so that the getter still returns a tuple (zip stops at `names`).
+    return _Table(names, keys, itemgetter(*keys) if len(keys) > 1 else itemgetter(*keys, *keys))
+
+
+_TICKER_TABLE: Final = _table(_TICKER_FIELDS)
+_FUNDING_TABLE: Final = _table(_FUNDING_FIELDS)
+
+
+def _numbers(entry: Mapping, table: _Table) -> dict[str, float | None]:
     """`number()` of each field, with ccxt's usual finite float or None checked inline (hot path)."""
-    values = {}
-    get = entry.get
-    for field, key in fields:
-        value = get(key)
+    if type(entry) is dict:  # a plain dict: `entry[key]` is `entry.get(key)` unless missing
+        try:
+            raw = table.get(entry)
+        except KeyError:
+            raw = tuple(map(entry.get, table.keys))
+    else:
+        raw = tuple(map(entry.get, table.keys))
+    for value in raw:
         if value is not None and (type(value) is not float or value - value != 0.0):
-            value = number(value)
-        values[field] = value
-    return values
+            return dict(zip(table.names, map(number, raw)))
+    return dict(zip(table.names, raw))
+
+
+@dataclass(frozen=True, slots=True)
+class _InfoFields:
+    """What a raw `info` row adds to a ccxt structure: fields read when ccxt's is None, the row's
+    time when ccxt gives none (`ts`), and fields read from the row whatever ccxt says."""
+
+    fallback: tuple[tuple[str, str], ...]
+    ts_key: str | None
+    override: tuple[tuple[str, str], ...]
+
+
+def _info_fields(fallback: Mapping[str, str], override: Mapping[str, str]) -> _InfoFields:
+    return _InfoFields(tuple((f, k) for f, k in fallback.items() if f != "ts"), fallback.get("ts"),
+                       tuple(override.items()))
+
+
+def _from_info(values: dict, info: Mapping, fields: _InfoFields, ts: Any) -> Any:
+    """Fill `values` from the raw row; returns the timestamp (ccxt's, else the row's)."""
+    if ts is None and fields.ts_key is not None:
+        ts = info.get(fields.ts_key)
+    for field, key in fields.fallback:
+        if values[field] is None:
+            value = info.get(key)
+            if value is not None and (type(value) is not float or value - value != 0.0):
+                value = number(value)
+            values[field] = value
+    for field, key in fields.override:
+        values[field] = number(info.get(key))
+    return ts
+
+
+def _ticker_subset(table: _Table, fallback: tuple[tuple[str, str], ...], entry: Mapping) -> tuple[Any, dict]:
+    """A later part's ticker: only the fields it may fill, the raw row's where ccxt's is None."""
+    values = _numbers(entry, table)
+    info = entry.get("info")
+    if info:
+        for field, key in fallback:
+            if values[field] is None:
+                values[field] = number(info.get(key))
+    return entry.get("timestamp"), values
 
 
 def _symbol(entry: Mapping) -> str:

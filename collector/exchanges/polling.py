@@ -68,11 +68,16 @@ class KindState:
         new values is never dropped: when the exchange time did not move with them (an exchange
         that stamps the last trade, not the snapshot), it takes the receive time instead, a new
         identity later than the last one.
+
+        Every record's symbol is remembered in `cache`, in turn. While the cache has room for all
+        of them, that is one `set_many` after the loop; past it, a symbol remembered early in the
+        poll could evict one the poll asks about later, so each is remembered in turn.
         """
         poll, seen, moved, kind = self.polls, self.symbol_ts, self.moved_at, self.kind
         values_of = _VALUES_OF[kind]
         fresh = []
         newest = 0
+        in_turn = cache is not None and len(cache) + len(records) > cache.max_size
         for record in records:
             symbol, ts = record.symbol, record.ts
             if ts > newest:
@@ -84,7 +89,8 @@ class KindState:
             if last is not None and last[1] == values:  # the same observation again
                 key = (kind, symbol)
                 if cache is not None and cache.get(key) is not None:
-                    cache.set(key, True)
+                    if in_turn:
+                        cache.set(key, True)
                     continue
                 if ts != last[0]:
                     record = replace(record, ts=last[0])
@@ -92,9 +98,11 @@ class KindState:
                 if last is not None and ts <= last[0]:
                     record = replace(record, ts=max(record.received_at, last[0] + 1))
                 seen[symbol] = (record.ts, values)
-            if cache is not None:
+            if in_turn:
                 cache.set((kind, symbol), True)
             fresh.append(record)
+        if cache is not None and not in_turn:
+            cache.set_many([(kind, record.symbol) for record in records], True)
         self.response_newest = newest
         if newest > self.newest_ts:
             self.newest_ts = newest

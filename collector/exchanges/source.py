@@ -1,7 +1,7 @@
 """One ccxt exchange → normalized records: `ExchangeSource.poll(kind)`.
 
-A poll is, in this order: markets cache (reloaded every `markets_ttl`) → circuit breaker (an open
-one costs no request) → retry (retryable ccxt errors only, honouring Retry-After) → the requests
+A poll is, in this order: markets (market_watch.py, reloaded every `markets_ttl`) → circuit breaker (an open
+one costs no request) → retry (requests.py: retryable ccxt errors only, honouring Retry-After) → the requests
 of the kind's plan (plans.py, run by parts.py) under the global semaphore, each answered by the
 response cache when another kind of this exchange just made it (resilience/response_cache.py),
 else under the exchange's rate limiter (resilience/ratelimit.py) → normalize and merge → dedup
@@ -16,7 +16,6 @@ exchange has no bulk endpoint) gives none itself, its values join the next ticke
 from __future__ import annotations
 
 import asyncio
-import logging
 import ssl
 import time
 from collections.abc import Callable, Iterable
@@ -32,21 +31,22 @@ from collector import metrics
 from collector.config import CacheConfig, CircuitBreakerConfig, ExchangeConfig, PerformanceConfig, RetryConfig
 from collector.errors import ConfigError, ErrorCode, one_line
 from collector.exchanges import markets as mk
+from collector.exchanges.market_watch import MarketWatch
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.parts import fetch_parts
-from collector.exchanges.plans import Part, plan
+from collector.exchanges.plans import KEEPS_RESPONSES, Part, plan
 from collector.exchanges.probe import probe_exchange  # noqa: F401 - checks.py imports it from here
+from collector.exchanges.requests import Requests
 from collector.exchanges.settlements import DAY_MS, SettlementLedger, collect, fetch_due
 from collector.exchanges.polling import (
-    RATE_LIMITED, KindState, Summary, describe, error_code, exchange_status, is_retryable, last_recovery,
-    retry_after,
+    KindState, Summary, describe, exchange_status, last_recovery,
 )
 from collector.records import Record
 from collector.resilience import response_cache
 from collector.resilience.breaker import BreakerState, CircuitBreaker
 from collector.resilience.cache import TTLCache
 from collector.resilience.ratelimit import RateLimiter
-from collector.resilience.retry import RetryPolicy, retry
+from collector.resilience.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
 
@@ -56,9 +56,6 @@ _WATCHED = frozenset({"ticker", "funding_rate"})
 # Open interest polled per symbol joins the tickers as one more part of their merge.
 _OPEN_INTEREST_JOIN = Part("open_interest", "fetch_open_interest", reads="open_interest",
                            fills=("open_interest",))
-# ccxt's parsers fail with these on a body that is not the JSON they expect.
-_PARSE_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError)
-_MARKETS_RETRY_AFTER = 60.0  # seconds before a failed markets reload is tried again
 _SUMMARY_EVERY = 60.0
 
 
@@ -84,21 +81,19 @@ class ExchangeSource:
         self.exchange: ccxt_async.Exchange | None = None
         self._config = config
         self._pool_size = performance.connection_pool_size
-        self._semaphore = semaphore
         self._fanout = asyncio.Semaphore(performance.connection_pool_size)
         self._clock = clock
         self._policy = RetryPolicy.from_config(retry)
         # A half-open breaker's probe is one request, not a retry sequence.
         self._probe_policy = RetryPolicy(1, retry.base_delay, retry.max_delay)
-        self._markets = TTLCache(max_size=1, default_ttl=markets_ttl)
-        self._markets_lock = asyncio.Lock()
-        self._markets_loaded_at = 0.0
+        self._markets = MarketWatch(name, self.exchange_id, config.symbols, ttl=markets_ttl,
+                                    timeout=config.timeout, load=self._load_markets,
+                                    current=lambda: self.exchange.markets, on_listed=self._track_new)
         # The dedup memory of emitted records stays on whatever `cache.enabled` says (that governs
         # only the reuse of responses): bounded by `cache.max_size`, forgotten after `default_ttl`.
         self._last_ts = TTLCache(max_size=cache.max_size, default_ttl=cache.default_ttl)
-        self._responses = response_cache.ResponseCache(name, cache, clock=clock) if cache.enabled else None
-        self._wanted: frozenset[str] | None = None
-        self._validated = False
+        self._responses = response_cache.ResponseCache(
+            name, cache, clock=clock, lend=self.exchange_id in KEEPS_RESPONSES) if cache.enabled else None
         self._session: aiohttp.ClientSession | None = None
         self._normalizer = normalizer = Normalizer(name, self.exchange_id)
         self._kinds = {
@@ -112,6 +107,8 @@ class ExchangeSource:
         self._open_interest: dict[str, dict] = {}  # symbol -> ccxt open-interest structure
         self._ledger = SettlementLedger(int(funding_history_days * DAY_MS))
         self._summary = Summary(clock())
+        self._call = Requests(name, self.exchange_id, policy=self._policy, semaphore=semaphore,
+                              summary=self._summary, exchange=lambda: self.exchange).call
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -119,7 +116,7 @@ class ExchangeSource:
 
     @property
     def symbols(self) -> frozenset[str]:
-        return self._wanted or frozenset()
+        return self._markets.wanted or frozenset()
 
     # --- lifecycle -------------------------------------------------------------------------
     async def __aenter__(self) -> ExchangeSource:
@@ -144,7 +141,7 @@ class ExchangeSource:
         if self._responses is not None:
             self._responses.install(self.exchange)
         try:
-            await self._load_markets_at_start()
+            await self._markets.load_at_start(self._policy)
         except BaseException:
             await self._close()
             raise
@@ -162,75 +159,13 @@ class ExchangeSource:
             await self._session.close()
             self._session = None
 
-    async def _load_markets_at_start(self) -> None:
-        try:
-            markets = await self._load_markets(self._policy)
-        except ccxt_errors.BaseError as err:
-            # Not fatal: the exchange may be back later; polls load the markets first.
-            log.warning("markets_unavailable", exchange=self.name, error_code=error_code(err),
-                        error=describe(err, exchange=self.name, operation="markets load",
-                                       timeout=self._config.timeout))
-            return
-        mk.check_symbols(self.name, self.exchange_id, self._config.symbols, markets)
-        self._apply_markets(markets)
-
-    # --- markets ---------------------------------------------------------------------------
     async def _load_markets(self, policy: RetryPolicy) -> dict:
         with response_cache.bypass():  # the markets are always loaded afresh
-            markets = await self._call("markets", lambda: self.exchange.load_markets(reload=True), policy)
-        self._markets.set("markets", markets)
-        self._markets_loaded_at = time.monotonic()
-        return markets
-
-    async def _refresh_markets(self, policy: RetryPolicy) -> None:
-        if self._markets.get("markets") is not None:
-            return
-        async with self._markets_lock:
-            if self._markets.get("markets") is not None:
-                return
-            try:
-                markets = await self._load_markets(policy)
-            except ccxt_errors.BaseError as err:
-                if self._wanted is None:
-                    raise  # nothing to poll against yet: this poll fails
-                log.warning("markets_reload_failed", exchange=self.name, error_code=error_code(err),
-                            error=one_line(err))
-                self._markets.set("markets", self.exchange.markets, ttl=_MARKETS_RETRY_AFTER)
-                return
-            self._apply_markets(markets)
-
-    def _apply_markets(self, markets: dict) -> None:
-        configured = self._config.symbols
-        if not self._validated:
-            self._validated = True
-            unknown = mk.unknown_symbols(configured, markets)
-            if unknown:  # only reached when the markets could not be loaded at start
-                log.error("unknown_symbols", exchange=self.name, error_code=ErrorCode.CONFIG_003,
-                          symbols=unknown, ccxt_id=self.exchange_id)
-        wanted = mk.wanted_symbols(configured, markets)
-        old = self._wanted
-        self._wanted = wanted
-        if old is None:
-            log.info("markets_loaded", exchange=self.name, symbols=len(wanted))
-            self._track_new(wanted)
-            return
-        for symbol in sorted(old - wanted):
-            log.warning("symbol_delisted", exchange=self.name, symbol=symbol,
-                        detail="no longer an active linear perpetual; dropped")
-        added = wanted - old
-        if added:
-            log.info("symbols_listed", exchange=self.name, symbols=sorted(added)[:20], count=len(added))
-            self._track_new(added)
+            return await self._call("markets", lambda: self.exchange.load_markets(reload=True), policy)
 
     def _track_new(self, symbols: Iterable[str]) -> None:
         for state in self._kinds.values():
             state.watch(symbols)
-
-    def _drop(self, symbol: str) -> None:
-        if self._wanted is not None and symbol in self._wanted:
-            self._wanted = self._wanted - {symbol}
-            log.warning("symbol_delisted", exchange=self.name, symbol=symbol,
-                        detail="the exchange rejects the symbol; dropped")
 
     # --- polling ---------------------------------------------------------------------------
     async def poll(self, kind: str) -> list[Record]:
@@ -258,7 +193,7 @@ class ExchangeSource:
         probe = breaker.state is BreakerState.HALF_OPEN
         policy = self._probe_policy if probe else self._policy
         try:
-            await self._refresh_markets(policy)
+            await self._markets.refresh(policy)
             if state.kind == "funding_settlement":
                 entries, received_at = await self._fetch_settlements(policy)
             else:
@@ -285,11 +220,12 @@ class ExchangeSource:
 
     async def _fetch(self, kind: str, policy: RetryPolicy) -> tuple[list, int]:
         call = partial(self._call, policy=policy)
-        fetched = await fetch_parts(self.exchange, self._plans[kind], call, self._wanted,
-                                    self._fanout, self._drop, self.name)
+        wanted = self._markets.wanted
+        fetched = await fetch_parts(self.exchange, self._plans[kind], call, wanted,
+                                    self._fanout, self._markets.drop, self.name)
         received_at = self._received_at()
-        if len(fetched[0][1][0]) < len(self._wanted) and not fetched[0][0].per_symbol:
-            self._suspect_delistings()
+        if len(fetched[0][1][0]) < len(wanted) and not fetched[0][0].per_symbol:
+            self._markets.suspect_delistings()
         if kind == "ticker" and self._open_interest:
             fetched.append((_OPEN_INTEREST_JOIN, (self._open_interest, None)))
         return fetched, received_at
@@ -305,55 +241,9 @@ class ExchangeSource:
         async def page(symbol: str, since: int) -> list:
             return await self._call(part.endpoint, lambda: method(symbol, since), policy)
 
-        histories = await fetch_due(page, self._ledger, self._wanted, int(self._clock() * 1000),
-                                    self._fanout, self._drop, self.name)
+        histories = await fetch_due(page, self._ledger, self._markets.wanted, int(self._clock() * 1000),
+                                    self._fanout, self._markets.drop, self.name)
         return histories, int(self._clock() * 1000)
-
-    def _suspect_delistings(self) -> None:
-        """Wanted symbols missing from a bulk answer: reload markets soon (not every tick)."""
-        if time.monotonic() - self._markets_loaded_at >= _MARKETS_RETRY_AFTER:
-            self._markets.pop("markets")
-
-    async def _call(self, endpoint: str, call: Callable, policy: RetryPolicy = None):
-        # Debug only: the poll reports the failure once per change (exchange_poll_failed), and
-        # a per-symbol poll would otherwise log one line per symbol per tick during an outage.
-        return await retry(
-            lambda: self._request(endpoint, call), policy or self._policy, retryable=is_retryable,
-            retry_after=self._retry_after, what="exchange_request", exhausted_level=logging.DEBUG,
-            exchange=self.name, endpoint=endpoint,
-        )
-
-    async def _request(self, endpoint: str, call: Callable):
-        async with self._semaphore:
-            started = time.perf_counter()
-            try:
-                result = await call()
-            except ccxt_errors.BaseError:
-                self._count(endpoint, started, "error")
-                response_cache.discard_served()  # a rejected response is not served again
-                raise
-            except _PARSE_ERRORS as err:
-                self._count(endpoint, started, "error")
-                response_cache.discard_served()
-                raise ccxt_errors.BadResponse(
-                    f"{self.exchange_id} {endpoint}: unusable response ({type(err).__name__}: {err})"
-                ) from err
-        self._count(endpoint, started, "ok")
-        return result
-
-    def _count(self, endpoint: str, started: float, outcome: str) -> None:
-        elapsed = time.perf_counter() - started
-        metrics.requests.labels(self.name, endpoint, outcome).inc()
-        metrics.request_latency.labels(self.name, endpoint).observe(elapsed)
-        self._summary.requests += 1
-        self._summary.response_time += elapsed
-        log.debug("exchange_request", exchange=self.name, endpoint=endpoint,
-                  response_time=round(elapsed * 1000, 1), outcome=outcome)
-
-    def _retry_after(self, err: BaseException) -> float | None:
-        if not isinstance(err, RATE_LIMITED):
-            return None
-        return retry_after(getattr(self.exchange, "last_response_headers", None))
 
     # --- records ---------------------------------------------------------------------------
     def _collect_settlements(self, state: KindState, histories: list, received_at: int) -> list[Record]:
@@ -365,7 +255,8 @@ class ExchangeSource:
         return fresh
 
     def _collect(self, state: KindState, entries: Iterable[dict], received_at: int) -> list[Record]:
-        normalized = state.normalize(entries, self._wanted, received_at)
+        wanted = self._markets.wanted
+        normalized = state.normalize(entries, wanted, received_at)
         if state.kind == "funding_rate":
             self._ledger.note_intervals({r.symbol: r.funding_interval_hours for r in normalized.records})
         if normalized.malformed:
@@ -374,20 +265,20 @@ class ExchangeSource:
         fresh = state.track(normalized.records, self._last_ts, received_at / 1000)
         unchanged = len(normalized.records) - len(fresh)
         if unchanged:
-            metrics.records_skipped.labels(self.name, state.kind, "unchanged").inc(unchanged)
+            metrics.child(metrics.records_skipped, self.name, state.kind, "unchanged").inc(unchanged)
         if fresh:
-            metrics.records_collected.labels(self.name, state.kind).inc(len(fresh))
+            metrics.child(metrics.records_collected, self.name, state.kind).inc(len(fresh))
         if state.response_newest and state.response_newest != received_at:
-            metrics.clock_skew.labels(self.name).set((state.response_newest - received_at) / 1000)
-        state.find_stale(self._wanted)
+            metrics.child(metrics.clock_skew, self.name).set((state.response_newest - received_at) / 1000)
+        state.find_stale(wanted)
         self._summary.records += len(fresh)
         return fresh
 
     def _after_poll(self, state: KindState) -> None:
         state.attempts += 1
         now = self._clock()
-        metrics.staleness.labels(self.name, state.kind).set(state.staleness(now))
-        metrics.stale_symbols.labels(self.name, state.kind).set(len(state.stale))
+        metrics.child(metrics.staleness, self.name, state.kind).set(state.staleness(now))
+        metrics.child(metrics.stale_symbols, self.name, state.kind).set(len(state.stale))
         if now - self._summary.started >= _SUMMARY_EVERY:
             self._summary.log(self.name, now)
 

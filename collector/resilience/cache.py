@@ -4,8 +4,9 @@ used entry is evicted. Single-threaded by design (one event loop), so no locks."
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Hashable, Sequence
+from itertools import repeat
 from typing import Any
 
 _MISSING = object()
@@ -47,6 +48,18 @@ class TTLCache:
         while len(self._entries) > self.max_size:
             self._entries.popitem(last=False)
             self.evictions += 1
+
+    def set_many(self, keys: Sequence[Hashable], value: Any, ttl: float | None = None) -> None:
+        """`set(key, value, ttl)` for each of `keys` (distinct) in turn: the same entries in the
+        same order, and the same evictions; at one clock reading while no eviction is due."""
+        entries = self._entries
+        if len(entries) + len(keys) > self.max_size:  # a key may be evicted before its turn
+            for key in keys:
+                self.set(key, value, ttl)
+            return
+        entry = (self._clock() + (self.default_ttl if ttl is None else ttl), value)
+        entries.update(zip(keys, repeat(entry)))
+        deque(map(entries.move_to_end, keys), maxlen=0)  # in turn, like set(): in C
 
     def pop(self, key: Hashable, default: Any = None) -> Any:
         entry = self._entries.pop(key, _MISSING)

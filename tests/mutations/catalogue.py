@@ -162,15 +162,11 @@ MUTATIONS: tuple[Mutation, ...] = (
              "    if False:\n        raise MalformedEntry",
              breaks="a timestamp in seconds (or year 1970) becomes a record", tests=T_NORMALIZE),
     mutation("normalize.one_malformed_entry_loses_the_response", NORMALIZE,  # the merged poll's
-             "                                            received_at))\n"
-             "            except (MalformedEntry, KeyError, TypeError, AttributeError):",
-             "                                            received_at))\n            except ():",
+             "                merged[symbol] = [values, ts, None]\n            except _UNUSABLE:",
+             "                merged[symbol] = [values, ts, None]\n            except ():",
              breaks="one bad entry loses every symbol of the poll", tests=T_NORMALIZE),
     mutation("normalize.funding_without_rate_accepted", NORMALIZE,  # the merged poll's builder
-             '    if values["funding_rate"] is None:\n        raise MalformedEntry("funding rate missing")\n'
-             "    return FundingRate(exchange, symbol,",
-             '    if False:\n        raise MalformedEntry("funding rate missing")\n'
-             "    return FundingRate(exchange, symbol,",
+             'if rate_required and values["funding_rate"] is None:', "if False:",
              breaks="a funding entry without a rate becomes a record", tests=T_NORMALIZE),
     mutation("normalize.bybit_open_interest_lost", NORMALIZE,
              '"bybit": {"open_interest": "openInterest", "ts": "timestamp"},', '"bybit": {"ts": "timestamp"},',

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from collector.resilience.cache import TTLCache
 
 
@@ -56,3 +58,21 @@ def test_hits_and_misses_are_counted():
     cache.get("k")
     cache.get("nope")
     assert (cache.hits, cache.misses) == (1, 1)
+
+
+def test_set_many_is_set_of_each_key_in_turn_entries_order_and_evictions_alike():
+    rng = random.Random(5)
+    for max_size in (1, 2, 3, 5, 8):
+        clock = Clock()
+        one_by_one = TTLCache(max_size=max_size, default_ttl=3.0, clock=clock)
+        at_once = TTLCache(max_size=max_size, default_ttl=3.0, clock=clock)
+        for _ in range(40):
+            keys = rng.sample("abcdefghij", rng.randint(0, 7))
+            for key in keys:
+                one_by_one.set(key, clock.now)
+            at_once.set_many(keys, clock.now)
+            assert list(at_once._entries.items()) == list(one_by_one._entries.items())
+            assert at_once.evictions == one_by_one.evictions
+            clock.now += rng.choice((0.0, 1.0, 2.5))
+            probe = rng.choice("abcdefghij")  # expiry and recency work on what set_many left
+            assert at_once.get(probe) == one_by_one.get(probe)
