@@ -86,6 +86,7 @@ class ExchangeSource:
         self._policy = RetryPolicy.from_config(retry)
         # A half-open breaker's probe is one request, not a retry sequence.
         self._probe_policy = RetryPolicy(1, retry.base_delay, retry.max_delay)
+        self.markets_ttl = markets_ttl
         self._markets = MarketWatch(name, self.exchange_id, config.symbols, ttl=markets_ttl,
                                     timeout=config.timeout, load=self._load_markets,
                                     current=lambda: self.exchange.markets, on_listed=self._track_new)
@@ -158,6 +159,10 @@ class ExchangeSource:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    async def refresh_markets(self) -> None:
+        """Reload the markets if `markets_ttl` has passed (streaming asks; a poll does it itself)."""
+        await self._markets.refresh(self._policy)
 
     async def _load_markets(self, policy: RetryPolicy) -> dict:
         with response_cache.bypass():  # the markets are always loaded afresh

@@ -93,9 +93,10 @@ class StreamOwner:
                  symbols=len(self.source.symbols), stream_interval=self._interval)
         async with asyncio.TaskGroup() as group:
             for connection in self.connections:
-                group.create_task(connection.run(), name=f"stream:{connection.name}")
+                connection.task = group.create_task(connection.run(), name=f"stream:{connection.name}")
             group.create_task(self._sweep_loop(), name=f"stream:{self.name}:sweep")
             group.create_task(self._fallback_loop(), name=f"stream:{self.name}:fallback")
+            group.create_task(self._listings_loop(group), name=f"stream:{self.name}:listings")
 
     async def _poll_until_markets(self) -> None:
         """Markets could not be loaded at start: REST collects (and retries the markets) until
@@ -106,24 +107,62 @@ class StreamOwner:
                 await self._emit(await self.source.poll(kind))
             await asyncio.sleep(max(0.0, self._ticker_interval - (self._clock() - started)))
 
-    async def _learn_intervals(self) -> None:
-        """Funding intervals where no frame carries them: the markets', or one REST round of
-        funding rates (recorded like any other; the fallback's rounds refresh them)."""
+    async def _learn_intervals(self, symbols: set[str] | None = None) -> None:
+        """Funding intervals where no frame carries them (of `symbols`, else all): the markets',
+        or one REST round of funding rates (recorded like any other; the fallback's rounds
+        refresh them)."""
         self._merger.learn_markets(self.source.exchange.markets or {})
         if self.dialect.rest_intervals:
-            records = await self.source.poll("funding_rate")
+            records = [r for r in await self.source.poll("funding_rate") if symbols is None or r.symbol in symbols]
             for record in records:
                 self._last_ts[(record.kind, record.symbol)] = record.ts
             await self._emit(records)
 
-    def _build_connections(self) -> list[Connection]:
-        symbols = sorted(self.source.symbols)
+    def _build_connections(self, symbols: list[str] | None = None, first: int = 0) -> list[Connection]:
+        symbols = sorted(self.source.symbols) if symbols is None else symbols
         return [
             Connection(self.name, index, channel, part, open_exchange=self._open_exchange, gate=self._gate,
                        on_change=self._connection_changed, backoff=self._backoff, clock=self._clock)
             for channel in self.dialect.channels
-            for index, part in enumerate(chunks(symbols, self.dialect.symbols_per_connection))
+            for index, part in enumerate(chunks(symbols, self.dialect.symbols_per_connection), start=first)
         ]
+
+    async def _listings_loop(self, group: asyncio.TaskGroup) -> None:
+        """The markets, reloaded every `markets_ttl` as in poll mode: a new listing gets
+        connections of its own (the others keep theirs), a delisted symbol is no longer expected."""
+        period = max(1.0, min(self.source.markets_ttl, 60.0))  # the reload itself waits for the ttl
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.source.refresh_markets()
+            except Exception as err:  # a failed reload keeps the last markets; it is logged there
+                log.debug("stream_markets_refresh_failed", exchange=self.name, error=one_line(err))
+                continue
+            await self._follow_listings(group)
+
+    async def _follow_listings(self, group: asyncio.TaskGroup) -> None:
+        wanted = self.source.symbols
+        streamed = {s for c in self.connections for s in c.symbols}
+        added = sorted(wanted - streamed)
+        if added:
+            await self._learn_intervals(set(added))
+            first = 1 + max(int(c.name.rsplit(":", 1)[1]) for c in self.connections)
+            joining = self._build_connections(added, first)
+            for connection in joining:
+                connection.added = True
+                connection.task = group.create_task(connection.run(), name=f"stream:{connection.name}")
+            self.connections.extend(joining)
+            self._merger.watch(self.connections)
+            log.info("stream_symbols_added", exchange=self.name, symbols=added[:20], count=len(added),
+                     connections=len(joining))
+        gone = streamed - wanted
+        if gone:
+            for connection in [c for c in self.connections if gone & set(c.symbols)]:
+                if not connection.forget(gone):
+                    continue  # some of its symbols remain
+                connection.task.cancel()  # nothing left to watch on it
+                self.connections.remove(connection)
+            self._merger.watch(self.connections)
 
     def _gate(self, exchange: Any, **queue: Any) -> FrameGate:
         return FrameGate(exchange, self.dialect.frame_ident, self.dialect.frame_merge, self._interval, self._clock,
@@ -237,7 +276,7 @@ class StreamOwner:
         self._set_state(self._clock())
 
     def _set_state(self, now: float) -> None:
-        if all(c.up for c in self.connections):
+        if all(c.up or c.joining(now, self._stale_after) for c in self.connections):
             state = UP
         elif any(c.failed for c in self.connections):
             state = DOWN

@@ -92,6 +92,8 @@ class Connection:
         self.session_started = self.advanced_at
         self.moved_at: dict[str, float] = {}
         self.seen: dict[str, object] = {}  # symbol -> cache entry last read
+        self.added = False  # opened for a new listing while the others were streaming
+        self.task: asyncio.Task | None = None  # the owner's task running `run()`
         self.gate: FrameGate | None = None  # the current session's conflation
         self.pending: list[tuple[str, Any]] = []  # (symbol, entry) parsed since the last sweep
         self._moved_this_session: set[str] = set()
@@ -102,6 +104,18 @@ class Connection:
         self._clock = clock
         self._session: asyncio.Task | None = None
         self._teardown: str | None = None
+
+    def joining(self, now: float, stale_after: float) -> bool:
+        """Added for a new listing while the stream is up, and not yet delivering nor failed:
+        not a fault (yet); the watchdog tears it down after `stale_after` like any other."""
+        return self.added and self.sessions <= 1 and not self.failed and now - self.session_started <= stale_after
+
+    def forget(self, gone: set[str]) -> bool:
+        """Delisted symbols are no longer expected; True when none is left."""
+        self.symbols = tuple(s for s in self.symbols if s not in gone)
+        for symbol in gone:
+            self.moved_at.pop(symbol, None)
+        return not self.symbols
 
     @property
     def reconnects(self) -> int:

@@ -159,3 +159,32 @@ async def test_okx_funding_rates_pushed_every_30_s_keep_their_connection_up():
     funding = [r for r in records if r.kind == "funding_rate"]
     assert {r.symbol for r in funding} == set(sim.symbols("okx"))  # pushed once, on subscribing
     assert len(funding) == len(sim.symbols("okx"))
+
+
+@pytest.mark.parametrize("name", list(EXCHANGES))
+async def test_a_symbol_listed_while_streaming_is_streamed_without_a_restart_or_a_fallback(name):
+    ccxt_id = EXCHANGES[name]
+    channels = {"binance": 3, "bybit": 1, "okx": 3}[name]
+    async with Simulator(symbols=12, seed=24, tick=0.5, ws_cadence={"okx": {"funding-rate": 0}}) as sim:
+        sim.delist(ccxt_id, "SOL/USDT:USDT", mode="remove")  # not listed yet when streaming starts
+        with capture_logs() as logs:
+            async with streaming(sim, (name,), ticker_interval=TICKER_INTERVAL, stream_interval=STREAM_INTERVAL,
+                                 stream_stale_after=STALE_AFTER, markets_ttl=1.0) as ([owner], records):
+                await wait_until(lambda: owner.state == "up", 20, "stream up")
+                sim.relist(ccxt_id, "SOL/USDT:USDT")
+                sim.delist(ccxt_id, "ETH/USDT:USDT", mode="remove")
+                await wait_until(lambda: any(r.symbol == "SOL/USDT:USDT" for r in records), 15, "the new listing streamed")
+                listed_ms = int(time.time() * 1000)
+                await asyncio.sleep(2 * STALE_AFTER)
+                status = owner.status()
+                streamed = {s for c in owner.connections for s in c.symbols}
+    sol = [r for r in records if r.symbol == "SOL/USDT:USDT"]
+    assert {r.kind for r in sol} == {"ticker", "funding_rate"}
+    for record in sol:
+        assert_streamed_as_served(sim, record)
+    assert sum(1 for r in sol if r.kind == "ticker" and r.received_at > listed_ms) >= 2 * STALE_AFTER / STREAM_INTERVAL - 2
+    assert "SOL/USDT:USDT" in streamed and "ETH/USDT:USDT" not in streamed
+    assert status["state"] == "up" and status["fallbacks"] == 0 and status["connections"] == 2 * channels
+    assert not events(logs, "stream_down", name)
+    added = events(logs, "stream_symbols_added", name)
+    assert [(e["symbols"], e["connections"]) for e in added] == [(["SOL/USDT:USDT"], channels)]
