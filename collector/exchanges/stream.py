@@ -1,21 +1,23 @@
 """Streaming mode of one exchange: its websocket connections, conflation, watchdog, REST fallback.
 
-`StreamOwner.run()` owns one task per connection (stream_connection.py), one sweep task and one
-fallback task, all in a TaskGroup. The sweep takes the entries ccxt pro parsed and emits the
-records whose exchange time moved on. Conflation happens before ccxt pro
-parses (stream_gate.py): each connection hands ccxt pro at most one frame per market and
-`stream_interval`, at once when the interval has passed by the exchange's clock (else the newest
-waits for the next one, or for an interval if none comes), and queues every entry ccxt pro
-parsed; the sweep, every 50 ms, emits what was queued. So a symbol yields at most one record per
-kind and interval, the record leaves within a sweep of its update, and with 0 every update is
-a record. A record takes the fields other streams of the exchange carry
-(the dialect's fills: binance bid/ask and mark/index) and its funding interval as it is emitted
-(stream_merge.py). The same sweep is the watchdog: a connection with no new data for
-`stream_stale_after`, or half of whose symbols stopped advancing for that long, is torn down and
-resubscribed with backoff. While any connection is not delivering, the exchange's stream is down:
-REST polling (the exchange's own `ExchangeSource.poll`) covers that connection's symbols, every kind, every
-`ticker_interval`, and hands back once every connection delivers again. One log line when the
-stream goes down (STREAM_001, or STREAM_002 for a rejected subscription), one when it recovers.
+`StreamOwner.run()` owns one task per connection (stream_connection.py), a sweep task, a fallback
+task and a listings task, all in a TaskGroup. The sweep takes the entries ccxt pro parsed and
+emits the records whose exchange time moved on. Conflation happens before ccxt pro parses
+(stream_gate.py): each connection hands ccxt pro at most one frame per market and
+`stream_interval` (the first of each interval of the exchange's clock; the newest of the others
+only if no later one comes for an interval) and queues every entry ccxt pro parsed; the sweep,
+every 50 ms, emits what was queued. So a symbol yields at most one record per kind and
+interval, the record leaves within a sweep of its update, and with 0 every update is a record.
+A record takes the fields other streams of the exchange carry (the dialect's fills: binance
+bid/ask and mark/index) and its funding interval as it is emitted (stream_merge.py). The same
+sweep is the watchdog: a connection with no new data for `stream_stale_after` (plus its
+channel's `quiet`), or half of whose symbols stopped advancing for that long, is torn down and
+resubscribed with backoff. While any connection is not delivering, the exchange's stream is
+down: REST polling (the exchange's own `ExchangeSource.poll`) covers that connection's symbols,
+both kinds, every `ticker_interval`, and hands back once every connection delivers again. One
+log line when the stream goes down (STREAM_001, or STREAM_002 for a rejected subscription), one
+when it recovers. The listings task reloads the markets every `markets_ttl`: a new listing gets
+connections of its own, a delisted symbol is no longer expected.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ccxt.pro as ccxt_pro
+from ccxt.base import errors as ccxt_errors
 import structlog
 
 from collector import metrics
@@ -135,10 +138,12 @@ class StreamOwner:
             await asyncio.sleep(period)
             try:
                 await self.source.refresh_markets()
-            except Exception as err:  # a failed reload keeps the last markets; it is logged there
-                log.debug("stream_markets_refresh_failed", exchange=self.name, error=one_line(err))
-                continue
-            await self._follow_listings(group)
+                await self._follow_listings(group)
+            except ccxt_errors.BaseError:
+                continue  # a failed reload keeps the last markets (logged by the source)
+            except Exception as err:  # the streams go on; the traceback says what broke
+                log.error("stream_listings_failed", exchange=self.name, error_code=ErrorCode.APP_002,
+                          error=one_line(err), exc_info=err)
 
     async def _follow_listings(self, group: asyncio.TaskGroup) -> None:
         wanted = self.source.symbols
