@@ -154,12 +154,6 @@ PLANS: Final[Mapping[str, Mapping[str, tuple[Part, ...]]]] = {
     },
 }
 
-# Exchanges whose ccxt parsers leave every response of their plans as they got it (checked against
-# the simulator by tests/integration/test_response_cache.py): the response cache lends a response
-# to the requester that fetched it instead of keeping a copy of its own. Not bybit: its
-# fetch_funding_rates writes the envelope's time into each row of the tickers it shares.
-KEEPS_RESPONSES: Final = frozenset({"binanceusdm", "okx"})
-
 _GENERIC: Final[Mapping[str, tuple[Part, ...]]] = {
     "ticker": (TICKERS, MARK_PRICES, OPEN_INTERESTS),
     "funding_rate": (FUNDING_RATES,),

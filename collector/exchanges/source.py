@@ -34,7 +34,7 @@ from collector.exchanges import markets as mk
 from collector.exchanges.market_watch import MarketWatch
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.parts import fetch_parts
-from collector.exchanges.plans import KEEPS_RESPONSES, Part, plan
+from collector.exchanges.plans import Part, plan
 from collector.exchanges.probe import probe_exchange  # noqa: F401 - checks.py imports it from here
 from collector.exchanges.requests import Requests
 from collector.exchanges.settlements import DAY_MS, SettlementLedger, collect, fetch_due
@@ -93,8 +93,7 @@ class ExchangeSource:
         # The dedup memory of emitted records stays on whatever `cache.enabled` says (that governs
         # only the reuse of responses): bounded by `cache.max_size`, forgotten after `default_ttl`.
         self._last_ts = TTLCache(max_size=cache.max_size, default_ttl=cache.default_ttl)
-        self._responses = response_cache.ResponseCache(
-            name, cache, clock=clock, lend=self.exchange_id in KEEPS_RESPONSES) if cache.enabled else None
+        self._responses = response_cache.ResponseCache(name, cache, clock=clock) if cache.enabled else None
         self._session: aiohttp.ClientSession | None = None
         self._normalizer = normalizer = Normalizer(name, self.exchange_id)
         self._kinds = {

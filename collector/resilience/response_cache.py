@@ -15,13 +15,6 @@ identical requests share one request in flight; a failure is not cached, nor a b
 not parse, nor a response the poll's parser rejected (`discard_served`); a waiter that is
 cancelled does not cancel the request for the others. A cache failure (an entry that cannot be
 stored) is CACHE_001, logged once per streak, and the caller gets a fresh response instead.
-
-Every reader but one gets its own copy, so a parser that mutates what it was given cannot spoil
-the entry. The one is the requester that fetched the response: by default the cache keeps a copy
-of its own; where the exchange's ccxt parsers are known to leave a response as they got it
-(`lend`, plans.KEEPS_RESPONSES), the cache keeps the requester's object itself and copies only
-for a second reader, so a response nobody reuses is never copied. Such an entry is checked for
-JSON when it is first copied: one that is no JSON is CACHE_001 then, and that reader asks afresh.
 """
 
 from __future__ import annotations
@@ -102,16 +95,15 @@ def discard_served() -> None:
 @dataclass(slots=True)
 class _Entry:
     stored_at: float
-    response: Any  # a private copy, or (`lend`) the fetcher's object; only copied for the others
+    response: Any  # a private copy: never handed out, only copied
 
 
 class ResponseCache:
     """One exchange's responses; close it (`aclose`) before the exchange."""
 
     def __init__(self, exchange: str, config: CacheConfig, *,
-                 clock: Callable[[], float] = time.monotonic, lend: bool = False) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.exchange = exchange
-        self.lend = lend
         self.max_size = config.max_size
         self.ttl = config.default_ttl
         self._clock = clock
@@ -159,12 +151,12 @@ class ResponseCache:
             self._entries.move_to_end(key)
             self._hits.inc()
             scope.reused(entry.stored_at)
-            return await self._copy_or_fetch(key, entry.response, fetch)
+            return await self._copy_or_fetch(entry.response, fetch)
         task = self._inflight.get(key)
         if task is not None:  # the same request is on its way: wait for it, not for another one
             self._hits.inc()
             _, stored = await asyncio.shield(task)
-            return await self._copy_or_fetch(key, stored, fetch)
+            return await self._copy_or_fetch(stored, fetch)
         self._misses.inc()
         task = asyncio.create_task(self._fetch_and_store(key, fetch), name=f"cache:{self.exchange}")
         self._inflight[key] = task
@@ -199,14 +191,13 @@ class ResponseCache:
         return response, self._store(key, response)
 
     def _store(self, key: Hashable, response: Any) -> Any:
-        """Keep a private copy of `response` (`lend`: `response` itself); None when it cannot be
-        kept (CACHE_001) or is no JSON object or array (ccxt hands back the text of a body it
-        could not parse)."""
+        """Keep a private copy of `response`; None when it cannot be kept (CACHE_001) or is no
+        JSON object or array (ccxt hands back the text of a body it could not parse)."""
         if not isinstance(response, (dict, list)):
             self.discard(key)
             return None
         try:
-            stored = response if self.lend else copy_json(response)
+            stored = copy_json(response)
         except (TypeError, RecursionError) as err:
             self._failed("store", err)
             self._entries.pop(key, None)  # an older entry must not outlive a newer response
@@ -233,19 +224,10 @@ class ResponseCache:
         for key in expired:
             del self._entries[key]
 
-    async def _copy_or_fetch(self, key: Hashable, stored: Any, fetch: Callable[[], Awaitable[Any]]) -> Any:
+    async def _copy_or_fetch(self, stored: Any, fetch: Callable[[], Awaitable[Any]]) -> Any:
         if stored is None:  # the shared response could not be stored: ask for one of our own
             return await fetch()
-        if not self.lend:
-            return copy_json(stored)  # stored values passed copy_json once: this cannot fail
-        try:
-            return copy_json(stored)
-        except (TypeError, RecursionError) as err:  # a lent response is checked only here
-            self._failed("copy", err)
-            entry = self._entries.get(key)
-            if entry is not None and entry.response is stored:
-                self.discard(key)
-            return await fetch()
+        return copy_json(stored)  # stored values passed copy_json once: this cannot fail
 
     def _failed(self, operation: str, err: BaseException) -> None:
         metrics.cache_failures.labels(self.exchange).inc()

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import time
 from collections import Counter
 
 import aiohttp
-import pytest
 from collector.config import CacheConfig, CircuitBreakerConfig, ExchangeConfig, PerformanceConfig, RetryConfig
-from collector.exchanges.plans import KEEPS_RESPONSES, plan
 from collector.exchanges.source import ExchangeSource
 from collector.metrics import REGISTRY
 from collector.scheduler import Scheduler
@@ -198,31 +195,3 @@ async def test_a_malformed_response_is_served_neither_to_the_retry_nor_to_the_ot
     assert Counter((r.exchange, r.kind) for r in records) == {
         ("binance", "ticker"): 10, ("binance", "funding_rate"): 10, ("bybit", "funding_rate"): 10}
     assert requested["bybit"][BYBIT_TICKERS] == 2  # the funding poll did not reuse the broken body
-
-
-@pytest.mark.parametrize("name", [name for name, ccxt_id in EXCHANGES.items() if ccxt_id in KEEPS_RESPONSES])
-async def test_where_the_cache_lends_responses_ccxt_parses_every_one_without_changing_it(name):
-    """plans.KEEPS_RESPONSES: the fetcher's parser reads the entry itself, so it must not change it."""
-    async with Simulator(symbols=20, seed=3) as sim:
-        config = ExchangeConfig(ccxt_id=EXCHANGES[name], rate_limit=10000, timeout=5.0,
-                                ccxt_options=sim.ccxt_options(EXCHANGES[name]))
-        source = ExchangeSource(name, config, performance=PerformanceConfig(), cache=CacheConfig(),
-                                retry=RetryConfig(), circuit_breaker=CircuitBreakerConfig(),
-                                semaphore=asyncio.Semaphore(50), funding_history_days=1.0)
-        async with source:
-            fetched = []  # (url, the response as parsed from the body, a copy taken then)
-            fetch = source.exchange.fetch
-
-            async def recording_fetch(url, *args, **kwargs):
-                response = await fetch(url, *args, **kwargs)
-                fetched.append((url, response, copy.deepcopy(response)))
-                return response
-
-            source.exchange.fetch = recording_fetch
-            planned = [kind for kind in source.kinds if plan(EXCHANGES[name], kind, source.exchange.has)]
-            for kind in planned:
-                await source.poll(kind)
-            polled = {kind: source.status()["kinds"][kind]["last_success"] is not None for kind in planned}
-    assert "funding_settlement" in polled and all(polled.values()), polled
-    for url, response, parsed in fetched:
-        assert response == parsed, url

@@ -12,7 +12,6 @@ from structlog.testing import capture_logs
 
 from collector.config import CacheConfig
 from collector.metrics import REGISTRY
-from collector.resilience import response_cache
 from collector.resilience.response_cache import (
     ResponseCache, Reuse, discard_served, received_at, request_key, reuse_within,
 )
@@ -46,8 +45,8 @@ class Exchange:
         return self.response if self.response is not None else {"result": {"list": [{"n": self.calls}]}}
 
 
-def make_cache(clock: Clock, *, lend: bool = False, **config) -> ResponseCache:
-    return ResponseCache(f"unit{next(_names)}", CacheConfig(**config), clock=clock, lend=lend)
+def make_cache(clock: Clock, **config) -> ResponseCache:
+    return ResponseCache(f"unit{next(_names)}", CacheConfig(**config), clock=clock)
 
 
 def sample(name: str, cache: ResponseCache) -> float:
@@ -91,18 +90,16 @@ async def test_a_poll_served_from_the_cache_learns_when_that_response_was_receiv
     assert received_at(clock.now) == clock.now  # outside a poll: now
 
 
-@pytest.mark.parametrize("lend", [False, True])
-async def test_concurrent_identical_requests_share_one_request(lend):
+async def test_concurrent_identical_requests_share_one_request():
     gate = asyncio.Event()
     clock, exchange = Clock(), Exchange(gate=gate)
-    cache = make_cache(clock, lend=lend)
+    cache = make_cache(clock)
     waiters = [asyncio.create_task(cache.get("tickers", Reuse(max_age=0.5), exchange.fetch)) for _ in range(3)]
     await asyncio.sleep(0)
     gate.set()
     results = await asyncio.gather(*waiters)
     assert exchange.calls == 1
     assert results[0] == results[1] == results[2]
-    assert len({id(result) for result in results}) == 3  # each waiter its own object
     assert sample("collector_cache_hits_total", cache) == 2
 
 
@@ -148,43 +145,6 @@ async def test_every_caller_gets_its_own_copy_of_a_cached_response():
     assert exchange.calls == 1
 
 
-async def test_a_lent_response_is_copied_only_when_a_second_reader_asks(monkeypatch):
-    copied = []
-    copy_json = response_cache.copy_json
-    monkeypatch.setattr(response_cache, "copy_json", lambda value: copied.append(value) or copy_json(value))
-    clock, exchange = Clock(), Exchange()
-    cache = make_cache(clock, lend=True)
-    mine = await cache.get("tickers", Reuse(max_age=30.0), exchange.fetch)
-    await cache.get("premium_index", Reuse(max_age=30.0), exchange.fetch)
-    assert copied == []  # nobody reused them: no copy made
-    theirs = await cache.get("tickers", Reuse(max_age=30.0), exchange.fetch)
-    assert copied[0] is mine  # the entry is the fetcher's own object, copied for the second reader
-    assert theirs == mine and theirs is not mine and exchange.calls == 2
-
-
-async def test_each_later_reader_of_a_lent_response_gets_its_own_copy():
-    clock, exchange = Clock(), Exchange()
-    cache = make_cache(clock, lend=True)
-    await cache.get("tickers", Reuse(max_age=30.0), exchange.fetch)
-    theirs = await cache.get("tickers", Reuse(max_age=30.0), exchange.fetch)
-    theirs["result"]["list"].clear()  # a parser that mutates what it was given
-    assert await cache.get("tickers", Reuse(max_age=30.0), exchange.fetch) == {"result": {"list": [{"n": 1}]}}
-    assert exchange.calls == 1
-
-
-@pytest.mark.parametrize("response", [{"list": [{1, 2}]}, {"when": object()}])
-async def test_a_lent_response_that_is_no_json_is_cache_001_for_its_second_reader_who_asks_afresh(response):
-    clock, exchange = Clock(), Exchange(response)
-    cache = make_cache(clock, lend=True)
-    with capture_logs() as logs:
-        served = [await cache.get("tickers", Reuse(max_age=30.0), exchange.fetch) for _ in range(3)]
-    # 1: fetched and lent; 2: not copyable, CACHE_001, fetched afresh, entry gone; 3: fetched, lent
-    assert served == [response] * 3 and exchange.calls == 3 and len(cache) == 1
-    failures = [e for e in logs if e.get("error_code") == "CACHE_001" and e["log_level"] == "warning"]
-    assert len(failures) == 1 and failures[0]["operation"] == "copy"
-    assert sample("collector_cache_failures_total", cache) == 1
-
-
 async def test_past_max_size_the_least_recently_used_response_is_evicted_and_counted():
     clock, exchange = Clock(), Exchange()
     cache = make_cache(clock, max_size=2)
@@ -223,11 +183,10 @@ async def test_a_response_that_cannot_be_stored_is_cache_001_once_and_each_poll_
     assert [e["event"] for e in logs] == ["cache_recovered"]
 
 
-@pytest.mark.parametrize("lend", [False, True])
-async def test_waiters_of_a_response_that_cannot_be_stored_make_their_own_request(lend):
+async def test_waiters_of_a_response_that_cannot_be_stored_make_their_own_request():
     gate = asyncio.Event()
     clock, exchange = Clock(), Exchange({"list": ({"n": 1},)}, gate=gate)  # a tuple is no JSON
-    cache = make_cache(clock, lend=lend)
+    cache = make_cache(clock)
     waiters = [asyncio.create_task(cache.get("tickers", Reuse(max_age=30.0), exchange.fetch)) for _ in range(2)]
     await asyncio.sleep(0)
     gate.set()
