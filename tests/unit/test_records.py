@@ -3,6 +3,7 @@ the validation that keeps a bad value away from every sink."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 
 from collector.errors import RecordError
 from collector.records import (
-    FundingRate, Ticker, as_row, columns, from_dict, identity, message_id, routing_key, to_dict, validate,
+    RECORD_TYPES, FundingRate, Ticker, as_row, columns, from_dict, identity, message_id, routing_key, to_dict, validate,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,6 +21,25 @@ T0 = 1_700_000_000_123
 TICKER = Ticker("binance", "BTC/USDT:USDT", T0, T0 + 5, last=42_000.5, bid=42_000.0, ask=42_001.0,
                 open_interest=1234.5)
 FUNDING = FundingRate("okx", "ETH/USDT:USDT", T0, T0 + 7, 0.0001, T0 + 3_600_000, mark_price=2500.0)
+
+
+@pytest.mark.parametrize("record_type", RECORD_TYPES.values(), ids=RECORD_TYPES.keys())
+def test_a_record_takes_every_field_in_column_order_and_stays_frozen(record_type):
+    """Records are built through their own fast __init__: every field lands where it belongs,
+    positionally and by name, the defaults are the declared ones, and nothing can change it."""
+    declared = dataclasses.fields(record_type)
+    values = [f"v{i}" for i in range(len(declared))]
+    positional, by_name = record_type(*values), record_type(**{f.name: v for f, v in zip(declared, values)})
+    assert [getattr(positional, f.name) for f in declared] == values
+    assert positional == by_name and hash(positional) == hash(by_name)
+    required = [f.name for f in declared if f.default is dataclasses.MISSING]
+    bare = record_type(*values[:len(required)])
+    assert all(getattr(bare, f.name) == f.default for f in declared[len(required):])
+    with pytest.raises(TypeError, match=required[-1]):
+        record_type(*values[:len(required) - 1])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        bare.ts = 1  # type: ignore[misc]
+    assert dataclasses.replace(bare, ts=1).ts == 1 and bare.ts == values[2]
 
 
 def test_identity_is_kind_exchange_symbol_and_ts_and_ignores_the_values():

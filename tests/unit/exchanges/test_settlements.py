@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from collector.exchanges.settlements import DAY_MS, HOUR_MS, SettlementLedger, fetch_history
+from collector.records import FundingRate
 
 NOW = 1_767_225_600_000  # a whole hour
 
@@ -13,7 +14,8 @@ NOW = 1_767_225_600_000  # a whole hour
 def test_first_every_symbol_asks_for_the_whole_window_then_only_when_a_settlement_is_due():
     ledger = SettlementLedger(7 * DAY_MS)
     assert ledger.due(["A", "B"], NOW) == {"A": NOW - 7 * DAY_MS, "B": NOW - 7 * DAY_MS}
-    ledger.note_intervals({"A": 8.0, "B": None})
+    ledger.note_intervals([FundingRate("x", symbol, NOW, NOW, 0.0001, funding_interval_hours=hours)
+                           for symbol, hours in (("A", 8.0), ("B", None))])
     assert ledger.accept("A", NOW - HOUR_MS) and ledger.accept("B", NOW - HOUR_MS)
     assert not ledger.accept("A", NOW - HOUR_MS)  # emitted already
     # B's interval is unknown: 1 h is assumed, so it is due now; A's next one is 7 h away
