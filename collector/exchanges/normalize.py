@@ -2,7 +2,7 @@
 
 ccxt's unified structure is read first; where it lacks a field the exchange's raw `info` row
 carries, or where ccxt's unified value means something else than our column, the exchange's own
-field is read instead (the tables below). An entry that cannot become a valid record (no funding
+field is read instead (the tables and readers of fields.py). An entry that cannot become a valid record (no funding
 rate, a NaN, a string where a number belongs, a timestamp outside 2000..2100) is skipped and
 counted; the rest of the response is kept.
 
@@ -17,97 +17,24 @@ would give the next poll's snapshot the identity of this one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache, partial
-from operator import itemgetter
+from functools import partial
 from typing import Any, Final
 
-from collector.exchanges.rawfields import OTHER_TICKER_FIELDS
+from collector.exchanges.fields import (
+    DEFAULT_FUNDING_INTERVAL_HOURS, FUNDING_INFO_FALLBACK, FUNDING_INFO_OVERRIDE, FUNDING_TABLE,
+    OPEN_INTEREST_OVERRIDE, TICKER_FIELDS, TICKER_INFO_FALLBACK, TICKER_INFO_OVERRIDE, TICKER_TABLE,
+    MalformedEntry, cached_interval_hours, from_info, info_fields, interval_only, make_table, number,
+    numbers, ticker_subset, timestamp,
+)
 from collector.records import _MAX_TS, _MIN_TS, FundingRate, FundingSettlement, Ticker
-
-# record field -> ccxt unified key
-_TICKER_FIELDS: Final = (
-    ("last", "last"), ("bid", "bid"), ("ask", "ask"), ("mark_price", "markPrice"),
-    ("index_price", "indexPrice"), ("high_24h", "high"), ("low_24h", "low"),
-    ("base_volume_24h", "baseVolume"), ("quote_volume_24h", "quoteVolume"),
-)
-_FUNDING_FIELDS: Final = (
-    ("funding_rate", "fundingRate"), ("mark_price", "markPrice"), ("index_price", "indexPrice"),
-    ("interest_rate", "interestRate"), ("predicted_funding_rate", "nextFundingRate"),
-)
-
-# Per ccxt id: record field -> raw `info` key, read when ccxt's unified value is None.
-TICKER_INFO_FALLBACK: Final[Mapping[str, Mapping[str, str]]] = {
-    "binanceusdm": {"mark_price": "markPrice", "index_price": "indexPrice"},
-    # bybit rows carry no time (ccxt leaves `timestamp` None); some recordings add one.
-    "bybit": {"open_interest": "openInterest", "ts": "timestamp"},
-    "okx": {"mark_price": "markPx", "index_price": "idxPx"},
-    **{exchange_id: dict(fields) for exchange_id, fields in OTHER_TICKER_FIELDS.items()},
-}
-# Per ccxt id: record field -> raw `info` key that wins over ccxt's unified value.
-TICKER_INFO_OVERRIDE: Final[Mapping[str, Mapping[str, str]]] = {
-    # ccxt's okx swap baseVolume is `vol24h`, counted in contracts; volCcy24h is in base currency.
-    "okx": {"base_volume_24h": "volCcy24h"},
-}
-FUNDING_INFO_FALLBACK: Final[Mapping[str, Mapping[str, str]]] = {
-    "binanceusdm": {"interest_rate": "interestRate"},
-    "okx": {"ts": "ts"},  # ccxt returns okx funding `timestamp` None
-}
-FUNDING_INFO_OVERRIDE: Final[Mapping[str, Mapping[str, str]]] = {
-    "okx": {"interest_rate": "interestRate"},  # ccxt reports a constant 0 for okx
-}
-# Per ccxt id: open interest in base currency from the raw row, where ccxt's
-# `openInterestAmount` counts contracts (okx `oi`; `oiCcy` is in the base currency).
-OPEN_INTEREST_OVERRIDE: Final[Mapping[str, str]] = {"okx": "oiCcy"}
-# Funding interval an exchange documents for every symbol it does not list otherwise: binance's
-# fundingInfo lists only the symbols whose interval was adjusted from the default 8 h.
-DEFAULT_FUNDING_INTERVAL_HOURS: Final[Mapping[str, float]] = {"binanceusdm": 8.0}
-
-
-class MalformedEntry(ValueError):
-    """An exchange entry that cannot become a valid record."""
 
 
 @dataclass(frozen=True, slots=True)
 class Normalized:
     records: list[Ticker] | list[FundingRate]
     malformed: int
-
-
-def number(value: Any) -> float | None:
-    """A finite float from a ccxt number or an exchange's decimal string; None for absent/empty."""
-    kind = type(value)
-    if kind is float:
-        if value - value == 0.0:  # False for NaN and ±inf
-            return value
-        raise MalformedEntry(f"not a finite number: {value!r}")
-    if value is None:
-        return None
-    if kind is int:
-        return float(value)
-    if kind is str:
-        if not value:
-            return None
-        try:
-            return number(float(value))
-        except ValueError:
-            raise MalformedEntry(f"not a number: {value[:40]!r}") from None
-    raise MalformedEntry(f"not a number: {type(value).__name__}")
-
-
-def timestamp(value: Any, default: int | None) -> int | None:
-    """UTC ms from a ccxt integer or an exchange's string; `default` when the exchange gives none."""
-    if value is None or value == "":
-        return default
-    if type(value) is not int:
-        try:
-            value = int(value)
-        except (TypeError, ValueError):
-            raise MalformedEntry(f"not a millisecond timestamp: {value!r}") from None
-    if not _MIN_TS <= value <= _MAX_TS:
-        raise MalformedEntry(f"timestamp {value} is outside 2000..2100")
-    return value
 
 
 class Normalizer:
@@ -119,9 +46,9 @@ class Normalizer:
     def __init__(self, exchange: str, ccxt_id: str) -> None:
         self.exchange = exchange
         self._ticker_fallback = dict(TICKER_INFO_FALLBACK.get(ccxt_id, {}))
-        self._ticker_info = _info_fields(self._ticker_fallback, TICKER_INFO_OVERRIDE.get(ccxt_id, {}))
-        self._funding_info = _info_fields(FUNDING_INFO_FALLBACK.get(ccxt_id, {}),
-                                          FUNDING_INFO_OVERRIDE.get(ccxt_id, {}))
+        self._ticker_info = info_fields(self._ticker_fallback, TICKER_INFO_OVERRIDE.get(ccxt_id, {}))
+        self._funding_info = info_fields(FUNDING_INFO_FALLBACK.get(ccxt_id, {}),
+                                         FUNDING_INFO_OVERRIDE.get(ccxt_id, {}))
         self._oi_key = OPEN_INTEREST_OVERRIDE.get(ccxt_id)
         self._default_interval = DEFAULT_FUNDING_INTERVAL_HOURS.get(ccxt_id)
 
@@ -167,26 +94,26 @@ class Normalizer:
 
     # --- field readers: ccxt structure → (exchange time or None, record fields) ---------------
     def ticker_values(self, entry: Mapping) -> tuple[Any, dict[str, float | None]]:
-        values = _numbers(entry, _TICKER_TABLE)
+        values = numbers(entry, TICKER_TABLE)
         values["open_interest"] = None
         info = entry.get("info")
         ts = entry.get("timestamp")
         if info:
-            ts = _from_info(values, info, self._ticker_info, ts)
+            ts = from_info(values, info, self._ticker_info, ts)
         return ts, values
 
     def funding_values(self, entry: Mapping) -> tuple[Any, dict[str, Any]]:
-        values: dict[str, Any] = _numbers(entry, _FUNDING_TABLE)
+        values: dict[str, Any] = numbers(entry, FUNDING_TABLE)
         info = entry.get("info")
         ts = entry.get("timestamp")
         if info:
-            ts = _from_info(values, info, self._funding_info, ts)
+            ts = from_info(values, info, self._funding_info, ts)
         next_time = entry.get("fundingTimestamp") or entry.get("nextFundingTimestamp")
         if next_time is not None and (type(next_time) is not int or not _MIN_TS <= next_time <= _MAX_TS):
             next_time = timestamp(next_time, None)  # the rest of timestamp(): inline above (hot path)
         values["next_funding_time"] = next_time
         interval = entry.get("interval")
-        values["funding_interval_hours"] = _interval_hours(interval) if type(interval) is str else None
+        values["funding_interval_hours"] = cached_interval_hours(interval) if type(interval) is str else None
         return ts, values
 
     def open_interest_values(self, entry: Mapping) -> tuple[Any, dict[str, float | None]]:
@@ -272,11 +199,11 @@ class Normalizer:
 
     def _reader(self, reads: str, fills: tuple[str, ...] | None = None):
         if reads == "ticker" and fills:  # a later part: read only the fields it may fill
-            table = _table(tuple((f, k) for f, k in _TICKER_FIELDS if f in fills))
+            table = make_table(tuple((f, k) for f, k in TICKER_FIELDS if f in fills))
             fallback = tuple((f, k) for f, k in self._ticker_fallback.items() if f in table.names)
-            return partial(_ticker_subset, table, fallback)
+            return partial(ticker_subset, table, fallback)
         if reads == "funding_rate" and fills == ("funding_interval_hours",):
-            return _interval_only  # binance fundingInfo: the interval, nothing else
+            return interval_only  # binance fundingInfo: the interval, nothing else
         return {"ticker": self.ticker_values, "funding_rate": self.funding_values,
                 "open_interest": self.open_interest_values}[reads]
 
@@ -291,105 +218,6 @@ def _newest(a: Any, b: Any) -> int | None:
     if a is None:
         return b
     return a if b is None or a >= b else b
-
-
-def interval_hours(value: Any) -> float | None:
-    """ccxt's funding `interval` ("8h", "30m", "1h") as hours; None when absent or unreadable."""
-    if not value or type(value) is not str:
-        return None
-    unit, amount = value[-1], value[:-1]
-    scale = {"h": 1.0, "m": 1 / 60, "d": 24.0}.get(unit)
-    try:
-        return float(amount) * scale if scale is not None else None
-    except ValueError:
-        return None
-
-
-# An exchange writes a handful of intervals ("8h", "4h", "1h"), one per symbol per poll.
-_interval_hours: Final = lru_cache(maxsize=64)(interval_hours)
-
-
-@dataclass(frozen=True, slots=True)
-class _Table:
-    """Record fields and the ccxt keys they are read from, all in one call (`get`)."""
-
-    names: tuple[str, ...]
-    keys: tuple[str, ...]
-    get: Callable[[Mapping], tuple]
-
-
-def _table(fields: tuple[tuple[str, str], ...]) -> _Table:
-    names = tuple(field for field, _ in fields)
-    keys = tuple(key for _, key in fields)
-    # A single key is asked twice so that the getter still returns a tuple (zip stops at `names`).
-    return _Table(names, keys, itemgetter(*keys) if len(keys) > 1 else itemgetter(*keys, *keys))
-
-
-_TICKER_TABLE: Final = _table(_TICKER_FIELDS)
-_FUNDING_TABLE: Final = _table(_FUNDING_FIELDS)
-
-
-def _numbers(entry: Mapping, table: _Table) -> dict[str, float | None]:
-    """`number()` of each field, with ccxt's usual finite float or None checked inline (hot path)."""
-    if type(entry) is dict:  # a plain dict: `entry[key]` is `entry.get(key)` unless missing
-        try:
-            raw = table.get(entry)
-        except KeyError:
-            raw = tuple(map(entry.get, table.keys))
-    else:
-        raw = tuple(map(entry.get, table.keys))
-    for value in raw:
-        if value is not None and (type(value) is not float or value - value != 0.0):
-            return dict(zip(table.names, map(number, raw)))
-    return dict(zip(table.names, raw))
-
-
-@dataclass(frozen=True, slots=True)
-class _InfoFields:
-    """What a raw `info` row adds to a ccxt structure: fields read when ccxt's is None, the row's
-    time when ccxt gives none (`ts`), and fields read from the row whatever ccxt says."""
-
-    fallback: tuple[tuple[str, str], ...]
-    ts_key: str | None
-    override: tuple[tuple[str, str], ...]
-
-
-def _info_fields(fallback: Mapping[str, str], override: Mapping[str, str]) -> _InfoFields:
-    return _InfoFields(tuple((f, k) for f, k in fallback.items() if f != "ts"), fallback.get("ts"),
-                       tuple(override.items()))
-
-
-def _from_info(values: dict, info: Mapping, fields: _InfoFields, ts: Any) -> Any:
-    """Fill `values` from the raw row; returns the timestamp (ccxt's, else the row's)."""
-    if ts is None and fields.ts_key is not None:
-        ts = info.get(fields.ts_key)
-    for field, key in fields.fallback:
-        if values[field] is None:
-            value = info.get(key)
-            if value is not None and (type(value) is not float or value - value != 0.0):
-                value = number(value)
-            values[field] = value
-    for field, key in fields.override:
-        values[field] = number(info.get(key))
-    return ts
-
-
-def _ticker_subset(table: _Table, fallback: tuple[tuple[str, str], ...], entry: Mapping) -> tuple[Any, dict]:
-    """A later part's ticker: only the fields it may fill, the raw row's where ccxt's is None."""
-    values = _numbers(entry, table)
-    info = entry.get("info")
-    if info:
-        for field, key in fallback:
-            if values[field] is None:
-                values[field] = number(info.get(key))
-    return entry.get("timestamp"), values
-
-
-def _interval_only(entry: Mapping) -> tuple[Any, dict]:
-    """A later part that only gives funding intervals (ccxt's `fetch_funding_intervals`)."""
-    interval = entry.get("interval")
-    return entry.get("timestamp"), {
-        "funding_interval_hours": _interval_hours(interval) if type(interval) is str else None}
 
 
 def _symbol(entry: Mapping) -> str:

@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from collector.exchanges.normalize import MalformedEntry, Normalizer
+from collector.exchanges.fields import MalformedEntry
+from collector.exchanges.normalize import Normalizer
 from collector.exchanges.parts import fetch_each
 from collector.records import FundingRate, FundingSettlement
 

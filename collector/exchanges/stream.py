@@ -37,7 +37,8 @@ from collector.config import ExchangeConfig, RetryConfig
 from collector.errors import ErrorCode, one_line
 from collector.exchanges import markets as mk
 from collector.exchanges import stream_report
-from collector.exchanges.normalize import MalformedEntry, Normalizer
+from collector.exchanges.fields import MalformedEntry
+from collector.exchanges.normalize import Normalizer
 from collector.exchanges.source import ExchangeSource
 from collector.exchanges.stream_connection import Connection
 from collector.exchanges.stream_dialects import DIALECTS, Channel, chunks

@@ -21,7 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from collector.exchanges.normalize import MalformedEntry, Normalizer, number, timestamp
+from collector.exchanges.fields import MalformedEntry, number, timestamp
+from collector.exchanges.normalize import Normalizer
 from collector.records import FundingRate, Record
 
 Build = Callable[[Normalizer, Mapping[str, Any], int], list[Record]]

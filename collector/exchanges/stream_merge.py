@@ -20,7 +20,8 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from collector.exchanges.normalize import DEFAULT_FUNDING_INTERVAL_HOURS, MalformedEntry, Normalizer
+from collector.exchanges.fields import DEFAULT_FUNDING_INTERVAL_HOURS, MalformedEntry
+from collector.exchanges.normalize import Normalizer
 from collector.exchanges.stream_connection import Connection
 from collector.exchanges.stream_dialects import StreamDialect
 from collector.records import FundingRate, Record

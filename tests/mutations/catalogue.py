@@ -16,6 +16,7 @@ LOGGING = "collector/logging.py"
 CONFIG = "collector/config.py"
 MANAGER = "config_manager.py"
 NORMALIZE = "collector/exchanges/normalize.py"
+FIELDS = "collector/exchanges/fields.py"
 MARKETS = "collector/exchanges/markets.py"
 POLLING = "collector/exchanges/polling.py"
 RECORDS = "collector/records.py"
@@ -148,16 +149,16 @@ MUTATIONS: tuple[Mutation, ...] = (
              breaks="log lines carry a code the operator guide and the alerts do not know",
              tests="tests/unit/test_errors.py::test_error_codes_are_the_contract_codes"),
     # --- normalize -------------------------------------------------------------------------
-    mutation("normalize.nan_accepted", NORMALIZE,
+    mutation("normalize.nan_accepted", FIELDS,
              "if value - value == 0.0:  # False for NaN and ±inf", "if True:",
              breaks="a NaN price from an exchange becomes a record", tests=T_NORMALIZE),
-    mutation("normalize.okx_volume_in_contracts", NORMALIZE,
+    mutation("normalize.okx_volume_in_contracts", FIELDS,
              '"okx": {"base_volume_24h": "volCcy24h"},', '"okx": {},',
              breaks="okx base volume is stored in contracts, not in base currency", tests=T_NORMALIZE),
     mutation("normalize.unwanted_symbols_collected", NORMALIZE,
              'if entry["symbol"] not in wanted:', "if False:",
              breaks="symbols the config did not ask for are collected", tests=T_NORMALIZE),
-    mutation("normalize.timestamp_range_unchecked", NORMALIZE,
+    mutation("normalize.timestamp_range_unchecked", FIELDS,
              "    if not _MIN_TS <= value <= _MAX_TS:\n        raise MalformedEntry",
              "    if False:\n        raise MalformedEntry",
              breaks="a timestamp in seconds (or year 1970) becomes a record", tests=T_NORMALIZE),
@@ -168,7 +169,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("normalize.funding_without_rate_accepted", NORMALIZE,  # the merged poll's builder
              'if rate_required and values["funding_rate"] is None:', "if False:",
              breaks="a funding entry without a rate becomes a record", tests=T_NORMALIZE),
-    mutation("normalize.bybit_open_interest_lost", NORMALIZE,
+    mutation("normalize.bybit_open_interest_lost", FIELDS,
              '"bybit": {"open_interest": "openInterest", "ts": "timestamp"},', '"bybit": {"ts": "timestamp"},',
              breaks="bybit tickers lose their open interest", tests=T_NORMALIZE),
     # --- records ---------------------------------------------------------------------------
@@ -198,6 +199,9 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("records.to_dict_loses_kind", RECORDS,
              'data = {"kind": record.kind}', "data = {}",
              breaks="RabbitMQ messages do not say what kind of record they carry", tests=T_RECORDS),
+    mutation("records.missing_fields_become_zero", RECORDS,
+             'namespace[f"_default_{item.name}"] = item.default', 'namespace[f"_default_{item.name}"] = 0.0',
+             breaks="a field the exchange did not give is stored as 0, not empty", tests=T_RECORDS),
     # --- pipeline: rejection at the boundary ----------------------------------------------
     mutation("pipeline.malformed_records_reach_the_writers", PIPELINE,
              "                validate(record)\n", "                pass\n",

@@ -8,7 +8,8 @@ import logging
 import pytest
 from structlog.testing import capture_logs
 
-from collector.exchanges.normalize import MalformedEntry, Normalizer
+from collector.exchanges.fields import MalformedEntry
+from collector.exchanges.normalize import Normalizer
 from collector.exchanges.stream_connection import UnreadableFrames
 from collector.exchanges.stream_dialects import DIALECTS, binance_mark_price, bybit_ticker, chunks
 from collector.records import FundingRate, Ticker
