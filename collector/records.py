@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import MISSING, dataclass, fields
+from operator import attrgetter
 from typing import Any, ClassVar, Final
 
 from collector.errors import RecordError
@@ -175,6 +176,46 @@ def from_dict(data: dict[str, Any]) -> Record:
 
 def validate(record: Record) -> None:
     """Raise RecordError naming the first field at fault; a valid record passes silently."""
+    if not _plainly_valid(record):
+        _find_fault(record)
+
+
+# Per record type: its number fields (next_funding_time is a time, checked as one).
+_NUMBERS_OF: Final = {
+    cls: attrgetter(*names) if len(names) > 1 else attrgetter(*names, *names)  # always a tuple
+    for cls in (Ticker, FundingRate, FundingSettlement)
+    for names in [tuple(name for name in cls.value_fields if name != "next_funding_time")]}
+_NUMBER_TYPES: Final = frozenset({int, float, type(None)})  # exact: bool is no number here
+
+
+def _plainly_valid(record: Record) -> bool:
+    """The checks of `_find_fault` in one expression (every record passes through here); False
+    also for what only looks doubtful (a subclass of int, a sum of values that overflows), which
+    `_find_fault` then settles."""
+    numbers_of = _NUMBERS_OF.get(type(record))
+    if numbers_of is None:
+        return False
+    exchange, symbol, ts, received_at = record.exchange, record.symbol, record.ts, record.received_at
+    if not (type(exchange) is str and 0 < len(exchange) <= MAX_EXCHANGE_LENGTH
+            and type(symbol) is str and 0 < len(symbol) <= MAX_SYMBOL_LENGTH
+            and type(ts) is int and _MIN_TS <= ts <= _MAX_TS
+            and type(received_at) is int and _MIN_TS <= received_at <= _MAX_TS):
+        return False
+    if record.kind in RATE_REQUIRED and record.funding_rate is None:
+        return False
+    if type(record) is FundingRate:
+        next_time = record.next_funding_time
+        if next_time is not None and not (type(next_time) is int and _MIN_TS <= next_time <= _MAX_TS):
+            return False
+    values = numbers_of(record)
+    if not _NUMBER_TYPES.issuperset(map(type, values)):
+        return False
+    total = sum(filter(None, values))  # NaN or ±inf in any value makes the sum NaN or ±inf
+    return total - total == 0
+
+
+def _find_fault(record: Record) -> None:
+    """The field at fault, checked one by one (raises RecordError)."""
     _check_text("exchange", record.exchange, MAX_EXCHANGE_LENGTH)
     _check_text("symbol", record.symbol, MAX_SYMBOL_LENGTH)
     for name in ("ts", "received_at"):

@@ -13,7 +13,8 @@ import pytest
 
 from collector.errors import RecordError
 from collector.records import (
-    RECORD_TYPES, FundingRate, Ticker, as_row, columns, from_dict, identity, message_id, routing_key, to_dict, validate,
+    RECORD_TYPES, FundingRate, FundingSettlement, Ticker, as_row, columns, from_dict, identity, message_id,
+    routing_key, to_dict, validate,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,10 +102,17 @@ def test_from_dict_refuses_an_unknown_kind_and_an_incomplete_record():
         from_dict({"kind": "funding_rate", "exchange": "okx", "symbol": "ETH/USDT:USDT", "ts": T0})
 
 
+class _Amount(int):
+    """An int subclass: still a number."""
+
+
 def test_valid_records_pass_validation_silently():
     validate(TICKER)
     validate(FUNDING)
     validate(Ticker("binance", "BTC/USDT:USDT", T0, T0))  # every value may be None
+    # finite values whose sum overflows, an int subclass, zeros: valid, however they add up
+    validate(Ticker("binance", "BTC/USDT:USDT", T0, T0, last=1e308, bid=1e308, ask=-1e308))
+    validate(FundingSettlement("okx", "BTC/USDT:USDT", T0, T0, 0.0, mark_price=_Amount(3)))
 
 
 @pytest.mark.parametrize("record, fault", [
