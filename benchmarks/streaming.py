@@ -28,6 +28,7 @@ import urllib.request
 from pathlib import Path
 
 import asyncpg
+import psutil
 import structlog
 
 from benchmarks.engine import simulator_process
@@ -54,6 +55,22 @@ class TimedPostgresSink(PostgresSink):
         await super().write(records)
         now = int(time.time() * 1000)
         self.latencies_ms.extend(now - record.ts for record in records)
+
+
+def others_cpu() -> dict[str, float]:
+    """CPU seconds so far of what shares the machine with us: the simulator (our child process)
+    and PostgreSQL's processes (the server and its backends)."""
+    def cpu(processes) -> float:
+        total = 0.0
+        for process in processes:
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()  # children: PostgreSQL's backends that have exited
+                total += times.user + times.system + times.children_user + times.children_system
+        return total
+
+    simulators = [p for p in psutil.Process().children() if "exchange_simulator" in " ".join(p.cmdline())]
+    postgres = [p for p in psutil.process_iter(["name"]) if p.info["name"] in ("postgres", "postmaster")]
+    return {"simulator": cpu(simulators), "postgres": cpu(postgres)}
 
 
 def frames_sent(url: str) -> int:
@@ -102,6 +119,7 @@ async def run(url: str, database: PostgresConfig, interval: float, seconds: floa
                 await asyncio.sleep(2.0)
                 sink.latencies_ms.clear()
                 frames, updates = frames_sent(url), sum(o.updates for o in owners)
+                others = others_cpu()
                 cpu, wall = time.process_time(), time.monotonic()
                 if profiler:
                     profiler.enable()
@@ -109,6 +127,7 @@ async def run(url: str, database: PostgresConfig, interval: float, seconds: floa
                 if profiler:
                     profiler.disable()
                 cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+                others = {name: seconds - others[name] for name, seconds in others_cpu().items()}
                 frames, updates = frames_sent(url) - frames, sum(o.updates for o in owners) - updates
                 states = {o.name: o.state for o in owners}
                 for task in tasks:
@@ -116,7 +135,7 @@ async def run(url: str, database: PostgresConfig, interval: float, seconds: floa
             await pipeline.flush()
     latencies = sorted(sink.latencies_ms)
     return {"frames": frames, "updates": updates, "cpu": cpu, "wall": wall, "latencies": latencies,
-            "states": states}
+            "states": states, "others": others}
 
 
 def split_profile(profiler: cProfile.Profile) -> dict[str, float]:
@@ -144,6 +163,10 @@ def report(interval: float, plain: dict, profiled: dict, figures: dict[str, floa
           f"ours {figures['ours'] / pframes * 10_000:.3f}, rest (asyncio, aiohttp, asyncpg, json) "
           f"{figures['rest'] / pframes * 10_000:.3f}; ours / ccxt pro = "
           f"{figures['ours'] / figures['ccxt'] if figures['ccxt'] else float('nan'):.1%} (target <= 25%)")
+    wall, others = plain["wall"], plain["others"]
+    print(f"  cores busy: this process {plain['cpu'] / wall:.2f}, simulator {others['simulator'] / wall:.2f}, "
+          f"PostgreSQL {others['postgres'] / wall:.2f}; of {psutil.cpu_count()} "
+          f"(load average {os.getloadavg()[0]:.1f})")
     lat = plain["latencies"]
     print(f"  event time -> PostgreSQL commit: p50 {percentile(lat, 0.5):.0f} ms, p99 {percentile(lat, 0.99):.0f} ms "
           f"over {len(lat):,} records (target p99 <= {FLUSH_INTERVAL * 1000 + 250:.0f} ms; "

@@ -22,6 +22,8 @@ def test_the_streaming_benchmark_reports_frames_cpu_share_and_latency_and_exits_
     assert done.returncode == 0, out + done.stderr[-2000:]
     assert "'binance': 'up', 'bybit': 'up', 'okx': 'up'" in out, out
     assert re.search(r"frames/s pushed by the simulator: [\d,]+", out), out
+    cores = re.search(r"cores busy: this process ([\d.]+), simulator ([\d.]+), PostgreSQL ([\d.]+); of (\d+)", out)
+    assert cores and float(cores.group(1)) > 0 and float(cores.group(2)) > 0, out
     assert re.search(r"ours / ccxt pro = [\d.]+%", out), out
     latency = re.search(r"p50 (\d+) ms, p99 (\d+) ms over (\d+) records", out)
     assert latency and int(latency.group(3)) > 0, out
