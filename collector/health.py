@@ -52,6 +52,9 @@ def exchange_problems(name: str, exchange: dict[str, Any]) -> list[str]:
     stream = exchange.get("stream") or {}
     if stream.get("state") == "down":
         problems.append(f"exchange {name}: stream down ({stream.get('error_code')}), REST fallback")
+    if stream.get("lagging"):
+        problems.append(f"exchange {name}: stream records come {stream.get('lag_s', 0):.0f}s after their "
+                        f"exchange time (STREAM_004)")
     return problems
 
 

@@ -95,6 +95,10 @@ stream_reconnects = Counter(
 stream_fallbacks = Counter(
     _P + "stream_fallbacks", "Times an exchange's stream went down and REST polling took over",
     ["exchange"], registry=REGISTRY)
+stream_lag = Gauge(
+    _P + "stream_lag_seconds",
+    "How late the freshest record of the last sweep came: its receive time minus its exchange time",
+    ["exchange"], registry=REGISTRY)
 stream_last_frame_age = Gauge(
     _P + "stream_last_frame_age_seconds", "Seconds since the exchange's websockets last received a frame",
     ["exchange"], registry=REGISTRY)

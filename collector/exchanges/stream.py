@@ -79,6 +79,7 @@ class StreamOwner:
         self.fallback_records = 0
         self.updates = 0
         self.malformed = 0
+        self.lag = stream_report.LagWatch(self.name, limit=self._stale_after)
         self._rate = (clock(), 0, 0.0)  # (since, updates then, updates/s)
         self._exported = {"updates": 0, "reconnects": 0}
 
@@ -251,6 +252,8 @@ class StreamOwner:
             if entries:
                 records.extend(self._collect(connection, entries, now))
             self._watch(connection, now)
+        if records:
+            self.lag.note(records, stream_interval=self._interval, symbols=len(self.source.symbols))
         await self._emit(records)
         self._set_state(now)
         self._export(now)
@@ -357,6 +360,7 @@ class StreamOwner:
             "fallback_active": self._down.is_set(),
             "fallback_records": self.fallback_records,
             "malformed_entries": self.malformed,
+            **self.lag.status(),
             "stream_interval": self._interval,
             "stream_stale_after": self._stale_after,
         }

@@ -1,6 +1,7 @@
 """What a stream owner reports: its /health fields and its `collector_stream_*` metrics.
 
-Pure reads of the connections (and of ccxt pro's clients for the last frame's time).
+Reads of the connections (and of ccxt pro's clients for the last frame's time), and how late
+the records come (`LagWatch`).
 """
 
 from __future__ import annotations
@@ -9,8 +10,14 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import structlog
+
 from collector import metrics
+from collector.errors import ErrorCode
 from collector.exchanges.stream_connection import Connection
+from collector.records import Record
+
+log = structlog.get_logger(__name__)
 
 CONNECTING, UP, DOWN = "connecting", "up", "down"
 _STATE_VALUES = {DOWN: 0, CONNECTING: 1, UP: 2}
@@ -50,6 +57,35 @@ def connection_status(connections: Sequence[Connection], now: float) -> dict[str
         "error_code": str(failed.error_code) if failed and failed.error_code else None,
         "last_error": failed.last_error if failed else None,
     }
+
+
+class LagWatch:
+    """How late a stream's records come: the freshest record of each sweep, its receive time
+    minus its exchange time. From `limit` (`stream_stale_after`) on the daemon takes the frames
+    more slowly than they come (or the exchange's clock is off): one STREAM_004 line when that
+    starts, one when the lag is back under half the limit (no flapping)."""
+
+    def __init__(self, name: str, *, limit: float) -> None:
+        self.name = name
+        self.limit = limit
+        self.seconds: float | None = None
+        self.lagging = False
+
+    def note(self, records: Sequence[Record], **context: Any) -> None:
+        self.seconds = lag = min(r.received_at - r.ts for r in records) / 1000
+        metrics.stream_lag.labels(self.name).set(lag)
+        lagging = lag >= (self.limit / 2 if self.lagging else self.limit)
+        if lagging == self.lagging:
+            return
+        self.lagging = lagging
+        if lagging:
+            log.warning("stream_lagging", exchange=self.name, error_code=ErrorCode.STREAM_004, lag_s=round(lag, 1),
+                        stream_stale_after=self.limit, **context)
+        else:
+            log.info("stream_lag_recovered", exchange=self.name, lag_s=round(lag, 1))
+
+    def status(self) -> dict[str, Any]:
+        return {"lag_s": None if self.seconds is None else round(self.seconds, 3), "lagging": self.lagging}
 
 
 def export(name: str, state: str, connections: Sequence[Connection], now: float, *,

@@ -188,3 +188,22 @@ async def test_a_symbol_listed_while_streaming_is_streamed_without_a_restart_or_
     assert not events(logs, "stream_down", name)
     added = events(logs, "stream_symbols_added", name)
     assert [(e["symbols"], e["connections"]) for e in added] == [(["SOL/USDT:USDT"], channels)]
+
+
+async def test_records_that_come_long_after_their_exchange_time_are_one_stream_lagging_line_not_a_fault():
+    """The exchange's event times 30 s behind our clock, as a daemon that cannot keep up with the
+    frames sees them (or a venue whose clock is off): STREAM_004 once, /health's stream fields say
+    so, and the stream stays up: late records are still records."""
+    async with Simulator(symbols=6, seed=31, tick=0.5, clock=lambda: time.time() - 30.0) as sim:
+        with capture_logs() as logs:
+            async with streaming(sim, ("bybit",), ticker_interval=TICKER_INTERVAL, stream_interval=STREAM_INTERVAL,
+                                 stream_stale_after=STALE_AFTER) as (owners, records):
+                owner = owners[0]
+                await wait_until(lambda: owner.state == "up" and owner.lag.lagging, 20, "stream_lagging")
+                await wait_until(lambda: len(records) >= 30, 10, "records while lagging")
+                status = owner.status()
+    lagging = events(logs, "stream_lagging", "bybit")
+    assert len(lagging) == 1 and lagging[0]["error_code"] == "STREAM_004", lagging
+    assert 29.0 <= lagging[0]["lag_s"] <= 30.0 + BOUND_MS / 1000
+    assert status["lagging"] is True and status["lag_s"] >= 29.0 and status["state"] == "up"
+    assert status["fallbacks"] == 0 and not events(logs, "stream_down", "bybit")

@@ -20,6 +20,7 @@ FIELDS = "collector/exchanges/fields.py"
 MARKETS = "collector/exchanges/markets.py"
 POLLING = "collector/exchanges/polling.py"
 RECORDS = "collector/records.py"
+STREAM_REPORT = "collector/exchanges/stream_report.py"
 PIPELINE = "collector/pipeline.py"
 SCHEDULER = "collector/scheduler.py"
 HEALTH = "collector/health.py"
@@ -42,6 +43,7 @@ T_NORMALIZE = "tests/unit/exchanges/test_normalize.py"
 T_MARKETS = "tests/unit/exchanges/test_markets.py"
 T_POLLING = "tests/unit/exchanges/test_polling.py"
 T_RECORDS = "tests/unit/test_records.py"
+T_STREAM_REPORT = "tests/unit/exchanges/test_stream_report.py"
 T_PIPELINE = "tests/unit/test_pipeline.py"
 T_SCHEDULER = "tests/unit/test_scheduler.py"
 T_HEALTH = "tests/unit/test_health.py"
@@ -212,6 +214,13 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("records.missing_fields_become_zero", RECORDS,
              'namespace[f"_default_{item.name}"] = item.default', 'namespace[f"_default_{item.name}"] = 0.0',
              breaks="a field the exchange did not give is stored as 0, not empty", tests=T_RECORDS),
+    # --- streams: how late the records come ------------------------------------------------
+    mutation("streams.lag_never_reported", STREAM_REPORT,
+             "lagging = lag >= (self.limit / 2 if self.lagging else self.limit)", "lagging = False",
+             breaks="a daemon that falls behind its streams says nothing", tests=T_STREAM_REPORT),
+    mutation("streams.lag_flaps", STREAM_REPORT,
+             "lagging = lag >= (self.limit / 2 if self.lagging else self.limit)", "lagging = lag >= self.limit",
+             breaks="a lag around the limit logs a line every sweep", tests=T_STREAM_REPORT),
     # --- pipeline: rejection at the boundary ----------------------------------------------
     mutation("pipeline.malformed_records_reach_the_writers", PIPELINE,
              "                validate(record)\n", "                pass\n",

@@ -49,6 +49,8 @@ def test_everything_working_is_ok_with_http_200():
     ({"consecutive_failures": 2, "error_code": "EXCHANGE_001"},
      "exchange bybit: 2 consecutive failures (EXCHANGE_001)"),
     ({"stale": True}, "exchange bybit: data is stale"),
+    ({"stream": {"state": "up", "lag_s": 17.4, "lagging": True}},
+     "exchange bybit: stream records come 17s after their exchange time (STREAM_004)"),
 ])
 def test_one_failing_exchange_makes_the_daemon_degraded_but_still_200(change, problem):
     snapshot = healthy_snapshot()
