@@ -26,6 +26,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import structlog
@@ -39,6 +40,7 @@ log = structlog.get_logger(__name__)
 
 _SWEEP_EVERY = 1.0  # seconds between sweeps of expired entries (they are never served anyway)
 _SCALARS = frozenset({str, int, float, bool, type(None)})  # exact types: a subclass is no JSON
+_ROW = {dict}
 
 
 @dataclass(slots=True)
@@ -240,18 +242,23 @@ class ResponseCache:
 def copy_json(value: Any) -> Any:
     """A deep copy of parsed JSON (dict, list, str, int, float, bool, None); TypeError otherwise.
 
-    A dict or list holding only scalars (an exchange's row) is copied whole, in C; about 1/4 ms
-    for bybit's 500-symbol tickers, sixteen times faster than `copy.deepcopy`."""
+    A dict or list holding only scalars is copied whole, and a list of such dicts (an exchange's
+    rows) row by row, both in C: about 1/4 ms for bybit's 500-symbol tickers, sixteen times faster
+    than `copy.deepcopy`. The rows are checked and copied by `map` rather than a comprehension:
+    as fast, and a profiler no longer charges three calls a row (it made the copy look a dozen
+    times dearer than it is)."""
     kind = type(value)
     if kind is dict:
         if _SCALARS.issuperset(map(type, value.values())):
             return value.copy()
         return {key: copy_json(item) for key, item in value.items()}
     if kind is list:
-        if _SCALARS.issuperset(map(type, value)):
+        types = set(map(type, value))
+        if _SCALARS.issuperset(types):
             return value.copy()
-        return [item.copy() if type(item) is dict and _SCALARS.issuperset(map(type, item.values()))
-                else copy_json(item) for item in value]  # the rows, copied without a call each
+        if types == _ROW and _SCALARS.issuperset(map(type, chain.from_iterable(map(dict.values, value)))):
+            return list(map(dict.copy, value))
+        return [copy_json(item) for item in value]
     if kind in _SCALARS:
         return value
     raise TypeError(f"a {kind.__name__} is not JSON: the response cannot be cached")

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 def test_the_engine_benchmark_reports_records_cpu_and_our_share_of_the_mix_and_of_each_kind():
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.engine", "--symbols", "10", "--seconds", "3", "--repeat", "1"],
+        [sys.executable, "-m", "benchmarks.engine", "--symbols", "10", "--seconds", "2", "--repeat", "1"],
         check=False, cwd=ROOT, capture_output=True, text=True, timeout=240)
     out = done.stdout
     assert done.returncode == 0, out + done.stderr[-2000:]

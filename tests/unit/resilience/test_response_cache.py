@@ -4,6 +4,7 @@ key, failures never cached, LRU eviction, private copies, CACHE_001 once and a f
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 
 import ccxt.async_support as ccxt_async
@@ -143,6 +144,20 @@ async def test_every_caller_gets_its_own_copy_of_a_cached_response():
     theirs["result"]["list"][0]["n"] = 99
     assert await cache.get("tickers", Reuse(max_age=30.0), exchange.fetch) == {"result": {"list": [{"n": 1}]}}
     assert exchange.calls == 1
+
+
+async def test_rows_that_hold_objects_of_their_own_are_copied_all_the_way_down():
+    clock = Clock()
+    cache = make_cache(clock)
+    response = {"data": [{"n": 1, "levels": {"bid": [1.0, 2.0]}}, {"n": 2}], "rows": [{"n": 3}, [4, {"m": 5}]]}
+
+    async def fetch():
+        return copy.deepcopy(response)
+
+    first = await cache.get("depth", Reuse(max_age=30.0), fetch)
+    first["data"][0]["levels"]["bid"].append(3.0)  # a parser that mutates a nested part
+    first["rows"][1][1]["m"] = 0
+    assert await cache.get("depth", Reuse(max_age=30.0), fetch) == response
 
 
 async def test_past_max_size_the_least_recently_used_response_is_evicted_and_counted():
