@@ -193,8 +193,15 @@ def captured_expectations(captured: Capture) -> list[dict]:
 
 
 def synthetic_test() -> dict:
-    """What one short run cannot show: 10 minutes of frozen tickers, a lag, a drop."""
+    """What one short run cannot show: 10 minutes of frozen tickers, a lag, a drop; a stream down
+    for 10 minutes, one lagging, one reconnecting again and again."""
+    def series(name: str, labels: str, values: str) -> dict:
+        return {"series": f'{name}{{instance="{INSTANCE}",job="{JOB}",{labels}}}', "values": values}
+
     return {"interval": "1m", "input_series": [
+        series("collector_stream_state", 'exchange="okx"', "2 2 " + "0 " * 14),
+        series("collector_stream_lag_seconds", 'exchange="bybit"', "1 1 " + "30 " * 10),
+        series("collector_stream_reconnects_total", 'exchange="binance"', "0 0 0 0 0 " + "12 " * 6),
         {"series": f'collector_staleness_seconds{{instance="{INSTANCE}",job="{JOB}",exchange="okx",kind="ticker"}}',
          "values": "0+60x20"},
         {"series": f'collector_sink_lag_seconds{{instance="{INSTANCE}",job="{JOB}",sink="postgres"}}',
@@ -212,6 +219,15 @@ def synthetic_test() -> dict:
         {"eval_time": "5m", "alertname": "CollectorRecordsDropped", "exp_alerts": [
             alert("CollectorRecordsDropped", {"sink": "postgres", "reason": "spool_full"}, "5")]},
         {"eval_time": "19m", "alertname": "CollectorRecordsDropped", "exp_alerts": []},
+        {"eval_time": "11m", "alertname": "CollectorStreamDown", "exp_alerts": []},
+        {"eval_time": "12m", "alertname": "CollectorStreamDown", "exp_alerts": [
+            alert("CollectorStreamDown", {"exchange": "okx"})]},
+        {"eval_time": "6m", "alertname": "CollectorStreamLagging", "exp_alerts": []},
+        {"eval_time": "7m", "alertname": "CollectorStreamLagging", "exp_alerts": [
+            alert("CollectorStreamLagging", {"exchange": "bybit"}, "30s")]},
+        {"eval_time": "4m", "alertname": "CollectorStreamReconnecting", "exp_alerts": []},
+        {"eval_time": "6m", "alertname": "CollectorStreamReconnecting", "exp_alerts": [
+            alert("CollectorStreamReconnecting", {"exchange": "binance"}, "12")]},
     ]}
 
 
