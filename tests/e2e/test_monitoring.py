@@ -124,7 +124,8 @@ def test_the_dashboard_covers_what_an_operator_watches():
     for metric in ("collector_records_collected_total", "collector_staleness_seconds",
                    "collector_exchange_request_seconds_bucket", "collector_breaker_state",
                    "collector_sink_lag_seconds", "collector_records_dropped_total",
-                   "process_resident_memory_bytes", "process_cpu_seconds_total"):
+                   "process_resident_memory_bytes", "process_cpu_seconds_total",
+                   "collector_stream_state", "collector_stream_reconnects_total", "collector_stream_lag_seconds"):
         assert metric in exprs, metric
 
 
