@@ -7,6 +7,8 @@ take them from here rather than importing them.
 import pytest
 import structlog
 
+from tests.support.daemon import kill_leftover_daemons
+
 pytest_plugins = [
     "tests.support.simulator",
     "tests.support.postgres",
@@ -22,3 +24,11 @@ def _structlog_defaults():
     yield
     structlog.reset_defaults()
 
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_daemons():
+    """A test that fails before it stops its daemon subprocess must not leave it running (and
+    writing to the shared servers) under the tests after it."""
+    yield
+    kill_leftover_daemons()

@@ -6,6 +6,7 @@ import asyncio
 import copy
 import json
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -65,11 +66,32 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+# Daemons started by the running test; conftest kills those still alive when it ends, so a test
+# that fails before stopping its daemon does not leave it collecting beside the next ones.
+STARTED: list[asyncio.subprocess.Process] = []
+
+
 async def start_daemon(*args: str, cwd: Path, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
+    process = await asyncio.create_subprocess_exec(
         sys.executable, str(ENTRY), *args, cwd=cwd, env=env or clean_env(),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
+    STARTED.append(process)
+    return process
+
+
+def kill_leftover_daemons() -> int:
+    """SIGKILL every daemon started since the last call that has not exited; how many."""
+    killed = 0
+    for process in STARTED:
+        if process.returncode is None:
+            try:
+                os.kill(process.pid, signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass  # exited; its status was not read yet
+    STARTED.clear()
+    return killed
 
 
 async def wait_for_log(path: Path, event: str, timeout: float = 30.0, **fields: Any) -> str:
