@@ -139,7 +139,7 @@ async def run_daemon(config: AppConfig, *, once: bool = False) -> int:
         loop.add_signal_handler(signum, on_stop_signal, signum)
     loop.add_signal_handler(signal.SIGHUP, reopen_log_files)
     try:
-        code = await Daemon(config).run(stop, once=once)
+        code = await Daemon(config, settle_heap=True).run(stop, once=once)
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)

@@ -34,6 +34,7 @@ import structlog
 from collector.config import CacheConfig, CircuitBreakerConfig, ExchangeConfig, PerformanceConfig, RetryConfig
 from collector.exchanges.source import ExchangeSource
 from collector.records import Record
+from collector.runner import settle_heap
 from collector.scheduler import Scheduler
 from exchange_simulator import binanceusdm, bybit, okx
 
@@ -92,7 +93,7 @@ def simulator_process(symbols: int, *options: str):
 
 
 async def run(url: str, seconds: float, profiler: cProfile.Profile | None,
-              intervals: dict[str, float] = INTERVALS) -> tuple[int, float, float]:
+              intervals: dict[str, float] = INTERVALS, *, settle: bool = True) -> tuple[int, float, float]:
     semaphore = asyncio.Semaphore(50)
     async with contextlib.AsyncExitStack() as stack:
         sources = []
@@ -103,6 +104,8 @@ async def run(url: str, seconds: float, profiler: cProfile.Profile | None,
                                     retry=RetryConfig(), circuit_breaker=CircuitBreakerConfig(),
                                     semaphore=semaphore)
             sources.append(await stack.enter_async_context(source))
+        if settle:
+            settle_heap()  # as the daemon does once started
         sink = BoundedQueue()
         scheduler = Scheduler(sources, intervals=intervals, emit=sink.publish)
         async with asyncio.TaskGroup() as group:
@@ -195,10 +198,10 @@ def split_profile(profiler: cProfile.Profile) -> tuple[dict[str, float], dict[st
     return figures, modules
 
 
-def profiled(url: str, seconds: float, intervals: dict[str, float]) -> tuple[float, int, dict, dict]:
+def profiled(url: str, seconds: float, intervals: dict[str, float], settle: bool = True) -> tuple[float, int, dict, dict]:
     """One profiled run: ours / ccxt's parsing, the records, the figures and ours by module."""
     profiler = cProfile.Profile()
-    records, _, _ = asyncio.run(run(url, seconds, profiler, intervals))
+    records, _, _ = asyncio.run(run(url, seconds, profiler, intervals, settle=settle))
     figures, modules = split_profile(profiler)
     ratio = figures["ours"] / figures["ccxt_parse"] if figures["ccxt_parse"] else float("nan")
     return ratio, records, figures, modules
@@ -210,18 +213,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--symbols", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=3, help="profiled runs of the mix (median)")
+    parser.add_argument("--no-settle-heap", dest="settle", action="store_false",
+                        help="leave the garbage collector as Python sets it (to see what the daemon's "
+                             "collector.runner.settle_heap saves)")
     args = parser.parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
     with simulator_process(args.symbols) as url:
-        records, cpu, wall = asyncio.run(run(url, args.seconds, None))
-        runs = sorted((profiled(url, args.seconds, INTERVALS) for _ in range(max(1, args.repeat))),
+        records, cpu, wall = asyncio.run(run(url, args.seconds, None, settle=args.settle))
+        runs = sorted((profiled(url, args.seconds, INTERVALS, args.settle) for _ in range(max(1, args.repeat))),
                       key=lambda result: result[0])
-        alone = {next(iter(intervals)): profiled(url, args.seconds, intervals) for intervals in ALONE}
+        alone = {next(iter(intervals)): profiled(url, args.seconds, intervals, args.settle) for intervals in ALONE}
     ratio, p_records, figures, modules = runs[len(runs) // 2]
     ratio_json = figures["ours"] / (figures["ccxt_parse"] + figures["ccxt_json"]) if figures["ccxt_parse"] else float("nan")
     print(f"exchanges: 3 x {args.symbols} symbols, tickers every 1 s, funding rates every 10 s, "
-          f"{args.seconds:.0f} s per run")
+          f"{args.seconds:.0f} s per run{'' if args.settle else ', heap not settled'}")
     print(f"records/s:                    {records / wall:,.0f}  ({records:,} records in {wall:.1f} s)")
     print(f"CPU s per 10,000 records:     {cpu / records * 10_000:.3f}  (this process; the simulator runs apart)")
     print(f"profiled runs: {len(runs)}; the median one, {p_records:,} records; CPU seconds by part")

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import gc
 import json
 import logging
 import os
@@ -38,6 +39,7 @@ from collector.exchanges.source import ExchangeSource
 from collector.exchanges.stream import StreamOwner
 from collector.journal import Journal
 from collector.pipeline import Pipeline
+from collector.runner import settle_heap
 from collector.sinks.postgres import PostgresSink
 from collector.sinks.writer import BatchWriter
 from exchange_simulator import Simulator
@@ -73,6 +75,28 @@ def others_cpu() -> dict[str, float]:
     return {"simulator": cpu(simulators), "postgres": cpu(postgres)}
 
 
+class CollectorPauses:
+    """The cyclic garbage collector's collections while installed: how many, their total and
+    longest wall time (every stream and writer stands still for each)."""
+
+    def __init__(self) -> None:
+        self.count, self.total, self.longest, self._started = 0, 0.0, 0.0, 0.0
+
+    def __enter__(self) -> CollectorPauses:
+        gc.callbacks.append(self._note)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        gc.callbacks.remove(self._note)
+
+    def _note(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        pause = time.perf_counter() - self._started
+        self.count, self.total, self.longest = self.count + 1, self.total + pause, max(self.longest, pause)
+
+
 def frames_sent(url: str) -> int:
     with urllib.request.urlopen(f"{url}/_sim/stats", timeout=10) as response:
         return sum(json.load(response)["ws_frames"].values())
@@ -91,7 +115,7 @@ async def throwaway_database():
 
 
 async def run(url: str, database: PostgresConfig, interval: float, seconds: float,
-              profiler: cProfile.Profile | None) -> dict:
+              profiler: cProfile.Profile | None, *, settle: bool = True) -> dict:
     sim_options = Simulator(port=int(url.rsplit(":", 1)[1]))
     sink = TimedPostgresSink(database, DatabaseConfig())
     sink.latencies_ms = []
@@ -111,6 +135,8 @@ async def run(url: str, database: PostgresConfig, interval: float, seconds: floa
                     circuit_breaker=CircuitBreakerConfig(), semaphore=asyncio.Semaphore(50)))
                 owners.append(StreamOwner(source, config, ticker_interval=1.0, retry=RetryConfig(),
                                           publish=pipeline.publish))
+            if settle:
+                settle_heap()  # as the daemon does once started, before the streams open
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(o.run(), name=f"bench:stream:{o.name}") for o in owners]
                 deadline = time.monotonic() + 60
@@ -123,7 +149,8 @@ async def run(url: str, database: PostgresConfig, interval: float, seconds: floa
                 cpu, wall = time.process_time(), time.monotonic()
                 if profiler:
                     profiler.enable()
-                await asyncio.sleep(seconds)
+                with CollectorPauses() as pauses:
+                    await asyncio.sleep(seconds)
                 if profiler:
                     profiler.disable()
                 cpu, wall = time.process_time() - cpu, time.monotonic() - wall
@@ -135,7 +162,7 @@ async def run(url: str, database: PostgresConfig, interval: float, seconds: floa
             await pipeline.flush()
     latencies = sorted(sink.latencies_ms)
     return {"frames": frames, "updates": updates, "cpu": cpu, "wall": wall, "latencies": latencies,
-            "states": states, "others": others}
+            "states": states, "others": others, "pauses": pauses}
 
 
 def split_profile(profiler: cProfile.Profile) -> dict[str, float]:
@@ -167,18 +194,21 @@ def report(interval: float, plain: dict, profiled: dict, figures: dict[str, floa
     print(f"  cores busy: this process {plain['cpu'] / wall:.2f}, simulator {others['simulator'] / wall:.2f}, "
           f"PostgreSQL {others['postgres'] / wall:.2f}; of {psutil.cpu_count()} "
           f"(load average {os.getloadavg()[0]:.1f})")
+    pauses = plain["pauses"]
+    print(f"  garbage collections: {pauses.count} ({pauses.count / wall:.1f}/s), {pauses.total / wall:.1%} of the time, "
+          f"longest {pauses.longest * 1000:.0f} ms")
     lat = plain["latencies"]
     print(f"  event time -> PostgreSQL commit: p50 {percentile(lat, 0.5):.0f} ms, p99 {percentile(lat, 0.99):.0f} ms "
           f"over {len(lat):,} records (target p99 <= {FLUSH_INTERVAL * 1000 + 250:.0f} ms; "
           f"mean {statistics.fmean(lat) if lat else float('nan'):.0f} ms)")
 
 
-async def measure(url: str, intervals: list[float], seconds: float) -> None:
+async def measure(url: str, intervals: list[float], seconds: float, settle: bool) -> None:
     async with throwaway_database() as database:
         for interval in intervals:
-            plain = await run(url, database, interval, seconds, None)
+            plain = await run(url, database, interval, seconds, None, settle=settle)
             profiler = cProfile.Profile()
-            profiled = await run(url, database, interval, seconds, profiler)
+            profiled = await run(url, database, interval, seconds, profiler, settle=settle)
             report(interval, plain, profiled, split_profile(profiler))
 
 
@@ -189,12 +219,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tick", type=float, default=0.1, help="seconds between updates of a symbol")
     parser.add_argument("--seconds", type=float, default=20.0, help="per phase")
     parser.add_argument("--intervals", type=float, nargs="+", default=[1.0, 0.0])
+    parser.add_argument("--no-settle-heap", dest="settle", action="store_false",
+                        help="leave the garbage collector as Python sets it (to see what the daemon's "
+                             "collector.runner.settle_heap saves)")
     args = parser.parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     print(f"3 exchanges x {args.symbols} symbols, one update per symbol every {args.tick:g} s, "
-          f"flush_interval {FLUSH_INTERVAL:g} s, {args.seconds:g} s per phase")
+          f"flush_interval {FLUSH_INTERVAL:g} s, {args.seconds:g} s per phase"
+          f"{'' if args.settle else ', heap not settled'}")
     with simulator_process(args.symbols, "--tick", str(args.tick), "--history-ticks", "20") as url:
-        asyncio.run(measure(url, args.intervals, args.seconds))
+        asyncio.run(measure(url, args.intervals, args.seconds, args.settle))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from typing import Any
 
 import structlog
 
+from collector import runner
 from collector.config import AppConfig
 from collector.errors import CollectorError, ConfigError, ErrorCode
 from collector.exchanges.source import ExchangeSource
@@ -64,9 +65,11 @@ def build_sinks(config: AppConfig) -> list[Sink]:
 class Daemon:
     """The running daemon: owns the parts and answers /health's questions about them."""
 
-    def __init__(self, config: AppConfig, *, environ: Mapping[str, str] = os.environ) -> None:
+    def __init__(self, config: AppConfig, *, environ: Mapping[str, str] = os.environ,
+                 settle_heap: bool = False) -> None:
         self.config = config
         self.environ = environ
+        self._settle_heap = settle_heap  # the process is the daemon's own (runner.settle_heap)
         self.started_at = time.time()
         self.writers: list[BatchWriter] = []
         self.sources: list[ExchangeSource] = []
@@ -88,11 +91,12 @@ class Daemon:
                 await self._start(stack, once=once)
                 if once:
                     return await self._run_once()
+                frozen = runner.settle_heap() if self._settle_heap else 0
                 notifier.ready(self.status_line())
                 self.running = True
                 log.info("collector_started", exchanges=[s.name for s in self.sources],
                          sinks=[w.sink.name for w in self.writers],
-                         startup_s=round(time.time() - self.started_at, 3))
+                         startup_s=round(time.time() - self.started_at, 3), heap_frozen_objects=frozen)
                 await self._run_until(stop, notifier)
                 notifier.stopping()
                 log.info("collector_stopping")

@@ -8,11 +8,12 @@ from __future__ import annotations
 from functools import lru_cache
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client import ProcessCollector, PlatformCollector
+from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)  # process_resident_memory_bytes, process_cpu_seconds_total, ...
 PlatformCollector(registry=REGISTRY)
+GCCollector(registry=REGISTRY)  # python_gc_collections_total{generation}, python_gc_objects_collected_total
 
 _P = "collector_"
 

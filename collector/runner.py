@@ -3,12 +3,14 @@
 `asyncio.run` waits without limit for every task it cancels at the end and, at interpreter exit,
 for every worker thread: a sink call stuck on a server that accepts TCP and never answers would
 keep the process alive after it said it stopped. `run` gives leftover tasks `grace` seconds;
-`exit_process` leaves without joining a worker thread that is still blocked.
+`exit_process` leaves without joining a worker thread that is still blocked. `settle_heap`
+takes what start-up built out of the cyclic garbage collector's way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sys
 import threading
@@ -18,6 +20,11 @@ from typing import Any
 import structlog
 
 log = structlog.get_logger(__name__)
+
+# Collections of the young generation after this many new container objects (Python's default,
+# 700, is a few milliseconds of a busy stream), of the middle one after this many of those, and
+# the oldest's own rule (a full collection once a quarter of it is new) left as it is.
+GC_THRESHOLDS = (50_000, 20, 10)
 
 
 def run(main: Coroutine[Any, Any, int], *, grace: float = 2.0) -> int:
@@ -62,3 +69,18 @@ async def _bounded(awaitable: Any, seconds: float) -> None:
             await awaitable
     except TimeoutError:
         pass
+
+
+def settle_heap() -> int:
+    """Once start-up is done: what it built (configuration, every exchange's markets, ccxt's
+    classes; hundreds of thousands of objects that live as long as the process) leaves the cyclic
+    garbage collector's generations (`gc.freeze`), so a full collection walks only what was made
+    since. Before, each full collection walked all of it: about half a second on a busy 2-core
+    machine, with every stream and writer standing still. Frozen objects are still freed by their
+    reference counts; a frozen cycle that later becomes garbage is not collected, so this runs
+    once, before any stream makes its ccxt pro instances (they are replaced at every reconnect).
+    The number of objects frozen."""
+    gc.collect()  # garbage of start-up is not frozen with the rest
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+    return gc.get_freeze_count()

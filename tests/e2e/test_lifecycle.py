@@ -163,3 +163,20 @@ async def test_an_unknown_symbol_fails_the_start_naming_exchange_and_symbol(tmp_
     assert failed["error_code"] == "CONFIG_003"
     assert "exchange_configs.okx.symbols" in failed["error"] and "NOPE/USDT:USDT" in failed["error"]
     assert b"Traceback" not in stderr
+
+
+async def test_the_started_daemon_takes_its_start_up_heap_out_of_the_garbage_collectors_walk(
+    tmp_path: Path, simulator_factory  # noqa: F811
+) -> None:
+    # Every full collection would otherwise walk the markets of every exchange and stall every
+    # stream and writer meanwhile (runner.settle_heap); /metrics shows the collector's work.
+    sim = await simulator_factory(symbols=50, seed=9)
+    proc, log_file, port = await run_until_collecting(tmp_path, sim)
+    started = json.loads(await wait_for_log(log_file, "collector_started", timeout=1))
+    assert started["heap_frozen_objects"] > 20_000
+    await wait_for_metric(port, "collector_records_collected", 3 * 50, labels={"kind": "ticker"})
+    assert await metric_total(port, "python_gc_collections", {"generation": "2"}) >= 1  # settle_heap's own
+    proc.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(60):
+        await proc.communicate()
+    assert proc.returncode == 0

@@ -33,7 +33,7 @@ async def test_streaming_three_exchanges_of_200_symbols_for_30_minutes_keeps_mem
     process = psutil.Process()
     async with Simulator(symbols=200, seed=41, history_ticks=30) as sim:
         async with streaming(sim, tuple(EXCHANGES), publish=publish, stream_interval=1.0,
-                             stream_stale_after=5.0) as (owners, _):
+                             stream_stale_after=5.0, settle=True) as (owners, _):  # as the daemon
             await wait_until(lambda: all(o.state == "up" for o in owners), 60, "every stream up")
             await asyncio.sleep(WARM_UP_S)
             gc.collect()

@@ -33,6 +33,7 @@ JOURNAL = "collector/journal/journal.py"
 SEGMENTS = "collector/journal/segments.py"
 FRAMES = "collector/journal/frames.py"
 WRITER = "collector/sinks/writer.py"
+RUNNER = "collector/runner.py"
 
 T_BREAKER = "tests/unit/resilience/test_breaker.py"
 T_RETRY = "tests/unit/resilience/test_retry.py"
@@ -55,6 +56,7 @@ T_SINK_BASE = "tests/unit/sinks/test_base.py"
 T_JOURNAL = "tests/unit/journal/test_journal.py"
 T_WRITER = "tests/unit/sinks/test_writer.py"
 T_LIFECYCLE_SECRETS = "tests/e2e/test_lifecycle.py::test_secrets_never_reach_the_logs"
+T_RUNNER = "tests/unit/test_runner.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     # --- breaker ---------------------------------------------------------------------------
@@ -221,6 +223,12 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("streams.lag_flaps", STREAM_REPORT,
              "lagging = lag >= (self.limit / 2 if self.lagging else self.limit)", "lagging = lag >= self.limit",
              breaks="a lag around the limit logs a line every sweep", tests=T_STREAM_REPORT),
+    # --- runner: the heap start-up built, out of the collector's walk -----------------------
+    mutation("runner.heap_never_frozen", RUNNER, "    gc.freeze()\n", "",
+             breaks="every full collection walks every market again: half-second stalls of every stream",
+             tests=T_RUNNER),
+    mutation("runner.start_up_garbage_frozen", RUNNER, "    gc.collect()  # garbage of start-up", "    pass  # garbage of start-up",
+             breaks="cycles start-up let go of are frozen with the rest and never freed", tests=T_RUNNER),
     # --- pipeline: rejection at the boundary ----------------------------------------------
     mutation("pipeline.malformed_records_reach_the_writers", PIPELINE,
              "                validate(record)\n", "                pass\n",

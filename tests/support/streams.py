@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from collector.config import RetryConfig
 from collector.exchanges.stream import StreamOwner
 from collector.records import Record
+from collector.runner import settle_heap
 from exchange_simulator import Simulator
 from tests.support.collection import make_source
 
@@ -18,10 +19,12 @@ FAST_RETRY = RetryConfig(max_attempts=2, base_delay=0.2, max_delay=1.0)
 
 @contextlib.asynccontextmanager
 async def streaming(sim: Simulator, names: tuple[str, ...], *, ticker_interval: float = 1.0,
-                    publish: Callable[[list[Record]], object] | None = None,
+                    publish: Callable[[list[Record]], object] | None = None, settle: bool = False,
                     **settings) -> AsyncIterator[tuple[list[StreamOwner], list[Record]]]:
     """Run a stream owner per exchange while inside; yields (owners, every record emitted), or
-    hands the records to `publish` (and yields an empty list) when given."""
+    hands the records to `publish` (and yields an empty list) when given. `settle`: the heap
+    is settled once the markets are loaded, as the daemon does (runner.settle_heap; for the
+    whole process, so only where a test runs alone)."""
     records: list[Record] = []
     settings = {"mode": "stream", **settings}
     async with contextlib.AsyncExitStack() as stack:
@@ -30,6 +33,8 @@ async def streaming(sim: Simulator, names: tuple[str, ...], *, ticker_interval: 
             source = await stack.enter_async_context(make_source(sim, name, retry=FAST_RETRY, **settings))
             owners.append(StreamOwner(source, source._config, ticker_interval=ticker_interval,
                                       retry=FAST_RETRY, publish=publish or records.extend))
+        if settle:
+            settle_heap()
         tasks = [asyncio.create_task(o.run(), name=f"stream:{o.name}") for o in owners]
         try:
             yield owners, records
