@@ -52,6 +52,7 @@ log = structlog.get_logger(__name__)
 CONNECTING, UP, DOWN = stream_report.CONNECTING, stream_report.UP, stream_report.DOWN
 _SWEEP = 0.05  # seconds between sweeps (at most stream_interval)
 _RATE_WINDOW = 5.0  # seconds over which updates/s is measured
+_FILL_EVERY = 1.0  # seconds: a channel that only fills is parsed at least this often
 
 
 class StreamOwner:
@@ -126,7 +127,7 @@ class StreamOwner:
     def _build_connections(self, symbols: list[str] | None = None, first: int = 0) -> list[Connection]:
         symbols = sorted(self.source.symbols) if symbols is None else symbols
         return [
-            Connection(self.name, index, channel, part, open_exchange=self._open_exchange, gate=self._gate,
+            Connection(self.name, index, channel, part, open_exchange=self._open_exchange, gate=self._gate(channel),
                        on_change=self._connection_changed, backoff=self._backoff, clock=self._clock)
             for channel in self.dialect.channels
             for index, part in enumerate(chunks(symbols, self.dialect.symbols_per_connection), start=first)
@@ -171,9 +172,17 @@ class StreamOwner:
                 self.connections.remove(connection)
             self._merger.watch(self.connections)
 
-    def _gate(self, exchange: Any, **queue: Any) -> FrameGate:
-        return FrameGate(exchange, self.dialect.frame_ident, self.dialect.frame_merge, self._interval, self._clock,
-                         **queue)
+    def _gate(self, channel: Channel) -> Callable[..., FrameGate]:
+        """The gate factory of `channel`'s connections. A channel that only fills other records
+        (binance bookTicker, okx mark-price) is parsed when a record reads it (Merger: the kept
+        frame first), so even with `stream_interval: 0` it is not parsed frame by frame: once
+        per `_FILL_EVERY` at least keeps the watchdog's view of it."""
+        interval = self._interval if channel.kinds else max(self._interval, _FILL_EVERY)
+
+        def make(exchange: Any, **queue: Any) -> FrameGate:
+            return FrameGate(exchange, self.dialect.frame_ident, self.dialect.frame_merge, interval, self._clock,
+                             **queue)
+        return make
 
     def _open_exchange(self) -> Any:
         """A ccxt pro instance with the REST source's markets, so no request is made to open it."""

@@ -16,8 +16,10 @@ throws away. So `FrameGate` takes ccxt pro's message handler's place on its inst
 - `flush(market)` hands a kept frame over at once, for a record about to read it;
 - everything else (acks, pongs, errors, frames of no known shape) goes through untouched.
 Values are ccxt pro's own parse of what the venue sent; only parses nobody would read are saved.
-With `stream_interval: 0` every frame goes through at once. Either way the entry ccxt pro made
-of each frame it parsed is queued (`parsed`), so the owner takes every entry, not just the latest.
+With an interval of 0 every frame goes through at once (the owner gives a channel that only fills
+other records an interval of a second at least: its kept frame is parsed when a record reads
+it). Either way the entry ccxt pro made of each frame it parsed is queued (`parsed`), so the
+owner takes every entry, not just the latest.
 """
 
 from __future__ import annotations

@@ -98,3 +98,24 @@ async def test_conflation_emits_at_most_one_record_per_symbol_and_interval_and_z
     assert min(every_per_symbol.values()) >= 12, every_per_symbol
     identities = [(r.kind, r.symbol, r.ts) for r in every]
     assert len(identities) == len(set(identities))  # never the same update twice
+
+
+async def test_with_zero_a_channel_that_only_fills_is_parsed_when_read_not_frame_by_frame():
+    # binance pushes bookTicker with every tick and the ticker every 500 ms: at stream_interval 0
+    # every ticker is recorded, with the newest bid/ask, but the bookTicker frames between two
+    # tickers are not parsed one by one (ccxt pro's parse is nearly all of a stream's CPU).
+    async with Simulator(symbols=10, seed=13, tick=0.1) as sim:
+        async with streaming(sim, ("binance",), stream_interval=0.0) as (owners, records):
+            await wait_until(lambda: owners[0].state == "up", 20, "stream up")
+            up_ms = int(time.time() * 1000)
+            await asyncio.sleep(4.0)
+            gates = {c.channel.name: c.gate for c in owners[0].connections}
+            passed = {name: gate.passed for name, gate in gates.items()}
+    tickers = [r for r in records if isinstance(r, Ticker) and r.received_at > up_ms]
+    for record in tickers:
+        assert_streamed_as_served(sim, record)
+        assert record.bid is not None and record.ask is not None
+    per_symbol = collections.Counter(r.symbol for r in tickers)
+    assert len(per_symbol) == 10 and min(per_symbol.values()) >= 6  # 4 s of tickers every 500 ms
+    # frame by frame, bookTicker would be parsed five times as often as the ticker
+    assert passed["book_ticker"] < 3 * passed["ticker"], passed

@@ -34,6 +34,7 @@ SEGMENTS = "collector/journal/segments.py"
 FRAMES = "collector/journal/frames.py"
 WRITER = "collector/sinks/writer.py"
 RUNNER = "collector/runner.py"
+STREAM = "collector/exchanges/stream.py"
 
 T_BREAKER = "tests/unit/resilience/test_breaker.py"
 T_RETRY = "tests/unit/resilience/test_retry.py"
@@ -57,6 +58,8 @@ T_JOURNAL = "tests/unit/journal/test_journal.py"
 T_WRITER = "tests/unit/sinks/test_writer.py"
 T_LIFECYCLE_SECRETS = "tests/e2e/test_lifecycle.py::test_secrets_never_reach_the_logs"
 T_RUNNER = "tests/unit/test_runner.py"
+T_STREAM_FILLS = ("tests/integration/test_streaming_values.py::"
+                  "test_with_zero_a_channel_that_only_fills_is_parsed_when_read_not_frame_by_frame")
 
 MUTATIONS: tuple[Mutation, ...] = (
     # --- breaker ---------------------------------------------------------------------------
@@ -223,6 +226,11 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("streams.lag_flaps", STREAM_REPORT,
              "lagging = lag >= (self.limit / 2 if self.lagging else self.limit)", "lagging = lag >= self.limit",
              breaks="a lag around the limit logs a line every sweep", tests=T_STREAM_REPORT),
+    mutation("streams.fills_parsed_frame_by_frame", STREAM,
+             "interval = self._interval if channel.kinds else max(self._interval, _FILL_EVERY)",
+             "interval = self._interval",
+             breaks="with stream_interval 0, every bookTicker frame is parsed though only tickers read it",
+             tests=T_STREAM_FILLS),
     # --- runner: the heap start-up built, out of the collector's walk -----------------------
     mutation("runner.heap_never_frozen", RUNNER, "    gc.freeze()\n", "",
              breaks="every full collection walks every market again: half-second stalls of every stream",
