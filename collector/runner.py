@@ -21,11 +21,6 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
-# Collections of the young generation after this many new container objects (Python's default,
-# 700, is a few milliseconds of a busy stream), of the middle one after this many of those, and
-# the oldest's own rule (a full collection once a quarter of it is new) left as it is.
-GC_THRESHOLDS = (50_000, 20, 10)
-
 
 def run(main: Coroutine[Any, Any, int], *, grace: float = 2.0) -> int:
     loop = asyncio.new_event_loop()
@@ -79,8 +74,9 @@ def settle_heap() -> int:
     machine, with every stream and writer standing still. Frozen objects are still freed by their
     reference counts; a frozen cycle that later becomes garbage is not collected, so this runs
     once, before any stream makes its ccxt pro instances (they are replaced at every reconnect).
+    The thresholds stay Python's: raised to 10,000-50,000 young objects they saved the rest of
+    the collections' time, but the 10-minute streaming soak's RSS then grew by 8 % instead of 2 %.
     The number of objects frozen."""
     gc.collect()  # garbage of start-up is not frozen with the rest
     gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
     return gc.get_freeze_count()
