@@ -25,7 +25,6 @@ def _structlog_defaults():
     structlog.reset_defaults()
 
 
-
 @pytest.fixture(autouse=True)
 def _no_leftover_daemons():
     """A test that fails before it stops its daemon subprocess must not leave it running (and
