@@ -3,11 +3,15 @@
 
     python -m benchmarks.streaming [--symbols 500] [--tick 0.1] [--seconds 20] [--intervals 1.0 0]
 
-Per `stream_interval`: frames/s the simulator pushed and updates/s the stream owners took; this
-process's CPU seconds per 10,000 frames, split by cProfile into ccxt pro (frame decoding and
-parsing, its client) and ours (collector/: conflation, normalization, watchdog, pipeline, sink
-writer); and latency from the frame's exchange event time to the record's PostgreSQL commit,
-p50 / p99 (target: p99 <= flush_interval + 250 ms). Needs the PostgreSQL server the tests use
+First the baseline (`--no-bare` skips it): the loop a user would write with ccxt pro alone, the
+same subscriptions over the same connections, each watched again as soon as it returns; its CPU
+seconds per 10,000 frames. Then per `stream_interval`: frames/s the simulator pushed and updates/s the
+stream owners took; this process's CPU seconds per 10,000 frames, against the bare loop's (what
+the collector costs on top of ccxt pro on its own, or saves, sinks and journal included), and
+split by cProfile into ccxt pro (frame decoding and parsing, its client) and ours (collector/:
+conflation, normalization, watchdog, pipeline, sink writer); and latency from the frame's
+exchange event time to the record's PostgreSQL commit, p50 / p99 (target: p99 <=
+flush_interval + 250 ms). Needs the PostgreSQL server the tests use
 (127.0.0.1:5432, superuser postgres, trust); a throwaway database is created and dropped.
 """
 
@@ -29,14 +33,17 @@ import urllib.request
 from pathlib import Path
 
 import asyncpg
+import ccxt.pro as ccxt_pro
 import psutil
 import structlog
 
 from benchmarks.engine import simulator_process
 from collector.config import (BatchProcessingConfig, CacheConfig, CircuitBreakerConfig, DatabaseConfig,
                               ExchangeConfig, PerformanceConfig, PostgresConfig, RetryConfig)
+from collector.exchanges import markets as mk
 from collector.exchanges.source import ExchangeSource
 from collector.exchanges.stream import StreamOwner
+from collector.exchanges.stream_dialects import DIALECTS, chunks
 from collector.journal import Journal
 from collector.pipeline import Pipeline
 from collector.runner import settle_heap
@@ -165,6 +172,46 @@ async def run(url: str, database: PostgresConfig, interval: float, seconds: floa
             "states": states, "others": others, "pauses": pauses}
 
 
+async def bare_run(url: str, seconds: float) -> dict:
+    """The hand-rolled ccxt pro loop a user would write instead of the daemon, as the baseline
+    of CPU per frame: the same subscriptions over the same connections (each channel's watch
+    method per chunk of symbols, a ccxt pro instance each), watched again as soon as it
+    returns, nothing conflated, normalized or written anywhere."""
+    sim_options = Simulator(port=int(url.rsplit(":", 1)[1]))
+
+    async def watch(exchange, method: str, symbols: list[str], params: dict) -> None:
+        while True:
+            await getattr(exchange, method)(symbols, dict(params))
+
+    async with contextlib.AsyncExitStack() as stack:
+        loops = []
+        for name, ccxt_id in EXCHANGES.items():
+            config = ExchangeConfig(ccxt_id=ccxt_id, rate_limit=10000, ccxt_options=sim_options.ccxt_options(ccxt_id))
+            source = await stack.enter_async_context(ExchangeSource(
+                name, config, performance=PerformanceConfig(), cache=CacheConfig(), retry=RetryConfig(),
+                circuit_breaker=CircuitBreakerConfig(), semaphore=asyncio.Semaphore(50)))
+            dialect = DIALECTS[ccxt_id]
+            for channel in dialect.channels:
+                for part in chunks(sorted(source.symbols), dialect.symbols_per_connection):
+                    exchange = getattr(ccxt_pro, ccxt_id)(mk.ccxt_config(ccxt_id, config))
+                    exchange.set_markets(source.exchange.markets, source.exchange.currencies)
+                    stack.push_async_callback(exchange.close)
+                    loops.append((exchange, channel.method, part, channel.params))
+        tasks = [asyncio.create_task(watch(*loop), name="bench:bare") for loop in loops]
+        try:
+            await asyncio.sleep(4.0)  # every subscription made and answered
+            frames = frames_sent(url)
+            cpu, wall = time.process_time(), time.monotonic()
+            await asyncio.sleep(seconds)
+            cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+            frames = frames_sent(url) - frames
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    return {"frames": frames, "cpu": cpu, "wall": wall}
+
+
 def split_profile(profiler: cProfile.Profile) -> dict[str, float]:
     """Own CPU time by where the code lives: ccxt (pro and base), ours (collector/), the rest."""
     figures = {"ccxt": 0.0, "ours": 0.0, "rest": 0.0}
@@ -179,12 +226,23 @@ def percentile(values: list[int], q: float) -> float:
     return float(values[min(len(values) - 1, int(q * len(values)))]) if values else float("nan")
 
 
-def report(interval: float, plain: dict, profiled: dict, figures: dict[str, float]) -> None:
+def report_bare(bare: dict) -> None:
+    frames = max(1, bare["frames"])
+    print("bare ccxt pro loop (the baseline: watch again, nothing else):")
+    print(f"  frames/s pushed by the simulator: {bare['frames'] / bare['wall']:,.0f}")
+    print(f"  CPU s per 10,000 frames (this process): {bare['cpu'] / frames * 10_000:.3f}, "
+          f"cores busy {bare['cpu'] / bare['wall']:.2f}")
+
+
+def report(interval: float, plain: dict, profiled: dict, figures: dict[str, float], bare: dict | None) -> None:
     frames = max(1, plain["frames"])
+    per_frame = plain["cpu"] / frames
     print(f"stream_interval {interval:g}:  streams {plain['states']}")
     print(f"  frames/s pushed by the simulator: {plain['frames'] / plain['wall']:,.0f}")
     print(f"  updates/s taken (after conflation): {plain['updates'] / plain['wall']:,.0f}")
-    print(f"  CPU s per 10,000 frames (this process): {plain['cpu'] / frames * 10_000:.3f}")
+    print(f"  CPU s per 10,000 frames (this process): {per_frame * 10_000:.3f}" + (
+        f"; against the bare ccxt pro loop {per_frame / (bare['cpu'] / max(1, bare['frames'])) - 1:+.1%} "
+        f"(sinks, journal and all)" if bare and bare["cpu"] else ""))
     pframes = max(1, profiled["frames"])
     print(f"  profiled, CPU s per 10,000 frames: ccxt pro {figures['ccxt'] / pframes * 10_000:.3f}, "
           f"ours {figures['ours'] / pframes * 10_000:.3f}, rest (asyncio, aiohttp, asyncpg, json) "
@@ -203,13 +261,17 @@ def report(interval: float, plain: dict, profiled: dict, figures: dict[str, floa
           f"mean {statistics.fmean(lat) if lat else float('nan'):.0f} ms)")
 
 
-async def measure(url: str, intervals: list[float], seconds: float, settle: bool) -> None:
+async def measure(url: str, intervals: list[float], seconds: float, settle: bool, bare: bool) -> None:
+    baseline = None
+    if bare:
+        baseline = await bare_run(url, seconds)
+        report_bare(baseline)
     async with throwaway_database() as database:
         for interval in intervals:
             plain = await run(url, database, interval, seconds, None, settle=settle)
             profiler = cProfile.Profile()
             profiled = await run(url, database, interval, seconds, profiler, settle=settle)
-            report(interval, plain, profiled, split_profile(profiler))
+            report(interval, plain, profiled, split_profile(profiler), baseline)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -222,13 +284,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-settle-heap", dest="settle", action="store_false",
                         help="leave the garbage collector as Python sets it (to see what the daemon's "
                              "collector.runner.settle_heap saves)")
+    parser.add_argument("--no-bare", dest="bare", action="store_false",
+                        help="skip the bare ccxt pro loop measured first as the baseline")
     args = parser.parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     print(f"3 exchanges x {args.symbols} symbols, one update per symbol every {args.tick:g} s, "
           f"flush_interval {FLUSH_INTERVAL:g} s, {args.seconds:g} s per phase"
           f"{'' if args.settle else ', heap not settled'}")
     with simulator_process(args.symbols, "--tick", str(args.tick), "--history-ticks", "20") as url:
-        asyncio.run(measure(url, args.intervals, args.seconds, args.settle))
+        asyncio.run(measure(url, args.intervals, args.seconds, args.settle, args.bare))
 
 
 if __name__ == "__main__":

@@ -260,32 +260,12 @@ class StreamOwner:
             entries = connection.take()
             if entries:
                 records.extend(self._collect(connection, entries, now))
-            self._watch(connection, now)
+            connection.check(now, self._stale_after)  # the watchdog
         if records:
             self.lag.note(records, stream_interval=self._interval, symbols=len(self.source.symbols))
         await self._emit(records)
         self._set_state(now)
         self._export(now)
-
-    def _watch(self, connection: Connection, now: float) -> None:
-        """The watchdog: tear down a connection that does not deliver (or stopped delivering)."""
-        if connection.exchange is None:
-            return  # between sessions
-        limit = self._stale_after + connection.channel.quiet
-        count = len(connection.symbols)
-        if not connection.up:
-            age = now - connection.session_started
-            if age > limit:
-                connection.tear_down(f"{connection.delivered} of {count} symbols delivered in {age:.1f}s "
-                                     f"since connecting (stream_stale_after {limit:g}s)")
-            return
-        idle = now - connection.advanced_at
-        if idle > limit:
-            connection.tear_down(f"no new data for {idle:.1f}s (stream_stale_after {limit:g}s)")
-            return
-        frozen = sum(1 for t in connection.moved_at.values() if now - t > limit)
-        if frozen * 2 >= count:
-            connection.tear_down(f"{frozen} of {count} symbols stopped advancing for {limit:g}s")
 
     # --- state and fallback --------------------------------------------------------------
     def _connection_changed(self) -> None:

@@ -1,9 +1,10 @@
 """One websocket connection: its own ccxt pro instance watching one channel for a list of symbols.
 
 `run()` keeps a session alive forever: open a ccxt pro instance (markets handed over, not
-reloaded), watch, and when the watch fails or the owner's watchdog calls `tear_down`, close the
-instance, wait the backoff and start again. Its own instance per connection gives each list of
-symbols its own socket on every venue (ccxt pro shares one socket per URL within an instance).
+reloaded), watch, and when the watch fails or the watchdog (`check`, at each of the owner's
+sweeps) tears it down, close the instance, wait the backoff and start again. Its own instance
+per connection gives each list of symbols its own socket on every venue (ccxt pro shares one
+socket per URL within an instance).
 
 Each session's instance has a `FrameGate` in front of its message handler (stream_gate.py):
 every frame it hands ccxt pro is parsed into ccxt pro's cache, and the entry it made is queued
@@ -164,6 +165,27 @@ class Connection:
                 self._on_change()
         self.moved_at[symbol] = now
         self.advanced_at = now
+
+    def check(self, now: float, stale_after: float) -> None:
+        """The watchdog, at every sweep: tear down a connection that does not deliver, or stopped
+        delivering, for `stale_after` plus its channel's `quiet`."""
+        if self.exchange is None:
+            return  # between sessions
+        limit = stale_after + self.channel.quiet
+        count = len(self.symbols)
+        if not self.up:
+            age = now - self.session_started
+            if age > limit:
+                self.tear_down(f"{self.delivered} of {count} symbols delivered in {age:.1f}s "
+                               f"since connecting (stream_stale_after {limit:g}s)")
+            return
+        idle = now - self.advanced_at
+        if idle > limit:
+            self.tear_down(f"no new data for {idle:.1f}s (stream_stale_after {limit:g}s)")
+            return
+        frozen = sum(1 for t in self.moved_at.values() if now - t > limit)
+        if frozen * 2 >= count:
+            self.tear_down(f"{frozen} of {count} symbols stopped advancing for {limit:g}s")
 
     def tear_down(self, reason: str) -> None:
         """Called by the watchdog: end the current session; `run` reconnects after the backoff."""

@@ -25,5 +25,8 @@ def test_the_streaming_benchmark_reports_frames_cpu_share_and_latency_and_exits_
     cores = re.search(r"cores busy: this process ([\d.]+), simulator ([\d.]+), PostgreSQL ([\d.]+); of (\d+)", out)
     assert cores and float(cores.group(1)) > 0 and float(cores.group(2)) > 0, out
     assert re.search(r"ours / ccxt pro = [\d.]+%", out), out
+    bare = re.search(r"bare ccxt pro loop.*\n.*\n  CPU s per 10,000 frames \(this process\): ([\d.]+)", out)
+    assert bare and float(bare.group(1)) > 0, out  # the baseline measured ccxt pro at work
+    assert re.search(r"against the bare ccxt pro loop [+-][\d.]+%", out), out
     latency = re.search(r"p50 (\d+) ms, p99 (\d+) ms over (\d+) records", out)
     assert latency and int(latency.group(3)) > 0, out

@@ -35,6 +35,7 @@ FRAMES = "collector/journal/frames.py"
 WRITER = "collector/sinks/writer.py"
 RUNNER = "collector/runner.py"
 STREAM = "collector/exchanges/stream.py"
+STREAM_CONNECTION = "collector/exchanges/stream_connection.py"
 
 T_BREAKER = "tests/unit/resilience/test_breaker.py"
 T_RETRY = "tests/unit/resilience/test_retry.py"
@@ -58,6 +59,8 @@ T_JOURNAL = "tests/unit/journal/test_journal.py"
 T_WRITER = "tests/unit/sinks/test_writer.py"
 T_LIFECYCLE_SECRETS = "tests/e2e/test_lifecycle.py::test_secrets_never_reach_the_logs"
 T_RUNNER = "tests/unit/test_runner.py"
+T_STREAM_SILENCE = ("tests/integration/test_streaming_faults.py::"
+                    "test_a_stream_fault_is_detected_covered_by_rest_and_recovered_with_one_line_each[bybit-ws_silence]")
 T_STREAM_FILLS = ("tests/integration/test_streaming_values.py::"
                   "test_with_zero_a_channel_that_only_fills_is_parsed_when_read_not_frame_by_frame")
 
@@ -231,6 +234,11 @@ MUTATIONS: tuple[Mutation, ...] = (
              "interval = self._interval",
              breaks="with stream_interval 0, every bookTicker frame is parsed though only tickers read it",
              tests=T_STREAM_FILLS),
+    mutation("streams.watchdog_blind", STREAM_CONNECTION,
+             "        if self.exchange is None:\n            return  # between sessions",
+             "        if True:\n            return  # between sessions",
+             breaks="a socket that answers pings but sends no data is never torn down: the exchange goes "
+                    "silent with no down line and no REST fallback", tests=T_STREAM_SILENCE),
     # --- runner: the heap start-up built, out of the collector's walk -----------------------
     mutation("runner.heap_never_frozen", RUNNER, "    gc.freeze()\n", "",
              breaks="every full collection walks every market again: half-second stalls of every stream",
