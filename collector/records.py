@@ -38,10 +38,17 @@ def _slot_init(cls: type) -> type:
             params.append(f"{item.name}=_default_{item.name}")
     body = "".join(f"    _set_{name}(self, {name})\n" for name in names)
     exec(f"def __init__(self, {', '.join(params)}):\n{body}", namespace)  # noqa: S102 (our own field names)
-    init = namespace["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__module__ = cls.__module__
-    cls.__init__ = init
+    # `replaced(values)`: what dataclasses.replace(self, **values) returns, in a third of its time
+    # (0.9 µs against 2.6): the stream's merger fills every ticker it emits. Only field names.
+    namespace["_new"], namespace["_cls"] = object.__new__, cls
+    copied = "".join(f"    _set_{name}(new, values['{name}'] if '{name}' in values else self.{name})\n"
+                     for name in names)
+    exec(f"def replaced(self, values):\n    new = _new(_cls)\n{copied}    return new\n", namespace)  # noqa: S102
+    for name in ("__init__", "replaced"):
+        method = namespace[name]
+        method.__qualname__ = f"{cls.__qualname__}.{name}"
+        method.__module__ = cls.__module__
+        setattr(cls, name, method)
     return cls
 
 

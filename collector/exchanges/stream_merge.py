@@ -16,7 +16,6 @@ source's funding rates (binance fundingInfo), else the exchange's documented def
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -96,7 +95,7 @@ class Merger:
             hours = self.intervals.get(record.symbol, self._default_interval)
             if hours is not None:
                 values["funding_interval_hours"] = hours
-        return dataclasses.replace(record, **values) if values else record
+        return record.replaced(values) if values else record
 
     def _entry(self, channel: str, symbol: str) -> Mapping[str, Any] | None:
         connection = self._sources.get((channel, symbol))

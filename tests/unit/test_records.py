@@ -43,6 +43,20 @@ def test_a_record_takes_every_field_in_column_order_and_stays_frozen(record_type
     assert dataclasses.replace(bare, ts=1).ts == 1 and bare.ts == values[2]
 
 
+@pytest.mark.parametrize("record_type", RECORD_TYPES.values(), ids=RECORD_TYPES.keys())
+def test_replaced_is_the_record_with_those_fields_changed_and_the_original_untouched(record_type):
+    """The merger's fast copy (the fills of every streamed ticker) is dataclasses.replace's."""
+    declared = dataclasses.fields(record_type)
+    original = record_type(*[f"v{i}" for i in range(len(declared))])
+    for changed in ({}, {declared[-1].name: "new"}, {f.name: f"w{i}" for i, f in enumerate(declared)}):
+        copy = original.replaced(changed)
+        assert copy == dataclasses.replace(original, **changed) and copy is not original
+        assert type(copy) is record_type and hash(copy) == hash(dataclasses.replace(original, **changed))
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            copy.ts = 1  # type: ignore[misc]
+    assert [getattr(original, f.name) for f in declared] == [f"v{i}" for i in range(len(declared))]
+
+
 def test_identity_is_kind_exchange_symbol_and_ts_and_ignores_the_values():
     later_copy = Ticker("binance", "BTC/USDT:USDT", T0, T0 + 999, last=1.0)
     assert identity(TICKER) == ("ticker", "binance", "BTC/USDT:USDT", T0)
