@@ -22,7 +22,8 @@ _MAX_TS: Final = 4_102_444_800_000
 
 
 def _slot_init(cls: type) -> type:
-    """Give a frozen, slotted dataclass an `__init__` that sets each slot through its descriptor.
+    """Give a frozen, slotted dataclass an `__init__` that sets each slot through its descriptor,
+    and a `replaced(values)` that copies it the same way.
 
     The one `dataclass` writes calls `object.__setattr__` per field (frozen instances refuse
     plain assignment): 1.6 µs for a Ticker, the largest single cost of normalizing a record.
