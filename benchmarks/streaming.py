@@ -5,14 +5,14 @@
 
 First the baseline (`--no-bare` skips it): the loop a user would write with ccxt pro alone, the
 same subscriptions over the same connections, each watched again as soon as it returns; its CPU
-seconds per 10,000 frames. Then per `stream_interval`: frames/s the simulator pushed and updates/s the
-stream owners took; this process's CPU seconds per 10,000 frames, against the bare loop's (what
-the collector costs on top of ccxt pro on its own, or saves, sinks and journal included), and
-split by cProfile into ccxt pro (frame decoding and parsing, its client) and ours (collector/:
-conflation, normalization, watchdog, pipeline, sink writer); and latency from the frame's
-exchange event time to the record's PostgreSQL commit, p50 / p99 (target: p99 <=
-flush_interval + 250 ms). Needs the PostgreSQL server the tests use
-(127.0.0.1:5432, superuser postgres, trust); a throwaway database is created and dropped.
+seconds per 10,000 frames. Then per `stream_interval`: frames/s the simulator pushed and
+updates/s the stream owners took; this process's CPU seconds per 10,000 frames, against the bare
+loop's (what the collector costs on top of ccxt pro on its own, or saves, sinks and journal
+included), and split by cProfile into ccxt pro (frame decoding and parsing, its client) and ours
+(collector/: conflation, normalization, watchdog, pipeline, sink writer); and latency from the
+frame's exchange event time to the record's PostgreSQL commit, p50 / p99 (target: p99 <=
+flush_interval + 250 ms). Needs the PostgreSQL server the tests use (127.0.0.1:5432, superuser
+postgres, trust); a throwaway database is created and dropped.
 """
 
 from __future__ import annotations
@@ -205,6 +205,9 @@ async def bare_run(url: str, seconds: float) -> dict:
             await asyncio.sleep(seconds)
             cpu, wall = time.process_time() - cpu, time.monotonic() - wall
             frames = frames_sent(url) - frames
+            ended = [task for task in tasks if task.done()]
+            if ended:  # a watch that failed stopped costing CPU: the baseline would be too low
+                raise RuntimeError(f"{len(ended)} of {len(tasks)} bare ccxt pro loops ended: {ended[0].exception()!r}")
         finally:
             for task in tasks:
                 task.cancel()
