@@ -121,6 +121,12 @@ async def throwaway_database():
         await admin.close()
 
 
+def exchange_source(name: str, config: ExchangeConfig) -> ExchangeSource:
+    """The REST source (markets, fallback) of one exchange, the daemon's defaults otherwise."""
+    return ExchangeSource(name, config, performance=PerformanceConfig(), cache=CacheConfig(), retry=RetryConfig(),
+                          circuit_breaker=CircuitBreakerConfig(), semaphore=asyncio.Semaphore(50))
+
+
 async def run(url: str, database: PostgresConfig, interval: float, seconds: float,
               profiler: cProfile.Profile | None, *, settle: bool = True) -> dict:
     sim_options = Simulator(port=int(url.rsplit(":", 1)[1]))
@@ -137,9 +143,7 @@ async def run(url: str, database: PostgresConfig, interval: float, seconds: floa
             for name, ccxt_id in EXCHANGES.items():
                 config = ExchangeConfig(ccxt_id=ccxt_id, rate_limit=10000, mode="stream", stream_interval=interval,
                                         ccxt_options=sim_options.ccxt_options(ccxt_id))
-                source = await stack.enter_async_context(ExchangeSource(
-                    name, config, performance=PerformanceConfig(), cache=CacheConfig(), retry=RetryConfig(),
-                    circuit_breaker=CircuitBreakerConfig(), semaphore=asyncio.Semaphore(50)))
+                source = await stack.enter_async_context(exchange_source(name, config))
                 owners.append(StreamOwner(source, config, ticker_interval=1.0, retry=RetryConfig(),
                                           publish=pipeline.publish))
             if settle:
@@ -187,9 +191,7 @@ async def bare_run(url: str, seconds: float) -> dict:
         loops = []
         for name, ccxt_id in EXCHANGES.items():
             config = ExchangeConfig(ccxt_id=ccxt_id, rate_limit=10000, ccxt_options=sim_options.ccxt_options(ccxt_id))
-            source = await stack.enter_async_context(ExchangeSource(
-                name, config, performance=PerformanceConfig(), cache=CacheConfig(), retry=RetryConfig(),
-                circuit_breaker=CircuitBreakerConfig(), semaphore=asyncio.Semaphore(50)))
+            source = await stack.enter_async_context(exchange_source(name, config))
             dialect = DIALECTS[ccxt_id]
             for channel in dialect.channels:
                 for part in chunks(sorted(source.symbols), dialect.symbols_per_connection):
