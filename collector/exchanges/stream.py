@@ -13,7 +13,7 @@ bid/ask and mark/index) and its funding interval as it is emitted (stream_merge.
 sweep is the watchdog: a connection with no new data for `stream_stale_after` (plus its
 channel's `quiet`), or half of whose symbols stopped advancing for that long, is torn down and
 resubscribed with backoff. While any connection is not delivering, the exchange's stream is
-down: REST polling (the exchange's own `ExchangeSource.poll`) covers that connection's symbols,
+down (stream_state.py): REST polling (the exchange's own `ExchangeSource.poll`) covers that connection's symbols,
 both kinds, every `ticker_interval`, and hands back once every connection delivers again. One
 log line when the stream goes down (STREAM_001, or STREAM_002 for a rejected subscription), one
 when it recovers. The listings task reloads the markets every `markets_ttl`: a new listing gets
@@ -44,12 +44,12 @@ from collector.exchanges.stream_connection import Connection
 from collector.exchanges.stream_dialects import DIALECTS, Channel, chunks
 from collector.exchanges.stream_gate import FrameGate
 from collector.exchanges.stream_merge import Merger
+from collector.exchanges.stream_state import StreamState
 from collector.records import Record
 from collector.resilience.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
 
-CONNECTING, UP, DOWN = stream_report.CONNECTING, stream_report.UP, stream_report.DOWN
 _SWEEP = 0.05  # seconds between sweeps (at most stream_interval)
 _RATE_WINDOW = 5.0  # seconds over which updates/s is measured
 _FILL_EVERY = 1.0  # seconds: a channel that only fills is parsed at least this often
@@ -72,12 +72,9 @@ class StreamOwner:
         self._normalizer = Normalizer(source.name, source.exchange_id)
         self._merger = Merger(self.dialect, self._normalizer, source.exchange_id, wait=self._stale_after / 2)
         self._last_ts: dict[tuple[str, str], int] = {}
-        self.connections: list[Connection] = []
-        self.state = CONNECTING
-        self._down_since: float | None = None
-        self._down = asyncio.Event()
-        self.fallbacks = 0
-        self.fallback_records = 0
+        self.connections: list[Connection] = []  # filled by run(), then extended and pruned in place
+        self._stream = StreamState(source, self.connections, emit=self._emit, ticker_interval=ticker_interval,
+                                   stale_after=self._stale_after, clock=clock)
         self.updates = 0
         self.malformed = 0
         self.lag = stream_report.LagWatch(self.name, limit=self._stale_after)
@@ -93,7 +90,7 @@ class StreamOwner:
         """Stream until cancelled."""
         await self._poll_until_markets()
         await self._learn_intervals()
-        self.connections = self._build_connections()
+        self.connections.extend(self._build_connections())
         self._merger.watch(self.connections)
         log.info("stream_starting", exchange=self.name, connections=len(self.connections),
                  symbols=len(self.source.symbols), stream_interval=self._interval)
@@ -101,7 +98,7 @@ class StreamOwner:
             for connection in self.connections:
                 connection.task = group.create_task(connection.run(), name=f"stream:{connection.name}")
             group.create_task(self._sweep_loop(), name=f"stream:{self.name}:sweep")
-            group.create_task(self._fallback_loop(), name=f"stream:{self.name}:fallback")
+            group.create_task(self._stream.fallback_loop(), name=f"stream:{self.name}:fallback")
             group.create_task(self._listings_loop(group), name=f"stream:{self.name}:listings")
 
     async def _poll_until_markets(self) -> None:
@@ -264,70 +261,26 @@ class StreamOwner:
         if records:
             self.lag.note(records, stream_interval=self._interval, symbols=len(self.source.symbols))
         await self._emit(records)
-        self._set_state(now)
+        self._stream.update(now)
         self._export(now)
 
-    # --- state and fallback --------------------------------------------------------------
+    # --- state ------------------------------------------------------------------------
     def _connection_changed(self) -> None:
         """A connection came up or went down: the stream's state follows at once, not at the
         next sweep, so even a reconnect within one sweep is a down line and REST covers it."""
-        self._set_state(self._clock())
+        self._stream.update(self._clock())
 
-    def _set_state(self, now: float) -> None:
-        if all(c.up or c.joining(now, self._stale_after) for c in self.connections):
-            state = UP
-        elif any(c.failed for c in self.connections):
-            state = DOWN
-        else:
-            state = self.state if self.state != UP else DOWN
-        if state == self.state:
-            return
-        previous, self.state = self.state, state
-        if state == DOWN:
-            self._went_down(now)
-        elif state == UP:
-            self._came_up(previous, now)
+    @property
+    def state(self) -> str:
+        return self._stream.state
 
-    def _went_down(self, now: float) -> None:
-        self._down_since = now
-        self.fallbacks += 1
-        metrics.stream_fallbacks.labels(self.name).inc()
-        failed = [c for c in self.connections if not c.up]
-        first = next((c for c in failed if c.last_error), None)
-        log.warning("stream_down", exchange=self.name,
-                    error_code=str(first.error_code if first else ErrorCode.STREAM_001),
-                    reason=first.last_error if first else "no data yet", connections_down=len(failed),
-                    connections=len(self.connections), fallback="rest", ticker_interval=self._ticker_interval)
-        self._down.set()
+    @property
+    def fallbacks(self) -> int:
+        return self._stream.fallbacks
 
-    def _came_up(self, previous: str, now: float) -> None:
-        self._down.clear()
-        if previous == DOWN:
-            log.info("stream_recovered", exchange=self.name, connections=len(self.connections),
-                     down_s=round(now - (self._down_since or now), 3), fallback_records=self.fallback_records)
-        else:
-            log.info("stream_up", exchange=self.name, connections=len(self.connections))
-        self._down_since = None
-
-    def _down_symbols(self) -> dict[str, set[str]]:
-        """Per record kind, the symbols of the connections not delivering: every kind, since a
-        fault seldom spares the exchange's other connections, and the watchdog judges some of
-        them later (a quiet channel) or only through the records they fill (binance bookTicker)."""
-        symbols = set().union(*(c.symbols for c in self.connections if not c.up))
-        return {kind: symbols for c in self.connections for kind in c.channel.kinds} if symbols else {}
-
-    async def _fallback_loop(self) -> None:
-        while True:
-            await self._down.wait()
-            started = self._clock()
-            down = self._down_symbols()
-            for kind in ("ticker", "funding_rate"):
-                wanted = down.get(kind)
-                if wanted:
-                    records = [r for r in await self.source.poll(kind) if r.symbol in wanted]
-                    self.fallback_records += len(records)
-                    await self._emit(records)
-            await asyncio.sleep(max(0.0, self._ticker_interval - (self._clock() - started)))
+    @property
+    def fallback_records(self) -> int:
+        return self._stream.fallback_records
 
     # --- reporting -----------------------------------------------------------------------
     def _export(self, now: float) -> None:
@@ -346,7 +299,7 @@ class StreamOwner:
             **stream_report.connection_status(self.connections, self._clock()),
             "updates_per_s": round(self._rate[2], 1),
             "fallbacks": self.fallbacks,
-            "fallback_active": self._down.is_set(),
+            "fallback_active": self._stream.falling_back,
             "fallback_records": self.fallback_records,
             "malformed_entries": self.malformed,
             **self.lag.status(),
