@@ -139,6 +139,7 @@ class StreamOwner:
             try:
                 await self.source.refresh_markets()
                 await self._follow_listings(group)
+                self._share_markets()  # after: a new listing's interval is known before any frame of it is read
             except ccxt_errors.BaseError:
                 continue  # a failed reload keeps the last markets (logged by the source)
             except Exception as err:  # the streams go on; the traceback says what broke
@@ -182,13 +183,22 @@ class StreamOwner:
         return make
 
     def _open_exchange(self) -> Any:
-        """A ccxt pro instance with the REST source's markets, so no request is made to open it."""
+        """A ccxt pro instance sharing the REST source's market tables (not a copy of them per
+        connection and session), so no request is made to open it."""
         exchange_id = self.source.exchange_id
         config = mk.ccxt_config(exchange_id, self._config)
         exchange = getattr(ccxt_pro, exchange_id)(config)
-        rest = self.source.exchange
-        exchange.set_markets(rest.markets, rest.currencies)
+        exchange.set_markets_from_exchange(self.source.exchange)
         return exchange
+
+    def _share_markets(self) -> None:
+        """After a reload, the open instances take the new tables too, so the old ones are freed
+        now rather than at each connection's next session."""
+        rest = self.source.exchange
+        for connection in self.connections:
+            exchange = connection.exchange
+            if exchange is not None and exchange.markets is not rest.markets:
+                exchange.set_markets_from_exchange(rest)
 
     async def _emit(self, records: list[Record]) -> None:
         if records:

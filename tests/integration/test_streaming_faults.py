@@ -176,6 +176,9 @@ async def test_a_symbol_listed_while_streaming_is_streamed_without_a_restart_or_
                 await wait_until(lambda: any(r.symbol == "SOL/USDT:USDT" for r in records), 15, "the new listing streamed")
                 listed_ms = int(time.time() * 1000)
                 await asyncio.sleep(2 * STALE_AFTER)
+                # the markets reload every second: the ccxt pro instances share the REST source's tables
+                await wait_until(lambda: all(c.exchange is None or c.exchange.markets is owner.source.exchange.markets
+                                             for c in owner.connections), 5, "the reloaded markets shared")
                 status = owner.status()
                 streamed = {s for c in owner.connections for s in c.symbols}
     sol = [r for r in records if r.symbol == "SOL/USDT:USDT"]

@@ -63,6 +63,8 @@ T_STREAM_SILENCE = ("tests/integration/test_streaming_faults.py::"
                     "test_a_stream_fault_is_detected_covered_by_rest_and_recovered_with_one_line_each[bybit-ws_silence]")
 T_STREAM_FILLS = ("tests/integration/test_streaming_values.py::"
                   "test_with_zero_a_channel_that_only_fills_is_parsed_when_read_not_frame_by_frame")
+T_STREAM_LISTING = ("tests/integration/test_streaming_faults.py::"
+                    "test_a_symbol_listed_while_streaming_is_streamed_without_a_restart_or_a_fallback[okx]")
 
 MUTATIONS: tuple[Mutation, ...] = (
     # --- breaker ---------------------------------------------------------------------------
@@ -239,6 +241,10 @@ MUTATIONS: tuple[Mutation, ...] = (
              "        if True:\n            return  # between sessions",
              breaks="a socket that answers pings but sends no data is never torn down: the exchange goes "
                     "silent with no down line and no REST fallback", tests=T_STREAM_SILENCE),
+    mutation("streams.markets_not_shared_after_reload", STREAM,
+             "                self._share_markets()  # after: a new listing's interval is known before any frame of it is read\n", "",
+             breaks="after each markets reload every open ccxt pro instance keeps the old tables alive until "
+                    "its next session: two sets of markets in memory", tests=T_STREAM_LISTING),
     # --- runner: the heap start-up built, out of the collector's walk -----------------------
     mutation("runner.heap_never_frozen", RUNNER, "    gc.freeze()\n", "",
              breaks="every full collection walks every market again: half-second stalls of every stream",
