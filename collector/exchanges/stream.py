@@ -13,11 +13,12 @@ bid/ask and mark/index) and its funding interval as it is emitted (stream_merge.
 sweep is the watchdog: a connection with no new data for `stream_stale_after` (plus its
 channel's `quiet`), or half of whose symbols stopped advancing for that long, is torn down and
 resubscribed with backoff. While any connection is not delivering, the exchange's stream is
-down (stream_state.py): REST polling (the exchange's own `ExchangeSource.poll`) covers that connection's symbols,
-both kinds, every `ticker_interval`, and hands back once every connection delivers again. One
-log line when the stream goes down (STREAM_001, or STREAM_002 for a rejected subscription), one
-when it recovers. The listings task reloads the markets every `markets_ttl`: a new listing gets
-connections of its own, a delisted symbol is no longer expected.
+down (stream_state.py): REST polling (the exchange's own `ExchangeSource.poll`) covers that
+connection's symbols, both kinds, every `ticker_interval`, and hands back once every connection
+delivers again. One log line when the stream goes down (STREAM_001, or STREAM_002 for a rejected
+subscription), one when it recovers. The listings task reloads the markets every `markets_ttl`:
+a new listing gets connections of its own, a delisted symbol is no longer expected, and the ccxt
+pro instances, which share the REST source's market tables, take the reloaded ones.
 """
 
 from __future__ import annotations
