@@ -28,5 +28,7 @@ def test_the_streaming_benchmark_reports_frames_cpu_share_and_latency_and_exits_
     bare = re.search(r"bare ccxt pro loop.*\n.*\n  CPU s per 10,000 frames \(this process\): ([\d.]+)", out)
     assert bare and float(bare.group(1)) > 0, out  # the baseline measured ccxt pro at work
     assert re.search(r"against the bare ccxt pro loop [+-][\d.]+%", out), out
+    share = re.search(r"ours against ccxt pro in the bare loop: ([\d.]+)%", out)
+    assert share and float(share.group(1)) > 0, out  # both profiled: ours and ccxt pro on its own
     latency = re.search(r"p50 (\d+) ms, p99 (\d+) ms over (\d+) records", out)
     assert latency and int(latency.group(3)) > 0, out
