@@ -239,9 +239,8 @@ class Connection:
 
     async def _watch_session(self) -> None:
         exchange = self._open()
-        markets = exchange.markets or {}
-        self.gate = self._make_gate(exchange, symbols={markets[s]["id"]: s for s in self.symbols if s in markets},
-                                    cache=self.channel.cache, parsed=self.pending)
+        self.gate = self._make_gate(exchange, symbols=self._market_ids(exchange), cache=self.channel.cache,
+                                    parsed=self.pending)
         self.exchange = exchange
         try:
             await self._watch(exchange)
@@ -249,6 +248,13 @@ class Connection:
             self.exchange = None
             self.gate = None
             await exchange.close()
+
+    def _market_ids(self, exchange: Any) -> dict[str, str]:
+        """Market id -> symbol of this connection's symbols. Not in the session's frame: a local
+        there would hold the markets tables the session opened with until it ends, past every
+        reload (the instance itself takes the reloaded ones, StreamOwner._share_markets)."""
+        markets = exchange.markets or {}
+        return {markets[s]["id"]: s for s in self.symbols if s in markets}
 
     async def _watch(self, exchange: Any) -> None:
         watch = getattr(exchange, self.channel.method)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import time
 
 import pytest
@@ -176,9 +177,13 @@ async def test_a_symbol_listed_while_streaming_is_streamed_without_a_restart_or_
                 await wait_until(lambda: any(r.symbol == "SOL/USDT:USDT" for r in records), 15, "the new listing streamed")
                 listed_ms = int(time.time() * 1000)
                 await asyncio.sleep(2 * STALE_AFTER)
-                # the markets reload every second: the ccxt pro instances share the REST source's tables
+                # the markets reload every second: the ccxt pro instances share the REST source's tables,
+                # and nothing holds the ones they replaced (one generation of markets in memory)
                 await wait_until(lambda: all(c.exchange is None or c.exchange.markets is owner.source.exchange.markets
                                              for c in owner.connections), 5, "the reloaded markets shared")
+                gc.collect()
+                btc_markets = [o for o in gc.get_objects() if type(o) is dict and o.get("symbol") == "BTC/USDT:USDT"
+                               and "precision" in o and "info" in o]
                 status = owner.status()
                 streamed = {s for c in owner.connections for s in c.symbols}
     sol = [r for r in records if r.symbol == "SOL/USDT:USDT"]
@@ -187,6 +192,7 @@ async def test_a_symbol_listed_while_streaming_is_streamed_without_a_restart_or_
         assert_streamed_as_served(sim, record)
     assert sum(1 for r in sol if r.kind == "ticker" and r.received_at > listed_ms) >= 2 * STALE_AFTER / STREAM_INTERVAL - 2
     assert "SOL/USDT:USDT" in streamed and "ETH/USDT:USDT" not in streamed
+    assert len(btc_markets) <= 2, len(btc_markets)  # the REST source's markets and markets_by_id entries
     assert status["state"] == "up" and status["fallbacks"] == 0 and status["connections"] == 2 * channels
     assert not events(logs, "stream_down", name)
     added = events(logs, "stream_symbols_added", name)
