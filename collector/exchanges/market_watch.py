@@ -58,13 +58,14 @@ class MarketWatch:
         mk.check_symbols(self.name, self.exchange_id, self._configured, markets)
         self._apply(markets)
 
-    async def refresh(self, policy: RetryPolicy) -> None:
-        """Reload the markets when the last load expired; raises only while none was ever loaded."""
+    async def refresh(self, policy: RetryPolicy) -> bool:
+        """Reload the markets when the last load expired; raises only while none was ever loaded.
+        True when new markets were loaded."""
         if self._markets.get("markets") is not None:
-            return
+            return False
         async with self._lock:
             if self._markets.get("markets") is not None:
-                return
+                return False
             try:
                 markets = await self._load(policy)
             except ccxt_errors.BaseError as err:
@@ -73,8 +74,9 @@ class MarketWatch:
                 log.warning("markets_reload_failed", exchange=self.name, error_code=error_code(err),
                             error=one_line(err))
                 self._markets.set("markets", self._current(), ttl=_MARKETS_RETRY_AFTER)
-                return
+                return False
             self._apply(markets)
+            return True
 
     def drop(self, symbol: str) -> None:
         if self.wanted is not None and symbol in self.wanted:

@@ -47,6 +47,7 @@ from collector.resilience.breaker import BreakerState, CircuitBreaker
 from collector.resilience.cache import TTLCache
 from collector.resilience.ratelimit import RateLimiter
 from collector.resilience.retry import RetryPolicy
+from collector.runner import trim_heap
 
 log = structlog.get_logger(__name__)
 
@@ -159,9 +160,10 @@ class ExchangeSource:
             await self._session.close()
             self._session = None
 
-    async def refresh_markets(self) -> None:
-        """Reload the markets if `markets_ttl` has passed (streaming asks; a poll does it itself)."""
-        await self._markets.refresh(self._policy)
+    async def refresh_markets(self) -> bool:
+        """Reload the markets if `markets_ttl` has passed (streaming asks; a poll does it itself).
+        True when new markets were loaded."""
+        return await self._markets.refresh(self._policy)
 
     async def _load_markets(self, policy: RetryPolicy) -> dict:
         with response_cache.bypass():  # the markets are always loaded afresh
@@ -197,7 +199,8 @@ class ExchangeSource:
         probe = breaker.state is BreakerState.HALF_OPEN
         policy = self._probe_policy if probe else self._policy
         try:
-            await self._markets.refresh(policy)
+            if await self._markets.refresh(policy):
+                trim_heap()  # the tables it replaced were freed
             if state.kind == "funding_settlement":
                 entries, received_at = await self._fetch_settlements(policy)
             else:

@@ -48,6 +48,7 @@ from collector.exchanges.stream_merge import Merger
 from collector.exchanges.stream_state import StreamState
 from collector.records import Record
 from collector.resilience.retry import RetryPolicy
+from collector.runner import trim_heap
 
 log = structlog.get_logger(__name__)
 
@@ -140,7 +141,8 @@ class StreamOwner:
             try:
                 await self.source.refresh_markets()
                 await self._follow_listings(group)
-                self._share_markets()  # after: a new listing's interval is known before any frame of it is read
+                if self._share_markets():  # after: a new listing's interval is known before any frame of it is read
+                    trim_heap()  # the tables they let go of were freed
             except ccxt_errors.BaseError:
                 continue  # a failed reload keeps the last markets (logged by the source)
             except Exception as err:  # the streams go on; the traceback says what broke
@@ -192,14 +194,17 @@ class StreamOwner:
         exchange.set_markets_from_exchange(self.source.exchange)
         return exchange
 
-    def _share_markets(self) -> None:
+    def _share_markets(self) -> bool:
         """After a reload, the open instances take the new tables too, so the old ones are freed
-        now rather than at each connection's next session."""
+        now rather than at each connection's next session. True when any instance took them."""
         rest = self.source.exchange
+        shared = False
         for connection in self.connections:
             exchange = connection.exchange
             if exchange is not None and exchange.markets is not rest.markets:
                 exchange.set_markets_from_exchange(rest)
+                shared = True
+        return shared
 
     async def _emit(self, records: list[Record]) -> None:
         if records:
