@@ -242,12 +242,22 @@ MUTATIONS: tuple[Mutation, ...] = (
              breaks="a socket that answers pings but sends no data is never torn down: the exchange goes "
                     "silent with no down line and no REST fallback", tests=T_STREAM_SILENCE),
     mutation("streams.markets_not_shared_after_reload", STREAM,
-             "                self._share_markets()  # after: a new listing's interval is known before any frame of it is read\n", "",
+             "                if self._share_markets():  # after: a new listing's interval is known before any frame of it is read\n",
+             "                if False:\n",
              breaks="after each markets reload every open ccxt pro instance keeps the old tables alive until "
                     "its next session: two sets of markets in memory", tests=T_STREAM_LISTING),
+    mutation("streams.session_holds_its_markets", STREAM_CONNECTION,
+             "        self.gate = self._make_gate(exchange, symbols=self._market_ids(exchange), cache=self.channel.cache,\n",
+             "        markets = exchange.markets  # noqa: F841\n"
+             "        self.gate = self._make_gate(exchange, symbols=self._market_ids(exchange), cache=self.channel.cache,\n",
+             breaks="every session's frame keeps the markets tables it opened with past each reload: one more "
+                    "generation of every exchange's markets in memory (the 30-minute soak: +4 MB)", tests=T_STREAM_LISTING),
     # --- runner: the heap start-up built, out of the collector's walk -----------------------
     mutation("runner.heap_never_frozen", RUNNER, "    gc.freeze()\n", "",
              breaks="every full collection walks every market again: half-second stalls of every stream",
+             tests=T_RUNNER),
+    mutation("runner.heap_never_trimmed", RUNNER, "    _MALLOC_TRIM(0)\n", "",
+             breaks="each markets reload's peak stays in RSS: glibc keeps the pages freed inside its heap",
              tests=T_RUNNER),
     mutation("runner.start_up_garbage_frozen", RUNNER, "    gc.collect()  # garbage of start-up", "    pass  # garbage of start-up",
              breaks="cycles start-up let go of are frozen with the rest and never freed", tests=T_RUNNER),
