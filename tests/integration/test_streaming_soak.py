@@ -1,8 +1,8 @@
 """Soak: 3 exchanges x 200 symbols streamed for 30 minutes (SOAK_MINUTES to change it), with a
 server close every few minutes; the collector's RSS grows by less than 5 %. The simulator runs in
-a process of its own, as in the benchmarks, so the figure is the collector's alone (in the same
-process, the simulator's own buffers and the markets documents it renders at every reload read
-as the collector's growth). Run it with
+a process of its own, as in the benchmarks, so the figure is the collector's alone. The run spans
+two markets reloads (`markets_ttl` 900 s), where a generation of old markets held on would show
+as a step. Run it with
 `python run_tests.py --soak tests/integration/test_streaming_soak.py`."""
 
 from __future__ import annotations
