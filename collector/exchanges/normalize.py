@@ -146,7 +146,10 @@ class Normalizer:
                 malformed += 1
         for part, result in rest:  # each part in turn, over the symbols still usable
             malformed += self._fill(part, result, merged)
-        records, unusable = self._records(record_type, merged, received_at)
+        # The documented default holds for a symbol the interval list leaves out, so only when
+        # that list came: a failed request leaves the interval empty, not a guess.
+        default = self._default_interval if any(p.fills == _INTERVAL_FILLS for p, _ in rest) else None
+        records, unusable = self._records(record_type, merged, received_at, default)
         return Normalized(records, malformed + unusable)
 
     def _fill(self, part: Any, result: tuple[Mapping, Any], merged: dict[str, list]) -> int:
@@ -178,14 +181,15 @@ class Normalizer:
             del merged[symbol]
         return len(unusable)
 
-    def _records(self, record_type: type, merged: dict[str, list], received_at: int) -> tuple[list, int]:
+    def _records(self, record_type: type, merged: dict[str, list], received_at: int,
+                 default_interval: float | None) -> tuple[list, int]:
         """The merged records (their time: the first or stamping part's, else the newest other
         part's, else `received_at`), and how many could not become one."""
-        exchange, default_interval = self.exchange, self._default_interval
+        exchange = self.exchange
         rate_required = record_type is FundingRate
         records, unusable = [], 0
         for symbol, (values, clock, others) in merged.items():
-            if "funding_interval_hours" in values and values["funding_interval_hours"] is None:
+            if default_interval is not None and values.get("funding_interval_hours", 0) is None:
                 values["funding_interval_hours"] = default_interval
             ts = clock if clock is not None else others
             try:
@@ -202,12 +206,13 @@ class Normalizer:
             table = make_table(tuple((f, k) for f, k in TICKER_FIELDS if f in fills))
             fallback = tuple((f, k) for f, k in self._ticker_fallback.items() if f in table.names)
             return partial(ticker_subset, table, fallback)
-        if reads == "funding_rate" and fills == ("funding_interval_hours",):
+        if reads == "funding_rate" and fills == _INTERVAL_FILLS:
             return interval_only  # binance fundingInfo: the interval, nothing else
         return {"ticker": self.ticker_values, "funding_rate": self.funding_values,
                 "open_interest": self.open_interest_values}[reads]
 
 
+_INTERVAL_FILLS: Final = ("funding_interval_hours",)
 _UNUSABLE: Final = (MalformedEntry, KeyError, TypeError, AttributeError)
 _MERGED_TYPES: Final = {"ticker": Ticker, "funding_rate": FundingRate}
 

@@ -72,7 +72,7 @@ class StreamOwner:
         self._publish = publish
         self._clock = clock
         self._normalizer = Normalizer(source.name, source.exchange_id)
-        self._merger = Merger(self.dialect, self._normalizer, source.exchange_id, wait=self._stale_after / 2)
+        self._merger = Merger(self.dialect, self._normalizer, wait=self._stale_after / 2)
         self._last_ts: dict[tuple[str, str], int] = {}
         self.connections: list[Connection] = []  # filled by run(), then extended and pruned in place
         self._stream = StreamState(source, self.connections, emit=self._emit, ticker_interval=ticker_interval,
@@ -123,6 +123,14 @@ class StreamOwner:
                 self._last_ts[(record.kind, record.symbol)] = record.ts
             await self._emit(records)
 
+    async def _learn_missing_intervals(self) -> None:
+        """Symbols whose interval the REST source could not give yet (its fundingInfo request
+        failed): asked again at every markets reload until it does."""
+        if self.dialect.rest_intervals:
+            missing = self._merger.missing_intervals(self.source.symbols)
+            if missing:
+                await self._learn_intervals(missing)
+
     def _build_connections(self, symbols: list[str] | None = None, first: int = 0) -> list[Connection]:
         symbols = sorted(self.source.symbols) if symbols is None else symbols
         return [
@@ -141,6 +149,7 @@ class StreamOwner:
             try:
                 await self.source.refresh_markets()
                 await self._follow_listings(group)
+                await self._learn_missing_intervals()
                 if self._share_markets():  # after: a new listing's interval is known before any frame of it is read
                     trim_heap()  # the tables they let go of were freed
             except ccxt_errors.BaseError:

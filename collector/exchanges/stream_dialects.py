@@ -7,7 +7,8 @@ it), the `bookTicker` stream (bid, ask) and the `markPrice@1s` stream (mark, ind
 and next funding time in the frame's `info`); tickers take bid/ask and mark/index from the other
 two (`Fill`, merged per symbol at the sweep, stream_merge.py), as poll mode merges ticker/24hr,
 bookTicker and premiumIndex. The funding interval is in none of its frames: the REST source's
-fundingInfo (asked once when streaming starts, again with every REST fallback) gives it.
+fundingInfo (asked when streaming starts, with every REST fallback, and at each markets reload
+while a symbol's is not known) gives it.
 bybit: `tickers.<ID>` (snapshot + deltas, merged by ccxt pro) carries both kinds; the funding
 interval is the market's `fundingInterval` (instruments-info, as in poll mode). okx: the
 `tickers`, `mark-price` and `funding-rate` channels (no index price or open interest: ccxt pro

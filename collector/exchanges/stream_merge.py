@@ -11,7 +11,9 @@ empty, as a failed later part does in poll mode.
 
 Funding intervals change rarely and few frames carry them: a funding rate without one takes the
 interval last known for its symbol, from the market (bybit's instruments-info), from the REST
-source's funding rates (binance fundingInfo), else the exchange's documented default.
+source's funding rates (binance fundingInfo, whose documented 8 h default for a symbol it leaves
+out holds only once that list came). A symbol whose interval is not known yet gets none rather
+than a guess, and `missing_intervals` tells the stream to ask again.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from collector.exchanges.fields import DEFAULT_FUNDING_INTERVAL_HOURS, MalformedEntry
+from collector.exchanges.fields import MalformedEntry
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.stream_connection import Connection
 from collector.exchanges.stream_dialects import StreamDialect
@@ -27,12 +29,10 @@ from collector.records import FundingRate, Record
 
 
 class Merger:
-    def __init__(self, dialect: StreamDialect, normalizer: Normalizer, exchange_id: str, *,
-                 wait: float) -> None:
+    def __init__(self, dialect: StreamDialect, normalizer: Normalizer, *, wait: float) -> None:
         self._dialect = dialect
         self._wait = wait
         self._normalizer = normalizer
-        self._default_interval = DEFAULT_FUNDING_INTERVAL_HOURS.get(exchange_id)
         self._sources: dict[tuple[str, str], Connection] = {}  # (channel name, symbol) -> connection
         self.intervals: dict[str, float] = {}  # symbol -> funding interval in hours
 
@@ -59,6 +59,9 @@ class Merger:
         for record in records:
             if isinstance(record, FundingRate) and record.funding_interval_hours:
                 self.intervals[record.symbol] = record.funding_interval_hours
+
+    def missing_intervals(self, symbols: Iterable[str]) -> set[str]:
+        return {symbol for symbol in symbols if symbol not in self.intervals}
 
     def ready(self, kinds: tuple[str, ...], symbol: str, now: float) -> bool:
         """False while a connection filling these kinds is in a fresh session (younger than the
@@ -92,7 +95,7 @@ class Merger:
                 if value is not None and getattr(record, field) is None and field not in values:
                     values[field] = value
         if isinstance(record, FundingRate) and record.funding_interval_hours is None:
-            hours = self.intervals.get(record.symbol, self._default_interval)
+            hours = self.intervals.get(record.symbol)
             if hours is not None:
                 values["funding_interval_hours"] = hours
         return record.replaced(values) if values else record

@@ -199,6 +199,34 @@ async def test_a_symbol_listed_while_streaming_is_streamed_without_a_restart_or_
     assert [(e["symbols"], e["connections"]) for e in added] == [(["SOL/USDT:USDT"], channels)]
 
 
+async def test_a_binance_funding_interval_is_left_empty_while_funding_info_fails_and_filled_once_it_answers():
+    """binance streams carry no funding interval: the REST fundingInfo gives it, and its
+    documented 8 h default holds only for a symbol that list leaves out. While that request fails
+    a streamed funding rate has no interval (not a guessed 8 h); it is asked again at each markets
+    reload, and the records carry every symbol's own interval once it answers."""
+    async with Simulator(symbols=12, seed=24, tick=0.5) as sim:
+        sim.set_fault("binanceusdm", "http_5xx", path="/fapi/v1/fundingInfo")
+        hours = {s.symbol: s.funding_interval_hours for s in sim._state("binanceusdm").listed_specs()}
+        assert set(hours.values()) != {8}  # some symbols settle every 4 h or 1 h: a guess would be wrong
+        async with streaming(sim, ("binance",), ticker_interval=TICKER_INTERVAL, stream_interval=STREAM_INTERVAL,
+                             stream_stale_after=STALE_AFTER, markets_ttl=1.0) as ([owner], records):
+            await wait_until(lambda: owner.state == "up" and len({r.symbol for r in records if r.kind == "funding_rate"})
+                             == len(hours), 20, "funding rates of every symbol")
+            await asyncio.sleep(2.0)  # a reload or two with fundingInfo still failing
+            failing = [r for r in records if r.kind == "funding_rate"]
+            sim.clear_faults("binanceusdm")
+            cleared = len(records)
+            await wait_until(lambda: {r.symbol for r in records[cleared:] if r.kind == "funding_rate"
+                                      and r.funding_interval_hours is not None} == set(hours), 15,
+                             "every symbol's interval once fundingInfo answers")
+            status = owner.status()
+    assert failing and all(r.funding_interval_hours is None for r in failing), \
+        {r.symbol: r.funding_interval_hours for r in failing if r.funding_interval_hours is not None}
+    answered = [r for r in records[cleared:] if r.kind == "funding_rate" and r.funding_interval_hours is not None]
+    assert {r.symbol: r.funding_interval_hours for r in answered} == hours
+    assert status["state"] == "up" and status["fallbacks"] == 0
+
+
 async def test_records_that_come_long_after_their_exchange_time_are_one_stream_lagging_line_not_a_fault():
     """The exchange's event times 30 s behind our clock, as a daemon that cannot keep up with the
     frames sees them (or a venue whose clock is off): STREAM_004 once, /health's stream fields say

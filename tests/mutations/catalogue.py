@@ -65,6 +65,9 @@ T_STREAM_FILLS = ("tests/integration/test_streaming_values.py::"
                   "test_with_zero_a_channel_that_only_fills_is_parsed_when_read_not_frame_by_frame")
 T_STREAM_LISTING = ("tests/integration/test_streaming_faults.py::"
                     "test_a_symbol_listed_while_streaming_is_streamed_without_a_restart_or_a_fallback[okx]")
+T_STREAM_INTERVALS = ("tests/integration/test_streaming_faults.py::"
+                      "test_a_binance_funding_interval_is_left_empty_while_funding_info_fails_and_filled_once_it_answers")
+T_RECORDED = "tests/unit/exchanges/test_recorded_payloads.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     # --- breaker ---------------------------------------------------------------------------
@@ -184,6 +187,11 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("normalize.bybit_open_interest_lost", FIELDS,
              '"bybit": {"open_interest": "openInterest", "ts": "timestamp"},', '"bybit": {"ts": "timestamp"},',
              breaks="bybit tickers lose their open interest", tests=T_NORMALIZE),
+    mutation("normalize.default_interval_without_funding_info", NORMALIZE,
+             "self._default_interval if any(p.fills == _INTERVAL_FILLS for p, _ in rest) else None",
+             "self._default_interval",
+             breaks="a failed binance fundingInfo request stores 8 h for symbols that settle every 4 h or 1 h",
+             tests=T_RECORDED),
     # --- records ---------------------------------------------------------------------------
     mutation("records.nan_passes_validation", RECORDS,
              "or not math.isfinite(value)", "or False",
@@ -246,6 +254,10 @@ MUTATIONS: tuple[Mutation, ...] = (
              "                if False:\n",
              breaks="after each markets reload every open ccxt pro instance keeps the old tables alive until "
                     "its next session: two sets of markets in memory", tests=T_STREAM_LISTING),
+    mutation("streams.missing_intervals_never_asked_again", STREAM,
+             "                await self._learn_missing_intervals()\n", "",
+             breaks="a binance stream that started while fundingInfo failed never records funding intervals",
+             tests=T_STREAM_INTERVALS),
     mutation("streams.session_holds_its_markets", STREAM_CONNECTION,
              "        self.gate = self._make_gate(exchange, symbols=self._market_ids(exchange), cache=self.channel.cache,\n",
              "        markets = exchange.markets  # noqa: F841\n"

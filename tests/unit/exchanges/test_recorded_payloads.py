@@ -71,19 +71,23 @@ def test_binance_ticker_merges_the_24h_ticker_and_premium_index_rows():
     assert record.ts == 1732715655000  # premiumIndex `time`, newer than the 24 h closeTime
 
 
-def test_binance_funding_rate_with_its_documented_default_interval():
+def test_binance_funding_rate_with_its_documented_default_interval_only_once_funding_info_came():
     exchange = ccxt.binanceusdm()
     rate = exchange.parse_funding_rate(load("binanceusdm/served/premiumIndex_BTCUSDT.json"))
     rate["symbol"] = "BTC/USDT:USDT"
-    parts = [(Part("funding_rates", "fetch_funding_rates", reads="funding_rate"),
-              ({"BTC/USDT:USDT": rate}, None))]
-    [record] = Normalizer("binance", "binanceusdm").merge("funding_rate", parts, {"BTC/USDT:USDT"},
-                                                        RECEIVED).records
+    plan = {part.endpoint: part for part in PLANS["binanceusdm"]["funding_rate"]}
+    # fundingInfo lists only the symbols whose interval was adjusted: BTC is not among them
+    parts = [(plan["funding_rates"], ({"BTC/USDT:USDT": rate}, None)), (plan["funding_intervals"], ({}, None))]
+    normalizer = Normalizer("binance", "binanceusdm")
+    [record] = normalizer.merge("funding_rate", parts, {"BTC/USDT:USDT"}, RECEIVED).records
     assert isinstance(record, FundingRate)
     assert_stored(record, {"funding_rate": 0.00013062, "next_funding_time": 1732723200000,
                            "mark_price": 93951.8, "index_price": 93902.89680851,
                            "interest_rate": 0.0001, "funding_interval_hours": 8.0})
     assert record.ts == 1732715655000
+    # the fundingInfo request failed: BTC's interval is not known, so it is left empty
+    [unknown] = normalizer.merge("funding_rate", parts[:1], {"BTC/USDT:USDT"}, RECEIVED).records
+    assert unknown.funding_interval_hours is None and unknown.funding_rate == 0.00013062
 
 
 def test_bybit_ticker_takes_the_snapshot_time_from_the_envelope():

@@ -28,7 +28,7 @@ def connection(channel: str, entries: dict, *, session_started: float = 0.0, liv
 
 
 def binance_merger(*connections) -> Merger:
-    merger = Merger(DIALECTS["binanceusdm"], Normalizer("binance", "binanceusdm"), "binanceusdm", wait=5.0)
+    merger = Merger(DIALECTS["binanceusdm"], Normalizer("binance", "binanceusdm"), wait=5.0)
     merger.watch(connections)
     return merger
 
@@ -55,15 +55,17 @@ def test_a_ticker_waits_for_a_fresh_filling_session_but_not_longer_than_the_wait
     assert binance_merger(connection("book_ticker", {}, live=False)).ready(("ticker",), SYMBOL, 1.0)
 
 
-def test_a_funding_rate_takes_the_interval_the_rest_source_reported_else_the_exchanges_default():
+def test_a_funding_rate_takes_the_interval_the_rest_source_reported_and_none_before_it_did():
     merger = binance_merger()
     merger.learn([FundingRate("binance", SYMBOL, 1, 2, 0.0001, funding_interval_hours=4.0)])
     streamed = [FundingRate("binance", SYMBOL, 3, 4, 0.0002), FundingRate("binance", "ETH/USDT:USDT", 3, 4, 0.0001)]
-    assert [r.funding_interval_hours for r in merger.merge(streamed)] == [4.0, 8.0]
+    # ETH's fundingInfo never came (a new listing, a failed request): no 8 h guess, and asked again
+    assert [r.funding_interval_hours for r in merger.merge(streamed)] == [4.0, None]
+    assert merger.missing_intervals([SYMBOL, "ETH/USDT:USDT"]) == {"ETH/USDT:USDT"}
 
 
 def test_a_bybit_funding_rate_takes_the_interval_of_its_market():
-    merger = Merger(DIALECTS["bybit"], Normalizer("bybit", "bybit"), "bybit", wait=5.0)
+    merger = Merger(DIALECTS["bybit"], Normalizer("bybit", "bybit"), wait=5.0)
     merger.learn_markets({SYMBOL: {"info": {"fundingInterval": "240"}}, "X/USDT:USDT": {"info": {}}})
     [record] = merger.merge([FundingRate("bybit", SYMBOL, 1, 2, 0.0001)])
     assert record.funding_interval_hours == 4.0
