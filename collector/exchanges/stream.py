@@ -127,7 +127,8 @@ class StreamOwner:
         """Symbols whose interval the REST source could not give yet (its fundingInfo request
         failed): asked again at every markets reload until it does."""
         if self.dialect.rest_intervals:
-            missing = self._merger.missing_intervals(self.source.symbols)
+            streamed = {s for c in self.connections for s in c.symbols}
+            missing = self._merger.missing_intervals(streamed & self.source.symbols)
             if missing:
                 await self._learn_intervals(missing)
 
@@ -148,8 +149,8 @@ class StreamOwner:
             await asyncio.sleep(period)
             try:
                 await self.source.refresh_markets()
+                await self._learn_missing_intervals()  # first: a listing added now is asked below
                 await self._follow_listings(group)
-                await self._learn_missing_intervals()
                 if self._share_markets():  # after: a new listing's interval is known before any frame of it is read
                     trim_heap()  # the tables they let go of were freed
             except ccxt_errors.BaseError:

@@ -13,6 +13,7 @@ import time
 import pytest
 from structlog.testing import capture_logs
 
+from collector import metrics
 from exchange_simulator import Simulator
 from tests.support.collection import EXCHANGES, assert_served
 from tests.integration.test_streaming_values import assert_streamed_as_served
@@ -162,12 +163,18 @@ async def test_okx_funding_rates_pushed_every_30_s_keep_their_connection_up():
     assert len(funding) == len(sim.symbols("okx"))
 
 
+def funding_info_errors() -> float:
+    return metrics.REGISTRY.get_sample_value("collector_exchange_requests_total", {
+        "exchange": "binance", "endpoint": "funding_intervals", "outcome": "error"}) or 0.0
+
+
 @pytest.mark.parametrize("name", list(EXCHANGES))
 async def test_a_symbol_listed_while_streaming_is_streamed_without_a_restart_or_a_fallback(name):
     ccxt_id = EXCHANGES[name]
     channels = {"binance": 3, "bybit": 1, "okx": 3}[name]
     async with Simulator(symbols=12, seed=24, tick=0.5, ws_cadence={"okx": {"funding-rate": 0}}) as sim:
         sim.delist(ccxt_id, "SOL/USDT:USDT", mode="remove")  # not listed yet when streaming starts
+        errors_before = funding_info_errors()
         with capture_logs() as logs:
             async with streaming(sim, (name,), ticker_interval=TICKER_INTERVAL, stream_interval=STREAM_INTERVAL,
                                  stream_stale_after=STALE_AFTER, markets_ttl=1.0) as ([owner], records):
@@ -188,6 +195,9 @@ async def test_a_symbol_listed_while_streaming_is_streamed_without_a_restart_or_
                 streamed = {s for c in owner.connections for s in c.symbols}
     sol = [r for r in records if r.symbol == "SOL/USDT:USDT"]
     assert {r.kind for r in sol} == {"ticker", "funding_rate"}
+    if funding_info_errors() > errors_before:  # a loaded machine timed it out: empty until asked again
+        assert sol[-1].kind != "funding_rate" or sol[-1].funding_interval_hours is not None
+        sol = [r for r in sol if r.kind == "ticker" or r.funding_interval_hours is not None]
     for record in sol:
         assert_streamed_as_served(sim, record)
     assert sum(1 for r in sol if r.kind == "ticker" and r.received_at > listed_ms) >= 2 * STALE_AFTER / STREAM_INTERVAL - 2

@@ -255,7 +255,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              breaks="after each markets reload every open ccxt pro instance keeps the old tables alive until "
                     "its next session: two sets of markets in memory", tests=T_STREAM_LISTING),
     mutation("streams.missing_intervals_never_asked_again", STREAM,
-             "                await self._learn_missing_intervals()\n", "",
+             "                await self._learn_missing_intervals()  # first: a listing added now is asked below\n", "",
              breaks="a binance stream that started while fundingInfo failed never records funding intervals",
              tests=T_STREAM_INTERVALS),
     mutation("streams.session_holds_its_markets", STREAM_CONNECTION,
