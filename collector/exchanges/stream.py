@@ -26,18 +26,17 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
+from functools import partial
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import ccxt.pro as ccxt_pro
 from ccxt.base import errors as ccxt_errors
 import structlog
 
 from collector import metrics
 from collector.config import ExchangeConfig, RetryConfig
 from collector.errors import ErrorCode, one_line
-from collector.exchanges import markets as mk
-from collector.exchanges import stream_report
+from collector.exchanges import stream_markets, stream_report
 from collector.exchanges.fields import MalformedEntry
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.source import ExchangeSource
@@ -53,7 +52,6 @@ from collector.runner import trim_heap
 log = structlog.get_logger(__name__)
 
 _SWEEP = 0.05  # seconds between sweeps (at most stream_interval)
-_RATE_WINDOW = 5.0  # seconds over which updates/s is measured
 _FILL_EVERY = 1.0  # seconds: a channel that only fills is parsed at least this often
 
 
@@ -64,7 +62,6 @@ class StreamOwner:
         self.name = source.name
         self.source = source
         self.dialect = DIALECTS[source.exchange_id]
-        self._config = config
         self._ticker_interval = ticker_interval
         self._interval = config.stream_interval
         self._stale_after = config.stream_stale_after
@@ -75,13 +72,13 @@ class StreamOwner:
         self._merger = Merger(self.dialect, self._normalizer, wait=self._stale_after / 2)
         self._last_ts: dict[tuple[str, str], int] = {}
         self.connections: list[Connection] = []  # filled by run(), then extended and pruned in place
+        self._open_exchange = partial(stream_markets.open_instance, source, config)
         self._stream = StreamState(source, self.connections, emit=self._emit, ticker_interval=ticker_interval,
                                    stale_after=self._stale_after, clock=clock)
         self.updates = 0
         self.malformed = 0
         self.lag = stream_report.LagWatch(self.name, limit=self._stale_after)
-        self._rate = (clock(), 0, 0.0)  # (since, updates then, updates/s)
-        self._exported = {"updates": 0, "reconnects": 0}
+        self._exporter = stream_report.Exporter(self.name, clock())
 
     @staticmethod
     def supports(exchange_id: str) -> bool:
@@ -151,7 +148,7 @@ class StreamOwner:
                 await self.source.refresh_markets()
                 await self._learn_missing_intervals()  # first: a listing added now is asked below
                 await self._follow_listings(group)
-                if self._share_markets():  # after: a new listing's interval is known before any frame of it is read
+                if stream_markets.share_markets(self.source, self.connections):  # after: a new listing's interval is known before any frame of it is read
                     trim_heap()  # the tables they let go of were freed
             except ccxt_errors.BaseError:
                 continue  # a failed reload keeps the last markets (logged by the source)
@@ -194,27 +191,6 @@ class StreamOwner:
             return FrameGate(exchange, self.dialect.frame_ident, self.dialect.frame_merge, interval, self._clock,
                              **queue)
         return make
-
-    def _open_exchange(self) -> Any:
-        """A ccxt pro instance sharing the REST source's market tables (not a copy of them per
-        connection and session), so no request is made to open it."""
-        exchange_id = self.source.exchange_id
-        config = mk.ccxt_config(exchange_id, self._config)
-        exchange = getattr(ccxt_pro, exchange_id)(config)
-        exchange.set_markets_from_exchange(self.source.exchange)
-        return exchange
-
-    def _share_markets(self) -> bool:
-        """After a reload, the open instances take the new tables too, so the old ones are freed
-        now rather than at each connection's next session. True when any instance took them."""
-        rest = self.source.exchange
-        shared = False
-        for connection in self.connections:
-            exchange = connection.exchange
-            if exchange is not None and exchange.markets is not rest.markets:
-                exchange.set_markets_from_exchange(rest)
-                shared = True
-        return shared
 
     async def _emit(self, records: list[Record]) -> None:
         if records:
@@ -288,7 +264,7 @@ class StreamOwner:
             self.lag.note(records, stream_interval=self._interval, symbols=len(self.source.symbols))
         await self._emit(records)
         self._stream.update(now)
-        self._export(now)
+        self._exporter.export(self.state, self.connections, now, self.updates)
 
     # --- state ------------------------------------------------------------------------
     def _connection_changed(self) -> None:
@@ -309,21 +285,11 @@ class StreamOwner:
         return self._stream.fallback_records
 
     # --- reporting -----------------------------------------------------------------------
-    def _export(self, now: float) -> None:
-        since, count, rate = self._rate
-        if now - since >= _RATE_WINDOW:
-            self._rate = (now, self.updates, (self.updates - count) / (now - since))
-        reconnects = sum(c.reconnects for c in self.connections)
-        stream_report.export(self.name, self.state, self.connections, now,
-                             updates=self.updates - self._exported["updates"],
-                             reconnects=reconnects - self._exported["reconnects"])
-        self._exported = {"updates": self.updates, "reconnects": reconnects}
-
     def status(self) -> dict[str, Any]:
         return {
             "state": self.state,
             **stream_report.connection_status(self.connections, self._clock()),
-            "updates_per_s": round(self._rate[2], 1),
+            "updates_per_s": round(self._exporter.updates_per_s, 1),
             "fallbacks": self.fallbacks,
             "fallback_active": self._stream.falling_back,
             "fallback_records": self.fallback_records,

@@ -252,7 +252,7 @@ class Connection:
     def _market_ids(self, exchange: Any) -> dict[str, str]:
         """Market id -> symbol of this connection's symbols. Not in the session's frame: a local
         there would hold the markets tables the session opened with until it ends, past every
-        reload (the instance itself takes the reloaded ones, StreamOwner._share_markets)."""
+        reload (the instance itself takes the reloaded ones, stream_markets.share_markets)."""
         markets = exchange.markets or {}
         return {markets[s]["id"]: s for s in self.symbols if s in markets}
 

@@ -1,7 +1,7 @@
 """What a stream owner reports: its /health fields and its `collector_stream_*` metrics.
 
-Reads of the connections (and of ccxt pro's clients for the last frame's time), and how late
-the records come (`LagWatch`).
+Reads of the connections (and of ccxt pro's clients for the last frame's time), how late the
+records come (`LagWatch`), and the metrics set at each sweep (`Exporter`).
 """
 
 from __future__ import annotations
@@ -88,17 +88,39 @@ class LagWatch:
         return {"lag_s": None if self.seconds is None else round(self.seconds, 3), "lagging": self.lagging}
 
 
-def export(name: str, state: str, connections: Sequence[Connection], now: float, *,
-           updates: int, reconnects: int) -> None:
-    """Set the exchange's stream gauges; add the updates and reconnects since the last call."""
-    metrics.stream_state.labels(name).set(_STATE_VALUES[state])
-    up = sum(c.up for c in connections)
-    metrics.stream_connections.labels(name, "up").set(up)
-    metrics.stream_connections.labels(name, "down").set(len(connections) - up)
-    metrics.stream_updates.labels(name).inc(updates)
-    metrics.stream_reconnects.labels(name).inc(reconnects)
-    age = last_frame_age(connections)
-    if age is not None:
-        metrics.stream_last_frame_age.labels(name).set(age)
-    for kind, seconds in staleness(connections, now).items():
-        metrics.staleness.labels(name, kind).set(seconds)
+_RATE_WINDOW = 5.0  # seconds over which updates/s is measured
+
+
+class Exporter:
+    """The exchange's `collector_stream_*` gauges and counters, set at each sweep from the owner's
+    running totals (updates taken, the connections' reconnects), and its updates/s over
+    `_RATE_WINDOW`."""
+
+    def __init__(self, name: str, now: float) -> None:
+        self.name = name
+        self._rate = (now, 0, 0.0)  # (since, updates then, updates/s)
+        self._updates = 0  # the totals already added to the counters
+        self._reconnects = 0
+
+    @property
+    def updates_per_s(self) -> float:
+        return self._rate[2]
+
+    def export(self, state: str, connections: Sequence[Connection], now: float, updates: int) -> None:
+        since, count, _ = self._rate
+        if now - since >= _RATE_WINDOW:
+            self._rate = (now, updates, (updates - count) / (now - since))
+        reconnects = sum(c.reconnects for c in connections)
+        name = self.name
+        metrics.stream_state.labels(name).set(_STATE_VALUES[state])
+        up = sum(c.up for c in connections)
+        metrics.stream_connections.labels(name, "up").set(up)
+        metrics.stream_connections.labels(name, "down").set(len(connections) - up)
+        metrics.stream_updates.labels(name).inc(updates - self._updates)
+        metrics.stream_reconnects.labels(name).inc(reconnects - self._reconnects)
+        self._updates, self._reconnects = updates, reconnects
+        age = last_frame_age(connections)
+        if age is not None:
+            metrics.stream_last_frame_age.labels(name).set(age)
+        for kind, seconds in staleness(connections, now).items():
+            metrics.staleness.labels(name, kind).set(seconds)

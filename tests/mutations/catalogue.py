@@ -250,7 +250,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              breaks="a socket that answers pings but sends no data is never torn down: the exchange goes "
                     "silent with no down line and no REST fallback", tests=T_STREAM_SILENCE),
     mutation("streams.markets_not_shared_after_reload", STREAM,
-             "                if self._share_markets():  # after: a new listing's interval is known before any frame of it is read\n",
+             "                if stream_markets.share_markets(self.source, self.connections):  # after: a new listing's interval is known before any frame of it is read\n",
              "                if False:\n",
              breaks="after each markets reload every open ccxt pro instance keeps the old tables alive until "
                     "its next session: two sets of markets in memory", tests=T_STREAM_LISTING),
