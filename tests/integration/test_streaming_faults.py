@@ -216,7 +216,7 @@ async def test_a_binance_funding_interval_is_left_empty_while_funding_info_fails
     reload, and the records carry every symbol's own interval once it answers."""
     async with Simulator(symbols=12, seed=24, tick=0.5) as sim:
         sim.set_fault("binanceusdm", "http_5xx", path="/fapi/v1/fundingInfo")
-        hours = {s.symbol: s.funding_interval_hours for s in sim._state("binanceusdm").listed_specs()}
+        hours = {s.symbol: s.funding_interval_hours for s in sim.specs("binanceusdm")}
         assert set(hours.values()) != {8}  # some symbols settle every 4 h or 1 h: a guess would be wrong
         async with streaming(sim, ("binance",), ticker_interval=TICKER_INTERVAL, stream_interval=STREAM_INTERVAL,
                              stream_stale_after=STALE_AFTER, markets_ttl=1.0) as ([owner], records):
