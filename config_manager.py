@@ -23,7 +23,7 @@ from dotenv import dotenv_values
 from pydantic import BaseModel, ValidationError, create_model
 from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
-from collector.config import AppConfig
+from collector.config import AppConfig, NestedValueError
 from collector.errors import ConfigError, ErrorCode
 from collector.masking import SECRET_KEYS, mask_value
 
@@ -224,6 +224,11 @@ def _expand(value: Any, environ: Mapping[str, str], defaults: Mapping[str, str],
 
 def _describe(error: Any, sources: Mapping[str, str]) -> tuple[ErrorCode, str]:
     loc = tuple(str(part) for part in error["loc"])
+    given = error.get("input")
+    message = error["msg"].removeprefix("Value error, ")
+    nested = (error.get("ctx") or {}).get("error")
+    if isinstance(nested, NestedValueError):  # inside a mapping: the path goes on to the leaf
+        loc, given, message = (*loc, *nested.where), nested.given, nested.message
     path = _dotted(loc)
     origin = _origin(loc, sources)
     where = f"{path} {origin}" if origin else path
@@ -233,12 +238,10 @@ def _describe(error: Any, sources: Mapping[str, str]) -> tuple[ErrorCode, str]:
     if kind == "extra_forbidden":
         allowed = _allowed_keys(loc[:-1])
         return ErrorCode.CONFIG_003, f"{where}: unknown key{_suggest(loc[-1], allowed)}"
-    message = error["msg"].removeprefix("Value error, ")
     if not loc:  # a check across sections: its message names the fields; the input is the whole file
         return ErrorCode.CONFIG_003, message
-    given = error.get("input")
     shown = mask_value(given) if any(part in SECRET_KEYS for part in loc) else _short(given)
-    return ErrorCode.CONFIG_003, f"{where}: {error['msg']} (given: {shown})"
+    return ErrorCode.CONFIG_003, f"{where}: {message} (given: {shown})"
 
 
 def _origin(loc: tuple[str, ...], sources: Mapping[str, str]) -> str:

@@ -21,12 +21,12 @@ from collector.errors import ConfigError
 
 MIN_PYTHON = (3, 11)
 LINE_WIDTH = 120
-# distribution name → module to import
+# distribution name → module to import: every line of requirements.txt (a unit test holds them equal)
 REQUIRED = {
     "ccxt": "ccxt", "aiohttp": "aiohttp", "pydantic": "pydantic", "pydantic-settings": "pydantic_settings",
     "python-dotenv": "dotenv", "PyYAML": "yaml", "structlog": "structlog", "asyncpg": "asyncpg",
     "aio-pika": "aio_pika", "clickhouse-connect": "clickhouse_connect",
-    "prometheus-client": "prometheus_client", "psutil": "psutil",
+    "prometheus-client": "prometheus_client", "psutil": "psutil", "aiormq": "aiormq", "orjson": "orjson",
 }
 
 

@@ -6,15 +6,65 @@ Each part of the daemon receives only its own section.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Literal
-
 import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr,
+                      field_validator, model_validator)
 
 _EXCHANGE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 DEFAULT_CCXT_IDS = {"binance": "binanceusdm", "bybit": "bybit", "okx": "okx"}
+# A DNS name, an IPv4 address or an IPv6 literal (bare or in brackets): what a client connects to.
+_HOST = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})|\[?[0-9A-Fa-f:.]+(?:%\w+)?\]?")
+_URL_SCHEMES = ("http", "https", "ws", "wss")
+
+
+def _host(value: str) -> str:
+    """A host name a client can connect to: an empty or malformed one (`CRYPTO_COLLECTOR_RABBITMQ__HOST=`,
+    `http://mq1`, `mq1:5672`) fails here, naming the field, instead of crashing the sink later."""
+    if not value.strip():
+        raise ValueError("must be a host name or IP address, not empty")
+    if not _HOST.fullmatch(value) or (":" in value and value.count(":") < 2):
+        raise ValueError("must be a bare host name or IP address (no scheme, port, path or spaces)")
+    return value
+
+
+def _path(value: object) -> object:
+    """An empty path would become '.', the working directory itself: refused, naming the field."""
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("must be a file or directory path, not empty")
+    return value
+
+
+Host = Annotated[str, AfterValidator(_host)]
+LocalPath = Annotated[Path, BeforeValidator(_path)]
+
+
+class NestedValueError(ValueError):
+    """A problem inside a free-form mapping field: `where` continues the field's path, so the
+    operator reads `...ccxt_options.urls.api.rest`, not the whole mapping."""
+
+    def __init__(self, where: tuple[str, ...], message: str, given: Any) -> None:
+        super().__init__(f"{'.'.join(where)} {message}")
+        self.where, self.message, self.given = where, message, given
+
+
+def _url_leaves(options: Mapping[str, Any], path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
+    for key, value in options.items():
+        if isinstance(value, Mapping):
+            yield from _url_leaves(value, (*path, str(key)))
+        else:
+            yield (*path, str(key)), value
+
+
+def _is_url(value: Any) -> bool:
+    if not isinstance(value, str):
+        return True  # ccxt's own non-string entries (lists of docs links) are not endpoints
+    parts = urlsplit(value)
+    return parts.scheme in _URL_SCHEMES and bool(parts.hostname) and value == value.strip()
 
 
 class Section(BaseModel):
@@ -36,6 +86,19 @@ class ExchangeConfig(Section):
     stream_interval: float = Field(1.0, ge=0.0, le=3600.0, description="0 = every update")
     stream_stale_after: float = Field(10.0, ge=0.5, le=3600.0)
 
+    @field_validator("ccxt_options")
+    @classmethod
+    def _urls_are_urls(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """Every endpoint under `ccxt_options.urls.api`: an empty `${SIMULATOR_URL}` must not
+        leave ccxt a relative path that fails at the first request with no field named."""
+        urls = value.get("urls")
+        api = urls.get("api") if isinstance(urls, Mapping) else None
+        if isinstance(api, Mapping):
+            for where, leaf in _url_leaves(api, ("urls", "api")):
+                if not _is_url(leaf):
+                    raise NestedValueError(where, "must be an http(s):// or ws(s):// URL with a host", leaf)
+        return value
+
 
 class PerformanceConfig(Section):
     max_concurrent_requests: int = Field(50, ge=1, le=10000)
@@ -56,7 +119,7 @@ class BatchProcessingConfig(Section):
     batch_size: int = Field(1000, ge=1, le=1_000_000)
     flush_interval: float = Field(5.0, gt=0.0, le=3600.0)
     queue_max_size: int = Field(100000, ge=1, le=100_000_000)
-    spool_dir: Path = Path("./data/spool")
+    spool_dir: LocalPath = Path("./data/spool")
     spool_max_bytes: int = Field(1_073_741_824, ge=1_048_576)
     # On SIGTERM each writer gets this long to flush its queue; the rest goes to the spool.
     shutdown_timeout: float = Field(30.0, gt=0.0, le=3600.0)
@@ -83,7 +146,7 @@ class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     console: bool = True
     file: bool = True
-    file_path: Path = Path("./logs/collector.log")
+    file_path: LocalPath = Path("./logs/collector.log")
     format: Literal["auto", "json", "console"] = "auto"
 
     @field_validator("level", mode="before")
@@ -97,23 +160,23 @@ class LoggingConfig(Section):
 
 class HealthConfig(Section):
     enabled: bool = True
-    host: str = "127.0.0.1"
+    host: Host = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
 
 
 class RabbitMQConfig(Section):
     enabled: bool = False
-    host: str = "localhost"
+    host: Host = "localhost"
     port: int = Field(5672, ge=1, le=65535)
     username: str = "guest"
     password: SecretStr = SecretStr("guest")
-    virtual_host: str = "/"
+    virtual_host: str = Field("/", min_length=1)
     exchange: str = Field("crypto.futures", min_length=1)
 
 
 class ClickHouseConfig(Section):
     enabled: bool = False
-    host: str = "localhost"
+    host: Host = "localhost"
     port: int = Field(8123, ge=1, le=65535)
     username: str = "default"
     password: SecretStr = SecretStr("")
@@ -123,7 +186,7 @@ class ClickHouseConfig(Section):
 
 class PostgresConfig(Section):
     enabled: bool = False
-    host: str = "localhost"
+    host: Host = "localhost"
     port: int = Field(5432, ge=1, le=65535)
     user: str = "crypto_user"
     password: SecretStr = SecretStr("")
@@ -132,7 +195,7 @@ class PostgresConfig(Section):
 
 class SQLiteConfig(Section):
     enabled: bool = True
-    path: Path = Path("./data/collector.db")
+    path: LocalPath = Path("./data/collector.db")
 
 
 class DatabaseConfig(Section):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from pathlib import Path
 
 from collector.checks import Check, _timed, check_packages, check_python, run_checks
@@ -21,6 +22,16 @@ def test_this_python_and_every_required_package_pass():
     packages = check_packages()
     assert {c.name for c in packages} >= {"package ccxt", "package asyncpg", "package aio-pika"}
     assert all(c.ok for c in packages), [c.line() for c in packages if not c.ok]
+
+
+def test_every_package_of_requirements_txt_is_checked():
+    """A package added to requirements.txt and forgotten here would pass --check-deps on a
+    machine that cannot start the daemon."""
+    requirements = Path(__file__).resolve().parents[2] / "requirements.txt"
+    names = {re.split(r"[<>=!~\[; ]", line.strip(), maxsplit=1)[0].lower()
+             for line in requirements.read_text().splitlines() if line.strip() and not line.startswith("#")}
+    checked = {c.name.removeprefix("package ").lower() for c in check_packages()}
+    assert names == checked, f"requirements.txt only: {names - checked}; checked only: {checked - names}"
 
 
 async def test_a_probe_that_answers_is_ok_with_its_detail_and_time():

@@ -159,4 +159,52 @@ def test_an_unset_variable_without_default_is_config_002(tmp_path: Path) -> None
 
 def test_no_enabled_sink_or_exchange_is_refused(tmp_path: Path) -> None:
     lines = problems(tmp_path, "exchange_configs:\n  binance: {enabled: false}\nsqlite: {enabled: false}\n")
-    assert lines[0].startswith("CONFIG_003 exchange_configs: Value error, no exchange is enabled")
+    assert lines[0].startswith("CONFIG_003 exchange_configs: no exchange is enabled")
+
+
+HOST_FIELDS = ["health.host", "rabbitmq.host", "clickhouse.host", "postgres.host"]
+
+
+@pytest.mark.parametrize("field", HOST_FIELDS)
+@pytest.mark.parametrize("given", ["", " ", "mq1:5672", "amqp://mq1", "mq1/vhost", "mq 1"])
+def test_an_empty_or_malformed_host_is_config_003_naming_the_variable(tmp_path: Path, field: str, given: str) -> None:
+    section, key = field.split(".")
+    variable = f"CRYPTO_COLLECTOR_{section.upper()}__{key.upper()}"
+    lines = problems(tmp_path, MINIMAL, environ={variable: given})
+    assert len(lines) == 1
+    assert lines[0].startswith(f"CONFIG_003 {field} [{variable} (from environment)]: must be ")
+    assert "Traceback" not in lines[0]
+
+
+@pytest.mark.parametrize("given", ["localhost", "10.0.0.7", "mq-1.internal", "::1", "[::1]", "0.0.0.0"])
+def test_host_names_and_addresses_are_accepted(tmp_path: Path, given: str) -> None:
+    config = load(tmp_path, MINIMAL, environ={"CRYPTO_COLLECTOR_RABBITMQ__HOST": given})
+    assert config.rabbitmq.host == given
+
+
+@pytest.mark.parametrize("field", ["sqlite.path", "batch_processing.spool_dir", "logging.file_path"])
+def test_an_empty_path_is_config_003_not_the_working_directory(tmp_path: Path, field: str) -> None:
+    section, key = field.split(".")
+    lines = problems(tmp_path, f"{MINIMAL}{section}:\n  {key}: ''\n")
+    assert lines == [f"CONFIG_003 {field}: must be a file or directory path, not empty (given: '')"]
+
+
+def test_an_empty_virtual_host_is_config_003(tmp_path: Path) -> None:
+    lines = problems(tmp_path, f"{MINIMAL}rabbitmq:\n  virtual_host: ''\n")
+    assert len(lines) == 1 and lines[0].startswith("CONFIG_003 rabbitmq.virtual_host: ")
+
+
+@pytest.mark.parametrize("given", ["", "/fapi/v1", "127.0.0.1:9100/fapi/v1", "ftp://host/x", " http://h/x"])
+def test_an_endpoint_url_that_is_no_url_is_config_003_naming_its_key(tmp_path: Path, given: str) -> None:
+    text = ("exchange_configs:\n  binance:\n    ccxt_options:\n      urls:\n        api:\n"
+            f"          fapiPublic: 'http://127.0.0.1:9100/fapi/v1'\n          fapiPublicV2: '{given}'\n")
+    lines = problems(tmp_path, text)
+    assert lines == ["CONFIG_003 exchange_configs.binance.ccxt_options.urls.api.fapiPublicV2: "
+                     f"must be an http(s):// or ws(s):// URL with a host (given: {given!r})"]
+
+
+def test_an_unset_simulator_url_with_an_empty_default_names_the_endpoint(tmp_path: Path) -> None:
+    text = ("exchange_configs:\n  okx:\n    ccxt_options:\n      urls:\n        api:\n"
+            "          rest: ${SIMULATOR_URL:-}\n          ws: ${SIMULATOR_URL}/ws/v5\n")
+    lines = problems(tmp_path, text)
+    assert lines[0].startswith("CONFIG_003 exchange_configs.okx.ccxt_options.urls.api.rest: must be an http(s)")
