@@ -32,7 +32,8 @@ def main(argv: list[str]) -> int:
     if "--soak" in argv:
         # The default run deselects them (pyproject addopts); a later -m wins in pytest.
         argv = [arg for arg in argv if arg != "--soak"] + ["-m", "soak"]
-    return subprocess.call([sys.executable, "-m", "pytest", *argv], cwd=ROOT)
+    # -rs: a skipped test says why (a server that is not running) in the closing summary
+    return subprocess.call([sys.executable, "-m", "pytest", "-rs", *argv], cwd=ROOT)
 
 
 if __name__ == "__main__":

@@ -77,3 +77,27 @@ def test_default_config_validates_on_a_machine_with_no_servers() -> None:
     result = cli("--validate-config")
     assert result.returncode == 0
     assert "sqlite     enabled" in result.stdout and "postgres   disabled" in result.stdout
+
+
+def test_an_empty_rabbitmq_host_fails_validation_and_the_start_naming_the_variable(tmp_path: Path) -> None:
+    """An empty override used to pass validation and crash the sink at run time with a traceback
+    while `--once` still exited 0."""
+    env = clean_env(CRYPTO_COLLECTOR_RABBITMQ__ENABLED="true", CRYPTO_COLLECTOR_RABBITMQ__HOST="")
+    for args in (("--validate-config",), ("--once",)):
+        result = cli(*args, env=env)
+        assert result.returncode == 1, (args, result.stdout, result.stderr)
+        out = result.stdout + result.stderr
+        assert ("CONFIG_003 rabbitmq.host [CRYPTO_COLLECTOR_RABBITMQ__HOST (from environment)]: "
+                "must be a host name or IP address, not empty") in out, out
+        assert "Traceback" not in out
+
+
+def test_the_second_stop_signal_hint_agrees_with_the_journal() -> None:
+    """A second SIGTERM used to say unwritten records go to the spool and kill -9 abandons queues:
+    both false since records are journaled before they count."""
+    sys.path.insert(0, str(ROOT))
+    from futures_price_collector_v5 import SECOND_SIGNAL_HINT
+
+    assert "stays in the journal" in SECOND_SIGNAL_HINT
+    assert "kill -9 loses nothing journaled" in SECOND_SIGNAL_HINT
+    assert "spool" not in SECOND_SIGNAL_HINT and "abandons" not in SECOND_SIGNAL_HINT
