@@ -96,7 +96,7 @@ class ExchangeSource:
         self._last_ts = TTLCache(max_size=cache.max_size, default_ttl=cache.default_ttl)
         self._responses = response_cache.ResponseCache(name, cache, clock=clock) if cache.enabled else None
         self._session: aiohttp.ClientSession | None = None
-        self._normalizer = normalizer = Normalizer(name, self.exchange_id)
+        self._normalizer = normalizer = Normalizer(name, self.exchange_id, contract_size=self._contract_size)
         self._kinds = {
             kind: KindState(kind, CircuitBreaker(
                 f"{name}:{kind}", failure_threshold=circuit_breaker.failure_threshold,
@@ -168,6 +168,9 @@ class ExchangeSource:
     async def _load_markets(self, policy: RetryPolicy) -> dict:
         with response_cache.bypass():  # the markets are always loaded afresh
             return await self._call("markets", lambda: self.exchange.load_markets(reload=True), policy)
+
+    def _contract_size(self, symbol: str) -> float | None:
+        return ((self.exchange.markets or {}).get(symbol) or {}).get("contractSize")
 
     def _track_new(self, symbols: Iterable[str]) -> None:
         for state in self._kinds.values():
