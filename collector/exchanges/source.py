@@ -36,6 +36,7 @@ from collector.exchanges.normalize import Normalizer
 from collector.exchanges.parts import fetch_parts
 from collector.exchanges.plans import Part, plan
 from collector.exchanges.probe import probe_exchange  # noqa: F401 - checks.py imports it from here
+from collector.exchanges.rejections import Rejections
 from collector.exchanges.requests import Requests
 from collector.exchanges.settlements import DAY_MS, SettlementLedger, collect, fetch_due
 from collector.exchanges.polling import (
@@ -107,6 +108,7 @@ class ExchangeSource:
         self._plans: dict[str, tuple[Part, ...]] = {}
         self._open_interest: dict[str, dict] = {}  # symbol -> ccxt open-interest structure
         self._ledger = SettlementLedger(int(funding_history_days * DAY_MS))
+        self._rejections = Rejections(name, on_new=self._markets.suspect_delistings)
         self._summary = Summary(clock())
         self._call = Requests(name, self.exchange_id, policy=self._policy, semaphore=semaphore,
                               summary=self._summary, exchange=lambda: self.exchange).call
@@ -221,8 +223,9 @@ class ExchangeSource:
         breaker.record_success()
         state.succeeded(self.name, self._clock())
         if state.kind == "open_interest":
-            # Symbols whose request failed keep their last value until the next poll.
-            self._open_interest.update(entries[0][1][0])
+            # The answers of this poll only: a symbol whose request failed or was rejected has
+            # no open interest in the tickers until it is answered again, never an old figure.
+            self._open_interest = dict(entries[0][1][0])
             return []
         if state.kind == "funding_settlement":
             return self._collect_settlements(state, entries, received_at)
@@ -232,7 +235,7 @@ class ExchangeSource:
         call = partial(self._call, policy=policy)
         wanted = self._markets.wanted
         fetched = await fetch_parts(self.exchange, self._plans[kind], call, wanted,
-                                    self._fanout, self._markets.drop, self.name)
+                                    self._fanout, self._rejections, self.name)
         received_at = self._received_at()
         if len(fetched[0][1][0]) < len(wanted) and not fetched[0][0].per_symbol:
             self._markets.suspect_delistings()
@@ -252,7 +255,7 @@ class ExchangeSource:
             return await self._call(part.endpoint, lambda: method(symbol, since), policy)
 
         histories = await fetch_due(page, self._ledger, self._markets.wanted, int(self._clock() * 1000),
-                                    self._fanout, self._markets.drop, self.name)
+                                    self._fanout, self._rejections)
         return histories, int(self._clock() * 1000)
 
     # --- records ---------------------------------------------------------------------------
