@@ -89,3 +89,21 @@ async def test_okx_open_interest_without_oiccy_is_its_contracts_times_the_contra
     assert "BTC/USDT:USDT" in tickers
     for symbol, ticker in tickers.items():
         assert ticker.open_interest == 1234.5 * okx_dialect.contract_value(symbol.split("/")[0]), symbol
+
+
+async def test_once_stores_binance_tickers_with_the_open_interest_fetched_in_the_same_run():
+    """binance's tickers carry no open interest: its per-symbol poll's answers join them. In one
+    round (--once) the tickers come after that poll, even when its endpoint answers later than
+    the bulk ones (here 0.3 s per request)."""
+    async with Simulator(symbols=20, seed=2) as sim, sources(sim, names=("binance",)) as [binance]:
+        sim.set_fault("binanceusdm", "latency", path="/fapi/v1/openInterest", latency=0.3)
+        emitted: list = []
+        scheduler = Scheduler([binance], intervals={"ticker": 30.0, "funding_rate": 300.0, "open_interest": 60.0},
+                              emit=emitted.extend)
+        await scheduler.run_once()
+        history = sim.history("binanceusdm")
+    tickers = [r for r in emitted if r.kind == "ticker"]
+    assert {t.symbol for t in tickers} == set(sim.symbols("binanceusdm"))
+    for ticker in tickers:
+        served = {quotes[ticker.symbol].open_interest for _, quotes in history if ticker.symbol in quotes}
+        assert ticker.open_interest in served, ticker
