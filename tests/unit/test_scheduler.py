@@ -242,7 +242,8 @@ async def test_run_once_collects_the_open_interest_before_the_tickers_that_join_
     sources = [Ordered("once-a", log), Ordered("once-b", log)]
     scheduler = Scheduler(sources, intervals={"ticker": 30.0, "funding_rate": 300.0, "open_interest": 60.0},
                           emit=lambda r: None)
-    assert await scheduler.run_once() == 6
+    async with asyncio.timeout(30):
+        assert await scheduler.run_once() == 6
     for name in ("once-a", "once-b"):
         assert log.index(("end", name, "open_interest")) < log.index(("start", name, "ticker"))
         # the other kinds still run beside the open interest
