@@ -26,6 +26,10 @@ records_skipped = Counter(
 requests = Counter(
     _P + "exchange_requests", "Requests made to exchanges, by outcome",
     ["exchange", "endpoint", "outcome"], registry=REGISTRY)
+symbols_rejected = Counter(
+    _P + "symbols_rejected",
+    "Per-symbol requests the exchange rejected as an unknown symbol (what they fill stays empty)",
+    ["exchange", "endpoint"], registry=REGISTRY)
 request_latency = Histogram(
     _P + "exchange_request_seconds", "Exchange request latency",
     ["exchange", "endpoint"], registry=REGISTRY,

@@ -4,7 +4,8 @@ Tick n of a poller is due at `start + n * interval`, computed from the start, ne
 previous tick, so lateness does not accumulate over hours. A poll that overruns is not stacked
 behind: the ticks it missed are skipped and counted (SCHED_001). Each poller is its own task, so
 one slow exchange never delays another's ticks. Pollers start at small jittered offsets so the
-exchanges are not all hit in the same millisecond.
+exchanges are not all hit in the same millisecond; a kind that joins what another gathers
+(`_FED_BY`: the tickers, binance's open interest) starts its grid after that kind's first round.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Protocol
+from typing import Final, Protocol
 
 import structlog
 
@@ -28,6 +29,10 @@ from collector.resilience.response_cache import reuse_within
 log = structlog.get_logger(__name__)
 
 _EPSILON = 1e-9  # float slack when asking "is the next deadline already past?"
+# A kind whose poll joins what another kind's poll gathers: its first poll (at a start, and in
+# --once) waits for that kind's first round, or binance's first tickers (all of --once's) would
+# be stored without the open interest fetched in the same run.
+_FED_BY: Final = {"ticker": "open_interest"}
 
 
 def poll_intervals(config: AppConfig) -> dict[str, float]:
@@ -73,19 +78,42 @@ class Scheduler:
         """Poll forever; returns or raises only when cancelled."""
         async with asyncio.TaskGroup() as group:
             for source in self._sources:
+                firsts = self._first_rounds()
                 for kind, interval in self._intervals.items():
-                    group.create_task(self._loop(source, kind, interval), name=f"poll:{source.name}:{kind}")
+                    group.create_task(self._loop(source, kind, interval, firsts), name=f"poll:{source.name}:{kind}")
 
     async def run_once(self) -> int:
-        """One round of every source and kind, concurrently; returns the records emitted."""
+        """One round of every source and kind, concurrently (a kind fed by another after it);
+        returns the records emitted."""
         async with asyncio.TaskGroup() as group:
-            tasks = [
-                group.create_task(self._tick(source, kind, interval), name=f"once:{source.name}:{kind}")
-                for source in self._sources for kind, interval in self._intervals.items()
-            ]
+            tasks = []
+            for source in self._sources:
+                firsts = self._first_rounds()
+                tasks += [group.create_task(self._once(source, kind, interval, firsts),
+                                            name=f"once:{source.name}:{kind}")
+                          for kind, interval in self._intervals.items()]
         return sum(task.result() for task in tasks)
 
-    async def _loop(self, source: Pollable, kind: str, interval: float) -> None:
+    def _first_rounds(self) -> dict[str, asyncio.Event]:
+        """Per kind of one source: set once its first round is over (done, failed or crashed)."""
+        return {kind: asyncio.Event() for kind in self._intervals}
+
+    async def _fed(self, kind: str, firsts: Mapping[str, asyncio.Event]) -> None:
+        feeder = firsts.get(_FED_BY.get(kind, ""))
+        if feeder is not None:
+            await feeder.wait()
+
+    async def _once(self, source: Pollable, kind: str, interval: float,
+                    firsts: Mapping[str, asyncio.Event]) -> int:
+        await self._fed(kind, firsts)
+        try:
+            return await self._tick(source, kind, interval)
+        finally:
+            firsts[kind].set()
+
+    async def _loop(self, source: Pollable, kind: str, interval: float,
+                    firsts: Mapping[str, asyncio.Event]) -> None:
+        await self._fed(kind, firsts)  # the grid starts after the feeding kind's first round
         start = self._clock() + self._rng() * min(self._max_jitter, interval * 0.1)
         tick = 0
         while True:
@@ -93,6 +121,7 @@ class Scheduler:
             if delay > 0:
                 await self._sleep(delay)
             await self._tick(source, kind, interval)
+            firsts[kind].set()
             tick = self._next_tick(source.name, kind, start, interval, tick)
 
     def _next_tick(self, name: str, kind: str, start: float, interval: float, tick: int) -> int:

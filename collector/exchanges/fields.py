@@ -51,7 +51,8 @@ FUNDING_INFO_OVERRIDE: Final[Mapping[str, Mapping[str, str]]] = {
     "okx": {"interest_rate": "interestRate"},  # ccxt reports a constant 0 for okx
 }
 # Per ccxt id: open interest in base currency from the raw row, where ccxt's
-# `openInterestAmount` counts contracts (okx `oi`; `oiCcy` is in the base currency).
+# `openInterestAmount` counts contracts (okx `oi`; `oiCcy` is in the base currency). A row
+# without it gives contracts × the market's contract size (normalize.Normalizer), never contracts.
 OPEN_INTEREST_OVERRIDE: Final[Mapping[str, str]] = {"okx": "oiCcy"}
 # Funding interval an exchange documents for every symbol it does not list otherwise: binance's
 # fundingInfo lists only the symbols whose interval was adjusted from the default 8 h.

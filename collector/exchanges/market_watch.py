@@ -2,8 +2,9 @@
 bulk answer lacks wanted symbols), and the symbols to collect they give (`wanted`).
 
 A failed reload keeps the symbols of the last load and is tried again after a minute; a symbol
-that is no longer an active linear perpetual, or that the exchange rejects, is dropped, and a
-newly listed one is collected from the next poll on.
+that is no longer an active linear perpetual is dropped (the markets alone decide that: one
+request rejecting a symbol does not, see rejections.py), and a newly listed one is collected
+from the next poll on.
 """
 
 from __future__ import annotations
@@ -77,12 +78,6 @@ class MarketWatch:
                 return False
             self._apply(markets)
             return True
-
-    def drop(self, symbol: str) -> None:
-        if self.wanted is not None and symbol in self.wanted:
-            self.wanted = self.wanted - {symbol}
-            log.warning("symbol_delisted", exchange=self.name, symbol=symbol,
-                        detail="the exchange rejects the symbol; dropped")
 
     def suspect_delistings(self) -> None:
         """Wanted symbols missing from a bulk answer: reload markets soon (not every tick)."""

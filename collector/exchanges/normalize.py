@@ -17,7 +17,7 @@ would give the next poll's snapshot the identity of this one.
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final
@@ -41,10 +41,13 @@ class Normalizer:
     """Builds records of one exchange; knows which raw fields fill the gaps of its ccxt output."""
 
     __slots__ = ("exchange", "_ticker_fallback", "_ticker_info", "_funding_info", "_oi_key",
-                 "_default_interval")
+                 "_default_interval", "_contract_size")
 
-    def __init__(self, exchange: str, ccxt_id: str) -> None:
+    def __init__(self, exchange: str, ccxt_id: str,
+                 contract_size: Callable[[str], Any] | None = None) -> None:
+        """`contract_size(symbol)`: base currency per contract (ccxt's market `contractSize`)."""
         self.exchange = exchange
+        self._contract_size = contract_size
         self._ticker_fallback = dict(TICKER_INFO_FALLBACK.get(ccxt_id, {}))
         self._ticker_info = info_fields(self._ticker_fallback, TICKER_INFO_OVERRIDE.get(ccxt_id, {}))
         self._funding_info = info_fields(FUNDING_INFO_FALLBACK.get(ccxt_id, {}),
@@ -117,12 +120,20 @@ class Normalizer:
         return ts, values
 
     def open_interest_values(self, entry: Mapping) -> tuple[Any, dict[str, float | None]]:
+        if self._oi_key is None:
+            return entry.get("timestamp"), {"open_interest": number(entry.get("openInterestAmount"))}
         info = entry.get("info")
-        if self._oi_key and isinstance(info, Mapping) and info.get(self._oi_key) not in (None, ""):
-            amount = number(info.get(self._oi_key))
-        else:
-            amount = number(entry.get("openInterestAmount"))
+        amount = number(info.get(self._oi_key)) if isinstance(info, Mapping) else None
+        if amount is None:  # ccxt's amount counts contracts here: never stored as it is
+            amount = self._contracts_in_base(entry)
         return entry.get("timestamp"), {"open_interest": amount}
+
+    def _contracts_in_base(self, entry: Mapping) -> float | None:
+        """ccxt's `openInterestAmount` (contracts) × the market's contract size; None when
+        either is unknown, rather than a figure off by the contract size (100x for okx BTC)."""
+        contracts = number(entry.get("openInterestAmount"))
+        size = number(self._contract_size(entry["symbol"])) if self._contract_size else None
+        return None if contracts is None or size is None else contracts * size
 
     # --- merging the parts of one poll ----------------------------------------------------------
     def merge(self, kind: str, parts: Sequence[tuple[Any, Any]], wanted: Container[str],

@@ -9,13 +9,14 @@ this time (the poll still delivers what the first part gave).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from typing import Any
 
 import structlog
 from ccxt.base import errors as ccxt_errors
 
 from collector.exchanges.plans import RAW_CALLS, Part, PartResult
+from collector.exchanges.rejections import Rejections
 
 log = structlog.get_logger(__name__)
 
@@ -23,13 +24,13 @@ Call = Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]]
 
 
 async def fetch_parts(exchange: Any, parts: Iterable[Part], call: Call, symbols: Iterable[str],
-                      fanout: asyncio.Semaphore, on_bad_symbol: Callable[[str], None],
+                      fanout: asyncio.Semaphore, rejections: Rejections,
                       name: str) -> list[tuple[Part, PartResult]]:
     """Every part concurrently; raises the first part's failure, drops a later part's."""
     parts = tuple(parts)
     symbols = sorted(symbols)
     results = await asyncio.gather(
-        *(fetch_part(exchange, part, call, symbols, fanout, on_bad_symbol) for part in parts),
+        *(fetch_part(exchange, part, call, symbols, fanout, rejections) for part in parts),
         return_exceptions=True)
     fetched = []
     for index, (part, result) in enumerate(zip(parts, results)):
@@ -43,14 +44,14 @@ async def fetch_parts(exchange: Any, parts: Iterable[Part], call: Call, symbols:
 
 
 async def fetch_part(exchange: Any, part: Part, call: Call, symbols: list[str],
-                     fanout: asyncio.Semaphore, on_bad_symbol: Callable[[str], None]) -> PartResult:
+                     fanout: asyncio.Semaphore, rejections: Rejections) -> PartResult:
     if part.method in RAW_CALLS:
         raw = RAW_CALLS[part.method]
         return await call(part.endpoint, lambda: raw(exchange))
     method = getattr(exchange, part.method)
     if part.per_symbol:
         answers = await fetch_each(part.endpoint, lambda s: call(part.endpoint, lambda: method(s)),
-                                   symbols, fanout, on_bad_symbol)
+                                   symbols, fanout, rejections)
         return {symbol: answer for symbol, answer in answers.items() if isinstance(answer, Mapping)}, None
     result = await call(part.endpoint, method)
     if not isinstance(result, Mapping):
@@ -58,11 +59,13 @@ async def fetch_part(exchange: Any, part: Part, call: Call, symbols: list[str],
     return result, None
 
 
-async def fetch_each(label: str, one_call: Callable[[str], Awaitable[Any]], symbols: Iterable[str],
-                     fanout: asyncio.Semaphore, on_bad_symbol: Callable[[str], None]) -> dict[str, Any]:
+async def fetch_each(endpoint: str, one_call: Callable[[str], Awaitable[Any]], symbols: Collection[str],
+                     fanout: asyncio.Semaphore, rejections: Rejections) -> dict[str, Any]:
     """One request per symbol, at most the fan-out's size at a time: symbol -> answer. A symbol
-    the exchange rejects is reported to `on_bad_symbol`; raises only when every request failed."""
+    the endpoint rejects gets no answer and goes to `rejections` (it stays collected by every
+    other request); raises only when every request failed for another reason."""
     results: dict[str, Any] = {}
+    rejected: list[str] = []
     errors: list[ccxt_errors.BaseError] = []
 
     async def one(symbol: str) -> None:
@@ -70,13 +73,14 @@ async def fetch_each(label: str, one_call: Callable[[str], Awaitable[Any]], symb
             try:
                 results[symbol] = await one_call(symbol)
             except ccxt_errors.BadSymbol:
-                on_bad_symbol(symbol)
+                rejected.append(symbol)
             except ccxt_errors.BaseError as err:
                 errors.append(err)
 
     async with asyncio.TaskGroup() as group:
         for symbol in symbols:
-            group.create_task(one(symbol), name=f"fetch:{label}:{symbol}")
+            group.create_task(one(symbol), name=f"fetch:{endpoint}:{symbol}")
+    rejections.settle(endpoint, symbols, rejected, results)
     if errors and not results:
         raise errors[-1]
     return results

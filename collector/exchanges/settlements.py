@@ -18,6 +18,7 @@ from typing import Any, Final
 from collector.exchanges.fields import MalformedEntry
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.parts import fetch_each
+from collector.exchanges.rejections import Rejections
 from collector.records import FundingRate, FundingSettlement
 
 Page = Callable[[str, int], Awaitable[list[Mapping[str, Any]]]]
@@ -76,8 +77,7 @@ class SettlementLedger:
 
 
 async def fetch_due(fetch_page: Page, ledger: SettlementLedger, symbols: Iterable[str], now_ms: int,
-                    fanout: asyncio.Semaphore, on_bad_symbol: Callable[[str], None],
-                    name: str) -> list[tuple[str, list[Mapping[str, Any]]]]:
+                    fanout: asyncio.Semaphore, rejections: Rejections) -> list[tuple[str, list[Mapping[str, Any]]]]:
     """The history of every due symbol, concurrently; raises only when every symbol failed (the
     failed ones are due again next poll, from the same settlement on)."""
     due = ledger.due(symbols, now_ms)
@@ -85,7 +85,7 @@ async def fetch_due(fetch_page: Page, ledger: SettlementLedger, symbols: Iterabl
     async def history(symbol: str) -> list[Mapping[str, Any]]:
         return await fetch_history(fetch_page, symbol, due[symbol], now_ms, ledger.interval(symbol))
 
-    histories = await fetch_each(f"history:{name}", history, sorted(due), fanout, on_bad_symbol)
+    histories = await fetch_each("funding_history", history, sorted(due), fanout, rejections)
     for symbol in histories:
         ledger.asked(symbol, now_ms)
     return list(histories.items())

@@ -36,6 +36,7 @@ from collector.exchanges.normalize import Normalizer
 from collector.exchanges.parts import fetch_parts
 from collector.exchanges.plans import Part, plan
 from collector.exchanges.probe import probe_exchange  # noqa: F401 - checks.py imports it from here
+from collector.exchanges.rejections import Rejections
 from collector.exchanges.requests import Requests
 from collector.exchanges.settlements import DAY_MS, SettlementLedger, collect, fetch_due
 from collector.exchanges.polling import (
@@ -96,7 +97,7 @@ class ExchangeSource:
         self._last_ts = TTLCache(max_size=cache.max_size, default_ttl=cache.default_ttl)
         self._responses = response_cache.ResponseCache(name, cache, clock=clock) if cache.enabled else None
         self._session: aiohttp.ClientSession | None = None
-        self._normalizer = normalizer = Normalizer(name, self.exchange_id)
+        self._normalizer = normalizer = Normalizer(name, self.exchange_id, contract_size=self._contract_size)
         self._kinds = {
             kind: KindState(kind, CircuitBreaker(
                 f"{name}:{kind}", failure_threshold=circuit_breaker.failure_threshold,
@@ -107,6 +108,7 @@ class ExchangeSource:
         self._plans: dict[str, tuple[Part, ...]] = {}
         self._open_interest: dict[str, dict] = {}  # symbol -> ccxt open-interest structure
         self._ledger = SettlementLedger(int(funding_history_days * DAY_MS))
+        self._rejections = Rejections(name, on_new=self._markets.suspect_delistings)
         self._summary = Summary(clock())
         self._call = Requests(name, self.exchange_id, policy=self._policy, semaphore=semaphore,
                               summary=self._summary, exchange=lambda: self.exchange).call
@@ -169,6 +171,9 @@ class ExchangeSource:
         with response_cache.bypass():  # the markets are always loaded afresh
             return await self._call("markets", lambda: self.exchange.load_markets(reload=True), policy)
 
+    def _contract_size(self, symbol: str) -> float | None:
+        return ((self.exchange.markets or {}).get(symbol) or {}).get("contractSize")
+
     def _track_new(self, symbols: Iterable[str]) -> None:
         for state in self._kinds.values():
             state.watch(symbols)
@@ -218,8 +223,9 @@ class ExchangeSource:
         breaker.record_success()
         state.succeeded(self.name, self._clock())
         if state.kind == "open_interest":
-            # Symbols whose request failed keep their last value until the next poll.
-            self._open_interest.update(entries[0][1][0])
+            # The answers of this poll only: a symbol whose request failed or was rejected has
+            # no open interest in the tickers until it is answered again, never an old figure.
+            self._open_interest = dict(entries[0][1][0])
             return []
         if state.kind == "funding_settlement":
             return self._collect_settlements(state, entries, received_at)
@@ -229,7 +235,7 @@ class ExchangeSource:
         call = partial(self._call, policy=policy)
         wanted = self._markets.wanted
         fetched = await fetch_parts(self.exchange, self._plans[kind], call, wanted,
-                                    self._fanout, self._markets.drop, self.name)
+                                    self._fanout, self._rejections, self.name)
         received_at = self._received_at()
         if len(fetched[0][1][0]) < len(wanted) and not fetched[0][0].per_symbol:
             self._markets.suspect_delistings()
@@ -249,7 +255,7 @@ class ExchangeSource:
             return await self._call(part.endpoint, lambda: method(symbol, since), policy)
 
         histories = await fetch_due(page, self._ledger, self._markets.wanted, int(self._clock() * 1000),
-                                    self._fanout, self._markets.drop, self.name)
+                                    self._fanout, self._rejections)
         return histories, int(self._clock() * 1000)
 
     # --- records ---------------------------------------------------------------------------

@@ -193,6 +193,39 @@ async def test_a_symbol_delisted_later_is_dropped_with_one_warning(name, mode):
         assert source.status()["consecutive_failures"] == 0
 
 
+def _rejected(exchange: str, endpoint: str) -> float:
+    return metrics.REGISTRY.get_sample_value(
+        "collector_symbols_rejected_total", {"exchange": exchange, "endpoint": endpoint}) or 0.0
+
+
+async def test_a_symbol_the_open_interest_endpoint_rejects_keeps_its_tickers_and_funding_rates():
+    """binance's per-symbol openInterest starts answering -1121 "Invalid symbol." for ETH, which
+    its markets list as trading: ETH's tickers come without open interest (not the last figure),
+    its tickers and funding rates still come, and the rejection is counted each time and logged
+    once."""
+    clock = FakeClock()
+    async with Simulator(symbols=5, seed=9, clock=clock) as sim, sources(sim, names=("binance",)) as [binance]:
+        everything = set(sim.symbols("binanceusdm"))
+        before = _rejected("binance", "open_interest")
+        with capture_logs() as logs:
+            for round_no in range(3):
+                if round_no == 1:
+                    sim.replay("binanceusdm", "/fapi/v1/openInterest", {"code": -1121, "msg": "Invalid symbol."},
+                               query={"symbol": "ETHUSDT"}, status=400)
+                clock.advance(1.0)  # a new exchange snapshot, so no record is a repeat
+                assert await binance.poll("open_interest") == []
+                tickers = {r.symbol: r for r in await binance.poll("ticker")}
+                assert {r.symbol for r in await binance.poll("funding_rate")} == everything
+                assert set(tickers) == everything
+                assert (tickers["ETH/USDT:USDT"].open_interest is None) == (round_no > 0)
+                assert all(t.open_interest is not None for s, t in tickers.items() if s != "ETH/USDT:USDT")
+        rejected = [e for e in logs if e["event"] == "symbols_rejected"]
+        assert [(e["endpoint"], e["symbols"], e["error_code"], e["log_level"]) for e in rejected] == [
+            ("open_interest", ["ETH/USDT:USDT"], "EXCHANGE_004", "warning")]
+        assert not [e for e in logs if e["event"] == "symbol_delisted"]
+        assert _rejected("binance", "open_interest") - before == 2
+
+
 async def test_a_new_listing_is_collected_after_the_markets_reload_without_a_restart():
     async with Simulator(symbols=6, seed=14) as sim:
         sim.delist("bybit", "SOL/USDT:USDT", mode="remove")  # not listed yet when the source starts

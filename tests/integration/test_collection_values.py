@@ -13,6 +13,7 @@ import pytest
 from collector import metrics
 from collector.scheduler import Scheduler
 from exchange_simulator import Simulator
+from exchange_simulator import okx as okx_dialect
 from tests.support.collection import EXCHANGES, assert_served, sources
 
 
@@ -73,3 +74,36 @@ async def test_every_symbol_of_every_exchange_yields_a_ticker_every_tick_for_30_
             assert len({r.symbol for b in polls for r in b}) == 200, (name, kind)
     for src in srcs:
         assert src.status()["consecutive_failures"] == 0
+
+
+async def test_okx_open_interest_without_oiccy_is_its_contracts_times_the_contract_size():
+    """okx counts `oi` in contracts (ccxt's openInterestAmount); where a row lacks `oiCcy`, the
+    stored base-currency figure is `oi` × the market's contract size (BTC: 0.01), not `oi`."""
+    async with Simulator(symbols=5, seed=1) as sim, sources(sim, names=("okx",)) as [okx]:
+        symbols = sim.symbols("okx")
+        rows = [{"instType": "SWAP", "instId": okx_dialect.inst_id(symbol), "oi": "1234.5",
+                 "oiUsd": "1000000", "ts": str(int(time.time() * 1000))} for symbol in symbols]
+        sim.replay("okx", "/api/v5/public/open-interest", {"code": "0", "data": rows, "msg": ""})
+        tickers = {r.symbol: r for r in await okx.poll("ticker")}
+    assert set(tickers) == set(symbols)
+    assert "BTC/USDT:USDT" in tickers
+    for symbol, ticker in tickers.items():
+        assert ticker.open_interest == 1234.5 * okx_dialect.contract_value(symbol.split("/")[0]), symbol
+
+
+async def test_once_stores_binance_tickers_with_the_open_interest_fetched_in_the_same_run():
+    """binance's tickers carry no open interest: its per-symbol poll's answers join them. In one
+    round (--once) the tickers come after that poll, even when its endpoint answers later than
+    the bulk ones (here 0.3 s per request)."""
+    async with Simulator(symbols=20, seed=2) as sim, sources(sim, names=("binance",)) as [binance]:
+        sim.set_fault("binanceusdm", "latency", path="/fapi/v1/openInterest", latency=0.3)
+        emitted: list = []
+        scheduler = Scheduler([binance], intervals={"ticker": 30.0, "funding_rate": 300.0, "open_interest": 60.0},
+                              emit=emitted.extend)
+        await scheduler.run_once()
+        history = sim.history("binanceusdm")
+    tickers = [r for r in emitted if r.kind == "ticker"]
+    assert {t.symbol for t in tickers} == set(sim.symbols("binanceusdm"))
+    for ticker in tickers:
+        served = {quotes[ticker.symbol].open_interest for _, quotes in history if ticker.symbol in quotes}
+        assert ticker.open_interest in served, ticker

@@ -36,6 +36,9 @@ WRITER = "collector/sinks/writer.py"
 RUNNER = "collector/runner.py"
 STREAM = "collector/exchanges/stream.py"
 STREAM_CONNECTION = "collector/exchanges/stream_connection.py"
+PARTS = "collector/exchanges/parts.py"
+REJECTIONS = "collector/exchanges/rejections.py"
+SOURCE = "collector/exchanges/source.py"
 
 T_BREAKER = "tests/unit/resilience/test_breaker.py"
 T_RETRY = "tests/unit/resilience/test_retry.py"
@@ -68,6 +71,13 @@ T_STREAM_LISTING = ("tests/integration/test_streaming_faults.py::"
 T_STREAM_INTERVALS = ("tests/integration/test_streaming_faults.py::"
                       "test_a_binance_funding_interval_is_left_empty_while_funding_info_fails_and_filled_once_it_answers")
 T_RECORDED = "tests/unit/exchanges/test_recorded_payloads.py"
+T_REJECTIONS = "tests/unit/exchanges/test_rejections.py"
+T_ONCE_OPEN_INTEREST = ("tests/integration/test_collection_values.py::"
+                        "test_once_stores_binance_tickers_with_the_open_interest_fetched_in_the_same_run")
+T_OKX_OPEN_INTEREST = ("tests/integration/test_collection_values.py::"
+                       "test_okx_open_interest_without_oiccy_is_its_contracts_times_the_contract_size")
+T_REJECTED_SYMBOL = ("tests/integration/test_collection_faults.py::"
+                     "test_a_symbol_the_open_interest_endpoint_rejects_keeps_its_tickers_and_funding_rates")
 
 MUTATIONS: tuple[Mutation, ...] = (
     # --- breaker ---------------------------------------------------------------------------
@@ -308,12 +318,12 @@ MUTATIONS: tuple[Mutation, ...] = (
              "start = self._clock()",
              breaks="every exchange is hit in the same millisecond", tests=T_SCHEDULER),
     mutation("scheduler.run_once_polls_one_after_another", SCHEDULER,
-             "        async with asyncio.TaskGroup() as group:\n            tasks = [\n"
-             "                group.create_task(self._tick(source, kind, interval), name=f\"once:{source.name}:{kind}\")\n"
-             "                for source in self._sources for kind, interval in self._intervals.items()\n            ]\n"
-             "        return sum(task.result() for task in tasks)\n",
-             "        return sum([await self._tick(source, kind, interval)\n"
-             "                    for source in self._sources for kind, interval in self._intervals.items()])\n",
+             "                tasks += [group.create_task(self._once(source, kind, interval, firsts),\n"
+             "                                            name=f\"once:{source.name}:{kind}\")\n"
+             "                          for kind, interval in self._intervals.items()]\n",
+             "                for kind, interval in self._intervals.items():\n"
+             "                    tasks.append(asyncio.get_running_loop().create_future())\n"
+             "                    tasks[-1].set_result(await self._once(source, kind, interval, firsts))\n",
              breaks="--once takes the sum of every exchange's time instead of the slowest",
              tests=T_SCHEDULER),
     # --- health rules ----------------------------------------------------------------------
@@ -442,6 +452,33 @@ MUTATIONS: tuple[Mutation, ...] = (
              "if lag > self.lag_threshold:", "if lag > 0:",
              breaks="/health says lagging (degraded) whenever one record waits, not past the threshold",
              tests=T_WRITER),
+    # --- the poll path's data (issue 27, items 7, 8, 10) -----------------------------------
+    mutation("scheduler.tickers_do_not_wait_for_the_open_interest", SCHEDULER,
+             'feeder = firsts.get(_FED_BY.get(kind, ""))', "feeder = None",
+             breaks="--once (and the first minute after a start) stores binance tickers without open interest",
+             tests=(T_SCHEDULER, T_ONCE_OPEN_INTEREST)),
+    mutation("normalize.okx_open_interest_in_contracts", NORMALIZE,
+             "            amount = self._contracts_in_base(entry)\n",
+             '            amount = number(entry.get("openInterestAmount"))\n',
+             breaks="okx open interest without oiCcy is stored in contracts, 100x too high for BTC",
+             tests=(T_NORMALIZE, T_OKX_OPEN_INTEREST)),
+    mutation("parts.a_rejected_symbol_fails_the_whole_round", PARTS,
+             "            except ccxt_errors.BadSymbol:\n                rejected.append(symbol)\n",
+             "            except ccxt_errors.BadSymbol:\n                raise ccxt_errors.ExchangeError(symbol)\n",
+             breaks="one symbol the open-interest endpoint rejects leaves every symbol without a fresh figure",
+             tests=T_REJECTED_SYMBOL),
+    mutation("parts.rejections_neither_counted_nor_logged", PARTS,
+             "    rejections.settle(endpoint, symbols, rejected, results)\n", "",
+             breaks="a rejected symbol's empty open interest has no metric and no log line",
+             tests=T_REJECTED_SYMBOL),
+    mutation("rejections.logged_every_round", REJECTIONS,
+             "new = set(rejected) - current", "new = set(rejected)",
+             breaks="a symbol one endpoint keeps rejecting logs a warning every poll, not once",
+             tests=(T_REJECTIONS, T_REJECTED_SYMBOL)),
+    mutation("source.rejected_open_interest_keeps_the_last_figure", SOURCE,
+             "self._open_interest = dict(entries[0][1][0])", "self._open_interest.update(entries[0][1][0])",
+             breaks="a symbol whose open interest is rejected keeps showing its last figure as current",
+             tests=T_REJECTED_SYMBOL),
     mutation("writer.lagging_never_reported", WRITER,
              "if lag > self.lag_threshold:", "if False:",
              breaks="a stalled sink whose records wait for minutes shows as ok", tests=T_WRITER),

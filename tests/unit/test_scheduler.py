@@ -206,6 +206,50 @@ async def test_run_once_polls_every_source_and_kind_concurrently_and_returns_the
     assert count == len(emitted) == 6
 
 
+async def test_at_a_start_the_first_tickers_wait_for_the_first_open_interest_round_they_join():
+    vt = VirtualTime()
+    source = FakeSource("feeds", vt.sleep, vt.clock, work=lambda: 5.0)  # a 5 s per-symbol round
+    scheduler = Scheduler([source], intervals={"ticker": 10.0, "funding_rate": 10.0, "open_interest": 60.0},
+                          emit=lambda r: None, clock=vt.clock, sleep=vt.sleep, rng=lambda: 0.0)
+    start = vt.now
+    with capture_logs() as logs:
+        await _run(scheduler, vt, 30.0)
+    assert source.calls["open_interest"] == [start]
+    assert source.calls["ticker"][0] == start + 5.0  # not before the open interest is in
+    assert source.calls["funding_rate"][0] == start  # a kind fed by nothing does not wait
+    # the tickers' grid starts there, not at the start: no tick counted as skipped for the wait
+    assert source.calls["ticker"] == [start + 5.0, start + 15.0, start + 25.0]
+    assert not [e for e in logs if e["event"] == "ticks_skipped"]
+
+
+class Ordered:
+    """Notes when each poll starts and ends; a poll takes a few turns of the event loop."""
+
+    def __init__(self, name: str, log: list) -> None:
+        self.name = name
+        self._log = log
+
+    async def poll(self, kind: str) -> list[Ticker]:
+        self._log.append(("start", self.name, kind))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        self._log.append(("end", self.name, kind))
+        return [Ticker(self.name, "BTC/USDT:USDT", 1_800_000_000_000, 1_800_000_000_000)]
+
+
+async def test_run_once_collects_the_open_interest_before_the_tickers_that_join_it():
+    log: list = []
+    sources = [Ordered("once-a", log), Ordered("once-b", log)]
+    scheduler = Scheduler(sources, intervals={"ticker": 30.0, "funding_rate": 300.0, "open_interest": 60.0},
+                          emit=lambda r: None)
+    async with asyncio.timeout(30):
+        assert await scheduler.run_once() == 6
+    for name in ("once-a", "once-b"):
+        assert log.index(("end", name, "open_interest")) < log.index(("start", name, "ticker"))
+        # the other kinds still run beside the open interest
+        assert log.index(("start", name, "funding_rate")) < log.index(("end", name, "open_interest"))
+
+
 async def test_real_time_ticks_stay_on_the_grid():
     # Real asyncio.sleep and time.monotonic (the simulated-time tests cover the arithmetic): the
     # bounds are ratios of the interval, generous enough for a loaded machine.

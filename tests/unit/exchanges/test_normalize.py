@@ -189,3 +189,21 @@ def test_numbers_from_decimal_strings_and_absent_values():
     assert timestamp(None, 7) == 7
     with pytest.raises(MalformedEntry):
         timestamp(1730729903941 * 1000, None)  # microseconds: a unit mistake
+
+
+def test_okx_open_interest_is_in_base_currency_with_or_without_oiccy_and_never_in_contracts():
+    """ccxt's okx `openInterestAmount` is `oi`, in contracts: the stored figure is `oiCcy`, else
+    `oi` × the market's contract size (ETH-USDT-SWAP: 0.1), else empty (no market known)."""
+    exchange = _okx()
+    row = {"instType": "SWAP", "instId": "ETH-USDT-SWAP", "oi": "2500", "oiCcy": "250.5",
+           "oiUsd": "900000", "ts": "1700000000000"}
+    without = {k: v for k, v in row.items() if k != "oiCcy"}
+    markets = exchange.markets
+    normalizer = Normalizer("okx", "okx", contract_size=lambda s: markets[s]["contractSize"] if s in markets else None)
+    read = normalizer.open_interest_values
+    assert read(exchange.parse_open_interest(row))[1] == {"open_interest": 250.5}
+    assert read(exchange.parse_open_interest(without))[1] == {"open_interest": 2500 * 0.1}
+    unknown = exchange.parse_open_interest(dict(without, instId="SOL-USDT-SWAP"))
+    assert read(unknown)[1] == {"open_interest": None}
+    assert Normalizer("okx", "okx").open_interest_values(exchange.parse_open_interest(without))[1] == {
+        "open_interest": None}

@@ -53,6 +53,22 @@ def test_other_exchanges_tickers_store_every_value_their_payload_carries(exchang
     assert record.ts == case.get("ts", RECEIVED)  # the exchange's time, else the receive time
 
 
+def test_krakenfutures_tickers_store_the_24h_high_and_low_their_rows_carry():
+    """A 2025 GET /tickers response (others/krakenfutures_tickers.json names it): ccxt leaves
+    `high`/`low` empty, the rows' `high24h`/`low24h` are stored."""
+    case = load("others/krakenfutures_tickers.json")
+    exchange = ccxt.krakenfutures()
+    exchange.set_markets([market(exchange, fields) for fields in case["markets"].values()])
+    parsed = exchange.parse_tickers(case["response"]["tickers"])
+    envelope = exchange.parse8601(case["response"]["serverTime"])
+    parts = [(PLANS["krakenfutures"]["ticker"][0], (parsed, envelope))]
+    records = Normalizer("krakenfutures", "krakenfutures").merge("ticker", parts, set(parsed), RECEIVED).records
+    assert {r.symbol for r in records} == set(case["stored"])
+    for record in records:
+        assert_stored(record, case["stored"][record.symbol])
+        assert record.ts == envelope
+
+
 def test_binance_ticker_merges_the_24h_ticker_and_premium_index_rows():
     exchange = ccxt.binanceusdm()
     btc = market(exchange, {"id": "BTCUSDT", "symbol": "BTC/USDT:USDT", "base": "BTC", "quote": "USDT",
