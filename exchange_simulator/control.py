@@ -15,7 +15,8 @@ def add_routes(app: web.Application, sim: Simulator) -> None:
     """``POST /_sim/faults`` {exchange, kind, ...settings}; ``DELETE /_sim/faults[?exchange=]``;
     ``GET /_sim/stats``; ``POST /_sim/reset``; ``POST /_sim/delist`` {exchange, symbol, mode};
     ``POST /_sim/trading`` {exchange, trading} (false: no trades, the 24 h window still moves);
-    ``POST /_sim/hold`` {exchange, symbol, moving} (only that quote field of the symbol moves);
+    ``POST /_sim/hold`` {exchange, symbol, moving, time_moves} (only that quote field of the
+    symbol moves; time_moves false: its exchange time stands still too);
     ``GET /_sim/state?exchange=``; ``GET /_sim/served?exchange=&symbol=&ts=``."""
 
     async def add_fault(request: web.Request) -> web.Response:
@@ -63,7 +64,7 @@ def add_routes(app: web.Application, sim: Simulator) -> None:
     async def hold(request: web.Request) -> web.Response:
         payload = await _json(request)
         try:
-            sim.hold(payload["exchange"], payload["symbol"], payload["moving"])
+            sim.hold(payload["exchange"], payload["symbol"], payload["moving"], bool(payload.get("time_moves", True)))
         except (KeyError, ValueError) as err:
             return _bad_request(err)
         return web.json_response({"ok": True})

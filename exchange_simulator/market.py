@@ -154,7 +154,7 @@ class MarketState:
         self._walks = {s.symbol: self._initial_walk(s) for s in specs}
         self._delisted: dict[str, str] = {}
         self.trading = True  # False: no trades, while the 24 h window and the mark move on
-        self._held: dict[str, str] = {}  # symbol -> the one Quote field that still moves (hold)
+        self._held: dict[str, tuple[str, bool]] = {}  # symbol -> (the one Quote field that moves, time moves)
         self._tick_index: int | None = None
         self._snapshot: dict[str, Quote] = {}
         self._ts = 0
@@ -196,14 +196,15 @@ class MarketState:
             self.version += 1
             self.listing_version += 1
 
-    def hold(self, symbol: str, moving: str) -> None:
+    def hold(self, symbol: str, moving: str, time_moves: bool = True) -> None:
         """From the next tick on, every value served for `symbol` stays as it is except `moving`
-        (a Quote field, e.g. open_interest or funding_rate); its exchange time moves on."""
+        (a Quote field, e.g. open_interest or funding_rate); its exchange time moves on, or with
+        `time_moves=False` stays too (an exchange that stamps its last trade)."""
         if symbol not in self._walks:
             raise KeyError(f"{self.exchange} does not list {symbol}")
         if moving not in Quote.__dataclass_fields__ or moving in ("symbol", "ts"):
             raise ValueError(f"moving must be a value field of a quote, not {moving!r}")
-        self._held[symbol] = moving
+        self._held[symbol] = (moving, time_moves)
 
     # --- time ----------------------------------------------------------------------------
     def set_skew(self, skew_ms: int) -> None:
@@ -234,10 +235,11 @@ class MarketState:
         previous, self._snapshot = self._snapshot, {
             s: self._quote(w) for s, w in self._walks.items() if s not in self._delisted
         }
-        for symbol, moving in self._held.items():
+        for symbol, (moving, time_moves) in self._held.items():
             if symbol in previous and symbol in self._snapshot:
-                new = self._snapshot[symbol]
-                self._snapshot[symbol] = dataclasses.replace(previous[symbol], ts=new.ts, **{moving: getattr(new, moving)})
+                old, new = previous[symbol], self._snapshot[symbol]
+                self._snapshot[symbol] = dataclasses.replace(
+                    old, ts=new.ts if time_moves else old.ts, **{moving: getattr(new, moving)})
         self.history.append((self._ts, self._snapshot))
         self.version += 1
         return True

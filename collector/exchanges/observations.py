@@ -1,5 +1,6 @@
 """When a record is a new observation of its symbol, and under which `ts` it lands: the one rule
-poll mode (polling.KindState.track) and stream mode (stream.StreamOwner._fresh) both apply.
+poll mode (polling.KindState.track) and stream mode (`streamed`, from stream.StreamOwner._fresh)
+both apply.
 
 A record whose values equal the symbol's last observation of its kind is that observation again.
 A record with new values is never dropped: when the exchange time did not move with them (an
@@ -11,6 +12,7 @@ record type is compared without a change here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from operator import attrgetter
 from typing import Final
 
@@ -31,11 +33,28 @@ def landing_ts(last: Record | None, record: Record) -> int | None:
     return record.ts if record.ts > last.ts else max(record.received_at, last.ts + 1)
 
 
-def streamed_ts(last: Record | None, record: Record) -> int | None:
-    """`landing_ts` as a stream applies it: a frame whose exchange time moved on lands whatever its
-    values, without comparing them (the per-frame path), since the stream's watchdog reads a
-    symbol whose time moves as one that is still delivering and a stream emits at most one record
-    per symbol and `stream_interval` anyway; an unmoved time is judged by the values."""
-    if last is None or record.ts > last.ts:
-        return record.ts
-    return landing_ts(last, record)
+def streamed(built: list[Record], last: dict[tuple[str, str], Record],
+             rest: Mapping[tuple[str, str], int]) -> list[Record]:
+    """The records built from one stream frame that observe something new, under the `ts` they
+    land with; `last` ((kind, symbol) -> the stream's last record of it, as it landed) follows.
+
+    `landing_ts`, but a frame whose exchange time moved on lands without its values compared
+    (the per-frame path: ~19,000 frames/s): the stream's watchdog reads a symbol whose time moves
+    as still delivering, and `stream_interval` keeps it to one record per symbol and interval.
+    `rest` holds the exchange time of the REST round a symbol's streaming started with (its
+    funding interval, stream.py): the symbol's first frame of that instant or older is not new."""
+    fresh = []
+    for record in built:
+        key = (record.kind, record.symbol)
+        seen = last.get(key)
+        if seen is None:
+            if record.ts <= rest.get(key, 0):
+                continue
+        elif record.ts <= seen.ts:  # the exchange time did not move: the values decide
+            ts = landing_ts(seen, record)
+            if ts is None:
+                continue
+            record = record.replaced({"ts": ts})  # new values take their receive time
+        last[key] = record
+        fresh.append(record)
+    return fresh

@@ -39,7 +39,7 @@ from collector.errors import ErrorCode, one_line
 from collector.exchanges import stream_markets, stream_report
 from collector.exchanges.fields import MalformedEntry
 from collector.exchanges.normalize import Normalizer
-from collector.exchanges.observations import streamed_ts
+from collector.exchanges.observations import streamed
 from collector.exchanges.source import ExchangeSource
 from collector.exchanges.stream_connection import Connection
 from collector.exchanges.stream_dialects import DIALECTS, Channel, chunks
@@ -71,7 +71,8 @@ class StreamOwner:
         self._clock = clock
         self._normalizer = Normalizer(source.name, source.exchange_id)
         self._merger = Merger(self.dialect, self._normalizer, wait=self._stale_after / 2)
-        self._last: dict[tuple[str, str], Record] = {}  # (kind, symbol) -> last record, as it landed
+        self._last_ts: dict[tuple[str, str], int] = {}
+        self._last: dict[tuple[str, str], Record] = {}  # the last streamed record per (kind, symbol); _last_ts: REST's
         self.connections: list[Connection] = []  # filled by run(), then extended and pruned in place
         self._open_exchange = partial(stream_markets.open_instance, source, config)
         self._stream = StreamState(source, self.connections, emit=self._emit, ticker_interval=ticker_interval,
@@ -118,7 +119,7 @@ class StreamOwner:
         if self.dialect.rest_intervals:
             records = [r for r in await self.source.poll("funding_rate") if symbols is None or r.symbol in symbols]
             for record in records:
-                self._last[(record.kind, record.symbol)] = record
+                self._last_ts[(record.kind, record.symbol)] = record.ts
             await self._emit(records)
 
     async def _learn_missing_intervals(self) -> None:
@@ -228,15 +229,7 @@ class StreamOwner:
             self.malformed += 1
             metrics.records_skipped.labels(self.name, channel.kinds[0], "malformed").inc()
             return []
-        fresh = []
-        last = self._last
-        for record in built:
-            key = (record.kind, record.symbol)
-            ts = streamed_ts(last.get(key), record)
-            if ts is not None:  # new values under an unmoved exchange time take their receive time
-                last[key] = record = record if ts == record.ts else record.replaced({"ts": ts})
-                fresh.append(record)
-        return fresh
+        return streamed(built, self._last, self._last_ts)
 
     # --- the sweep: conflation + watchdog ------------------------------------------------
     async def _sweep_loop(self) -> None:

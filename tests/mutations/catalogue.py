@@ -73,6 +73,7 @@ T_STREAM_INTERVALS = ("tests/integration/test_streaming_faults.py::"
                       "test_a_binance_funding_interval_is_left_empty_while_funding_info_fails_and_filled_once_it_answers")
 T_RECORDED = "tests/unit/exchanges/test_recorded_payloads.py"
 T_OBSERVATIONS = "tests/unit/exchanges/test_observations.py"
+T_STREAM_OBSERVATIONS = "tests/integration/test_streaming_observations.py"
 T_ONE_FIELD_MOVES = ("tests/e2e/test_one_field_moves.py::"
                      "test_every_move_of_a_symbol_whose_only_moving_value_is_one_field_is_stored_in_sqlite")
 
@@ -80,8 +81,8 @@ T_ONE_FIELD_MOVES = ("tests/e2e/test_one_field_moves.py::"
 _COMPARISONS = {
     "poll": (POLLING, "            landing = landing_ts(last, record)\n",
              "            landing = landing_ts({last}, record)\n", "last"),
-    "stream": (STREAM, "            ts = streamed_ts(last.get(key), record)\n",
-               "            ts = streamed_ts({last}, record)\n", "last.get(key)"),
+    "stream": (OBSERVATIONS, "            ts = landing_ts(seen, record)\n",
+               "            ts = landing_ts({last}, record)\n", "seen"),
 }
 
 
@@ -479,11 +480,15 @@ MUTATIONS: tuple[Mutation, ...] = (
              breaks="a stalled sink whose records wait for minutes shows as ok", tests=T_WRITER),
     # --- observations: what lands (the field-by-field ones are FIELD_MUTATIONS) -------------
     mutation("observations.stream_drops_new_values_at_an_unmoved_time", OBSERVATIONS,
-             "    return landing_ts(last, record)\n", "    return None\n",
+             "            ts = landing_ts(seen, record)\n", "            ts = None\n",
              breaks="a streamed update whose values changed while the exchange time stood still is dropped",
              tests=T_OBSERVATIONS),
-    mutation("observations.stream_lands_new_values_under_the_unmoved_time", STREAM,
-             'record if ts == record.ts else record.replaced({"ts": ts})', "record",
+    mutation("observations.stream_drops_new_values_at_an_unmoved_time_end_to_end", OBSERVATIONS,
+             "            ts = landing_ts(seen, record)\n", "            ts = None\n",
+             breaks="through ccxt pro: an open interest moving under bybit's unmoved frame time is never recorded",
+             tests=T_STREAM_OBSERVATIONS),
+    mutation("observations.stream_lands_new_values_under_the_unmoved_time", OBSERVATIONS,
+             'record = record.replaced({"ts": ts})  # new values take their receive time', "pass",
              breaks="a streamed update with new values under an unmoved exchange time takes the last "
                     "observation's identity: every sink keeps the old row and drops the new values",
              tests=T_OBSERVATIONS),

@@ -129,4 +129,4 @@ async def test_control_endpoint_holds_a_symbol_but_one_field_and_a_typo_is_a_400
         assert resp.status == 200
     async with client.post(f"{sim.url}/_sim/hold", json={**hold, "moving": "colour"}) as resp:
         assert resp.status == 400 and "colour" in (await resp.json())["error"]
-    assert sim._states["bybit"]._held == {"BTC/USDT:USDT": "open_interest"}
+    assert sim._states["bybit"]._held == {"BTC/USDT:USDT": ("open_interest", True)}

@@ -1,5 +1,7 @@
 """Market state: seeded walks, one step per tick, funding schedule, delisting, skew."""
 
+import dataclasses
+
 import pytest
 
 from exchange_simulator.market import (
@@ -142,6 +144,17 @@ def test_a_held_symbol_moves_only_the_named_field_while_its_exchange_time_and_th
         assert changed <= {"ts", moving} and new.ts > old.ts
     assert len({getattr(quote, moving) for quote in btc}) > 2  # it moved (the walk may rest a tick)
     assert served[-1]["ETH/USDT:USDT"].last != before["ETH/USDT:USDT"].last  # the others walk on
+
+
+def test_a_symbol_held_with_its_time_moves_only_the_named_field_under_the_same_exchange_time():
+    clock = FakeClock(START)
+    state = make_state(clock=clock)
+    before = state.snapshot()["BTC/USDT:USDT"]
+    state.hold("BTC/USDT:USDT", "open_interest", time_moves=False)
+    clock.advance(1.0)
+    after = state.snapshot()["BTC/USDT:USDT"]
+    assert after.ts == before.ts and after.open_interest != before.open_interest
+    assert after == dataclasses.replace(before, open_interest=after.open_interest)
 
 
 def test_holding_an_unknown_symbol_or_a_field_a_quote_lacks_is_refused():

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from collector.config import CacheConfig, CircuitBreakerConfig, ExchangeConfig, PerformanceConfig, RetryConfig
+from collector.exchanges.observations import streamed
 from collector.exchanges.polling import KindState
 from collector.exchanges.source import ExchangeSource
 from collector.exchanges.stream import StreamOwner
@@ -152,3 +153,13 @@ def test_a_stream_frame_whose_exchange_time_moved_lands_with_values_unchanged_as
     streamer.observe(seen)
     later = again(seen, ts=TS + SECOND, received_at=TS + 2 * SECOND)
     assert streamer.observe(later) == [later]
+
+
+def test_a_symbols_first_frame_of_the_instant_the_rest_round_streaming_started_with_observed_is_not_new():
+    """binance: the funding rates of one REST round come first (their interval), then the frames."""
+    rest = {("funding_rate", "BTC/USDT:USDT"): TS}
+    seen = first("funding_rate")
+    assert streamed([seen], {}, rest) == []
+    assert streamed([again(seen, ts=TS - SECOND, received_at=TS + 5, mark_price=1.0)], {}, rest) == []
+    later = again(seen, ts=TS + SECOND, received_at=TS + 5)
+    assert streamed([later], {}, rest) == [later]
