@@ -18,7 +18,7 @@ from typing import Final
 
 from collector.records import RECORD_TYPES, Record
 
-# Per kind: the record's values as one tuple (every record type has more than one value field).
+# Per kind: the record's values as one tuple (or the one value of a kind with one: either compares).
 VALUES_OF: Final = {kind: attrgetter(*t.value_fields) for kind, t in RECORD_TYPES.items()}
 
 
