@@ -15,6 +15,8 @@ def add_routes(app: web.Application, sim: Simulator) -> None:
     """``POST /_sim/faults`` {exchange, kind, ...settings}; ``DELETE /_sim/faults[?exchange=]``;
     ``GET /_sim/stats``; ``POST /_sim/reset``; ``POST /_sim/delist`` {exchange, symbol, mode};
     ``POST /_sim/trading`` {exchange, trading} (false: no trades, the 24 h window still moves);
+    ``POST /_sim/hold`` {exchange, symbol, moving, time_moves} (only that quote field of the
+    symbol moves; time_moves false: its exchange time stands still too);
     ``GET /_sim/state?exchange=``; ``GET /_sim/served?exchange=&symbol=&ts=``."""
 
     async def add_fault(request: web.Request) -> web.Response:
@@ -59,6 +61,14 @@ def add_routes(app: web.Application, sim: Simulator) -> None:
             return _bad_request(err)
         return web.json_response({"ok": True})
 
+    async def hold(request: web.Request) -> web.Response:
+        payload = await _json(request)
+        try:
+            sim.hold(payload["exchange"], payload["symbol"], payload["moving"], bool(payload.get("time_moves", True)))
+        except (KeyError, ValueError) as err:
+            return _bad_request(err)
+        return web.json_response({"ok": True})
+
     async def state(request: web.Request) -> web.Response:
         try:
             quotes = sim.state(request.query.get("exchange", ""))
@@ -83,6 +93,7 @@ def add_routes(app: web.Application, sim: Simulator) -> None:
     app.router.add_post("/_sim/reset", reset)
     app.router.add_post("/_sim/delist", delist)
     app.router.add_post("/_sim/trading", trading)
+    app.router.add_post("/_sim/hold", hold)
     app.router.add_get("/_sim/state", state)
     app.router.add_get("/_sim/served", served)
 

@@ -154,6 +154,7 @@ class MarketState:
         self._walks = {s.symbol: self._initial_walk(s) for s in specs}
         self._delisted: dict[str, str] = {}
         self.trading = True  # False: no trades, while the 24 h window and the mark move on
+        self._held: dict[str, tuple[str, bool]] = {}  # symbol -> (the one Quote field that moves, time moves)
         self._tick_index: int | None = None
         self._snapshot: dict[str, Quote] = {}
         self._ts = 0
@@ -195,6 +196,16 @@ class MarketState:
             self.version += 1
             self.listing_version += 1
 
+    def hold(self, symbol: str, moving: str, time_moves: bool = True) -> None:
+        """From the next tick on, every value served for `symbol` stays as it is except `moving`
+        (a Quote field, e.g. open_interest or funding_rate); its exchange time moves on, or with
+        `time_moves=False` stays too (an exchange that stamps its last trade)."""
+        if symbol not in self._walks:
+            raise KeyError(f"{self.exchange} does not list {symbol}")
+        if moving not in Quote.__dataclass_fields__ or moving in ("symbol", "ts"):
+            raise ValueError(f"moving must be a value field of a quote, not {moving!r}")
+        self._held[symbol] = (moving, time_moves)
+
     # --- time ----------------------------------------------------------------------------
     def set_skew(self, skew_ms: int) -> None:
         if skew_ms != self.skew_ms:
@@ -221,9 +232,14 @@ class MarketState:
                 hours = walk.spec.funding_interval_hours
                 settled = next_funding_time(previous_ts, hours) != next_funding_time(self._ts, hours)
                 self._step(walk, settled)
-        self._snapshot = {
+        previous, self._snapshot = self._snapshot, {
             s: self._quote(w) for s, w in self._walks.items() if s not in self._delisted
         }
+        for symbol, (moving, time_moves) in self._held.items():
+            if symbol in previous and symbol in self._snapshot:
+                old, new = previous[symbol], self._snapshot[symbol]
+                self._snapshot[symbol] = dataclasses.replace(
+                    old, ts=new.ts if time_moves else old.ts, **{moving: getattr(new, moving)})
         self.history.append((self._ts, self._snapshot))
         self.version += 1
         return True

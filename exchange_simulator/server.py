@@ -140,6 +140,10 @@ class Simulator:
         24 h window, the volumes, the book and the mark price keep moving tick by tick."""
         self._state(exchange).trading = trading
 
+    def hold(self, exchange: str, symbol: str, moving: str, time_moves: bool = True) -> None:
+        """Only `moving` (a `Quote` field) of `symbol` changes from the next tick on (`MarketState.hold`)."""
+        self._state(exchange).hold(symbol, moving, time_moves)
+
     def request_count(self, exchange: str | None = None, path_contains: str | None = None) -> int:
         return sum(
             n for ex in self._selected(exchange) for path, n in self._requests[ex].items()

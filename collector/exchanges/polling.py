@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from operator import attrgetter
 from urllib.parse import urlsplit
 
 import structlog
@@ -17,13 +16,13 @@ from ccxt.base import errors as ccxt_errors
 
 from collector.errors import ErrorCode, one_line
 from collector.exchanges.normalize import Normalized
-from collector.records import RECORD_TYPES, Record
+from collector.exchanges.observations import landing_ts
+from collector.records import Record
 from collector.resilience.breaker import BreakerState, CircuitBreaker
 from collector.resilience.cache import TTLCache
 
 log = structlog.get_logger(__name__)
 
-_VALUES_OF = {kind: attrgetter(*t.value_fields) for kind, t in RECORD_TYPES.items()}
 # 429s (RateLimitExceeded) and 418 bans (DDoSProtection): siblings in ccxt, not parent and child.
 RATE_LIMITED = (ccxt_errors.RateLimitExceeded, ccxt_errors.DDoSProtection)
 
@@ -50,7 +49,7 @@ class KindState:
     recovered_error: str | None = None
     crashing: bool = False
     malformed_streak: bool = False
-    symbol_ts: dict[str, tuple[int, tuple]] = field(default_factory=dict)  # last (ts, values)
+    last_seen: dict[str, Record] = field(default_factory=dict)  # symbol -> its last observation, as it landed
     moved_at: dict[str, int] = field(default_factory=dict)  # symbol -> poll its ts last moved
     stale: list[str] = field(default_factory=list)
     watched: bool = True  # /health judges the exchange's freshness by this kind
@@ -62,19 +61,16 @@ class KindState:
     def track(self, records: list[Record], cache: TTLCache | None, now: float) -> list[Record]:
         """Remember each symbol's last observation; return the records that observe something new.
 
-        A record whose values equal the symbol's last observation is that observation again:
-        skipped while `cache` (the dedup memory, on with `cache.enabled`) remembers emitting it,
-        else emitted again under its first identity, so that sinks keep one row. A record with
-        new values is never dropped: when the exchange time did not move with them (an exchange
-        that stamps the last trade, not the snapshot), it takes the receive time instead, a new
-        identity later than the last one.
+        Which record observes something new, and under which `ts`, is `observations.landing_ts`
+        (the rule stream mode applies too). A record that observes nothing new is skipped while
+        `cache` (the dedup memory, on with `cache.enabled`) remembers emitting it, else emitted
+        again under its first identity, so that sinks keep one row.
 
         Every record's symbol is remembered in `cache`, in turn. While the cache has room for all
         of them, that is one `set_many` after the loop; past it, a symbol remembered early in the
         poll could evict one the poll asks about later, so each is remembered in turn.
         """
-        poll, seen, moved, kind = self.polls, self.symbol_ts, self.moved_at, self.kind
-        values_of = _VALUES_OF[kind]
+        poll, seen, moved, kind = self.polls, self.last_seen, self.moved_at, self.kind
         fresh = []
         newest = 0
         in_turn = cache is not None and len(cache) + len(records) > cache.max_size
@@ -82,22 +78,22 @@ class KindState:
             symbol, ts = record.symbol, record.ts
             if ts > newest:
                 newest = ts
-            values = values_of(record)
             last = seen.get(symbol)
-            if last is None or ts != last[0]:
+            if last is None or ts != last.ts:
                 moved[symbol] = poll
-            if last is not None and last[1] == values:  # the same observation again
+            landing = landing_ts(last, record)
+            if landing is None:  # the same observation again
                 key = (kind, symbol)
                 if cache is not None and cache.get(key) is not None:
                     if in_turn:
                         cache.set(key, True)
                     continue
-                if ts != last[0]:
-                    record = replace(record, ts=last[0])
+                if ts != last.ts:
+                    record = replace(record, ts=last.ts)
             else:
-                if last is not None and ts <= last[0]:
-                    record = replace(record, ts=max(record.received_at, last[0] + 1))
-                seen[symbol] = (record.ts, values)
+                if landing != ts:
+                    record = replace(record, ts=landing)
+                seen[symbol] = record
             if in_turn:
                 cache.set((kind, symbol), True)
             fresh.append(record)

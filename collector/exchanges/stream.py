@@ -2,7 +2,7 @@
 
 `StreamOwner.run()` owns one task per connection (stream_connection.py), a sweep task, a fallback
 task and a listings task, all in a TaskGroup. The sweep takes the entries ccxt pro parsed and
-emits the records whose exchange time moved on. Conflation happens before ccxt pro parses
+emits the records with something new (observations.py). Conflation happens before ccxt pro parses
 (stream_gate.py): each connection hands ccxt pro at most one frame per market and
 `stream_interval` (the first of each interval of the exchange's clock; the newest of the others
 only if no later one comes for an interval) and queues every entry ccxt pro parsed; the sweep,
@@ -39,6 +39,7 @@ from collector.errors import ErrorCode, one_line
 from collector.exchanges import stream_markets, stream_report
 from collector.exchanges.fields import MalformedEntry
 from collector.exchanges.normalize import Normalizer
+from collector.exchanges.observations import streamed
 from collector.exchanges.source import ExchangeSource
 from collector.exchanges.stream_connection import Connection
 from collector.exchanges.stream_dialects import DIALECTS, Channel, chunks
@@ -71,6 +72,7 @@ class StreamOwner:
         self._normalizer = Normalizer(source.name, source.exchange_id)
         self._merger = Merger(self.dialect, self._normalizer, wait=self._stale_after / 2)
         self._last_ts: dict[tuple[str, str], int] = {}
+        self._last: dict[tuple[str, str], Record] = {}  # the last streamed record per (kind, symbol); _last_ts: REST's
         self.connections: list[Connection] = []  # filled by run(), then extended and pruned in place
         self._open_exchange = partial(stream_markets.open_instance, source, config)
         self._stream = StreamState(source, self.connections, emit=self._emit, ticker_interval=ticker_interval,
@@ -220,21 +222,14 @@ class StreamOwner:
         return self._merger.merge(records)
 
     def _fresh(self, channel: Channel, entry: Mapping[str, Any], received_at: int) -> list[Record]:
-        """The entry's records whose exchange time is newer than the last one emitted."""
+        """The entry's records that observe something new, under the `ts` they land with (observations.py)."""
         try:
             built = channel.build(self._normalizer, entry, received_at)
         except (MalformedEntry, KeyError, TypeError, AttributeError):
             self.malformed += 1
             metrics.records_skipped.labels(self.name, channel.kinds[0], "malformed").inc()
             return []
-        fresh = []
-        last = self._last_ts
-        for record in built:
-            key = (record.kind, record.symbol)
-            if record.ts > last.get(key, 0):
-                last[key] = record.ts
-                fresh.append(record)
-        return fresh
+        return streamed(built, self._last, self._last_ts)
 
     # --- the sweep: conflation + watchdog ------------------------------------------------
     async def _sweep_loop(self) -> None:

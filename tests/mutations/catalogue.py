@@ -7,6 +7,9 @@ fails and the entry is updated with the code.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from collector.records import RECORD_TYPES
 from tests.mutations import Edit, Mutation, mutation
 
 BREAKER = "collector/resilience/breaker.py"
@@ -39,6 +42,7 @@ STREAM_CONNECTION = "collector/exchanges/stream_connection.py"
 PARTS = "collector/exchanges/parts.py"
 REJECTIONS = "collector/exchanges/rejections.py"
 SOURCE = "collector/exchanges/source.py"
+OBSERVATIONS = "collector/exchanges/observations.py"
 
 T_BREAKER = "tests/unit/resilience/test_breaker.py"
 T_RETRY = "tests/unit/resilience/test_retry.py"
@@ -78,6 +82,35 @@ T_OKX_OPEN_INTEREST = ("tests/integration/test_collection_values.py::"
                        "test_okx_open_interest_without_oiccy_is_its_contracts_times_the_contract_size")
 T_REJECTED_SYMBOL = ("tests/integration/test_collection_faults.py::"
                      "test_a_symbol_the_open_interest_endpoint_rejects_keeps_its_tickers_and_funding_rates")
+T_OBSERVATIONS = "tests/unit/exchanges/test_observations.py"
+T_STREAM_OBSERVATIONS = "tests/integration/test_streaming_observations.py"
+T_ONE_FIELD_MOVES = ("tests/e2e/test_one_field_moves.py::"
+                     "test_every_move_of_a_symbol_whose_only_moving_value_is_one_field_is_stored_in_sqlite")
+
+# Where each mode compares a record with the symbol's last observation (`ignoring` below).
+_COMPARISONS = {
+    "poll": (POLLING, "            landing = landing_ts(last, record)\n",
+             "            landing = landing_ts({last}, record)\n", "last"),
+    "stream": (OBSERVATIONS, "            ts = landing_ts(seen, record)\n",
+               "            ts = landing_ts({last}, record)\n", "seen"),
+}
+
+
+def ignoring(mode: str, kind: str, name: str) -> Mutation:
+    """`mode`'s comparison blind to one value field of `kind`: the last observation is compared
+    as if it had the new record's value there (a field lost from the comparison in a refactor)."""
+    path, original, template, last = _COMPARISONS[mode]
+    blind = (f"{last} and {last}.replaced({{'{name}': getattr(record, '{name}')}}) "
+             f"if record.kind == '{kind}' else {last}")
+    return mutation(f"observations.{mode}_ignores_{kind}_{name}", path, original, template.format(last=blind),
+                    breaks=f"in {mode} mode an update in which only the {kind}'s {name} moved is dropped",
+                    tests=T_OBSERVATIONS)
+
+
+# Every value field of every kind, in both modes: a field added to a record type gets its own.
+FIELD_MUTATIONS: tuple[Mutation, ...] = tuple(
+    ignoring(mode, kind, name)
+    for mode in _COMPARISONS for kind, cls in RECORD_TYPES.items() for name in cls.value_fields)
 
 MUTATIONS: tuple[Mutation, ...] = (
     # --- breaker ---------------------------------------------------------------------------
@@ -482,4 +515,31 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("writer.lagging_never_reported", WRITER,
              "if lag > self.lag_threshold:", "if False:",
              breaks="a stalled sink whose records wait for minutes shows as ok", tests=T_WRITER),
+    # --- observations: what lands (the field-by-field ones are FIELD_MUTATIONS) -------------
+    mutation("observations.stream_drops_new_values_at_an_unmoved_time", OBSERVATIONS,
+             "            ts = landing_ts(seen, record)\n", "            ts = None\n",
+             breaks="a streamed update whose values changed while the exchange time stood still is dropped",
+             tests=T_OBSERVATIONS),
+    mutation("observations.stream_drops_new_values_at_an_unmoved_time_end_to_end", OBSERVATIONS,
+             "            ts = landing_ts(seen, record)\n", "            ts = None\n",
+             breaks="through ccxt pro: an open interest moving under bybit's unmoved frame time is never recorded",
+             tests=T_STREAM_OBSERVATIONS),
+    mutation("observations.stream_lands_new_values_under_the_unmoved_time", OBSERVATIONS,
+             'record = record.replaced({"ts": ts})  # new values take their receive time', "pass",
+             breaks="a streamed update with new values under an unmoved exchange time takes the last "
+                    "observation's identity: every sink keeps the old row and drops the new values",
+             tests=T_OBSERVATIONS),
+    mutation("observations.unmoved_time_keeps_the_exchange_time", OBSERVATIONS,
+             "return record.ts if record.ts > last.ts else max(record.received_at, last.ts + 1)",
+             "return record.ts",
+             breaks="new values under an unmoved exchange time reuse the last identity: sinks keep the old row",
+             tests=T_OBSERVATIONS),
+    *FIELD_MUTATIONS,
+    # the same blind spots, at the sink: a daemon storing into SQLite
+    replace(ignoring("poll", "ticker", "open_interest"), name="observations.daemon_stores_no_open_interest_move",
+            breaks="an illiquid symbol whose open interest alone moves keeps its first row only in SQLite",
+            tests=(T_ONE_FIELD_MOVES + "[open_interest-tickers-open_interest]",)),
+    replace(ignoring("poll", "funding_rate", "funding_rate"), name="observations.daemon_stores_no_funding_rate_move",
+            breaks="a symbol whose funding rate alone moves keeps its first funding row only in SQLite",
+            tests=(T_ONE_FIELD_MOVES + "[funding_rate-funding_rates-funding_rate]",)),
 )

@@ -120,3 +120,13 @@ async def test_control_endpoint_stops_trades_and_a_typo_is_a_400(simulator_facto
     async with client.post(f"{sim.url}/_sim/trading", json={"exchange": "nope", "trading": False}) as resp:
         assert resp.status == 400
     assert sim.specs("okx") and not sim._states["okx"].trading
+
+
+async def test_control_endpoint_holds_a_symbol_but_one_field_and_a_typo_is_a_400(simulator_factory, client):
+    sim = await simulator_factory(symbols=3)
+    hold = {"exchange": "bybit", "symbol": "BTC/USDT:USDT", "moving": "open_interest"}
+    async with client.post(f"{sim.url}/_sim/hold", json=hold) as resp:
+        assert resp.status == 200
+    async with client.post(f"{sim.url}/_sim/hold", json={**hold, "moving": "colour"}) as resp:
+        assert resp.status == 400 and "colour" in (await resp.json())["error"]
+    assert sim._states["bybit"]._held == {"BTC/USDT:USDT": ("open_interest", True)}

@@ -1,5 +1,7 @@
 """Market state: seeded walks, one step per tick, funding schedule, delisting, skew."""
 
+import dataclasses
+
 import pytest
 
 from exchange_simulator.market import (
@@ -124,3 +126,40 @@ def test_symbols_settle_funding_at_their_own_intervals_with_a_history_that_never
     day = settlements(hourly, 1_730_678_400_000, 1_730_764_800_000)
     assert len(day) == 25 and all(b[0] - a[0] == 3_600_000 for a, b in zip(day, day[1:]))
     assert settlements(hourly, 1_730_678_400_000, 1_730_764_800_000) == day
+
+
+@pytest.mark.parametrize("moving", ["open_interest", "funding_rate"])
+def test_a_held_symbol_moves_only_the_named_field_while_its_exchange_time_and_the_others_move_on(moving):
+    clock = FakeClock(START)
+    state = make_state(clock=clock)
+    before = state.snapshot()
+    state.hold("BTC/USDT:USDT", moving)
+    served = [before]
+    for _ in range(3):
+        clock.advance(1.0)
+        served.append(state.snapshot())
+    btc = [snapshot["BTC/USDT:USDT"] for snapshot in served]
+    for old, new in zip(btc, btc[1:]):
+        changed = {name for name in old.__dataclass_fields__ if getattr(old, name) != getattr(new, name)}
+        assert changed <= {"ts", moving} and new.ts > old.ts
+    assert len({getattr(quote, moving) for quote in btc}) > 2  # it moved (the walk may rest a tick)
+    assert served[-1]["ETH/USDT:USDT"].last != before["ETH/USDT:USDT"].last  # the others walk on
+
+
+def test_a_symbol_held_with_its_time_moves_only_the_named_field_under_the_same_exchange_time():
+    clock = FakeClock(START)
+    state = make_state(clock=clock)
+    before = state.snapshot()["BTC/USDT:USDT"]
+    state.hold("BTC/USDT:USDT", "open_interest", time_moves=False)
+    clock.advance(1.0)
+    after = state.snapshot()["BTC/USDT:USDT"]
+    assert after.ts == before.ts and after.open_interest != before.open_interest
+    assert after == dataclasses.replace(before, open_interest=after.open_interest)
+
+
+def test_holding_an_unknown_symbol_or_a_field_a_quote_lacks_is_refused():
+    state = make_state()
+    with pytest.raises(KeyError):
+        state.hold("NOPE/USDT:USDT", "open_interest")
+    with pytest.raises(ValueError):
+        state.hold("BTC/USDT:USDT", "ts")
