@@ -107,6 +107,7 @@ class ExchangeSource:
         self._plans: dict[str, tuple[Part, ...]] = {}
         self._open_interest: dict[str, dict] = {}  # symbol -> ccxt open-interest structure
         self._ledger = SettlementLedger(int(funding_history_days * DAY_MS))
+        self.funding_intervals: dict[str, float] = {}  # symbol -> hours, as the last interval list gave them
         self._summary = Summary(clock())
         self._call = Requests(name, self.exchange_id, policy=self._policy, semaphore=semaphore,
                               summary=self._summary, exchange=lambda: self.exchange).call
@@ -266,6 +267,7 @@ class ExchangeSource:
         normalized = state.normalize(entries, wanted, received_at)
         if state.kind == "funding_rate":
             self._ledger.note_intervals(normalized.records)
+            self.funding_intervals.update(self._normalizer.intervals(entries, wanted))
         if normalized.malformed:
             metrics.records_skipped.labels(self.name, state.kind, "malformed").inc(normalized.malformed)
             state.malformed(self.name, normalized.malformed)

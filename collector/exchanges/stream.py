@@ -116,6 +116,8 @@ class StreamOwner:
         self._merger.learn_markets(self.source.exchange.markets or {})
         if self.dialect.rest_intervals:
             records = [r for r in await self.source.poll("funding_rate") if symbols is None or r.symbol in symbols]
+            # the interval list, also of a listing the rates endpoint has no entry of yet (no record)
+            self._merger.intervals.update(self.source.funding_intervals)
             for record in records:
                 self._last_ts[(record.kind, record.symbol)] = record.ts
             await self._emit(records)
