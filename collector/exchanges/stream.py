@@ -7,7 +7,9 @@ emits the records whose exchange time moved on. Conflation happens before ccxt p
 `stream_interval` (the first of each interval of the exchange's clock; the newest of the others
 only if no later one comes for an interval) and queues every entry ccxt pro parsed; the sweep,
 every 50 ms, emits what was queued. So a symbol yields at most one record per kind and
-interval, the record leaves within a sweep of its update, and with 0 every update is a record.
+interval, the record leaves within a sweep of its update, and with 0 every update is a record;
+its `received_at` is when its frame came. A stop takes one last sweep into the pipeline before
+the connections close: every kept frame and every record still waiting is written.
 A record takes the fields other streams of the exchange carry (the dialect's fills: binance
 bid/ask and mark/index) and its funding interval as it is emitted (stream_merge.py). The same
 sweep is the watchdog: a connection with no new data for `stream_stale_after` (plus its

@@ -74,6 +74,8 @@ _STREAM_RECORDS = "tests/integration/test_streaming_records.py::"
 T_STREAM_HEALTH = _STREAM_RECORDS + "test_a_streaming_exchange_s_health_and_records_collected_follow_the_streamed_records"
 T_STREAM_KEPT = _STREAM_RECORDS + "test_a_frame_kept_by_conflation_keeps_the_time_it_came_as_received_at"
 T_STREAM_STOP = _STREAM_RECORDS + "test_a_stop_writes_every_frame_received_also_those_conflation_keeps"
+T_STREAM_DAEMON = ("tests/e2e/test_streaming_daemon.py::"
+                   "test_a_streaming_daemon_s_health_and_metrics_follow_the_stream_and_a_sigterm_writes_what_it_received")
 
 MUTATIONS: tuple[Mutation, ...] = (
     # --- breaker ---------------------------------------------------------------------------
@@ -274,7 +276,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("streams.health_blind_to_streamed_records", POLLING,
              "            kinds[kind].streamed(now)\n", "",
              breaks="a streaming exchange's /health says its last success was at the start and its tickers "
-                    "are minutes stale while a thousand updates a second arrive", tests=(T_POLLING, T_STREAM_HEALTH)),
+                    "are minutes stale while a thousand updates a second arrive",
+             tests=(T_POLLING, T_STREAM_HEALTH, T_STREAM_DAEMON)),
     mutation("streams.streamed_records_not_counted", POLLING,
              "            metrics.child(metrics.records_collected, exchange, kind).inc(count)\n", "",
              breaks="the dashboard's records collected per second shows a streaming exchange near 0",
@@ -285,7 +288,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("streams.stop_drops_what_it_received", STREAM,
              "                await self._publish_streamed(self._take(self._clock(), final=True))\n",
              "                pass\n",
-             breaks="frames received in the last seconds before a stop never reach the sinks", tests=T_STREAM_STOP),
+             breaks="frames received in the last seconds before a stop never reach the sinks",
+             tests=(T_STREAM_STOP, T_STREAM_DAEMON)),
     mutation("streams.stop_leaves_the_kept_frames", STREAM_GATE,
              "due = now if everything else now - self._interval", "due = now - self._interval",
              breaks="at a stop the newest frame conflation kept of each market is lost",
