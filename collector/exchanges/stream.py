@@ -296,15 +296,6 @@ class StreamOwner:
 
     # --- reporting -----------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            **stream_report.connection_status(self.connections, self._clock()),
-            "updates_per_s": round(self._exporter.updates_per_s, 1),
-            "fallbacks": self._stream.fallbacks,
-            "fallback_active": self._stream.falling_back,
-            "fallback_records": self._stream.fallback_records,
-            "malformed_entries": self.malformed,
-            **self.lag.status(),
-            "stream_interval": self._interval,
-            "stream_stale_after": self._stale_after,
-        }
+        return {**self._stream.status(), **stream_report.connection_status(self.connections, self._clock()),
+                "updates_per_s": round(self._exporter.updates_per_s, 1), "malformed_entries": self.malformed,
+                **self.lag.status(), "stream_interval": self._interval, "stream_stale_after": self._stale_after}
