@@ -163,6 +163,25 @@ class Normalizer:
         records, unusable = self._records(record_type, merged, received_at, default)
         return Normalized(records, malformed + unusable)
 
+    def intervals(self, parts: Sequence[tuple[Any, Any]], wanted: Iterable[str]) -> dict[str, float]:
+        """Symbol -> funding interval (hours) of each wanted symbol, from a funding poll's interval
+        list alone (binance fundingInfo; the documented default for a symbol it leaves out), so
+        also for a symbol the poll's first part has no entry of yet: a new listing the rates
+        endpoint does not serve yet. Empty when no interval list came (its request failed)."""
+        listed = next((result[0] for part, result in parts[1:] if part.fills == _INTERVAL_FILLS), None)
+        if listed is None:
+            return {}
+        hours = {}
+        for symbol in wanted:
+            entry = listed.get(symbol)
+            try:
+                value = self._default_interval if entry is None else interval_only(entry)[1]["funding_interval_hours"]
+            except _UNUSABLE:
+                continue
+            if value:
+                hours[symbol] = value
+        return hours
+
     def _fill(self, part: Any, result: tuple[Mapping, Any], merged: dict[str, list]) -> int:
         """Fill the fields `part` may fill where still empty, and note its time; the number of
         symbols whose entry in it is unusable (they are dropped from `merged`)."""

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import structlog
 from ccxt.base import errors as ccxt_errors
 
+from collector import metrics
 from collector.errors import ErrorCode, one_line
 from collector.exchanges.normalize import Normalized
 from collector.exchanges.observations import landing_ts
@@ -25,6 +26,7 @@ log = structlog.get_logger(__name__)
 
 # 429s (RateLimitExceeded) and 418 bans (DDoSProtection): siblings in ccxt, not parent and child.
 RATE_LIMITED = (ccxt_errors.RateLimitExceeded, ccxt_errors.DDoSProtection)
+SUMMARY_EVERY = 60.0  # seconds between two `exchange_summary` lines of an exchange
 
 
 # --- per-kind bookkeeping ------------------------------------------------------------------
@@ -131,6 +133,12 @@ class KindState:
         self.last_error = None
         self.crashing = False
 
+    def streamed(self, now: float) -> None:
+        """Records of this kind came from the exchange's stream: it delivered, and their exchange
+        times moved on (a stream emits a record only then)."""
+        self.last_success = self.advanced_at = now
+        self.advanced_attempt = self.attempts
+
     def failed(self, exchange: str, err: BaseException, text: str | None = None) -> None:
         code = error_code(err)
         self.last_error = text or one_line(err)
@@ -214,6 +222,20 @@ class Summary:
                  requests=self.requests, mean_response_time=None if mean is None else round(mean, 1),
                  period_s=round(now - self.started, 1))
         self.started, self.records, self.failures, self.requests, self.response_time = now, 0, 0, 0, 0.0
+
+
+def note_streamed(exchange: str, kinds: Mapping[str, KindState], summary: Summary, counts: Mapping[str, int],
+                  now: float) -> None:
+    """What a stream emitted since the last call, per kind (at each of its sweeps): /health's
+    last_success and staleness, `records_collected` and the once-a-minute `exchange_summary` follow
+    the streamed records as they follow polls."""
+    for kind, count in counts.items():
+        if count:
+            kinds[kind].streamed(now)
+            metrics.child(metrics.records_collected, exchange, kind).inc(count)
+            summary.records += count
+    if now - summary.started >= SUMMARY_EVERY:
+        summary.log(exchange, now)
 
 
 # --- ccxt errors -----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 
 import aiohttp
@@ -40,7 +40,7 @@ from collector.exchanges.rejections import Rejections
 from collector.exchanges.requests import Requests
 from collector.exchanges.settlements import DAY_MS, SettlementLedger, collect, fetch_due
 from collector.exchanges.polling import (
-    KindState, Summary, describe, exchange_status, last_recovery,
+    SUMMARY_EVERY, KindState, Summary, describe, exchange_status, last_recovery, note_streamed,
 )
 from collector.records import Record
 from collector.resilience import response_cache
@@ -58,7 +58,6 @@ _WATCHED = frozenset({"ticker", "funding_rate"})
 # Open interest polled per symbol joins the tickers as one more part of their merge.
 _OPEN_INTEREST_JOIN = Part("open_interest", "fetch_open_interest", reads="open_interest",
                            fills=("open_interest",))
-_SUMMARY_EVERY = 60.0
 
 
 class ExchangeSource:
@@ -109,6 +108,7 @@ class ExchangeSource:
         self._open_interest: dict[str, dict] = {}  # symbol -> ccxt open-interest structure
         self._ledger = SettlementLedger(int(funding_history_days * DAY_MS))
         self._rejections = Rejections(name, on_new=self._markets.suspect_delistings)
+        self.funding_intervals: dict[str, float] = {}  # symbol -> hours, as the last interval list gave them
         self._summary = Summary(clock())
         self._call = Requests(name, self.exchange_id, policy=self._policy, semaphore=semaphore,
                               summary=self._summary, exchange=lambda: self.exchange).call
@@ -272,6 +272,7 @@ class ExchangeSource:
         normalized = state.normalize(entries, wanted, received_at)
         if state.kind == "funding_rate":
             self._ledger.note_intervals(normalized.records)
+            self.funding_intervals.update(self._normalizer.intervals(entries, wanted))
         if normalized.malformed:
             metrics.records_skipped.labels(self.name, state.kind, "malformed").inc(normalized.malformed)
             state.malformed(self.name, normalized.malformed)
@@ -292,8 +293,12 @@ class ExchangeSource:
         now = self._clock()
         metrics.child(metrics.staleness, self.name, state.kind).set(state.staleness(now))
         metrics.child(metrics.stale_symbols, self.name, state.kind).set(len(state.stale))
-        if now - self._summary.started >= _SUMMARY_EVERY:
+        if now - self._summary.started >= SUMMARY_EVERY:
             self._summary.log(self.name, now)
+
+    def streamed(self, counts: Mapping[str, int]) -> None:
+        """The records this exchange's stream emitted since the last call, per kind."""
+        note_streamed(self.name, self._kinds, self._summary, counts, self._clock())
 
     def status(self) -> dict:
         return {**exchange_status(self._kinds, len(self.symbols), self._clock()),

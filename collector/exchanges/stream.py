@@ -7,7 +7,9 @@ emits the records with something new (observations.py). Conflation happens befor
 `stream_interval` (the first of each interval of the exchange's clock; the newest of the others
 only if no later one comes for an interval) and queues every entry ccxt pro parsed; the sweep,
 every 50 ms, emits what was queued. So a symbol yields at most one record per kind and
-interval, the record leaves within a sweep of its update, and with 0 every update is a record.
+interval, the record leaves within a sweep of its update, and with 0 every update is a record;
+its `received_at` is when its frame came. A stop takes one last sweep into the pipeline before
+the connections close: every kept frame and every record still waiting is written.
 A record takes the fields other streams of the exchange carry (the dialect's fills: binance
 bid/ask and mark/index) and its funding interval as it is emitted (stream_merge.py). The same
 sweep is the watchdog: a connection with no new data for `stream_stale_after` (plus its
@@ -26,8 +28,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from functools import partial
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from operator import attrgetter
 from typing import Any
 
 from ccxt.base import errors as ccxt_errors
@@ -54,6 +58,7 @@ log = structlog.get_logger(__name__)
 
 _SWEEP = 0.05  # seconds between sweeps (at most stream_interval)
 _FILL_EVERY = 1.0  # seconds: a channel that only fills is parsed at least this often
+_KIND = attrgetter("kind")
 
 
 class StreamOwner:
@@ -70,7 +75,7 @@ class StreamOwner:
         self._publish = publish
         self._clock = clock
         self._normalizer = Normalizer(source.name, source.exchange_id)
-        self._merger = Merger(self.dialect, self._normalizer, wait=self._stale_after / 2)
+        self._merger = Merger(self.dialect, self._normalizer, stale_after=self._stale_after)
         self._last_ts: dict[tuple[str, str], int] = {}
         self._last: dict[tuple[str, str], Record] = {}  # the last streamed record per (kind, symbol); _last_ts: REST's
         self.connections: list[Connection] = []  # filled by run(), then extended and pruned in place
@@ -101,6 +106,10 @@ class StreamOwner:
             group.create_task(self._sweep_loop(), name=f"stream:{self.name}:sweep")
             group.create_task(self._stream.fallback_loop(), name=f"stream:{self.name}:fallback")
             group.create_task(self._listings_loop(group), name=f"stream:{self.name}:listings")
+            try:
+                await asyncio.Event().wait()  # until the daemon stops
+            finally:  # a stop writes what was received, before the connections close with what they keep
+                await self._publish_streamed(self._take(self._clock(), final=True))
 
     async def _poll_until_markets(self) -> None:
         """Markets could not be loaded at start: REST collects (and retries the markets) until
@@ -118,6 +127,8 @@ class StreamOwner:
         self._merger.learn_markets(self.source.exchange.markets or {})
         if self.dialect.rest_intervals:
             records = [r for r in await self.source.poll("funding_rate") if symbols is None or r.symbol in symbols]
+            # the interval list, also of a listing the rates endpoint has no entry of yet (no record)
+            self._merger.intervals.update(self.source.funding_intervals)
             for record in records:
                 self._last_ts[(record.kind, record.symbol)] = record.ts
             await self._emit(records)
@@ -188,11 +199,8 @@ class StreamOwner:
         frame first), so even with `stream_interval: 0` it is not parsed frame by frame: once
         per `_FILL_EVERY` at least keeps the watchdog's view of it."""
         interval = self._interval if channel.kinds else max(self._interval, _FILL_EVERY)
-
-        def make(exchange: Any, **queue: Any) -> FrameGate:
-            return FrameGate(exchange, self.dialect.frame_ident, self.dialect.frame_merge, interval, self._clock,
-                             **queue)
-        return make
+        return partial(FrameGate, ident=self.dialect.frame_ident, merge=self.dialect.frame_merge, interval=interval,
+                       clock=self._clock)
 
     async def _emit(self, records: list[Record]) -> None:
         if records:
@@ -202,16 +210,15 @@ class StreamOwner:
                 await result  # the daemon's pipeline returns once they are journaled
 
     # --- records -------------------------------------------------------------------------
-    def _collect(self, connection: Connection, entries, now: float) -> list[Record]:
+    def _collect(self, connection: Connection, entries, now: float, *, wait: bool = True) -> list[Record]:
         channel = connection.channel
         seen = connection.seen
-        received_at = int(time.time() * 1000)
         records: list[Record] = []
-        for symbol, entry in entries:
+        for symbol, entry, received_at in entries:  # received_at: when its frame came
             if seen.get(symbol) is entry:
                 continue
-            if not self._merger.ready(channel.kinds, symbol, now):
-                connection.pending.append((symbol, entry))  # at a later sweep
+            if wait and not self._merger.ready(channel.kinds, symbol, now):
+                connection.pending.append((symbol, entry, received_at))  # at a later sweep
                 continue
             seen[symbol] = entry
             fresh = self._fresh(channel, entry, received_at)
@@ -247,19 +254,30 @@ class StreamOwner:
                 crashing = True
 
     async def _sweep(self, now: float) -> None:
-        records: list[Record] = []
+        records = self._take(now)
         for connection in self.connections:
-            connection.release(now)  # first: a record's fills read the other connections' caches
-        for connection in self.connections:
-            entries = connection.take()
-            if entries:
-                records.extend(self._collect(connection, entries, now))
             connection.check(now, self._stale_after)  # the watchdog
         if records:
             self.lag.note(records, stream_interval=self._interval, symbols=len(self.source.symbols))
-        await self._emit(records)
+        await self._publish_streamed(records)
         self._stream.update(now)
         self._exporter.export(self.state, self.connections, now, self.updates)
+
+    def _take(self, now: float, *, final: bool = False) -> list[Record]:
+        """The records of the entries queued since the last sweep. `final` (a stop): every frame
+        a gate keeps is parsed first and no record waits for a filling stream any longer."""
+        records: list[Record] = []
+        for connection in self.connections:
+            connection.release(now, everything=final)  # first: a record's fills read the other connections' caches
+        for connection in self.connections:
+            entries = connection.take()
+            if entries:
+                records.extend(self._collect(connection, entries, now, wait=not final))
+        return records
+
+    async def _publish_streamed(self, records: list[Record]) -> None:
+        await self._emit(records)
+        self.source.streamed(Counter(map(_KIND, records)))  # /health, records_collected, the summary line
 
     # --- state ------------------------------------------------------------------------
     def _connection_changed(self) -> None:
@@ -271,25 +289,8 @@ class StreamOwner:
     def state(self) -> str:
         return self._stream.state
 
-    @property
-    def fallbacks(self) -> int:
-        return self._stream.fallbacks
-
-    @property
-    def fallback_records(self) -> int:
-        return self._stream.fallback_records
-
     # --- reporting -----------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            **stream_report.connection_status(self.connections, self._clock()),
-            "updates_per_s": round(self._exporter.updates_per_s, 1),
-            "fallbacks": self.fallbacks,
-            "fallback_active": self._stream.falling_back,
-            "fallback_records": self.fallback_records,
-            "malformed_entries": self.malformed,
-            **self.lag.status(),
-            "stream_interval": self._interval,
-            "stream_stale_after": self._stale_after,
-        }
+        return {**self._stream.status(), **stream_report.connection_status(self.connections, self._clock()),
+                "updates_per_s": round(self._exporter.updates_per_s, 1), "malformed_entries": self.malformed,
+                **self.lag.status(), "stream_interval": self._interval, "stream_stale_after": self._stale_after}

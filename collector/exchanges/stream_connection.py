@@ -96,7 +96,7 @@ class Connection:
         self.added = False  # opened for a new listing while the others were streaming
         self.task: asyncio.Task | None = None  # the owner's task running `run()`
         self.gate: FrameGate | None = None  # the current session's conflation
-        self.pending: list[tuple[str, Any]] = []  # (symbol, entry) parsed since the last sweep
+        self.pending: list[tuple[str, Any, int]] = []  # (symbol, entry, arrival ms) parsed since the last sweep
         self._moved_this_session: set[str] = set()
         self._open = open_exchange
         self._make_gate = gate
@@ -122,12 +122,13 @@ class Connection:
     def reconnects(self) -> int:
         return max(0, self.sessions - 1)
 
-    def release(self, now: float) -> None:
-        """The frames the gate kept that came due go to ccxt pro's cache (at the sweep)."""
+    def release(self, now: float, *, everything: bool = False) -> None:
+        """The frames the gate kept that came due go to ccxt pro's cache (at the sweep); with
+        `everything` (a stop) every frame it keeps."""
         if self.gate is not None and self.exchange is not None:
-            self.gate.release(now)
+            self.gate.release(now, everything=everything)
 
-    def take(self) -> list[tuple[str, Any]]:
+    def take(self) -> list[tuple[str, Any, int]]:
         """The entries parsed since the last call, oldest first."""
         taken = self.pending[:]
         self.pending.clear()  # the gate holds this very list

@@ -15,6 +15,8 @@ throws away. So `FrameGate` takes ccxt pro's message handler's place on its inst
   takes its place, and if none comes for an interval `release(now)` at the sweep hands it over;
 - `flush(market)` hands a kept frame over at once, for a record about to read it;
 - everything else (acks, pongs, errors, frames of no known shape) goes through untouched.
+Each data frame's arrival (ccxt pro's client notes it, `last_message_at`, UTC ms) goes with it to
+the queue: a record's `received_at` is when its frame came, however long the gate kept it.
 Values are ccxt pro's own parse of what the venue sent; only parses nobody would read are saved.
 With an interval of 0 every frame goes through at once (the owner gives a channel that only fills
 other records an interval of a second at least: its kept frame is parsed when a record reads
@@ -25,6 +27,7 @@ owner takes every entry, not just the latest.
 from __future__ import annotations
 
 import asyncio
+import time
 import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -34,14 +37,14 @@ FrameMerge = Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]]
 
 
 # A market's state in the gate, a list: the window of its last frame through; the kept frame,
-# (client, frame, window) or None; when it was kept; its phase (ms); when its last frame went through.
+# (client, frame, window, arrival ms) or None; when it was kept; its phase (ms); when its last frame went through.
 _WINDOW, _KEPT, _SINCE, _PHASE, _PASSED = range(5)
 
 
 class FrameGate:
     def __init__(self, exchange: Any, ident: FrameIdent, merge: FrameMerge | None, interval: float,
                  clock: Callable[[], float], *, symbols: Mapping[str, str], cache: str,
-                 parsed: list[tuple[str, Any]]) -> None:
+                 parsed: list[tuple[str, Any, int]]) -> None:
         self._exchange = exchange
         self._handle = exchange.handle_message  # ccxt pro's own: its clients are made with ours
         exchange.handle_message = self._on_message
@@ -53,7 +56,7 @@ class FrameGate:
         self._clock = clock
         self._symbols = symbols  # market id -> symbol
         self._cache = cache  # the ccxt pro attribute its entries go to
-        self._parsed = parsed  # (symbol, entry) of every frame ccxt pro parsed, for the sweep
+        self._parsed = parsed  # (symbol, entry, arrival ms) of every frame ccxt pro parsed, for the sweep
         self._markets: dict[str, list] = {}
         self.passed = 0  # data frames handed to ccxt pro
 
@@ -63,6 +66,7 @@ class FrameGate:
         if ident is None:
             return self._handle(client, message)
         market, at = ident
+        arrived = getattr(client, "last_message_at", None) or int(time.time() * 1000)
         state = self._markets.get(market)
         if state is None:
             state = self._markets[market] = [None, None, 0.0, zlib.crc32(market.encode()) % self._interval_ms, None]
@@ -83,16 +87,17 @@ class FrameGate:
             window, now = None, self._clock()
             due = self._every or state[_PASSED] is None or now - state[_PASSED] >= self._interval
         if due:
-            self._pass(market, state, client, message, window, now)
+            self._pass(market, state, client, message, window, now, arrived)
         else:
-            state[_KEPT] = (client, message, window)
+            state[_KEPT] = (client, message, window, arrived)
             state[_SINCE] = self._clock() if now is None else now
         return None
 
-    def release(self, now: float) -> None:
+    def release(self, now: float, *, everything: bool = False) -> None:
         """At the sweep: a kept frame no newer frame followed for an interval goes through (the
-        market went quiet; its last update must not wait for the next)."""
-        due = now - self._interval
+        market went quiet; its last update must not wait for the next); with `everything` (a
+        stop) every kept frame."""
+        due = now if everything else now - self._interval
         for market, state in self._markets.items():
             if state[_KEPT] is not None and state[_SINCE] <= due:
                 self.flush(market, now)
@@ -105,16 +110,16 @@ class FrameGate:
         state = self._markets.get(market)
         if state is None or state[_KEPT] is None:
             return
-        client, message, window = state[_KEPT]
+        client, message, window, arrived = state[_KEPT]
         state[_KEPT] = None
         try:
-            self._pass(market, state, client, message, window, now)
+            self._pass(market, state, client, message, window, now, arrived)
         except Exception as err:  # noqa: BLE001 - one unreadable frame must not stop the others
             asyncio.get_running_loop().call_exception_handler(
                 {"message": "ccxt pro could not handle a stream frame", "exception": err})
 
     def _pass(self, market: str, state: list, client: Any, message: Mapping[str, Any], window: int | None,
-              now: float | None) -> None:
+              now: float | None, arrived: int) -> None:
         if window is not None:
             state[_WINDOW] = window
         state[_PASSED] = self._clock() if now is None else now
@@ -124,4 +129,4 @@ class FrameGate:
         if symbol is not None:
             entry = (getattr(self._exchange, self._cache, None) or {}).get(symbol)
             if entry is not None:
-                self._parsed.append((symbol, entry))
+                self._parsed.append((symbol, entry, arrived))

@@ -6,8 +6,10 @@ fields still empty from the latest entry of its symbol on the channels that fill
 `stream_interval: 0`. As in poll mode, the record keeps its own channel's time (its identity);
 the filled values are the newest the other stream gave by then, which can be one update apart.
 Right after the filling connection (re)connects, a record waits for its symbol's first entry
-there, at most `stream_stale_after`; a filling stream that is not delivering leaves its fields
-empty, as a failed later part does in poll mode.
+there, at most half of `stream_stale_after` (a record should not come later than a silent
+stream is noticed: the watchdog judges the filling connection after the whole of it); its
+`received_at` stays when its frame came. A filling stream that is not delivering leaves its
+fields empty, as a failed later part does in poll mode.
 
 Funding intervals change rarely and few frames carry them: a funding rate without one takes the
 interval last known for its symbol, from the market (bybit's instruments-info), from the REST
@@ -29,9 +31,9 @@ from collector.records import FundingRate, Record
 
 
 class Merger:
-    def __init__(self, dialect: StreamDialect, normalizer: Normalizer, *, wait: float) -> None:
+    def __init__(self, dialect: StreamDialect, normalizer: Normalizer, *, stale_after: float) -> None:
         self._dialect = dialect
-        self._wait = wait
+        self._wait = stale_after / 2  # see the module's docstring
         self._normalizer = normalizer
         self._sources: dict[tuple[str, str], Connection] = {}  # (channel name, symbol) -> connection
         self.intervals: dict[str, float] = {}  # symbol -> funding interval in hours

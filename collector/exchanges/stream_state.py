@@ -47,6 +47,11 @@ class StreamState:
     def falling_back(self) -> bool:
         return self._down.is_set()
 
+    def status(self) -> dict:
+        """Its part of /health's `exchanges.<name>.stream`."""
+        return {"state": self.state, "fallbacks": self.fallbacks, "fallback_active": self.falling_back,
+                "fallback_records": self.fallback_records}
+
     def update(self, now: float) -> None:
         connections = self._connections
         if all(c.up or c.joining(now, self._stale_after) for c in connections):

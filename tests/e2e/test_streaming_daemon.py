@@ -8,6 +8,7 @@ import asyncio
 import json
 import signal
 import sqlite3
+import time
 from pathlib import Path
 
 import aiohttp
@@ -83,3 +84,43 @@ async def test_mode_stream_by_environment_streams_reports_health_and_survives_ma
     with sqlite3.connect(tmp_path / "collector.db") as db:
         streamed = db.execute("SELECT count(DISTINCT symbol) FROM funding_rates WHERE exchange='okx'").fetchone()[0]
     assert streamed == 20
+
+
+async def test_a_streaming_daemon_s_health_and_metrics_follow_the_stream_and_a_sigterm_writes_what_it_received(
+    tmp_path: Path, simulator_factory  # noqa: F811
+) -> None:
+    """stream_interval 5 s: conflation keeps most markets' newest frame at any moment. /health's
+    last_success and ticker staleness move with the streamed records, /metrics counts them, and
+    SIGTERM writes the newest frame each market sent before the stop into SQLite."""
+    sim = await simulator_factory(symbols=8, seed=37, tick=0.5)
+    config = daemon_config(tmp_path, sim)
+    config["exchange_configs"]["binance"].update(mode="stream", stream_interval=5.0, stream_stale_after=20.0)
+    for name in ("bybit", "okx"):
+        config["exchange_configs"][name]["enabled"] = False
+    port = config["health"]["port"]
+    proc = await start_daemon("--config", str(write_config(tmp_path, config)), cwd=tmp_path, env=clean_env())
+    log_file = tmp_path / "logs" / "collector.log"
+    try:
+        await wait_for_log(log_file, "collector_started", timeout=60)
+        await health_until(port, lambda d: stream_state(d, "binance") == "up", 30)
+        up_at = time.time()
+        fresh = await health_until(port, lambda d: d["exchanges"]["binance"]["last_success"] > up_at + 2.0, 15)
+        staleness = fresh["exchanges"]["binance"]["kinds"]["ticker"]["staleness_s"]
+        assert staleness < time.time() - up_at - 1.0, staleness  # not the age of the start-up poll
+        _, metrics = await http_get(f"http://127.0.0.1:{port}/metrics")
+        sim.set_fault("binanceusdm", "ws_silence")
+        silent_ms = int(time.time() * 1000)
+        await health_until(port, lambda d: (d["exchanges"]["binance"]["stream"]["last_frame_age_s"] or 0) >= 0.6, 15)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(60):
+            _, stderr = await proc.communicate()
+    assert proc.returncode == 0, stderr.decode()[-2000:]
+    counted = [line for line in metrics.splitlines()
+               if line.startswith('collector_records_collected_total{exchange="binance",kind="ticker"}')]
+    assert counted and float(counted[0].split()[-1]) > 8, counted
+    pushed = sorted(ts for ts, _ in sim.history("binanceusdm") if ts < silent_ms)
+    with sqlite3.connect(tmp_path / "collector.db") as db:
+        newest = dict(db.execute("SELECT symbol, max(ts) FROM tickers WHERE exchange='binance' GROUP BY symbol"))
+    missed = {symbol: pushed[-1] - ts for symbol, ts in newest.items() if ts < pushed[-2]}
+    assert len(newest) == 8 and not missed, f"ms between the last tick pushed and the newest row: {missed}"

@@ -37,7 +37,8 @@ FAULTS = [
 ]
 
 
-def assert_recorded_as_served(sim: Simulator, record, rest: set, fault_ms: tuple[int, int]) -> None:
+def assert_recorded_as_served(sim: Simulator, record, rest: set, fault_ms: tuple[int, int],
+                              emitted_ms: int | None = None) -> None:
     """REST-fallback records equal what was served as poll-mode records do (merged from several
     responses, which can straddle a tick); streamed ones equal the tick they name, the fields
     another stream fills empty or lagging (an earlier tick's) only while the stream was not up."""
@@ -45,7 +46,8 @@ def assert_recorded_as_served(sim: Simulator, record, rest: set, fault_ms: tuple
         assert_served(sim, record)
     else:
         during_fault = fault_ms[0] <= record.received_at <= fault_ms[1]
-        assert_streamed_as_served(sim, record, fills_lag_since=fault_ms[0] if during_fault else None)
+        assert_streamed_as_served(sim, record, fills_lag_since=fault_ms[0] if during_fault else None,
+                                  emitted_ms=emitted_ms)
 
 
 def identity(record) -> tuple:
@@ -120,7 +122,7 @@ async def test_a_stream_fault_is_detected_covered_by_rest_and_recovered_with_one
     assert status["fallbacks"] == 1 and status["reconnects"] >= 1 and status["state"] == "up"
     assert_no_gap_longer_than_the_bound(records, up_ms, end_ms)
     for record in records:
-        assert_recorded_as_served(sim, record, rest, fault_window)
+        assert_recorded_as_served(sim, record, rest, fault_window, records.emitted_ms(record))
     down, recovered = events(logs, "stream_down", name), events(logs, "stream_recovered", name)
     assert len(down) == 1 and len(recovered) == 1, [e["event"] for e in logs if "stream" in e["event"]]
     assert down[0]["error_code"] == code and down[0]["log_level"] == "warning"
@@ -199,7 +201,7 @@ async def test_a_symbol_listed_while_streaming_is_streamed_without_a_restart_or_
         assert [r for r in sol if r.kind == "funding_rate"][-1].funding_interval_hours is not None
         sol = [r for r in sol if r.kind == "ticker" or r.funding_interval_hours is not None]
     for record in sol:
-        assert_streamed_as_served(sim, record)
+        assert_streamed_as_served(sim, record, emitted_ms=records.emitted_ms(record))
     assert sum(1 for r in sol if r.kind == "ticker" and r.received_at > listed_ms) >= 2 * STALE_AFTER / STREAM_INTERVAL - 2
     assert "SOL/USDT:USDT" in streamed and "ETH/USDT:USDT" not in streamed
     assert len(btc_markets) <= 2, len(btc_markets)  # the REST source's markets and markets_by_id entries

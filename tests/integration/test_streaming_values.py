@@ -24,28 +24,30 @@ STREAM_FUNDING_FIELDS = {**FUNDING_FIELDS, "binance": [f for f in FUNDING_FIELDS
 FILLED = {"binance": {"bid", "ask", "mark_price", "index_price"}, "bybit": set(), "okx": {"mark_price"}}
 
 
-def assert_streamed_as_served(sim: Simulator, record, *, fills_lag_since: int | None = None) -> None:
+def assert_streamed_as_served(sim: Simulator, record, *, fills_lag_since: int | None = None,
+                              emitted_ms: int | None = None) -> None:
     """Every field equals what was served in the tick the record names, but a filled one: that is
-    the other stream's latest by then, so what was served for the symbol in a tick from a second
-    before the record's (binance pushes markPrice once a second, its ticker twice) to its receipt.
-    With `fills_lag_since` (a filling stream was not delivering, or trickled, since then) a filled
-    field is empty or what was served in some tick since then."""
+    the other stream's latest by the time the record was handed on (`emitted_ms`, else its
+    receipt), so what was served for the symbol in a tick from a second before the record's
+    (binance pushes markPrice once a second, its ticker twice) to then. With `fills_lag_since` (a
+    filling stream was not delivering, or trickled, since then) a filled field is empty or what
+    was served in some tick since then."""
     validate(record)
     fields = (STREAM_TICKER_FIELDS if isinstance(record, Ticker) else STREAM_FUNDING_FIELDS)[record.exchange]
     if isinstance(record, Ticker):
         fills_lag_since = record.ts if fills_lag_since is None else min(fills_lag_since, record.ts)
         lagging = [(f, q) for f, q in fields if f in FILLED[record.exchange]]
         fields = [pair for pair in fields if pair not in lagging]
-        assert_filled_since(sim, record, lagging, fills_lag_since)
+        assert_filled_since(sim, record, lagging, fills_lag_since, emitted_ms or record.received_at)
     quote = sim.served(EXCHANGES[record.exchange], record.symbol, record.ts)
     assert quote is not None, f"no tick stamped {record.ts} was served: {record}"
     mismatched = {f: (getattr(record, f), getattr(quote, q)) for f, q in fields if getattr(record, f) != getattr(quote, q)}
     assert not mismatched, f"{record.exchange} {record.symbol}: {mismatched}"
 
 
-def assert_filled_since(sim: Simulator, record, fields, since_ms: int) -> None:
+def assert_filled_since(sim: Simulator, record, fields, since_ms: int, until_ms: int) -> None:
     ticks = [quotes.get(record.symbol) for ts, quotes in sim.history(EXCHANGES[record.exchange])
-             if since_ms - 1000 <= ts <= record.received_at]
+             if since_ms - 1000 <= ts <= until_ms]
     served = {f: {getattr(q, name) for q in ticks if q is not None} for f, name in fields}
     wrong = {f: getattr(record, f) for f, _ in fields
              if getattr(record, f) is not None and getattr(record, f) not in served[f]}
@@ -61,7 +63,7 @@ async def test_three_exchanges_of_200_symbols_stream_tickers_and_funding_equal_t
             statuses = {o.name: o.status() for o in owners}
     per_kind = collections.defaultdict(set)
     for record in records:
-        assert_streamed_as_served(sim, record)
+        assert_streamed_as_served(sim, record, emitted_ms=records.emitted_ms(record))
         per_kind[(record.exchange, record.kind)].add(record.symbol)
     # once the streams are up, every ticker has what the other streams fill
     unfilled = [(r.exchange, r.symbol, f) for r in records if isinstance(r, Ticker) and r.received_at > up_ms
@@ -90,7 +92,7 @@ async def test_conflation_emits_at_most_one_record_per_symbol_and_interval_and_z
             await asyncio.sleep(4.0)
     for records in (conflated, every):
         for record in records:
-            assert_streamed_as_served(sim, record)
+            assert_streamed_as_served(sim, record, emitted_ms=records.emitted_ms(record))
     per_symbol = collections.Counter(r.symbol for r in conflated if r.kind == "ticker")
     assert len(per_symbol) == 10 and max(per_symbol.values()) <= 5  # 4 s at one per second (+1 edge)
     every_per_symbol = collections.Counter(r.symbol for r in every if r.kind == "ticker")
@@ -113,7 +115,7 @@ async def test_with_zero_a_channel_that_only_fills_is_parsed_when_read_not_frame
             passed = {name: gate.passed for name, gate in gates.items()}
     tickers = [r for r in records if isinstance(r, Ticker) and r.received_at > up_ms]
     for record in tickers:
-        assert_streamed_as_served(sim, record)
+        assert_streamed_as_served(sim, record, emitted_ms=records.emitted_ms(record))
         assert record.bid is not None and record.ask is not None
     per_symbol = collections.Counter(r.symbol for r in tickers)
     assert len(per_symbol) == 10 and min(per_symbol.values()) >= 6  # 4 s of tickers every 500 ms

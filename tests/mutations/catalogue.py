@@ -111,6 +111,14 @@ def ignoring(mode: str, kind: str, name: str) -> Mutation:
 FIELD_MUTATIONS: tuple[Mutation, ...] = tuple(
     ignoring(mode, kind, name)
     for mode in _COMPARISONS for kind, cls in RECORD_TYPES.items() for name in cls.value_fields)
+STREAM_GATE = "collector/exchanges/stream_gate.py"
+T_STREAM_GATE = "tests/unit/exchanges/test_stream_gate.py"
+_STREAM_RECORDS = "tests/integration/test_streaming_records.py::"
+T_STREAM_HEALTH = _STREAM_RECORDS + "test_a_streaming_exchange_s_health_and_records_collected_follow_the_streamed_records"
+T_STREAM_KEPT = _STREAM_RECORDS + "test_a_frame_kept_by_conflation_keeps_the_time_it_came_as_received_at"
+T_STREAM_STOP = _STREAM_RECORDS + "test_a_stop_writes_every_frame_received_also_those_conflation_keeps"
+T_STREAM_DAEMON = ("tests/e2e/test_streaming_daemon.py::"
+                   "test_a_streaming_daemon_s_health_and_metrics_follow_the_stream_and_a_sigterm_writes_what_it_received")
 
 MUTATIONS: tuple[Mutation, ...] = (
     # --- breaker ---------------------------------------------------------------------------
@@ -307,6 +315,32 @@ MUTATIONS: tuple[Mutation, ...] = (
              "        self.gate = self._make_gate(exchange, symbols=self._market_ids(exchange), cache=self.channel.cache,\n",
              breaks="every session's frame keeps the markets tables it opened with past each reload: one more "
                     "generation of every exchange's markets in memory (the 30-minute soak: +4 MB)", tests=T_STREAM_LISTING),
+    # --- streams: what /health, the metrics and the sinks see of them ------------------------
+    mutation("streams.health_blind_to_streamed_records", POLLING,
+             "            kinds[kind].streamed(now)\n", "",
+             breaks="a streaming exchange's /health says its last success was at the start and its tickers "
+                    "are minutes stale while a thousand updates a second arrive",
+             tests=(T_POLLING, T_STREAM_HEALTH, T_STREAM_DAEMON)),
+    mutation("streams.streamed_records_not_counted", POLLING,
+             "            metrics.child(metrics.records_collected, exchange, kind).inc(count)\n", "",
+             breaks="the dashboard's records collected per second shows a streaming exchange near 0",
+             tests=(T_POLLING, T_STREAM_HEALTH)),
+    mutation("streams.summary_never_logged_while_streaming", POLLING,
+             "    if now - summary.started >= SUMMARY_EVERY:\n        summary.log(exchange, now)\n", "",
+             breaks="no once-a-minute exchange_summary line for a streaming exchange", tests=T_POLLING),
+    mutation("streams.stop_drops_what_it_received", STREAM,
+             "                await self._publish_streamed(self._take(self._clock(), final=True))\n",
+             "                pass\n",
+             breaks="frames received in the last seconds before a stop never reach the sinks",
+             tests=(T_STREAM_STOP, T_STREAM_DAEMON)),
+    mutation("streams.stop_leaves_the_kept_frames", STREAM_GATE,
+             "due = now if everything else now - self._interval", "due = now - self._interval",
+             breaks="at a stop the newest frame conflation kept of each market is lost",
+             tests=(T_STREAM_GATE, T_STREAM_STOP)),
+    mutation("streams.received_at_when_written", STREAM,
+             "fresh = self._fresh(channel, entry, received_at)", "fresh = self._fresh(channel, entry, int(time.time() * 1000))",
+             breaks="a record kept by conflation says it was received seconds after its frame came",
+             tests=T_STREAM_KEPT),
     # --- runner: the heap start-up built, out of the collector's walk -----------------------
     mutation("runner.heap_never_frozen", RUNNER, "    gc.freeze()\n", "",
              breaks="every full collection walks every market again: half-second stalls of every stream",

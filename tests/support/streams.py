@@ -17,6 +17,26 @@ from tests.support.collection import make_source
 FAST_RETRY = RetryConfig(max_attempts=2, base_delay=0.2, max_delay=1.0)
 
 
+class Emitted(list):
+    """The records stream owners handed on, in order, and when each was handed on (UTC ms): a
+    streamed record's `received_at` is when its own frame came, the fields other streams fill
+    are their latest by the time it was handed on (a sweep later, or a reconnect's wait)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._at: dict[int, int] = {}
+
+    def extend(self, records) -> None:
+        records = list(records)
+        now = int(time.time() * 1000)
+        for record in records:
+            self._at[id(record)] = now
+        super().extend(records)
+
+    def emitted_ms(self, record: Record) -> int | None:
+        return self._at.get(id(record))
+
+
 @contextlib.asynccontextmanager
 async def streaming(sim: Simulator, names: tuple[str, ...], *, ticker_interval: float = 1.0,
                     publish: Callable[[list[Record]], object] | None = None, settle: bool = False,
@@ -25,7 +45,7 @@ async def streaming(sim: Simulator, names: tuple[str, ...], *, ticker_interval: 
     hands the records to `publish` (and yields an empty list) when given. `settle`: the heap
     is settled once the markets are loaded, as the daemon does (runner.settle_heap; for the
     whole process, so only where a test runs alone)."""
-    records: list[Record] = []
+    records = Emitted()
     settings = {"mode": "stream", **settings}
     async with contextlib.AsyncExitStack() as stack:
         owners = []

@@ -8,7 +8,10 @@ from ccxt.base import errors as ccxt_errors
 from structlog.testing import capture_logs
 
 from collector.exchanges.normalize import Normalized
-from collector.exchanges.polling import KindState, error_code, is_retryable, retry_after
+from collector import metrics
+from collector.exchanges.polling import (
+    KindState, Summary, error_code, exchange_status, is_retryable, note_streamed, retry_after,
+)
 from collector.records import Ticker
 from collector.resilience.breaker import CircuitBreaker
 from collector.resilience.cache import TTLCache
@@ -124,3 +127,27 @@ def test_symbols_whose_timestamp_stands_still_for_three_polls_turn_stale():
         kind.succeeded("okx", now=float(poll))
         kind.find_stale(["BTC/USDT:USDT", "ETH/USDT:USDT"])
     assert kind.stale == ["BTC/USDT:USDT"]
+
+
+def collected(exchange: str, kind: str) -> float:
+    return metrics.REGISTRY.get_sample_value(
+        "collector_records_collected_total", {"exchange": exchange, "kind": kind}) or 0.0
+
+
+def test_streamed_records_move_health_s_last_success_and_freshness_count_as_collected_and_make_the_summary_line():
+    """A streaming exchange's /health, `records_collected_total` and once-a-minute summary follow
+    what the stream emits, as they follow polls (the REST round at start is not the last word)."""
+    kinds = {kind: KindState(kind, CircuitBreaker(f"streamer:{kind}", failure_threshold=5, recovery_timeout=60.0),
+                             normalize=None, advanced_at=100.0) for kind in ("ticker", "funding_rate")}
+    summary = Summary(started=100.0)
+    before = {kind: collected("streamer", kind) for kind in kinds}
+    with capture_logs() as logs:
+        note_streamed("streamer", kinds, summary, {"ticker": 40}, 130.0)
+        note_streamed("streamer", kinds, summary, {"ticker": 20, "funding_rate": 5}, 150.0)
+        note_streamed("streamer", kinds, summary, {}, 161.0)  # a sweep without records: nothing moves
+    status = exchange_status(kinds, 2, 161.5)
+    assert status["last_success"] == 150.0 and not status["stale"]
+    assert status["kinds"]["ticker"]["staleness_s"] == 11.5 and status["kinds"]["funding_rate"]["last_success"] == 150.0
+    assert {kind: collected("streamer", kind) - before[kind] for kind in kinds} == {"ticker": 60, "funding_rate": 5}
+    [line] = [e for e in logs if e["event"] == "exchange_summary"]
+    assert (line["exchange"], line["records"], line["period_s"]) == ("streamer", 65, 61.0)

@@ -106,6 +106,22 @@ def test_binance_funding_rate_with_its_documented_default_interval_only_once_fun
     assert unknown.funding_interval_hours is None and unknown.funding_rate == 0.00013062
 
 
+def test_binance_funding_intervals_come_from_funding_info_also_for_a_listing_premium_index_does_not_serve_yet():
+    """A new listing is in the markets (and fundingInfo) a tick before premiumIndex has a row of
+    it: the poll has no record of it, yet its interval is known and a stream must take it."""
+    exchange = ccxt.binanceusdm()
+    rate = exchange.parse_funding_rate(load("binanceusdm/served/premiumIndex_BTCUSDT.json"))
+    rate["symbol"] = "BTC/USDT:USDT"
+    plan = {part.endpoint: part for part in PLANS["binanceusdm"]["funding_rate"]}
+    listed = {"SOL/USDT:USDT": {"symbol": "SOL/USDT:USDT", "interval": "4h"}}
+    parts = [(plan["funding_rates"], ({"BTC/USDT:USDT": rate}, None)), (plan["funding_intervals"], (listed, None))]
+    normalizer = Normalizer("binance", "binanceusdm")
+    wanted = {"BTC/USDT:USDT", "SOL/USDT:USDT"}
+    assert [r.symbol for r in normalizer.merge("funding_rate", parts, wanted, RECEIVED).records] == ["BTC/USDT:USDT"]
+    assert normalizer.intervals(parts, wanted) == {"BTC/USDT:USDT": 8.0, "SOL/USDT:USDT": 4.0}
+    assert normalizer.intervals(parts[:1], wanted) == {}  # fundingInfo failed: nothing is known
+
+
 def test_bybit_ticker_takes_the_snapshot_time_from_the_envelope():
     exchange = ccxt.bybit()
     body = load("bybit/served/tickers_linear.json")

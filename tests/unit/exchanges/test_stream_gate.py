@@ -68,7 +68,7 @@ def test_the_first_frame_of_each_interval_of_exchange_time_goes_through_at_once(
         clock.now += 0.1
     assert [m["E"] - start for m in exchange.handled] == [0, 1000, 2999]
     # each parse queued with the entry it made, for the owner's sweep
-    assert [(symbol, entry["E"] - start) for symbol, entry in parsed] == [("BTC/USDT:USDT", 0), ("BTC/USDT:USDT", 1000),
+    assert [(symbol, entry["E"] - start) for symbol, entry, _ in parsed] == [("BTC/USDT:USDT", 0), ("BTC/USDT:USDT", 1000),
                                                                          ("BTC/USDT:USDT", 2999)]
     assert gate.passed == 3
 
@@ -118,7 +118,7 @@ def test_flush_hands_a_market_s_kept_frame_over_at_once_and_leaves_the_others():
     gate.flush("XRPUSDT")  # nothing kept: nothing happens
     assert [(m["s"], m["E"]) for m in exchange.handled] == [
         ("BTCUSDT", 40_000), ("ETHUSDT", 40_000), ("ETHUSDT", 40_200)]
-    assert [symbol for symbol, _ in parsed] == ["BTC/USDT:USDT", "ETH/USDT:USDT", "ETH/USDT:USDT"]
+    assert [symbol for symbol, *_ in parsed] == ["BTC/USDT:USDT", "ETH/USDT:USDT", "ETH/USDT:USDT"]
 
 
 def test_with_interval_0_every_frame_goes_through_even_within_one_millisecond():
@@ -174,7 +174,7 @@ def test_okx_frames_are_conflated_by_their_string_exchange_time():
         exchange.handle_message("client", {"arg": {"channel": "tickers", "instId": "BTC-USDT-SWAP"},
                                            "data": [{"instId": "BTC-USDT-SWAP", "last": ts, "ts": ts}]})
     assert [m["data"][0]["ts"] for m in exchange.handled] == ["80000", "81000"]
-    assert [entry["data"][0]["ts"] for _, entry in parsed] == ["80000", "81000"]
+    assert [entry["data"][0]["ts"] for _, entry, _ in parsed] == ["80000", "81000"]
 
 
 def test_frames_without_an_exchange_time_are_conflated_by_arrival():
@@ -200,3 +200,34 @@ async def test_a_kept_frame_ccxt_pro_cannot_parse_is_reported_and_the_others_sti
         asyncio.get_running_loop().set_exception_handler(None)
     assert [type(err) for err in reported] == [ValueError]
     assert [(m["s"], m["E"]) for m in exchange.handled][-1] == ("ETHUSDT", 90_600)
+
+
+class Client:
+    """ccxt pro's websocket client as the gate reads it: when its last frame came (UTC ms)."""
+
+    def __init__(self) -> None:
+        self.last_message_at: int | None = None
+
+
+def test_each_parsed_entry_carries_when_its_frame_came_also_one_kept_and_released_later():
+    gate, exchange, clock, parsed = gate_for("binanceusdm", 1.0)
+    client = Client()
+    for arrived, ts, price in ((1_800_000_000_000, window(50), "1"), (1_800_000_000_400, window(50) + 400, "2")):
+        client.last_message_at = arrived
+        exchange.handle_message(client, binance(ts, price=price))
+    client.last_message_at = 1_800_000_003_000  # a pong, two and a half seconds later
+    clock.now += 3.0
+    gate.release(clock.now)  # the kept frame goes through at the sweep, long after it came
+    assert [(entry["c"], arrived) for _, entry, arrived in parsed] == [("1", 1_800_000_000_000), ("2", 1_800_000_000_400)]
+
+
+def test_at_a_stop_every_kept_frame_goes_through_however_recently_it_came():
+    gate, exchange, clock, parsed = gate_for("binanceusdm", 1.0)
+    for market in ("BTCUSDT", "ETHUSDT"):
+        exchange.handle_message("client", binance(window(60, market), market))
+        exchange.handle_message("client", binance(window(60, market) + 10, market, price="2"))
+    gate.release(clock.now)
+    assert len(parsed) == 2  # within the interval: kept
+    gate.release(clock.now, everything=True)
+    assert sorted((symbol, entry["c"]) for symbol, entry, _ in parsed) == [
+        ("BTC/USDT:USDT", "1"), ("BTC/USDT:USDT", "2"), ("ETH/USDT:USDT", "1"), ("ETH/USDT:USDT", "2")]

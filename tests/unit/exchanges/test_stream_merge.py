@@ -28,7 +28,7 @@ def connection(channel: str, entries: dict, *, session_started: float = 0.0, liv
 
 
 def binance_merger(*connections) -> Merger:
-    merger = Merger(DIALECTS["binanceusdm"], Normalizer("binance", "binanceusdm"), wait=5.0)
+    merger = Merger(DIALECTS["binanceusdm"], Normalizer("binance", "binanceusdm"), stale_after=10.0)
     merger.watch(connections)
     return merger
 
@@ -48,9 +48,9 @@ def test_a_filling_stream_without_the_symbol_leaves_its_fields_empty():
 
 
 def test_a_ticker_waits_for_a_fresh_filling_session_but_not_longer_than_the_wait_nor_between_sessions():
-    fresh = binance_merger(connection("book_ticker", {}, session_started=100.0))
-    assert not fresh.ready(("ticker",), SYMBOL, 102.0)
-    assert fresh.ready(("ticker",), SYMBOL, 106.0)
+    fresh = binance_merger(connection("book_ticker", {}, session_started=100.0))  # stream_stale_after 10 s
+    assert not fresh.ready(("ticker",), SYMBOL, 104.9)
+    assert fresh.ready(("ticker",), SYMBOL, 105.0)  # half of stream_stale_after at most
     assert fresh.ready(("funding_rate",), SYMBOL, 102.0)  # nothing fills funding rates
     assert binance_merger(connection("book_ticker", {}, live=False)).ready(("ticker",), SYMBOL, 1.0)
 
@@ -65,7 +65,7 @@ def test_a_funding_rate_takes_the_interval_the_rest_source_reported_and_none_bef
 
 
 def test_a_bybit_funding_rate_takes_the_interval_of_its_market():
-    merger = Merger(DIALECTS["bybit"], Normalizer("bybit", "bybit"), wait=5.0)
+    merger = Merger(DIALECTS["bybit"], Normalizer("bybit", "bybit"), stale_after=10.0)
     merger.learn_markets({SYMBOL: {"info": {"fundingInterval": "240"}}, "X/USDT:USDT": {"info": {}}})
     [record] = merger.merge([FundingRate("bybit", SYMBOL, 1, 2, 0.0001)])
     assert record.funding_interval_hours == 4.0
