@@ -98,24 +98,24 @@ class RabbitMQSink(OpenClose):
     def __repr__(self) -> str:
         return f"RabbitMQSink({self._config.username}@{self.endpoint}, exchange={self._config.exchange})"
 
-    async def open(self) -> None:
+    async def open(self, *, declare: bool = True) -> None:
         async with self._open_lock:
             if self._connection is not None:
                 return
-            await self._connect_to_a_node()
+            await self._connect_to_a_node(declare)
         if self._lost_at is not None:  # a connection we dropped ourselves while it was down
             self._on_reconnected(None)
         else:
             log.info("sink_connected", sink=self.name, endpoint=self.endpoint, exchange=self._config.exchange)
 
-    async def _connect_to_a_node(self) -> None:
+    async def _connect_to_a_node(self, declare: bool) -> None:
         """The current node, else the next ones in order: the first that answers."""
         nodes = len(self._config.nodes)
         failures: list[str] = []
         for _ in range(nodes):
             try:
                 async with asyncio.timeout(self._connect_timeout):
-                    await self._connect()
+                    await self._connect(declare)
                 return
             except TimeoutError:
                 failures.append(f"{self.endpoint}: connect timed out after {self._connect_timeout:g}s (no answer)")
@@ -128,7 +128,7 @@ class RabbitMQSink(OpenClose):
             raise SinkError(f"RabbitMQ at {failures[0]}", code=self.error_code)
         raise SinkError(f"RabbitMQ: no node answers: {'; '.join(failures)}", code=self.error_code)
 
-    async def _connect(self) -> None:
+    async def _connect(self, declare: bool) -> None:
         # Built by hand rather than by connect_robust: a connection whose first connect failed
         # must be closed here. Left to the garbage collector, aio-pika's __del__ makes a
         # `close()` coroutine that is never awaited, and the RuntimeWarning it raises can run
@@ -145,8 +145,8 @@ class RabbitMQSink(OpenClose):
             await connection.connect(timeout=self._connect_timeout)
             channel = await connection.channel(publisher_confirms=True)
             check_supported(await channel.get_underlay_channel())
-            # Robust: the channel declares and binds them again after every reconnect.
-            await rabbitmq_topology.declare(channel, self._config)
+            if declare:  # robust: the channel declares and binds them again after every reconnect
+                await rabbitmq_topology.declare(channel, self._config)
         except BaseException:
             await asyncio.shield(_close_quietly(connection))
             mark_closed(connection)
@@ -167,7 +167,7 @@ class RabbitMQSink(OpenClose):
     async def verify(self) -> str:
         """`--validate-config --online`: connect as start would and check the declarations
         without creating anything. Raises SinkError (MQ_001, MQ_002)."""
-        await self.open()
+        await self.open(declare=False)
         assert self._connection is not None
         try:
             found = await rabbitmq_topology.verify(self._connection, self._config)
