@@ -193,6 +193,11 @@ class RabbitMQSink(OpenClose):
             ) from None
         except CONNECTION_EXCEPTIONS as err:
             raise self._error(f"publish of {len(records)} messages failed: {self._reason(err)}") from None
+        except _Nacked:
+            # A channel whose quorum queue refused it (its leader died mid-publish) can go on
+            # refusing after a new leader is elected: the batch is re-sent on a fresh one.
+            await self.close()
+            raise
         self._unroutable.settle(records, returned)
 
     async def _fail_over_if_lost(self) -> None:
@@ -250,7 +255,8 @@ class RabbitMQSink(OpenClose):
                     raise self._error(f"publish failed before confirmation: {self._reason(err)}")
                 nacked += 1
         if nacked:
-            raise self._error(f"broker refused (nack) {nacked} of {len(window.futures)} messages")
+            raise _Nacked(f"RabbitMQ at {self.endpoint}: broker refused (nack) {nacked} of "
+                          f"{len(window.futures)} messages", code=self.error_code)
         return returned
 
     def _on_connection_lost(self, _connection: object, exc: BaseException | None) -> None:
@@ -275,6 +281,10 @@ class RabbitMQSink(OpenClose):
 
     def _reason(self, err: BaseException) -> str:
         return reason(self._config, err)
+
+
+class _Nacked(SinkError):
+    """The broker refused (Basic.Nack) messages of the batch."""
 
 
 async def _close_quietly(connection: AbstractRobustConnection) -> None:

@@ -119,9 +119,15 @@ class Cluster:
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
 
     async def wait_until_up(self, node: Node, timeout: float = START_TIMEOUT_S) -> None:
-        code, output = await self.ctl(node, "await_startup", "--timeout", str(int(timeout)), timeout=timeout + 30)
-        if code != 0:
-            raise RuntimeError(f"{node.name} did not start: {output[-2000:]}")
+        # await_startup fails at once while the VM has not registered its name with epmd yet.
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            code, output = await self.ctl(node, "await_startup", "--timeout", "60", timeout=90)
+            if code == 0:
+                return
+            if asyncio.get_running_loop().time() > deadline or (node.process and node.process.returncode):
+                raise RuntimeError(f"{node.name} did not start: {output[-2000:]}")
+            await asyncio.sleep(1.0)
 
     async def start_all(self) -> None:
         for node in self.nodes:
