@@ -36,6 +36,12 @@ WRITER = "collector/sinks/writer.py"
 RUNNER = "collector/runner.py"
 STREAM = "collector/exchanges/stream.py"
 STREAM_CONNECTION = "collector/exchanges/stream_connection.py"
+AMQP_WIRE = "collector/sinks/amqp_wire.py"
+MQ_SINK = "collector/sinks/rabbitmq.py"
+MQ_TOPOLOGY = "collector/sinks/rabbitmq_topology.py"
+UNROUTABLE = "collector/sinks/unroutable.py"
+DELIVERY = "collector/sinks/delivery.py"
+ENTRY = "futures_price_collector_v5.py"
 
 T_BREAKER = "tests/unit/resilience/test_breaker.py"
 T_RETRY = "tests/unit/resilience/test_retry.py"
@@ -68,6 +74,14 @@ T_STREAM_LISTING = ("tests/integration/test_streaming_faults.py::"
 T_STREAM_INTERVALS = ("tests/integration/test_streaming_faults.py::"
                       "test_a_binance_funding_interval_is_left_empty_while_funding_info_fails_and_filled_once_it_answers")
 T_RECORDED = "tests/unit/exchanges/test_recorded_payloads.py"
+_MQ = "tests/integration/test_rabbitmq_queues.py::"
+T_MQ_HOLD = _MQ + "test_a_record_no_queue_binds_is_held_in_the_journal_counted_logged_and_delivered_once_bound"
+T_MQ_DECLARED = _MQ + "test_a_quorum_queue_and_a_stream_declared_by_the_sink_keep_every_record_for_a_later_reader"
+T_MQ_002 = _MQ + "test_a_queue_that_exists_with_other_arguments_is_mq_002_naming_it_and_the_argument"
+T_MQ_FAILOVER = _MQ + "test_with_two_hosts_the_sink_fails_over_when_its_node_goes_away"
+_MQ_DAEMON = "tests/e2e/test_rabbitmq_queues_daemon.py::"
+T_MQ_002_EXIT = _MQ_DAEMON + "test_a_queue_that_exists_with_other_arguments_exits_1_at_start_with_mq_002"
+T_MQ_ONLINE = _MQ_DAEMON + "test_validate_config_online_says_ok_for_each_reachable_sink_and_exits_0"
 
 MUTATIONS: tuple[Mutation, ...] = (
     # --- breaker ---------------------------------------------------------------------------
@@ -442,6 +456,41 @@ MUTATIONS: tuple[Mutation, ...] = (
              "if lag > self.lag_threshold:", "if lag > 0:",
              breaks="/health says lagging (degraded) whenever one record waits, not past the threshold",
              tests=T_WRITER),
+    # --- RabbitMQ: declared queues, unroutable records, failover, --validate-config --online ---
+    mutation("rabbitmq.published_without_mandatory", AMQP_WIRE,
+             "routing_key=key, mandatory=True)", "routing_key=key, mandatory=False)",
+             breaks="a record no queue binds is confirmed and dropped by the broker, lost for every reader",
+             tests=T_MQ_HOLD),
+    mutation("rabbitmq.hold_lets_returned_records_go", UNROUTABLE,
+             'if self.policy == "count":\n            return', "if True:\n            return",
+             breaks="with unroutable: hold, records no queue binds leave the journal anyway", tests=T_MQ_HOLD),
+    mutation("rabbitmq.held_batch_reported_as_an_outage", DELIVERY,
+             "            self._on_held(err)\n", "            self._on_failure(err)\n",
+             breaks="a missing binding is logged as the broker being down (sink_down, breaker)", tests=T_MQ_HOLD),
+    mutation("rabbitmq.configured_queues_not_declared", MQ_TOPOLOGY,
+             "    for queue in config.queues:\n        await _queue(channel, queue, exchange)\n",
+             "    for queue in config.queues:\n        pass\n",
+             breaks="the quorum queue and stream of the config never exist; records wait for nobody",
+             tests=T_MQ_DECLARED),
+    mutation("rabbitmq.conflicting_queue_accepted_silently", MQ_TOPOLOGY,
+             '        raise conflict("queue", queue.name, err) from None\n    for key',
+             "        return\n    for key",
+             breaks="a queue that exists with other arguments is not reported (MQ_002)", tests=T_MQ_002),
+    mutation("rabbitmq.no_failover_to_the_next_host", MQ_SINK,
+             "if connection is None or len(self._config.nodes) == 1 or connection.connected.is_set():",
+             "if True:",
+             breaks="with rabbitmq.hosts, a dead node is waited for instead of the next one used",
+             tests=T_MQ_FAILOVER),
+    mutation("rabbitmq.misconfigured_sink_exits_0", APP,
+             "                raise writer.misconfigured", "                pass",
+             breaks="a queue with other arguments (MQ_002) does not stop the start with exit 1",
+             tests=T_MQ_002_EXIT),
+    mutation("rabbitmq.online_fail_exits_0", ENTRY,
+             "return EXIT_OK if all(check.ok for check in checks) else EXIT_ERROR", "return EXIT_OK",
+             breaks="--validate-config --online exits 0 although a sink FAILed", tests=T_MQ_002_EXIT),
+    mutation("rabbitmq.online_check_creates_the_queues", MQ_SINK,
+             "await self.open(declare=False)", "await self.open()",
+             breaks="--validate-config --online creates the queues it should only check", tests=T_MQ_ONLINE),
     mutation("writer.lagging_never_reported", WRITER,
              "if lag > self.lag_threshold:", "if False:",
              breaks="a stalled sink whose records wait for minutes shows as ok", tests=T_WRITER),
