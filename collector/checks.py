@@ -62,7 +62,7 @@ def check_packages() -> list[Check]:
     return checks
 
 
-async def timed(name: str, probe: Callable[[], Awaitable[str]], timeout: float) -> Check:
+async def _timed(name: str, probe: Callable[[], Awaitable[str]], timeout: float) -> Check:
     started = time.monotonic()
     try:
         async with asyncio.timeout(timeout):
@@ -115,9 +115,9 @@ async def _reachability(config, timeout: float) -> list[Check]:
             await sink.close()
         return "reachable, schema ready"
 
-    probes = [timed(f"sink {sink.name}", lambda sink=sink: open_sink(sink), timeout) for sink in build_sinks(config)]
+    probes = [_timed(f"sink {sink.name}", lambda sink=sink: open_sink(sink), timeout) for sink in build_sinks(config)]
     probes += [
-        timed(f"exchange {name}", lambda name=name, ex=ex: probe_exchange(name, ex, config.performance), timeout)
+        _timed(f"exchange {name}", lambda name=name, ex=ex: probe_exchange(name, ex, config.performance), timeout)
         for name, ex in config.enabled_exchanges.items()
     ]
     return list(await asyncio.gather(*probes))
