@@ -110,6 +110,10 @@ class Delivery:
                             code=self.sink.error_code) from None
 
     def _on_held(self, err: SinkHolding) -> None:
+        self._breaker.record_success()  # the sink answered: an outage it was in is over
+        if self.down:
+            self.failures = 0
+            self._mark_up()
         self.last_error = " ".join(str(err).split())[:300]
         self.failures += 1
         self.held = True
@@ -123,6 +127,9 @@ class Delivery:
             self.last_flush = time.time()
             metrics.records_written.labels(sink=self.name).inc(count)
             metrics.sink_write_latency.labels(sink=self.name).observe(elapsed)
+        self._mark_up()
+
+    def _mark_up(self) -> None:
         if self.down:
             self.down = False
             self.recovered_at = time.time()
