@@ -149,9 +149,13 @@ async def test_a_queue_that_exists_with_other_arguments_is_mq_002_naming_it_and_
                                                                        "x-max-length-bytes": 1_000})
         config = rabbitmq_config.model_copy(update={"queues": RabbitMQConfig.model_validate({"queues": [
             queue(name, "quorum", **{"x-max-length-bytes": 2_000})]}).queues})
-        for attempt in (RabbitMQSink(config).open, RabbitMQSink(config).verify):
-            with pytest.raises(SinkMisconfigured) as caught:
-                await attempt()
+        for check in ("open", "verify"):  # at start, and in --validate-config --online
+            sink = RabbitMQSink(config)
+            try:
+                with pytest.raises(SinkMisconfigured) as caught:
+                    await getattr(sink, check)()
+            finally:
+                await sink.close()
             assert caught.value.code == ErrorCode.MQ_002
             assert name in str(caught.value) and "x-max-length-bytes" in str(caught.value)
         async with await broker_connection() as connection:  # untouched: still the operator's queue
