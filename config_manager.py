@@ -12,6 +12,7 @@ masked where the field is a secret — and, for an override, the variable's name
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -97,7 +98,7 @@ class ConfigManager:
         for names in (dotenv, self._environ):
             source = EnvSettingsSource(settings_cls)
             source.env_vars = {key.lower(): value for key, value in names.items()}
-            layers.append(source())
+            layers.append(_json_leaves(source()))
         sources: dict[str, str] = {}
         for origin, names in ((".env", dotenv), ("environment", self._environ)):
             for name in names:
@@ -145,6 +146,19 @@ def duplicate_keys(text: str) -> list[str]:
                 first_line[key] = line
             pending.append((value_node, (*path, key)))
     return [message for _, message in sorted(found)]
+
+
+def _json_leaves(value: Any) -> Any:
+    """A variable's value written as a JSON list or mapping (`CRYPTO_COLLECTOR_RABBITMQ__HOSTS=
+    '["mq1:5672"]'`) becomes one, at any depth; anything else stays the text it was."""
+    if isinstance(value, dict):
+        return {key: _json_leaves(item) for key, item in value.items()}
+    if isinstance(value, str) and value.lstrip()[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _settings_class() -> type[BaseSettings]:

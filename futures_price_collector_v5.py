@@ -33,6 +33,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="YAML config file (default: %(default)s)")
     parser.add_argument("--validate-config", action="store_true",
                         help="validate the config, print a summary and exit (0 valid, 1 not)")
+    parser.add_argument("--online", action="store_true",
+                        help="with --validate-config: also connect to every enabled sink and check what "
+                             "start would (credentials, queues' arguments, tables' columns); exit 1 on any FAIL")
     parser.add_argument("--once", action="store_true",
                         help="collect one round from every exchange, flush every sink and exit")
     parser.add_argument("--status", action="store_true",
@@ -76,6 +79,9 @@ async def main(argv: Sequence[str] | None = None) -> int:
         return int(exit_.code or 0)
     if args.status:
         return show_status(args)
+    if args.online and not args.validate_config:
+        print("--online goes with --validate-config", file=sys.stderr)
+        return EXIT_USAGE
     config = load(args.config)
     if config is None:
         return EXIT_ERROR
@@ -85,8 +91,24 @@ async def main(argv: Sequence[str] | None = None) -> int:
         print(config_summary(config, args.config))
         for code, message in preflight.warnings(config):
             print(f"{code} warning: {message}")
-        return EXIT_OK
+        return await check_online(config) if args.online else EXIT_OK
     return await run_daemon(config, once=args.once)
+
+
+async def check_online(config: AppConfig) -> int:
+    """One OK/FAIL line per enabled sink; 0 only when every one is OK."""
+    from collector.config import LoggingConfig
+    from collector.logging import configure_logging, shutdown_logging
+    from collector.online import online_checks
+    # The lines are the output; the sinks' own log lines would only interleave with them.
+    configure_logging(LoggingConfig(file=False, format="console"), level="CRITICAL", stream=sys.stderr)
+    try:
+        checks = await online_checks(config, timeout=config.database.connect_timeout + 5.0)
+    finally:
+        shutdown_logging()
+    for check in checks:
+        print(check.line())
+    return EXIT_OK if all(check.ok for check in checks) else EXIT_ERROR
 
 
 def show_status(args: argparse.Namespace) -> int:

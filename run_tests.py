@@ -3,6 +3,8 @@
 
     python run_tests.py [pytest arguments...]        the whole suite (or what you name)
     python run_tests.py --soak [pytest arguments...] the soak tests only (tens of minutes each)
+    python run_tests.py --cluster [pytest arguments...] the tests that start their own three-node
+                                                     RabbitMQ cluster (root, rabbitmq-server installed)
     python run_tests.py --check-deps [--config PATH] Python, packages, config, sinks, exchanges:
                                                      a table of OK / FAIL lines; exit 0 only if all OK
 """
@@ -32,6 +34,8 @@ def main(argv: list[str]) -> int:
     if "--soak" in argv:
         # The default run deselects them (pyproject addopts); a later -m wins in pytest.
         argv = [arg for arg in argv if arg != "--soak"] + ["-m", "soak"]
+    if "--cluster" in argv:
+        argv = [arg for arg in argv if arg != "--cluster"] + ["-m", "cluster"]
     # -rs: a skipped test says why (a server that is not running) in the closing summary
     return subprocess.call([sys.executable, "-m", "pytest", "-rs", *argv], cwd=ROOT)
 

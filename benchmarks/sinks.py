@@ -3,6 +3,7 @@ one-write-per-record baseline.
 
     python -m benchmarks.sinks [--records 1000000] [--sinks postgres,clickhouse,rabbitmq,sqlite]
                                [--naive-records 2000] [--batch-size 10000]
+    python -m benchmarks.sinks --only rabbitmq [--records 200000]   see benchmarks/rabbitmq_queues.py
 
 First the journal alone: N records appended (group commit, fsync), records/s, fsyncs/s and disk
 bytes per record. Then for each sink alone, then all together: N ticker records journaled and
@@ -343,19 +344,31 @@ def _rss(footprint: Footprint, count: int) -> str:
             f"disk {footprint.disk_bytes / count:>6,.0f} B/record")
 
 
+def _rebatch(chunks: list[list[Record]], size: int) -> list[list[Record]]:
+    records = [record for chunk in chunks for record in chunk]
+    return [records[start:start + size] for start in range(0, len(records), size)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.sinks", description=__doc__.split("\n")[0])
-    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--records", type=int, default=None, help="default 1,000,000 (--only rabbitmq: 200,000)")
     parser.add_argument("--sinks", default=",".join(ALL_SINKS))
     parser.add_argument("--naive-records", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument("--only", choices=["rabbitmq"],
+                        help="rabbitmq: the exchange alone, one quorum queue, one stream (msg/s, CPU per 100k)")
     args = parser.parse_args()
+    if args.only == "rabbitmq":
+        from benchmarks import rabbitmq_queues
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+        asyncio.run(rabbitmq_queues.run(_rebatch(list(tickers(args.records or 200_000)), args.batch_size)))
+        return
     names = [n.strip() for n in args.sinks.split(",") if n.strip()]
     unknown = set(names) - set(ALL_SINKS)
     if unknown:
         parser.error(f"unknown sinks: {', '.join(sorted(unknown))} (choose from {', '.join(ALL_SINKS)})")
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    asyncio.run(run(names, args.records, args.naive_records, args.batch_size))
+    asyncio.run(run(names, args.records or 1_000_000, args.naive_records, args.batch_size))
 
 
 if __name__ == "__main__":

@@ -78,6 +78,7 @@ class Daemon:
         self.journal: Journal | None = None
         self.latest = LatestRecords()  # what the status page shows was collected
         self.running = False  # past start-up: READY=1 was sent
+        self.sink_misconfigured = asyncio.Event()  # a writer's sink refuses the config (MQ_002)
 
     async def run(self, stop: asyncio.Event, *, once: bool = False) -> int:
         """Run until `stop` is set (or one round with `once`); the exit code."""
@@ -174,7 +175,8 @@ class Daemon:
             self.writers.append(BatchWriter(
                 sink, self.journal, config.batch_processing, config.retry, config.circuit_breaker,
                 stop_timeout=config.batch_processing.shutdown_timeout,
-                connect_timeout=config.database.connect_timeout, write_timeout=config.database.timeout))
+                connect_timeout=config.database.connect_timeout, write_timeout=config.database.timeout,
+                on_misconfigured=self.sink_misconfigured.set))
         stack.push_async_callback(self._stop_writers)
         for writer in self.writers:
             await writer.__aenter__()
@@ -195,17 +197,30 @@ class Daemon:
         # One REST round of every exchange, streaming ones included: --once takes a snapshot.
         collected = await Scheduler(self.sources, intervals=self.intervals, emit=self._emit).run_once()
         await self.pipeline.flush()
+        self._raise_if_misconfigured()
         log.info("round_done", records=collected)
         return 0 if collected else 1
+
+    def _raise_if_misconfigured(self) -> None:
+        """A sink that refuses the config (MQ_002) ends the run with exit 1, as a bad config does."""
+        for writer in self.writers:
+            if writer.misconfigured is not None:
+                raise writer.misconfigured
 
     async def _run_until(self, stop: asyncio.Event, notifier: Notifier) -> None:
         async with asyncio.TaskGroup() as tasks:
             polling = tasks.create_task(self._supervise(), name="scheduler")
             status = tasks.create_task(self._report_status(notifier), name="status")
             streams = [tasks.create_task(owner.run(), name=f"stream:{owner.name}") for owner in self.streams]
+            refused = tasks.create_task(self._stop_when_misconfigured(stop), name="sinks:misconfigured")
             await stop.wait()
-            for task in (polling, status, *streams):
+            for task in (polling, status, refused, *streams):
                 task.cancel()
+        self._raise_if_misconfigured()
+
+    async def _stop_when_misconfigured(self, stop: asyncio.Event) -> None:
+        await self.sink_misconfigured.wait()
+        stop.set()
 
     async def _supervise(self) -> None:
         """Run the scheduler; an unexpected crash is logged once and the scheduler restarted."""

@@ -164,6 +164,16 @@ class HealthConfig(Section):
     port: int = Field(8080, ge=1, le=65535)
 
 
+class RabbitMQQueueConfig(Section):
+    """A queue the sink declares (durable) and binds at every connect, before its first publish."""
+    name: str = Field(min_length=1, max_length=255)
+    # quorum: replicated (Raft), consumed and acked; stream: an append-only log read from an
+    # offset or a time; classic: one node's queue.
+    type: Literal["quorum", "stream", "classic"] = "quorum"
+    binding_keys: tuple[str, ...] = Field(("#",), min_length=1)
+    arguments: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
 class RabbitMQConfig(Section):
     enabled: bool = False
     host: Host = "localhost"
@@ -172,6 +182,37 @@ class RabbitMQConfig(Section):
     password: SecretStr = SecretStr("guest")
     virtual_host: str = Field("/", min_length=1)
     exchange: str = Field("crypto.futures", min_length=1)
+    # ["h1:5672", ...]: the nodes of a cluster, tried in order; empty: host and port.
+    hosts: tuple[str, ...] = ()
+    queues: tuple[RabbitMQQueueConfig, ...] = ()
+    alternate_exchange: str = ""  # a catch-all exchange (with a queue) for what no queue binds
+    # hold: a record no queue binds stays in the journal until one does; count: counted, let go.
+    unroutable: Literal["hold", "count"] = "hold"
+
+    @field_validator("hosts")
+    @classmethod
+    def _host_and_port(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            host, _, port = entry.rpartition(":")
+            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise ValueError(f"{entry!r} must be host:port with a port 1 ..= 65535")
+            _host(host)  # "amqp://mq1:5672" or " :5672" named here, not at the first connect
+        return value
+
+    @field_validator("queues")
+    @classmethod
+    def _unique_queue_names(cls, value: tuple[RabbitMQQueueConfig, ...]) -> tuple[RabbitMQQueueConfig, ...]:
+        names = [queue.name for queue in value]
+        if duplicated := sorted({name for name in names if names.count(name) > 1}):
+            raise ValueError(f"queue names must be unique; declared twice: {', '.join(duplicated)}")
+        return value
+
+    @property
+    def nodes(self) -> tuple[tuple[str, int], ...]:
+        """(host, port) of every node to try, in order."""
+        if not self.hosts:
+            return ((self.host, self.port),)
+        return tuple((host, int(port)) for host, _, port in (entry.rpartition(":") for entry in self.hosts))
 
 
 class ClickHouseConfig(Section):

@@ -23,6 +23,8 @@ class ErrorCode(StrEnum):
     CACHE_001 = "CACHE_001"  # a cache operation failed
     DB_001 = "DB_001"  # ClickHouse, PostgreSQL or SQLite write or connection failed
     MQ_001 = "MQ_001"  # RabbitMQ publish or connection failed
+    MQ_002 = "MQ_002"  # a declared RabbitMQ queue (or exchange) exists with other arguments
+    MQ_003 = "MQ_003"  # records no RabbitMQ queue binds (returned by the broker)
     RECORD_001 = "RECORD_001"  # a malformed record was rejected at the boundary
     SPOOL_001 = "SPOOL_001"  # journal full (records dropped), or journal/spool_dir I/O failed
     SPOOL_002 = "SPOOL_002"  # a torn or corrupt journal (or old spool) segment was repaired
@@ -74,6 +76,15 @@ class SinkError(CollectorError):
     """A sink could not write or connect. `code` is DB_001 or MQ_001."""
 
     code = ErrorCode.DB_001
+
+
+class SinkMisconfigured(SinkError):
+    """A sink that answered but refuses what the config declares (MQ_002): retrying cannot help."""
+
+
+class SinkHolding(SinkError):
+    """The sink is up but must not have these records confirmed yet (MQ_003: no queue binds
+    them): the writer keeps them in the journal and tries again, without calling it an outage."""
 
 
 class RecordError(CollectorError):

@@ -51,6 +51,9 @@ records_spooled = Counter(
 records_dropped = Counter(
     _P + "records_dropped", "Records dropped (spool full, or rejected as malformed)",
     ["sink", "reason"], registry=REGISTRY)
+mq_unroutable = Counter(
+    _P + "mq_unroutable", "Messages RabbitMQ returned because no queue binds their routing key", ["kind"],
+    registry=REGISTRY)
 sink_write_latency = Histogram(
     _P + "sink_write_seconds", "Time to write one batch to a sink", ["sink"], registry=REGISTRY,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))

@@ -60,8 +60,11 @@ def _sink(config: AppConfig, name: str) -> str:
     if name == "sqlite":
         return f"enabled, {section.path}"
     if name == "rabbitmq":
-        return (f"enabled, amqp://{section.username}:{mask_value(section.password)}@{section.host}:{section.port}"
-                f"{section.virtual_host} exchange {section.exchange}")
+        nodes = ",".join(f"{host}:{port}" for host, port in section.nodes)
+        queues = ", ".join(f"{queue.name} ({queue.type})" for queue in section.queues) or "none declared"
+        return (f"enabled, amqp://{section.username}:{mask_value(section.password)}@{nodes}"
+                f"{section.virtual_host} exchange {section.exchange}; queues {queues}; "
+                f"unroutable {section.unroutable}")
     if name == "clickhouse":
         scheme = "https" if section.secure else "http"
         return (f"enabled, {scheme}://{section.username}@{section.host}:{section.port} database {section.database},"

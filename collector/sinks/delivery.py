@@ -5,6 +5,10 @@ writing within `write_timeout` — and says whether the sink confirmed it. While
 failed write is retried with backoff; once it is down, each call is a single probe, spaced by
 the backoff and the breaker's pause (`wait_for_probe`). An outage is logged once when it begins
 (`sink_down` with the sink's DB_001/MQ_001) and once when it ends (`sink_recovered`).
+Two failures are not outages: `SinkHolding` (the sink is up but must not take these records
+yet, MQ_003) is tried again after the backoff with no breaker, no `sink_down`, the sink's own
+line said why; `SinkMisconfigured` (MQ_002: the sink refuses what the config declares) is final,
+`misconfigured` holds it and the daemon exits 1 — retrying cannot mend a config.
 A timeout's text names the sink, where it is and what timed out.
 """
 
@@ -19,7 +23,7 @@ import structlog
 
 from collector import metrics
 from collector.config import CircuitBreakerConfig, RetryConfig
-from collector.errors import ErrorCode, SinkError, one_line
+from collector.errors import ErrorCode, SinkError, SinkHolding, SinkMisconfigured, one_line
 from collector.records import Record
 from collector.resilience.breaker import CircuitBreaker
 from collector.resilience.retry import RetryPolicy, retry
@@ -29,6 +33,7 @@ log = structlog.get_logger(__name__)
 
 _TICK = 0.05  # longest sleep while a deadline of the (injectable) clock is pending
 FAILURES = (SinkError, TimeoutError, OSError)
+NOT_RETRIED = (SinkHolding, SinkMisconfigured)  # retried later (held), or never (misconfigured)
 
 
 class Delivery:
@@ -45,6 +50,8 @@ class Delivery:
         self._clock = clock
         self.opened = False
         self.down = False
+        self.held = False  # the last batch was held back (SinkHolding): tried again after the backoff
+        self.misconfigured: SinkMisconfigured | None = None
         self.failures = 0
         self.down_since: float | None = None
         self._next_attempt_at = 0.0
@@ -63,8 +70,14 @@ class Delivery:
                 await self._attempt(records)  # a probe: one try
             else:
                 await retry(lambda: self._attempt(records), self._policy,
-                            retryable=lambda err: isinstance(err, FAILURES), what="sink_write", sink=self.name)
+                            retryable=lambda err: isinstance(err, FAILURES) and not isinstance(err, NOT_RETRIED),
+                            what="sink_write", sink=self.name)
+        except SinkHolding as err:
+            self._on_held(err)
+            return False
         except FAILURES as err:
+            if isinstance(err, SinkMisconfigured):
+                self.misconfigured = err
             self._on_failure(err)
             return False
         except Exception as err:
@@ -96,13 +109,27 @@ class Delivery:
             raise SinkError(f"{self.name} at {_endpoint(self.sink)}: {what} timed out after {seconds:g}s",
                             code=self.sink.error_code) from None
 
+    def _on_held(self, err: SinkHolding) -> None:
+        self._breaker.record_success()  # the sink answered: an outage it was in is over
+        if self.down:
+            self.failures = 0
+            self._mark_up()
+        self.last_error = " ".join(str(err).split())[:300]
+        self.failures += 1
+        self.held = True
+        self._next_attempt_at = self._clock() + self._policy.backoff(self.failures)
+
     def _on_success(self, count: int, elapsed: float) -> None:
         self._breaker.record_success()
         self.failures = 0
+        self.held = False
         if count:  # a connect with nothing to write yet is not a flush
             self.last_flush = time.time()
             metrics.records_written.labels(sink=self.name).inc(count)
             metrics.sink_write_latency.labels(sink=self.name).observe(elapsed)
+        self._mark_up()
+
+    def _mark_up(self) -> None:
         if self.down:
             self.down = False
             self.recovered_at = time.time()
@@ -118,7 +145,8 @@ class Delivery:
             self.down = True
             self.down_since = time.time()
             self.recovered_at = None
-            log.error("sink_down", sink=self.name, error_code=self.sink.error_code, error=self.last_error)
+            code = err.code if isinstance(err, SinkError) else self.sink.error_code
+            log.error("sink_down", sink=self.name, error_code=code, error=self.last_error)
 
 
 def _endpoint(sink: Sink) -> str:

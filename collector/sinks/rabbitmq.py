@@ -5,33 +5,37 @@ routing key `routing_key(record)` (`ticker.binance.BTC-USDT-USDT`), body `to_dic
 `message_id = message_id(record)`, `content_type=application/json`, persistent delivery mode and
 the publish time as AMQP timestamp.
 
+Where records wait for their readers: at every connect, before the first publish, the sink
+declares the exchange and the queues of `rabbitmq.queues` (durable; quorum, stream or classic)
+and binds them (rabbitmq_topology.py); one that exists with other arguments is MQ_002, a fault
+that retrying cannot mend (SinkMisconfigured: the daemon exits 1).
+
 Delivery is at-least-once. `write` returns only after the broker confirmed (publisher confirms)
 every message of the batch; any nack, channel or connection error, or no confirmation within
 `timeout` raises SinkError MQ_001 and the writer retries the *whole* batch later. Messages of a
 failed batch that did reach the broker are then published a second time, so consumers must
 deduplicate on `message_id`: it is a stable hash of the record identity, equal for every copy.
 
-Unroutable messages: we publish with `mandatory=False`. A topic exchange with no queue bound to a
-routing key drops the message and still confirms it; that is the contract of a fan-out bus
-(consumers bind what they want), not a failure. With `mandatory=True` the broker would send every
-unrouted body back, and a collector nobody listens to yet would fail and spool for ever.
+Unroutable messages: published `mandatory`, so the broker returns what no queue binds instead of
+confirming and dropping it; unroutable.py counts, logs and (`unroutable: hold`) holds them.
+
+Cluster: `rabbitmq.hosts` lists the nodes; the sink connects to the first that answers and, when
+that connection is lost, to the next one that answers (the journal keeps the batch meanwhile).
 
 Publishing path: aio-pika's `Exchange.publish` costs a task, a lock round, a queue hop, a socket
 send and a generic pamqp encoding per message (~2,000-4,000 confirmed messages/s on our 2-core
 machine). We keep aio-pika for the connection, its robust reconnect and the channel, but encode a
 window of `WINDOW` messages ourselves and write it as one frame write on the underlying aiormq
-channel, registering a confirmation future per delivery tag in `channel.confirmations` as
-`aiormq.Channel.basic_publish` does (see `amqp_wire.Window`); at most `WINDOWS_IN_FLIGHT` windows are
-unconfirmed at once, whatever the batch size (~15,000-20,000 messages/s). These are aiormq 6.9
-internals: the integration tests (confirms, nacks on a cut, byte-equal frames) guard them.
+channel (amqp_wire.py, the one adapter to aiormq's internals); at most `WINDOWS_IN_FLIGHT`
+windows are unconfirmed at once, whatever the batch size (~15,000-20,000 messages/s).
 
-Connection: `connect_robust` fails fast on the first connect (unreachable broker, bad
-credentials, missing vhost), then repairs drops in the background. While it is reconnecting,
-`write` fails at once instead of waiting; after a write timed out (a stalled broker) the
-connection is dropped and the next `write` opens a new one. A drop is logged twice: the warning
-`sink_connection_lost` when it begins (the writer's `sink_down` carries the outage's MQ_001),
-`sink_reconnected` with `outage_s` when it ends; the background attempts in between only at
-debug (aio-pika's own per-attempt lines are silenced in collector.logging).
+Connection: the first connect fails fast (unreachable broker, bad credentials, missing vhost),
+then a robust connection repairs drops in the background. While it is reconnecting, `write`
+fails at once instead of waiting (with several hosts it fails over instead); after a write timed
+out (a stalled broker) the connection is dropped and the next `write` opens a new one. A drop is
+logged twice: the warning `sink_connection_lost` when it begins (the writer's `sink_down` carries
+the outage's MQ_001), `sink_reconnected` with `outage_s` when it ends; the background attempts in
+between only at debug (aio-pika's own per-attempt lines are silenced in collector.logging).
 """
 
 from __future__ import annotations
@@ -51,10 +55,16 @@ from aio_pika.connection import make_url
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
 from collector.config import RabbitMQConfig
-from collector.errors import ErrorCode, SinkError
-from collector.records import Record
-from collector.sinks.amqp_wire import Window, encode_window
+from collector.errors import ErrorCode, SinkError, SinkMisconfigured
+from collector.records import Record, message_id
+from collector.sinks import rabbitmq_topology
+from collector.sinks.amqp_wire import (UnsupportedAiormq, Window, check_supported, encode_window, mark_closed,
+                                       returned_routing_key)
 from collector.sinks.base import OpenClose
+from collector.sinks.rabbitmq_reasons import reason
+from collector.sinks.unroutable import Unroutable
+
+__all__ = ["RECONNECT_INTERVAL", "RabbitMQSink", "encode_window"]
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +72,8 @@ WINDOW: Final = 500  # messages written to the socket at once
 WINDOWS_IN_FLIGHT: Final = 4  # so at most 2,000 unconfirmed messages, whatever the batch size
 RECONNECT_INTERVAL: Final = 2.0  # seconds between background reconnect attempts
 CLOSE_TIMEOUT: Final = 1.0  # seconds granted to a polite close: a healthy broker answers in ms
+
+
 class RabbitMQSink(OpenClose):
     name = "rabbitmq"
     error_code = ErrorCode.MQ_001
@@ -74,38 +86,56 @@ class RabbitMQSink(OpenClose):
         self._channel: AbstractRobustChannel | None = None
         self._open_lock = asyncio.Lock()
         self._lost_at: float | None = None  # monotonic time the connection dropped, while it is down
+        self._node = 0  # index in config.nodes of the node connected to, or tried next
+        self._unroutable = Unroutable(config.unroutable, config.exchange)
 
     @property
     def endpoint(self) -> str:
         """`host:port/vhost`, the broker in words an operator can check; never the password."""
-        return f"{self._config.host}:{self._config.port}/{self._config.virtual_host.lstrip('/')}"
+        host, port = self._config.nodes[self._node]
+        return f"{host}:{port}/{self._config.virtual_host.lstrip('/')}"
 
     def __repr__(self) -> str:
         return f"RabbitMQSink({self._config.username}@{self.endpoint}, exchange={self._config.exchange})"
 
-    async def open(self) -> None:
+    async def open(self, *, declare: bool = True) -> None:
         async with self._open_lock:
             if self._connection is not None:
                 return
-            try:
-                async with asyncio.timeout(self._connect_timeout):
-                    await self._connect()
-            except TimeoutError:
-                raise self._error(f"connect timed out after {self._connect_timeout:g}s (no answer)") from None
-            except CONNECTION_EXCEPTIONS as err:
-                raise self._error(f"cannot connect: {self._reason(err)}") from None
+            await self._connect_to_a_node(declare)
         if self._lost_at is not None:  # a connection we dropped ourselves while it was down
             self._on_reconnected(None)
         else:
             log.info("sink_connected", sink=self.name, endpoint=self.endpoint, exchange=self._config.exchange)
 
-    async def _connect(self) -> None:
+    async def _connect_to_a_node(self, declare: bool) -> None:
+        """The current node, else the next ones in order: the first that answers."""
+        nodes = len(self._config.nodes)
+        failures: list[str] = []
+        for _ in range(nodes):
+            try:
+                async with asyncio.timeout(self._connect_timeout):
+                    await self._connect(declare)
+                return
+            except TimeoutError:
+                failures.append(f"{self.endpoint}: connect timed out after {self._connect_timeout:g}s (no answer)")
+            except UnsupportedAiormq as err:
+                raise SinkMisconfigured(str(err), code=self.error_code) from None
+            except CONNECTION_EXCEPTIONS as err:
+                failures.append(f"{self.endpoint}: cannot connect: {self._reason(err)}")
+            self._node = (self._node + 1) % nodes
+        if nodes == 1:
+            raise SinkError(f"RabbitMQ at {failures[0]}", code=self.error_code)
+        raise SinkError(f"RabbitMQ: no node answers: {'; '.join(failures)}", code=self.error_code)
+
+    async def _connect(self, declare: bool) -> None:
         # Built by hand rather than by connect_robust: a connection whose first connect failed
         # must be closed here. Left to the garbage collector, aio-pika's __del__ makes a
         # `close()` coroutine that is never awaited, and the RuntimeWarning it raises can run
         # inside an import on another thread (CPython 3.11: KeyError in the import lock).
+        host, port = self._config.nodes[self._node]
         connection = aio_pika.RobustConnection(
-            make_url(host=self._config.host, port=self._config.port, login=self._config.username,
+            make_url(host=host, port=port, login=self._config.username,
                      password=self._config.password.get_secret_value(),
                      virtualhost=self._config.virtual_host,
                      client_properties={"connection_name": "crypto-collector"},
@@ -114,11 +144,12 @@ class RabbitMQSink(OpenClose):
         try:
             await connection.connect(timeout=self._connect_timeout)
             channel = await connection.channel(publisher_confirms=True)
-            # Robust: the channel declares it again after every reconnect.
-            await channel.declare_exchange(self._config.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+            check_supported(await channel.get_underlay_channel())
+            if declare:  # robust: the channel declares and binds them again after every reconnect
+                await rabbitmq_topology.declare(channel, self._config)
         except BaseException:
             await asyncio.shield(_close_quietly(connection))
-            _mark_closed(connection)
+            mark_closed(connection)
             raise
         connection.close_callbacks.add(self._on_connection_lost)
         connection.reconnect_callbacks.add(self._on_reconnected)
@@ -133,14 +164,27 @@ class RabbitMQSink(OpenClose):
         connection.reconnect_callbacks.discard(self._on_reconnected)
         await _close_quietly(connection)
 
+    async def verify(self) -> str:
+        """`--validate-config --online`: connect as start would and check the declarations
+        without creating anything. Raises SinkError (MQ_001, MQ_002)."""
+        await self.open(declare=False)
+        assert self._connection is not None
+        try:
+            found = await rabbitmq_topology.verify(self._connection, self._config)
+        except CONNECTION_EXCEPTIONS as err:
+            raise self._error(f"cannot check the declarations: {self._reason(err)}") from None
+        return f"{self.endpoint} as {self._config.username}: " + "; ".join(found)
+
     async def write(self, records: Sequence[Record]) -> None:
+        records = self._unroutable.still_to_send(records)
         if not records:
             return
+        await self._fail_over_if_lost()
         await self.open()
         try:
             async with asyncio.timeout(self._timeout):
                 channel = await self._ready_channel()
-                await self._publish(channel, records)
+                returned = await self._publish(channel, records)
         except TimeoutError:
             # A broker that stopped answering without closing the socket: start afresh next time.
             await self.close()
@@ -149,6 +193,21 @@ class RabbitMQSink(OpenClose):
             ) from None
         except CONNECTION_EXCEPTIONS as err:
             raise self._error(f"publish of {len(records)} messages failed: {self._reason(err)}") from None
+        except _Nacked:
+            # A channel whose quorum queue refused it (its leader died mid-publish) can go on
+            # refusing after a new leader is elected: the batch is re-sent on a fresh one.
+            await self.close()
+            raise
+        self._unroutable.settle(records, returned)
+
+    async def _fail_over_if_lost(self) -> None:
+        """With several nodes, a lost connection is not waited for: the next node that answers
+        takes over (a quorum queue and a stream are on every node of the cluster)."""
+        connection = self._connection
+        if connection is None or len(self._config.nodes) == 1 or connection.connected.is_set():
+            return
+        await self.close()
+        self._node = (self._node + 1) % len(self._config.nodes)
 
     async def _ready_channel(self) -> aiormq.abc.AbstractChannel:
         assert self._connection is not None and self._channel is not None
@@ -160,87 +219,72 @@ class RabbitMQSink(OpenClose):
             raise self._error("channel closed; reopening in the background")
         return channel
 
-    async def _publish(self, channel: aiormq.abc.AbstractChannel, records: Sequence[Record]) -> None:
-        """Send the batch window by window, keeping a bounded number of windows unconfirmed."""
+    async def _publish(self, channel: aiormq.abc.AbstractChannel, records: Sequence[Record]) -> list[int]:
+        """Send the batch window by window, keeping a bounded number of windows unconfirmed;
+        the positions of the messages the broker returned as unroutable."""
         timestamp = datetime.now(UTC)
-        unconfirmed: deque[Window] = deque()
+        unconfirmed: deque[tuple[int, Window]] = deque()
+        returned: list[int] = []
         try:
             for start in range(0, len(records), WINDOW):
                 window = records[start:start + WINDOW]
                 payload = encode_window(window, self._config.exchange, channel, timestamp)
-                unconfirmed.append(await Window.send(channel, payload, len(window)))
+                ids = [message_id(record) for record in window]
+                unconfirmed.append((start, await Window.send(channel, payload, ids)))
                 if len(unconfirmed) > WINDOWS_IN_FLIGHT:
-                    await self._confirmed(unconfirmed[0])
-                    unconfirmed.popleft().release()
+                    returned += await self._confirmed(*unconfirmed[0])
+                    unconfirmed.popleft()[1].release()
             while unconfirmed:
-                await self._confirmed(unconfirmed[0])
-                unconfirmed.popleft().release()
+                returned += await self._confirmed(*unconfirmed[0])
+                unconfirmed.popleft()[1].release()
         finally:
-            for sent in unconfirmed:  # after a failure: nobody will look at these any more
+            for _start, sent in unconfirmed:  # after a failure: nobody will look at these any more
                 sent.abandon()
+        return returned
 
-    async def _confirmed(self, window: Window) -> None:
+    async def _confirmed(self, start: int, window: Window) -> list[int]:
         await window.wait()
-        nacked = 0
-        for future in window.futures:
+        nacked, returned = 0, []
+        for position, future in enumerate(window.futures, start):
             if future.cancelled():
                 raise self._error("connection closed before the broker confirmed the batch")
-            if (err := future.exception()) is not None:
+            if returned_routing_key(future) is not None:
+                returned.append(position)
+            elif (err := future.exception()) is not None:
                 if not isinstance(err, aiormq.exceptions.DeliveryError):
                     raise self._error(f"publish failed before confirmation: {self._reason(err)}")
                 nacked += 1
         if nacked:
-            raise self._error(f"broker refused (nack) {nacked} of {len(window.futures)} messages")
+            raise _Nacked(f"RabbitMQ at {self.endpoint}: broker refused (nack) {nacked} of "
+                          f"{len(window.futures)} messages", code=self.error_code)
+        return returned
 
     def _on_connection_lost(self, _connection: object, exc: BaseException | None) -> None:
         # aio-pika calls this for the drop and again for every failed reconnect attempt:
         # the outage is logged once, when it begins; the attempts at debug.
-        reason = self._reason(exc) if exc else "closed"
+        why = self._reason(exc) if exc else "closed"
         if self._lost_at is not None:
-            log.debug("sink_reconnect_failed", sink=self.name, endpoint=self.endpoint, error=reason)
+            log.debug("sink_reconnect_failed", sink=self.name, endpoint=self.endpoint, error=why)
             return
         self._lost_at = time.monotonic()
         # No error code: the writer's `sink_down` is the outage's one MQ_001 line; this one adds
         # the broker's own reason, and shows a drop that healed before any write noticed it.
-        log.warning("sink_connection_lost", sink=self.name, endpoint=self.endpoint, error=reason)
+        log.warning("sink_connection_lost", sink=self.name, endpoint=self.endpoint, error=why)
 
     def _on_reconnected(self, _connection: object) -> None:
         lost_at, self._lost_at = self._lost_at, None
         outage = round(time.monotonic() - lost_at, 1) if lost_at is not None else None
         log.info("sink_reconnected", sink=self.name, endpoint=self.endpoint, outage_s=outage)
 
-    def _error(self, reason: str) -> SinkError:
-        return SinkError(f"RabbitMQ at {self.endpoint}: {reason}", code=self.error_code)
+    def _error(self, why: str) -> SinkError:
+        return SinkError(f"RabbitMQ at {self.endpoint}: {why}", code=self.error_code)
 
     def _reason(self, err: BaseException) -> str:
-        text = self._refusal(err) or (f"{type(err).__name__}: {err}" if str(err) else type(err).__name__)
-        password = self._config.password.get_secret_value()
-        return text.replace(password, "***") if password else text
-
-    def _refusal(self, err: BaseException) -> str | None:
-        """The broker's refusal of our login or vhost, in words naming what to fix (None: other)."""
-        user, vhost = self._config.username, self._config.virtual_host
-        if isinstance(err, aiormq.exceptions.ProbableAuthenticationError):
-            return (f"login refused for user '{user}' (ACCESS_REFUSED): check rabbitmq.username and "
-                    "rabbitmq.password")
-        close = next((arg for arg in getattr(err, "args", ()) if hasattr(arg, "reply_text")), None)
-        if close is None:
-            return None
-        reply = f"{close.reply_text} ({close.reply_code})"
-        if "not found" in close.reply_text:
-            return f"virtual host '{vhost}' does not exist: {reply}; create it (rabbitmqctl add_vhost) or fix rabbitmq.virtual_host"
-        if "refused for user" in close.reply_text:
-            return (f"user '{user}' may not use virtual host '{vhost}': {reply}; grant it "
-                    f"(rabbitmqctl set_permissions -p {vhost} {user} '.*' '.*' '.*')")
-        return f"the broker closed the connection: {reply}"
+        return reason(self._config, err)
 
 
-def _mark_closed(connection: AbstractRobustConnection) -> None:
-    """aio-pika 9's `close()` of a connection that never connected returns before marking it
-    closed, so its __del__ would still make the never-awaited `close()` coroutine."""
-    closed = getattr(connection, "_closed", None)
-    if isinstance(closed, asyncio.Future) and not closed.done():
-        closed.set_result(True)
+class _Nacked(SinkError):
+    """The broker refused (Basic.Nack) messages of the batch."""
 
 
 async def _close_quietly(connection: AbstractRobustConnection) -> None:

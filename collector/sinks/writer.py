@@ -29,7 +29,7 @@ import structlog
 
 from collector import metrics
 from collector.config import BatchProcessingConfig, CircuitBreakerConfig, RetryConfig
-from collector.errors import ErrorCode, one_line
+from collector.errors import ErrorCode, SinkError, one_line
 from collector.journal import Journal
 from collector.records import Record
 from collector.sinks.base import Sink
@@ -53,7 +53,7 @@ class BatchWriter:
         self, sink: Sink, journal: Journal, batch: BatchProcessingConfig, retry: RetryConfig,
         breaker: CircuitBreakerConfig, *, stop_timeout: float = 10.0, connect_timeout: float = 10.0,
         write_timeout: float = 60.0, clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
+        wall_clock: Callable[[], float] = time.time, on_misconfigured: Callable[[], None] | None = None,
     ) -> None:
         self.sink = sink
         self.name = sink.name
@@ -78,6 +78,7 @@ class BatchWriter:
         self._progress = asyncio.Event()
         self._state = "starting"
         self._task: asyncio.Task[None] | None = None
+        self._on_misconfigured = on_misconfigured
 
     # --- lifecycle ------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
@@ -151,7 +152,7 @@ class BatchWriter:
         self._flushing += 1
         self._wakeup.set()
         try:
-            while self._journal.cursor(self.name) < target and not self._delivery.down:
+            while self._journal.cursor(self.name) < target and not self._delivery.down and not self._delivery.held:
                 self._progress.clear()
                 await self._progress.wait()
         finally:
@@ -203,8 +204,17 @@ class BatchWriter:
             metrics.queue_depth.labels(sink=self.name).set(self._ahead_count)
             self._progress.set()
 
+    @property
+    def misconfigured(self) -> SinkError | None:
+        """The sink refuses what the config declares (MQ_002): this writer stopped trying."""
+        return self._delivery.misconfigured
+
     async def _step(self) -> None:
-        if self._delivery.down:
+        if self._delivery.misconfigured is not None:
+            if self._on_misconfigured is not None:
+                self._on_misconfigured()
+            await asyncio.Event().wait()  # until stopped: retrying cannot mend a config
+        if self._delivery.down or self._delivery.held:
             await self._delivery.wait_for_probe()
         if self._batch is None:
             self._batch = await self._next_batch()

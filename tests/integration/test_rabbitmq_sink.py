@@ -78,7 +78,7 @@ def test_the_frames_we_write_are_byte_for_byte_what_pamqp_encodes() -> None:
         body = orjson.dumps(to_dict(record))
         properties = spec.Basic.Properties(content_type="application/json", delivery_mode=2,
                                            message_id=message_id(record), timestamp=timestamp)
-        frames = [spec.Basic.Publish(exchange="crypto.futures", routing_key=routing_key(record)),
+        frames = [spec.Basic.Publish(exchange="crypto.futures", routing_key=routing_key(record), mandatory=True),
                   ContentHeader(0, len(body), properties)]
         frames += [ContentBody(body[i:i + 64]) for i in range(0, len(body), 64)]
         expected += b"".join(pamqp.frame.marshal(frame, 3) for frame in frames)
@@ -116,8 +116,10 @@ async def test_a_consumer_bound_to_binance_tickers_gets_exactly_binance_tickers(
         rabbitmq_config: RabbitMQConfig) -> None:
     records = mixed_records(3_000)
     expected = {message_id(r) for r in records if r.kind == "ticker" and r.exchange == "binance"}
+    # The consumer binds a subset on purpose: the rest is counted and let go.
+    subset = rabbitmq_config.model_copy(update={"unroutable": "count"})
     async with bound_queue(rabbitmq_config, "ticker.binance.#") as queue:
-        async with RabbitMQSink(rabbitmq_config) as sink:
+        async with RabbitMQSink(subset) as sink:
             await sink.write(records)
         messages = await drain(queue)
 
@@ -130,8 +132,10 @@ async def test_a_consumer_bound_to_funding_rates_gets_every_funding_rate_and_no_
         rabbitmq_config: RabbitMQConfig) -> None:
     records = mixed_records(3_000)
     expected = {message_id(r) for r in records if r.kind == "funding_rate"}
+    # The consumer binds a subset on purpose: the rest is counted and let go.
+    subset = rabbitmq_config.model_copy(update={"unroutable": "count"})
     async with bound_queue(rabbitmq_config, "funding_rate.*.#") as queue:
-        async with RabbitMQSink(rabbitmq_config) as sink:
+        async with RabbitMQSink(subset) as sink:
             await sink.write(records)
         messages = await drain(queue)
 
@@ -251,7 +255,7 @@ async def test_a_5s_outage_is_logged_once_when_it_begins_and_once_when_it_ends_w
     batch = BatchProcessingConfig(batch_size=100, flush_interval=0.1, spool_dir=tmp_path / "spool")
     retry = RetryConfig(max_attempts=2, base_delay=0.1, max_delay=0.5)
     breaker = CircuitBreakerConfig(failure_threshold=2, recovery_timeout=1.0)
-    async with TcpProxy("127.0.0.1", rabbitmq_config.port) as proxy:
+    async with bound_queue(rabbitmq_config, "#"), TcpProxy("127.0.0.1", rabbitmq_config.port) as proxy:
         config = rabbitmq_config.model_copy(update={"port": proxy.port})
         # As in the daemon: the sink behind its writer, which keeps writing and probing.
         async with Journal(tmp_path / "spool", max_bytes=2**30) as journal, \

@@ -43,6 +43,12 @@ PARTS = "collector/exchanges/parts.py"
 REJECTIONS = "collector/exchanges/rejections.py"
 SOURCE = "collector/exchanges/source.py"
 OBSERVATIONS = "collector/exchanges/observations.py"
+AMQP_WIRE = "collector/sinks/amqp_wire.py"
+MQ_SINK = "collector/sinks/rabbitmq.py"
+MQ_TOPOLOGY = "collector/sinks/rabbitmq_topology.py"
+UNROUTABLE = "collector/sinks/unroutable.py"
+DELIVERY = "collector/sinks/delivery.py"
+ENTRY = "futures_price_collector_v5.py"
 
 T_BREAKER = "tests/unit/resilience/test_breaker.py"
 T_RETRY = "tests/unit/resilience/test_retry.py"
@@ -119,6 +125,14 @@ T_STREAM_KEPT = _STREAM_RECORDS + "test_a_frame_kept_by_conflation_keeps_the_tim
 T_STREAM_STOP = _STREAM_RECORDS + "test_a_stop_writes_every_frame_received_also_those_conflation_keeps"
 T_STREAM_DAEMON = ("tests/e2e/test_streaming_daemon.py::"
                    "test_a_streaming_daemon_s_health_and_metrics_follow_the_stream_and_a_sigterm_writes_what_it_received")
+_MQ = "tests/integration/test_rabbitmq_queues.py::"
+T_MQ_HOLD = _MQ + "test_a_record_no_queue_binds_is_held_in_the_journal_counted_logged_and_delivered_once_bound"
+T_MQ_DECLARED = _MQ + "test_a_quorum_queue_and_a_stream_declared_by_the_sink_keep_every_record_for_a_later_reader"
+T_MQ_002 = _MQ + "test_a_queue_that_exists_with_other_arguments_is_mq_002_naming_it_and_the_argument"
+T_MQ_FAILOVER = _MQ + "test_with_two_hosts_the_sink_fails_over_when_its_node_goes_away"
+_MQ_DAEMON = "tests/e2e/test_rabbitmq_queues_daemon.py::"
+T_MQ_002_EXIT = _MQ_DAEMON + "test_a_queue_that_exists_with_other_arguments_exits_1_at_start_with_mq_002"
+T_MQ_ONLINE = _MQ_DAEMON + "test_validate_config_online_says_ok_for_each_reachable_sink_and_exits_0"
 
 MUTATIONS: tuple[Mutation, ...] = (
     # --- breaker ---------------------------------------------------------------------------
@@ -546,6 +560,45 @@ MUTATIONS: tuple[Mutation, ...] = (
              "self._open_interest = dict(entries[0][1][0])", "self._open_interest.update(entries[0][1][0])",
              breaks="a symbol whose open interest is rejected keeps showing its last figure as current",
              tests=T_REJECTED_SYMBOL),
+    # --- RabbitMQ: declared queues, unroutable records, failover, --validate-config --online ---
+    mutation("rabbitmq.published_without_mandatory", AMQP_WIRE,
+             "routing_key=key, mandatory=True)", "routing_key=key, mandatory=False)",
+             breaks="a record no queue binds is confirmed and dropped by the broker, lost for every reader",
+             tests=T_MQ_HOLD),
+    mutation("rabbitmq.hold_lets_returned_records_go", UNROUTABLE,
+             'if self.policy == "count":\n            return', "if True:\n            return",
+             breaks="with unroutable: hold, records no queue binds leave the journal anyway", tests=T_MQ_HOLD),
+    mutation("rabbitmq.held_batch_reported_as_an_outage", DELIVERY,
+             "            self._on_held(err)\n", "            self._on_failure(err)\n",
+             breaks="a missing binding is logged as the broker being down (sink_down, breaker)", tests=T_MQ_HOLD),
+    mutation("rabbitmq.held_after_an_outage_stays_down", DELIVERY,
+             "        if self.down:\n            self.failures = 0\n            self._mark_up()\n", "",
+             breaks="a broker back from an outage that holds a batch still shows down, paced by the breaker",
+             tests=T_WRITER + "::test_a_held_batch_stays_in_the_journal_without_an_outage_and_a_sink_that_answers_again_is_up"),
+    mutation("rabbitmq.configured_queues_not_declared", MQ_TOPOLOGY,
+             "    for queue in config.queues:\n        await _queue(channel, queue, exchange)\n",
+             "    for queue in config.queues:\n        pass\n",
+             breaks="the quorum queue and stream of the config never exist; records wait for nobody",
+             tests=T_MQ_DECLARED),
+    mutation("rabbitmq.conflicting_queue_accepted_silently", MQ_TOPOLOGY,
+             '        raise conflict("queue", queue.name, err) from None\n    for key',
+             "        return\n    for key",
+             breaks="a queue that exists with other arguments is not reported (MQ_002)", tests=T_MQ_002),
+    mutation("rabbitmq.no_failover_to_the_next_host", MQ_SINK,
+             "if connection is None or len(self._config.nodes) == 1 or connection.connected.is_set():",
+             "if True:",
+             breaks="with rabbitmq.hosts, a dead node is waited for instead of the next one used",
+             tests=T_MQ_FAILOVER),
+    mutation("rabbitmq.misconfigured_sink_exits_0", APP,
+             "                raise writer.misconfigured", "                pass",
+             breaks="a queue with other arguments (MQ_002) does not stop the start with exit 1",
+             tests=T_MQ_002_EXIT),
+    mutation("rabbitmq.online_fail_exits_0", ENTRY,
+             "return EXIT_OK if all(check.ok for check in checks) else EXIT_ERROR", "return EXIT_OK",
+             breaks="--validate-config --online exits 0 although a sink FAILed", tests=T_MQ_002_EXIT),
+    mutation("rabbitmq.online_check_creates_the_queues", MQ_SINK,
+             "await self.open(declare=False)", "await self.open()",
+             breaks="--validate-config --online creates the queues it should only check", tests=T_MQ_ONLINE),
     mutation("writer.lagging_never_reported", WRITER,
              "if lag > self.lag_threshold:", "if False:",
              breaks="a stalled sink whose records wait for minutes shows as ok", tests=T_WRITER),

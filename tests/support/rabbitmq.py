@@ -103,3 +103,57 @@ async def drain(queue: AbstractQueue, *, quiet: float = 1.0,
     finally:
         await queue.cancel(tag)
     return messages
+
+
+def queue_names(prefix: str = "test") -> str:
+    return f"crypto.{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+@asynccontextmanager
+async def deleted_afterwards(*queues: str) -> AsyncIterator[None]:
+    """Durable queues (quorum, stream) a test has the sink declare: deleted when the block ends."""
+    try:
+        yield
+    finally:
+        async with await broker_connection() as connection:
+            channel = await connection.channel()
+            for name in queues:
+                await channel.queue_delete(name)
+
+
+async def read_queue(name: str, *, stream: bool = False, quiet: float = 1.0,
+                     limit: float = 120.0) -> list[AbstractIncomingMessage]:
+    """Every message waiting in the durable queue `name` (a stream: from its first offset),
+    as a reader attached later would get them; acked, so a quorum queue is emptied."""
+    async with await broker_connection() as connection:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=1000)  # a stream consumer must set one
+        queue = await channel.get_queue(name, ensure=True)
+        return await _consume(queue, {"x-stream-offset": "first"} if stream else None, quiet, limit)
+
+
+async def _consume(queue: AbstractQueue, arguments: dict | None, quiet: float,
+                   limit: float) -> list[AbstractIncomingMessage]:
+    messages: list[AbstractIncomingMessage] = []
+    arrived = asyncio.Event()
+
+    async def on_message(message: AbstractIncomingMessage) -> None:
+        messages.append(message)
+        await message.ack()
+        arrived.set()
+
+    tag = await queue.consume(on_message, arguments=arguments)
+    try:
+        async with asyncio.timeout(limit):
+            while True:
+                arrived.clear()
+                try:
+                    async with asyncio.timeout(quiet):
+                        await arrived.wait()
+                except TimeoutError:
+                    break
+    except TimeoutError:
+        pass  # the caller's count assertion says what was missing
+    finally:
+        await queue.cancel(tag)
+    return messages

@@ -91,8 +91,26 @@ def test_wrong_type_is_config_003_with_the_value(tmp_path: Path) -> None:
 
 
 def test_unknown_key_is_an_error_with_a_suggestion(tmp_path: Path) -> None:
-    assert problems(tmp_path, MINIMAL + "rabbitmq:\n  hots: mq\n") == [
-        "CONFIG_003 rabbitmq.hots: unknown key (did you mean 'host'?)"]
+    # ("hots" is as near to rabbitmq.hosts as to host since the cluster's node list came)
+    assert problems(tmp_path, MINIMAL + "rabbitmq:\n  hst: mq\n") == [
+        "CONFIG_003 rabbitmq.hst: unknown key (did you mean 'host'?)"]
+
+
+def test_rabbitmq_hosts_queues_and_unroutable_are_checked_with_their_paths(tmp_path: Path) -> None:
+    found = problems(tmp_path, MINIMAL + (
+        "rabbitmq:\n  hosts: ['rabbit-1:5672', 'rabbit-2']\n  unroutable: drop\n"
+        "  queues:\n    - {name: all, type: lazy}\n    - {name: log, type: stream}\n    - {name: log}\n"))
+    text = "\n".join(found)
+    assert "rabbitmq.hosts" in text and "'rabbit-2' must be host:port" in text
+    assert "rabbitmq.unroutable" in text and "rabbitmq.queues.0.type" in text
+    [twice] = problems(tmp_path, MINIMAL + "rabbitmq:\n  queues: [{name: log, type: stream}, {name: log}]\n")
+    assert twice.startswith("CONFIG_003 rabbitmq.queues") and "declared twice: log" in twice
+
+
+def test_rabbitmq_nodes_are_the_hosts_in_order_or_host_and_port() -> None:
+    from collector.config import RabbitMQConfig
+    assert RabbitMQConfig(host="mq", port=5673).nodes == (("mq", 5673),)
+    assert RabbitMQConfig(hosts=("a:5672", "b:5673")).nodes == (("a", 5672), ("b", 5673))
 
 
 def test_a_secret_given_wrongly_is_masked(tmp_path: Path) -> None:
@@ -208,3 +226,18 @@ def test_an_unset_simulator_url_with_an_empty_default_names_the_endpoint(tmp_pat
             "          rest: ${SIMULATOR_URL:-}\n          ws: ${SIMULATOR_URL}/ws/v5\n")
     lines = problems(tmp_path, text)
     assert lines[0].startswith("CONFIG_003 exchange_configs.okx.ccxt_options.urls.api.rest: must be an http(s)")
+
+
+@pytest.mark.parametrize("given", ['["amqp://mq1:5672"]', '[" :5672"]', '["mq 1:5672"]'])
+def test_a_malformed_host_in_rabbitmq_hosts_is_config_003(tmp_path: Path, given: str) -> None:
+    lines = problems(tmp_path, MINIMAL, environ={"CRYPTO_COLLECTOR_RABBITMQ__HOSTS": given})
+    assert len(lines) == 1 and lines[0].startswith("CONFIG_003 rabbitmq.hosts ")
+    assert "must be" in lines[0]
+
+
+def test_rabbitmq_hosts_and_queues_from_the_environment_as_json(tmp_path: Path) -> None:
+    config = load(tmp_path, MINIMAL, environ={
+        "CRYPTO_COLLECTOR_RABBITMQ__HOSTS": '["mq1:5672", "mq2:5673"]',
+        "CRYPTO_COLLECTOR_RABBITMQ__QUEUES": '[{"name": "ticks", "type": "stream"}]'})
+    assert config.rabbitmq.nodes == (("mq1", 5672), ("mq2", 5673))
+    assert [(q.name, q.type) for q in config.rabbitmq.queues] == [("ticks", "stream")]

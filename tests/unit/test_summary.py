@@ -49,3 +49,10 @@ def test_no_secret_is_printed_only_whether_it_is_set():
     assert "http://default@localhost:8123 database crypto_data, password *** (set)" in text
     assert "crypto_user@localhost:5432/crypto_data, password *** (set), pool 10" in text
     assert "http://u:***@proxy:3128" in text
+
+
+def test_the_rabbitmq_line_names_the_cluster_nodes_the_declared_queues_and_the_unroutable_policy():
+    config = configured(rabbitmq={"enabled": True, "hosts": ["mq-1:5672", "mq-2:5672"], "unroutable": "count",
+                                  "queues": [{"name": "all", "type": "quorum"}, {"name": "log", "type": "stream"}]})
+    text = config_summary(config, Path("p.yaml"))
+    assert "@mq-1:5672,mq-2:5672/ exchange crypto.futures; queues all (quorum), log (stream); unroutable count" in text

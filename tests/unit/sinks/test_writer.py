@@ -11,7 +11,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from collector import metrics
-from collector.errors import ErrorCode
+from collector.errors import ErrorCode, SinkHolding
 from tests.support.memory_sink import BREAKER, FakeClock, MemorySink, eventually, journal_with_writers, tickers
 
 
@@ -215,3 +215,39 @@ async def test_a_sink_disabled_in_the_config_is_not_waited_for(tmp_path):
         await writer.flush()
         await asyncio.sleep(0.5)  # the cursors are saved and old segments deleted a few times a second
         assert journal.status()["segments"] <= 2, "sink b (no longer configured) does not keep segments"
+
+
+class HoldingSink(MemorySink):
+    """Answers, but holds a batch back (as RabbitMQ with `unroutable: hold` while no queue binds it)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.holding = False
+
+    async def write(self, records):
+        if self.holding and not self.down:
+            raise SinkHolding(f"{self.name}: no queue binds them", code=ErrorCode.MQ_003)
+        await super().write(records)
+
+
+async def test_a_held_batch_stays_in_the_journal_without_an_outage_and_a_sink_that_answers_again_is_up(tmp_path):
+    sink, clock = HoldingSink("held"), FakeClock()
+    with capture_logs() as logs:
+        async with journal_with_writers(tmp_path, sink, clock=clock, batch_size=10) as (journal, (writer,)):
+            await journal.append(tickers(10))
+            await eventually(lambda: len(sink.batches) == 1)
+            sink.down = True  # an outage first...
+            await journal.append(tickers(10, 10))
+            await writer.flush()
+            assert writer.status()["state"] == "down"
+            sink.down, sink.holding = False, True  # ...then the broker is back, but holds the batch
+            clock.advance(BREAKER.recovery_timeout + 1)
+            await eventually(lambda: writer.status()["state"] == "ok")
+            await writer.flush()  # returns while held: the records stay in the journal
+            assert writer.backlog == 10
+            sink.holding = False
+            clock.advance(60)
+            await eventually(lambda: writer.backlog == 0)
+    assert sink.records == tickers(20)
+    assert [e["event"] for e in logs if e["event"] in ("sink_down", "sink_recovered")] == [
+        "sink_down", "sink_recovered"], "one outage; holding is not a second one"
