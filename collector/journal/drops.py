@@ -20,6 +20,8 @@ class Drops:
         return self._total.get(sink, 0)
 
     def count(self, sink: str, records: int, reason: str) -> None:
+        if records <= 0:
+            return
         metrics.records_dropped.labels(sink=sink, reason=reason).inc(records)
         self._total[sink] = self._total.get(sink, 0) + records
         if reason != "journal_full":

@@ -46,6 +46,10 @@ class Reader(Protocol):
     def offer(self, records: list[Record], first_seq: int) -> None:
         """Records `first_seq`.. just became durable; take them or ignore them (read them later)."""
 
+    def held_until(self) -> int:
+        """The seq before which every record the sink has not confirmed is in the reader's memory
+        and will be written from there (the sink's cursor when it holds nothing)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Read:
@@ -183,6 +187,10 @@ class Journal(OpenClose):
     def dropped(self, name: str) -> int:
         return self._drops.of(name)
 
+    def lost(self, name: str, records: int) -> None:
+        """A sink let go unwritten of records it held that the full journal no longer has."""
+        self._drops.count(name, records, "journal_full")
+
     @property
     def fsyncs(self) -> int:
         return self._appender.fsyncs
@@ -300,9 +308,12 @@ class Journal(OpenClose):
         while self.bytes > self.max_bytes and len(self._segments) > 1:
             oldest = self._segments.pop(0)
             for name, cursor in self._cursors.items():
-                if cursor < oldest.end_seq:
-                    self._drops.count(name, oldest.end_seq - max(cursor, oldest.first_seq), "journal_full")
-                    self._cursors[name] = oldest.end_seq
+                reader = self._readers.get(name)
+                held = max(cursor, reader.held_until()) if reader is not None else cursor
+                # Records a writer already holds are written from memory: only the rest is lost.
+                self._drops.count(name, max(0, oldest.end_seq - max(held, oldest.first_seq)), "journal_full")
+                if held == cursor < oldest.end_seq:
+                    self._cursors[name] = oldest.end_seq  # else the writer commits past what it holds
             self._delete(oldest)
             self._dirty.set()
         if self.bytes > self.max_bytes:

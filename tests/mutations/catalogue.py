@@ -57,6 +57,7 @@ T_APP = "tests/unit/test_app.py"
 T_SINK_BASE = "tests/unit/sinks/test_base.py"
 T_JOURNAL = "tests/unit/journal/test_journal.py"
 T_WRITER = "tests/unit/sinks/test_writer.py"
+T_JOURNAL_FULL = "tests/integration/test_journal_full.py"
 T_LIFECYCLE_SECRETS = "tests/e2e/test_lifecycle.py::test_secrets_never_reach_the_logs"
 T_RUNNER = "tests/unit/test_runner.py"
 T_STREAM_SILENCE = ("tests/integration/test_streaming_faults.py::"
@@ -432,6 +433,19 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("journal.full_journal_grows_without_bound", JOURNAL,
              "while self.bytes > self.max_bytes and len(self._segments) > 1:", "while False:",
              breaks="a sink down for days fills the disk past spool_max_bytes", tests=T_JOURNAL),
+    mutation("journal.full_journal_counts_records_a_writer_holds", JOURNAL,
+             "held = max(cursor, reader.held_until()) if reader is not None else cursor", "held = cursor",
+             breaks="journal_full reports records dropped for a sink that already held them and wrote them",
+             tests=(T_JOURNAL, T_JOURNAL_FULL)),
+    mutation("writer.down_sink_lets_go_of_records_the_full_journal_dropped", WRITER,
+             "            if first_seq >= oldest:\n                break\n",
+             "            break\n",
+             breaks="a sink that goes down while its writer holds records a full journal dropped never "
+                    "gets them, and they are not counted", tests=T_WRITER),
+    mutation("writer.stop_forgets_held_records_the_full_journal_dropped", WRITER,
+             "        self._journal.lost(self.name, self._held_and_gone())\n", "",
+             breaks="records a down sink held at a stop, already gone from a full journal, are lost "
+                    "without being counted", tests=T_WRITER),
     mutation("writer.cursor_committed_before_the_sink_confirmed", WRITER,
              "        if await self._delivery.deliver(self._batch.records):\n"
              "            self._journal.commit(self.name, self._batch.end_seq)\n",

@@ -27,6 +27,9 @@ class Collect:
     def offer(self, records, first_seq) -> None:
         pass
 
+    def held_until(self) -> int:
+        return 0  # holds nothing
+
 
 async def read_all(journal: Journal, name: str, seq: int | None = None, batch: int = 97) -> list:
     seq = journal.cursor(name) if seq is None else seq
@@ -193,6 +196,30 @@ async def test_a_full_journal_drops_only_what_the_lagging_sink_has_not_taken(tmp
     full = [e for e in logs if e["event"] == "journal_full"]
     assert len(full) == 1 and full[0]["sink"] == "lagging", "logged once per episode"
     assert full[0]["error_code"] == ErrorCode.SPOOL_001
+
+
+class Holding:
+    """A reader that takes every commit into memory (a writer whose sink is slow to confirm)."""
+
+    def __init__(self) -> None:
+        self.end = 0
+
+    def offer(self, records, first_seq) -> None:
+        self.end = first_seq + len(records)
+
+    def held_until(self) -> int:
+        return self.end
+
+
+async def test_a_full_journal_counts_no_record_a_writer_already_holds_in_memory(tmp_path):
+    async with Journal(tmp_path, max_bytes=16 * 1024, frame_records=50, segment_bytes=4096) as journal:
+        journal.attach("holding", Holding())
+        journal.attach("lagging", Collect())
+        await journal.append(mixed_records(2000))  # one commit: every segment but the newest goes
+        assert journal.oldest_seq > 0
+        assert journal.dropped("holding") == 0, "its writer writes them from memory"
+        assert journal.dropped("lagging") == journal.oldest_seq, "the lagging sink lost all of those"
+        assert journal.cursor("holding") == 0, "not confirmed: the cursor waits for the writer's commit"
 
 
 async def test_a_spool_dir_that_is_a_file_is_one_coded_error(tmp_path):
