@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
 
 import aiohttp
@@ -76,7 +76,10 @@ class ExchangeSource:
         clock: Callable[[], float] = time.time,
         markets_ttl: float = 900.0,
         funding_history_days: float = 0.0,
+        settled: Mapping[str, int] | None = None,
     ) -> None:
+        """`settled`: symbol -> the newest settlement already journaled (Journal.settled), where
+        each symbol's settled funding continues after a restart."""
         self.name = name
         self.exchange_id = mk.ccxt_id(name, config)
         self.exchange: ccxt_async.Exchange | None = None
@@ -106,7 +109,7 @@ class ExchangeSource:
         }
         self._plans: dict[str, tuple[Part, ...]] = {}
         self._open_interest: dict[str, dict] = {}  # symbol -> ccxt open-interest structure
-        self._ledger = SettlementLedger(int(funding_history_days * DAY_MS))
+        self._ledger = SettlementLedger(int(funding_history_days * DAY_MS), dict(settled or {}))
         self._summary = Summary(clock())
         self._call = Requests(name, self.exchange_id, policy=self._policy, semaphore=semaphore,
                               summary=self._summary, exchange=lambda: self.exchange).call

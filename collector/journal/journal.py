@@ -5,8 +5,8 @@
     read(sink, seq, n)            a sink that fell behind reads from disk
     commit(sink, seq)             the sink confirmed everything before `seq`
 
-Under `<spool_dir>/journal/`: segments of checksummed frames (frames.py, segments.py) and
-`cursors.json` (ledger.py). A segment goes once every attached sink passed it (a sink disabled in
+Under `<spool_dir>/journal/`: segments of checksummed frames (frames.py, segments.py),
+`cursors.json` (ledger.py) and the newest settlement journaled per symbol (settled.py). A segment goes once every attached sink passed it (a sink disabled in
 the config is not waited for); cursors are saved a few times a second, so after a crash a sink
 may get a few records again, never miss one. Full (`max_bytes`): the oldest segment goes although
 a lagging sink still needs it, so the sinks that keep up lose nothing; the laggard's records in
@@ -28,7 +28,7 @@ import structlog
 
 from collector import metrics
 from collector.errors import CollectorError, ErrorCode
-from collector.journal import ledger, legacy
+from collector.journal import ledger, legacy, settled
 from collector.journal import segments as seg
 from collector.journal.appender import Appender
 from collector.journal.drops import Drops
@@ -72,6 +72,7 @@ class Journal(OpenClose):
         self._next_seq = 0  # the next seq to assign
         self.end_seq = 0  # everything before it is durable
         self._saved: dict[str, int] = {}
+        self._settled = settled.Settled()
         self._cursors: dict[str, int] = {}
         self._readers: dict[str, Reader] = {}
         self._pending: list[tuple[list[Record], asyncio.Future[int]]] = []
@@ -131,6 +132,7 @@ class Journal(OpenClose):
     def _open_files(self) -> None:
         self._segments = seg.load_all(self.path)
         self._saved = ledger.read(self.path)
+        self._settled = settled.read(self.path)
         last = self._segments[-1].end_seq if self._segments else 0
         self._next_seq = self.end_seq = max([last, *self._saved.values()])
 
@@ -183,6 +185,10 @@ class Journal(OpenClose):
     def backlog(self, name: str) -> int:
         """Records journaled that the sink has not confirmed yet."""
         return max(0, self.end_seq - self._cursors.get(name, self.end_seq))
+
+    def settled(self, exchange: str) -> dict[str, int]:
+        """Symbol -> time of the newest settlement of `exchange` ever journaled here."""
+        return self._settled.of(exchange)
 
     def dropped(self, name: str) -> int:
         return self._drops.of(name)
@@ -255,6 +261,8 @@ class Journal(OpenClose):
                 self._segments.append(segment)
             segment.add(frame)
         self.end_seq = written[-1][1].end_seq
+        if self._settled.note(record for records, _ in pending for record in records):
+            await self._save_settled()
         for _, future in pending:
             if not future.done():
                 future.set_result(self.end_seq)
@@ -274,6 +282,12 @@ class Journal(OpenClose):
                 chunks.append((part, self._next_seq))
                 self._next_seq += len(part)
         return chunks
+
+    async def _save_settled(self) -> None:
+        try:
+            await self._run(settled.write, self.path, self._settled.snapshot())
+        except OSError as err:  # the next start fetches those settlements again: duplicates, no loss
+            log.warning("journal_settled_not_saved", error_code=ErrorCode.SPOOL_001, error=err.strerror or str(err))
 
     def _on_write_error(self, err: OSError, records: int) -> None:
         if not self._write_failing:

@@ -17,8 +17,10 @@ from collector import metrics
 from collector.errors import CollectorError, ErrorCode
 from collector.journal import Journal
 from collector.journal.frames import HEADER
-from collector.records import columns, identity
+from collector.records import FundingSettlement, columns, identity
 from tests.support.records import mixed_records
+
+HOUR_0 = 1_767_225_600_000  # 2026-01-01T00:00Z
 
 
 class Collect:
@@ -220,6 +222,39 @@ async def test_a_full_journal_counts_no_record_a_writer_already_holds_in_memory(
         assert journal.dropped("holding") == 0, "its writer writes them from memory"
         assert journal.dropped("lagging") == journal.oldest_seq, "the lagging sink lost all of those"
         assert journal.cursor("holding") == 0, "not confirmed: the cursor waits for the writer's commit"
+
+
+def settlement(exchange: str, symbol: str, hour: int) -> FundingSettlement:
+    return FundingSettlement(exchange, symbol, HOUR_0 + hour * 3_600_000, HOUR_0 + 10 ** 8, 0.0001)
+
+
+async def test_the_newest_settlement_journaled_per_symbol_is_kept_across_a_restart(tmp_path):
+    async with Journal(tmp_path, max_bytes=2**30) as journal:
+        journal.attach("sqlite", Collect())
+        await journal.append([settlement("okx", "BTC/USDT:USDT", 8), *mixed_records(10),
+                              settlement("okx", "BTC/USDT:USDT", 16), settlement("okx", "ETH/USDT:USDT", 4)])
+        await journal.append([settlement("okx", "BTC/USDT:USDT", 0),  # older: does not move it back
+                              settlement("binance", "BTC/USDT:USDT", 8)])
+    crashed = Journal(tmp_path, max_bytes=2**30)  # kill -9 right after the append returned
+    await crashed.open()
+    await crashed.append([settlement("bybit", "BTC/USDT:USDT", 1)])
+    async with Journal(tmp_path, max_bytes=2**30) as journal:
+        assert journal.settled("okx") == {"BTC/USDT:USDT": HOUR_0 + 16 * 3_600_000,
+                                          "ETH/USDT:USDT": HOUR_0 + 4 * 3_600_000}
+        assert journal.settled("binance") == {"BTC/USDT:USDT": HOUR_0 + 8 * 3_600_000}
+        assert journal.settled("bybit") == {"BTC/USDT:USDT": HOUR_0 + 3_600_000}, "saved with the append"
+        assert journal.settled("kraken") == {}
+    await crashed.close()
+
+
+async def test_an_unreadable_settled_file_is_one_warning_and_the_window_is_fetched_again(tmp_path):
+    (tmp_path / "journal").mkdir()
+    (tmp_path / "journal" / "settled.json").write_text("{not json")
+    with capture_logs() as logs:
+        async with Journal(tmp_path, max_bytes=2**30) as journal:
+            assert journal.settled("okx") == {}
+    warning = [e for e in logs if e["event"] == "journal_settled_unreadable"]
+    assert len(warning) == 1 and warning[0]["error_code"] == ErrorCode.SPOOL_002
 
 
 async def test_a_spool_dir_that_is_a_file_is_one_coded_error(tmp_path):
