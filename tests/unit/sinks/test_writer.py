@@ -219,15 +219,14 @@ async def test_a_sink_disabled_in_the_config_is_not_waited_for(tmp_path):
 
 async def test_records_held_in_memory_when_the_full_journal_drops_them_are_still_written_after_an_outage(tmp_path):
     sink, clock = MemorySink("held"), FakeClock()
-    sink.hang = True  # the first batch hangs until write_timeout, then the sink is down
-    async with journal_with_writers(tmp_path, sink, clock=clock, batch_size=10, write_timeout=0.2,
+    async with journal_with_writers(tmp_path, sink, clock=clock, batch_size=10,
                                     max_bytes=4096, segment_bytes=1024) as (journal, (writer,)):
-        await journal.append(tickers(10))
-        await eventually(lambda: writer.status()["queue_depth"] == 10)  # the batch being written
-        await journal.append(tickers(290, 10))  # taken into the read-ahead; the journal drops the oldest
-        assert journal.oldest_seq > 10
+        await eventually(lambda: writer.status()["state"] == "ok")  # connected, nothing to write yet
+        sink.down = True  # refuses from now on; the writer finds out at its next write
+        await journal.append(tickers(300))  # all taken into the read-ahead; the journal drops the oldest
+        assert journal.oldest_seq > 10 and journal.dropped("held") == 0
         await eventually(lambda: writer.status()["state"] == "down")
-        sink.hang = False
+        sink.down = False
         clock.advance(60)
         await eventually(lambda: writer.backlog == 0)
         assert journal.dropped("held") == 0
