@@ -20,9 +20,8 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
@@ -32,6 +31,7 @@ from collector.journal import ledger, legacy, settled
 from collector.journal import segments as seg
 from collector.journal.appender import Appender
 from collector.journal.drops import Drops
+from collector.journal.reading import Read, Reader
 from collector.journal.segments import Segment
 from collector.records import Record
 from collector.sinks.base import OpenClose
@@ -40,22 +40,6 @@ log = structlog.get_logger(__name__)
 
 _WRITE_RETRY_S = 1.0
 _LEDGER_EVERY_S = 0.2
-
-
-class Reader(Protocol):
-    def offer(self, records: list[Record], first_seq: int) -> None:
-        """Records `first_seq`.. just became durable; take them or ignore them (read them later)."""
-
-    def held_until(self) -> int:
-        """The seq before which every record the sink has not confirmed is in the reader's memory
-        and will be written from there (the sink's cursor when it holds nothing)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Read:
-    records: list[Record]
-    first_seq: int  # where the read started (past records dropped meanwhile)
-    end_seq: int  # the next record after these; == first_seq when there is nothing to read
 
 
 class Journal(OpenClose):
@@ -321,21 +305,20 @@ class Journal(OpenClose):
     def _enforce_limit(self) -> None:
         while self.bytes > self.max_bytes and len(self._segments) > 1:
             oldest = self._segments.pop(0)
-            for name, cursor in self._cursors.items():
-                reader = self._readers.get(name)
-                held = max(cursor, reader.held_until()) if reader is not None else cursor
-                # Records a writer already holds are written from memory: only the rest is lost.
-                self._drops.count(name, max(0, oldest.end_seq - max(held, oldest.first_seq)), "journal_full")
-                if held == cursor < oldest.end_seq:
-                    self._cursors[name] = oldest.end_seq  # else the writer commits past what it holds
+            self._drops.segment_gone(oldest.first_seq, oldest.end_seq, self._cursors, self._held_until)
             self._delete(oldest)
             self._dirty.set()
         if self.bytes > self.max_bytes:
             self._appender.seal = True  # the only segment is too big: the next write starts anew
 
+    def _held_until(self, name: str) -> int:
+        cursor = self._cursors[name]
+        reader = self._readers.get(name)
+        return max(cursor, reader.held_until()) if reader is not None else cursor
+
     def _delete(self, segment: Segment) -> None:
-        future = asyncio.get_running_loop().run_in_executor(self._io, _unlink, segment.path)
-        future.add_done_callback(_log_delete_failure)
+        future = asyncio.get_running_loop().run_in_executor(self._io, seg.unlink, segment.path)
+        future.add_done_callback(seg.log_delete_failure)
 
     def _update_gauge(self) -> None:
         metrics.journal_bytes.set(self.bytes)
@@ -343,11 +326,3 @@ class Journal(OpenClose):
     async def _run(self, function: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._io, function, *args)
 
-
-def _unlink(path: Path) -> None:
-    path.unlink(missing_ok=True)
-
-
-def _log_delete_failure(future: asyncio.Future[None]) -> None:
-    if not future.cancelled() and (err := future.exception()) is not None:
-        log.warning("journal_segment_not_deleted", error_code=ErrorCode.SPOOL_001, error=str(err))

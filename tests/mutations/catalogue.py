@@ -439,7 +439,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              "while self.bytes > self.max_bytes and len(self._segments) > 1:", "while False:",
              breaks="a sink down for days fills the disk past spool_max_bytes", tests=T_JOURNAL),
     mutation("journal.full_journal_counts_records_a_writer_holds", JOURNAL,
-             "held = max(cursor, reader.held_until()) if reader is not None else cursor", "held = cursor",
+             "return max(cursor, reader.held_until()) if reader is not None else cursor", "return cursor",
              breaks="journal_full reports records dropped for a sink that already held them and wrote them",
              tests=(T_JOURNAL, T_JOURNAL_FULL)),
     mutation("writer.down_sink_lets_go_of_records_the_full_journal_dropped", WRITER,
