@@ -10,7 +10,8 @@ Under `<spool_dir>/journal/`: segments of checksummed frames (frames.py, segment
 the config is not waited for); cursors are saved a few times a second, so after a crash a sink
 may get a few records again, never miss one. Full (`max_bytes`): the oldest segment goes although
 a lagging sink still needs it, so the sinks that keep up lose nothing; the laggard's records in
-it are counted and logged once per episode (drops.py). File work runs on one I/O thread (reads
+it that its writer does not hold in memory (`Reader.held_until`) are counted and logged once
+per episode (drops.py). File work runs on one I/O thread (reads
 on worker threads, with their own handles); the frame index changes only on the loop.
 """
 

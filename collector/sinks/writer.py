@@ -9,8 +9,9 @@ since the oldest of them; only after the sink confirmed it does the writer commi
 past it. A failed batch is kept and tried again as it was (through `Delivery`'s retries, the
 breaker and probes), so the sink receives records in journal order.
 
-While the sink is down the read-ahead is let go (the records are on disk), and the writer
-probes with the one batch it holds. `/health` shows the sink `lagging` when its oldest
+While the sink is down the read-ahead is let go where the records are on disk (what a full
+journal dropped meanwhile exists only here, and stays), and the writer probes with the one batch
+it holds. `/health` shows the sink `lagging` when its oldest
 unwritten record is older than max(3 × flush_interval, 10 s).
 """
 
