@@ -60,6 +60,7 @@ class Journal(OpenClose):
         self._settled = settled.Settled()
         self._cursors: dict[str, int] = {}
         self._readers: dict[str, Reader] = {}
+        self._reading: dict[str, int] = {}  # sink -> end seq of its read from disk under way
         self._pending: list[tuple[list[Record], asyncio.Future[int]]] = []
         self._committing: list[tuple[list[Record], asyncio.Future[int]]] = []
         self._wakeup = asyncio.Event()
@@ -160,7 +161,16 @@ class Journal(OpenClose):
         if plan is None:
             return Read([], seq, seq)
         segment, indexes, skip, end = plan
-        records, damaged = await asyncio.to_thread(seg.read, segment, indexes, skip)
+        self._reading[name] = end  # records the reader will hold: not counted if their segment goes
+        try:
+            records, damaged = await asyncio.to_thread(seg.read, segment, indexes, skip)
+        except FileNotFoundError:
+            if segment in self._segments:
+                raise
+            self._drops.count(name, end - seq, "journal_full")  # the full journal deleted it first
+            return Read([], seq, end)
+        finally:
+            del self._reading[name]
         for frame in damaged:
             self._drops.count(name, frame.count, "journal_corrupt")
             log.warning("journal_frame_corrupt", sink=name, file=str(segment.path), error_code=ErrorCode.SPOOL_002,
@@ -315,7 +325,8 @@ class Journal(OpenClose):
     def _held_until(self, name: str) -> int:
         cursor = self._cursors[name]
         reader = self._readers.get(name)
-        return max(cursor, reader.held_until()) if reader is not None else cursor
+        held = max(cursor, reader.held_until()) if reader is not None else cursor
+        return max(held, self._reading.get(name, held))
 
     def _delete(self, segment: Segment) -> None:
         future = asyncio.get_running_loop().run_in_executor(self._io, seg.unlink, segment.path)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import struct
+import threading
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -222,6 +224,28 @@ async def test_a_full_journal_counts_no_record_a_writer_already_holds_in_memory(
         assert journal.dropped("holding") == 0, "its writer writes them from memory"
         assert journal.dropped("lagging") == journal.oldest_seq, "the lagging sink lost all of those"
         assert journal.cursor("holding") == 0, "not confirmed: the cursor waits for the writer's commit"
+
+
+async def test_a_segment_the_full_journal_deletes_while_a_sink_reads_it_is_counted_once(tmp_path):
+    # Reads run on the loop's default executor: one busy thread holds this read back until the
+    # full journal has deleted the segment it is about to open.
+    gate, executor = threading.Event(), ThreadPoolExecutor(1)
+    asyncio.get_running_loop().set_default_executor(executor)
+    async with Journal(tmp_path, max_bytes=64 * 1024, frame_records=50, segment_bytes=8192) as journal:
+        journal.attach("reading", Collect())  # holds nothing: its reads are all it gets
+        await journal.append(mixed_records(100))
+        executor.submit(gate.wait)
+        try:
+            reading = asyncio.create_task(journal.read("reading", 0, 50))
+            await asyncio.sleep(0)  # the read is planned: records 0..49 of the first segment
+            await journal.append(mixed_records(2000, start=100))  # the first segment goes
+            await journal.append(mixed_records(1, start=2100))  # its file was unlinked before this write
+            assert journal.oldest_seq > 50
+        finally:
+            gate.set()
+        read = await reading
+        assert read.records == [] and (read.first_seq, read.end_seq) == (0, 50), "skipped, not an error"
+        assert journal.dropped("reading") == journal.oldest_seq, "each lost record counted once"
 
 
 def settlement(exchange: str, symbol: str, hour: int) -> FundingSettlement:
