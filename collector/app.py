@@ -128,7 +128,8 @@ class Daemon:
         sources = [
             ExchangeSource(name, exchange, performance=config.performance, cache=config.cache,
                            retry=config.retry, circuit_breaker=config.circuit_breaker, semaphore=semaphore,
-                           funding_history_days=config.funding_history_days)
+                           funding_history_days=config.funding_history_days,
+                           settled=self.journal.settled(name))
             for name, exchange in config.enabled_exchanges.items()
         ]
         # Markets load concurrently: one slow exchange must not hold up the others' start.

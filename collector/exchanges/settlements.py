@@ -1,11 +1,13 @@
 """The settled-funding series without holes: what to ask each symbol's history for, and what is new.
 
-On start every symbol's last `funding_history_days` are fetched (ccxt
+On the first start every symbol's last `funding_history_days` are fetched (ccxt
 `fetch_funding_rate_history`); afterwards a symbol is asked again once its next settlement is
 due (its last settlement + its funding interval), always from its last settlement on, so an
-outage of any length is filled when the exchange answers again. A history answer is read page by
-page (exchanges return 100 to 1000 rows) until it reaches the present. Only settlements newer
-than the last one emitted per symbol are emitted again; sinks are idempotent on the rest anyway.
+outage of any length is filled when the exchange answers again. A restart is such an outage:
+the ledger starts from the newest settlement of each symbol the journal holds (`settled.json`),
+so nothing journaled is fetched or published twice. A history answer is read page by page
+(exchanges return 100 to 1000 rows) until it reaches the present. Only settlements newer than
+the last one emitted per symbol are emitted.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ DEFAULT_INTERVAL_MS: Final = HOUR_MS
 
 @dataclass(slots=True)
 class SettlementLedger:
-    """Per symbol: the newest settlement emitted and the funding interval, to know what is due."""
+    """Per symbol: the newest settlement emitted (or journaled before a restart) and the funding
+    interval, to know what is due."""
 
     history_ms: int
     last: dict[str, int] = field(default_factory=dict)

@@ -76,7 +76,10 @@ class ExchangeSource:
         clock: Callable[[], float] = time.time,
         markets_ttl: float = 900.0,
         funding_history_days: float = 0.0,
+        settled: Mapping[str, int] | None = None,
     ) -> None:
+        """`settled`: symbol -> the newest settlement already journaled (Journal.settled), where
+        each symbol's settled funding continues after a restart."""
         self.name = name
         self.exchange_id = mk.ccxt_id(name, config)
         self.exchange: ccxt_async.Exchange | None = None
@@ -106,7 +109,7 @@ class ExchangeSource:
         }
         self._plans: dict[str, tuple[Part, ...]] = {}
         self._open_interest: dict[str, dict] = {}  # symbol -> ccxt open-interest structure
-        self._ledger = SettlementLedger(int(funding_history_days * DAY_MS))
+        self._ledger = SettlementLedger(int(funding_history_days * DAY_MS), dict(settled or {}))
         self._rejections = Rejections(name, on_new=self._markets.suspect_delistings)
         self.funding_intervals: dict[str, float] = {}  # symbol -> hours, as the last interval list gave them
         self._summary = Summary(clock())

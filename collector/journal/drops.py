@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import structlog
 
 from collector import metrics
@@ -20,6 +22,8 @@ class Drops:
         return self._total.get(sink, 0)
 
     def count(self, sink: str, records: int, reason: str) -> None:
+        if records <= 0:
+            return
         metrics.records_dropped.labels(sink=sink, reason=reason).inc(records)
         self._total[sink] = self._total.get(sink, 0) + records
         if reason != "journal_full":
@@ -28,6 +32,17 @@ class Drops:
             log.error("journal_full", sink=sink, error_code=ErrorCode.SPOOL_001, max_bytes=self.max_bytes,
                       policy="drop_oldest_for_lagging_sinks", dropped_records=records)
         self._episode[sink] = self._episode.get(sink, 0) + records
+
+    def segment_gone(self, first_seq: int, end_seq: int, cursors: dict[str, int],
+                     held_until: Callable[[str], int]) -> None:
+        """A full journal deleted records `first_seq`..`end_seq`: count for each sink those it
+        neither confirmed nor holds in memory (its writer writes those from there). A sink that
+        holds none of them has its cursor moved past them; one that does commits past them itself."""
+        for sink, cursor in cursors.items():
+            held = held_until(sink)
+            self.count(sink, end_seq - max(held, first_seq), "journal_full")
+            if held == cursor < end_seq:
+                cursors[sink] = end_seq
 
     def end_episodes(self, journal_bytes: int) -> None:
         """Once the journal is back under half its bound, each episode ends with its count."""

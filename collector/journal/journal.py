@@ -5,12 +5,13 @@
     read(sink, seq, n)            a sink that fell behind reads from disk
     commit(sink, seq)             the sink confirmed everything before `seq`
 
-Under `<spool_dir>/journal/`: segments of checksummed frames (frames.py, segments.py) and
-`cursors.json` (ledger.py). A segment goes once every attached sink passed it (a sink disabled in
+Under `<spool_dir>/journal/`: segments of checksummed frames (frames.py, segments.py),
+`cursors.json` (ledger.py) and the newest settlement journaled per symbol (settled.py). A segment goes once every attached sink passed it (a sink disabled in
 the config is not waited for); cursors are saved a few times a second, so after a crash a sink
 may get a few records again, never miss one. Full (`max_bytes`): the oldest segment goes although
 a lagging sink still needs it, so the sinks that keep up lose nothing; the laggard's records in
-it are counted and logged once per episode (drops.py). File work runs on one I/O thread (reads
+it that its writer does not hold in memory (`Reader.held_until`) are counted and logged once
+per episode (drops.py). File work runs on one I/O thread (reads
 on worker threads, with their own handles); the frame index changes only on the loop.
 """
 
@@ -20,18 +21,18 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
 from collector import metrics
 from collector.errors import CollectorError, ErrorCode
-from collector.journal import ledger, legacy
+from collector.journal import ledger, legacy, settled
 from collector.journal import segments as seg
 from collector.journal.appender import Appender
 from collector.journal.drops import Drops
+from collector.journal.reading import Read, Reader
 from collector.journal.segments import Segment
 from collector.records import Record
 from collector.sinks.base import OpenClose
@@ -40,18 +41,6 @@ log = structlog.get_logger(__name__)
 
 _WRITE_RETRY_S = 1.0
 _LEDGER_EVERY_S = 0.2
-
-
-class Reader(Protocol):
-    def offer(self, records: list[Record], first_seq: int) -> None:
-        """Records `first_seq`.. just became durable; take them or ignore them (read them later)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Read:
-    records: list[Record]
-    first_seq: int  # where the read started (past records dropped meanwhile)
-    end_seq: int  # the next record after these; == first_seq when there is nothing to read
 
 
 class Journal(OpenClose):
@@ -68,8 +57,10 @@ class Journal(OpenClose):
         self._next_seq = 0  # the next seq to assign
         self.end_seq = 0  # everything before it is durable
         self._saved: dict[str, int] = {}
+        self._settled = settled.Settled()
         self._cursors: dict[str, int] = {}
         self._readers: dict[str, Reader] = {}
+        self._reading: dict[str, int] = {}  # sink -> end seq of its read from disk under way
         self._pending: list[tuple[list[Record], asyncio.Future[int]]] = []
         self._committing: list[tuple[list[Record], asyncio.Future[int]]] = []
         self._wakeup = asyncio.Event()
@@ -127,6 +118,7 @@ class Journal(OpenClose):
     def _open_files(self) -> None:
         self._segments = seg.load_all(self.path)
         self._saved = ledger.read(self.path)
+        self._settled = settled.read(self.path)
         last = self._segments[-1].end_seq if self._segments else 0
         self._next_seq = self.end_seq = max([last, *self._saved.values()])
 
@@ -169,7 +161,16 @@ class Journal(OpenClose):
         if plan is None:
             return Read([], seq, seq)
         segment, indexes, skip, end = plan
-        records, damaged = await asyncio.to_thread(seg.read, segment, indexes, skip)
+        self._reading[name] = end  # records the reader will hold: not counted if their segment goes
+        try:
+            records, damaged = await asyncio.to_thread(seg.read, segment, indexes, skip)
+        except FileNotFoundError:
+            if segment in self._segments:
+                raise
+            self._drops.count(name, end - seq, "journal_full")  # the full journal deleted it first
+            return Read([], seq, end)
+        finally:
+            del self._reading[name]
         for frame in damaged:
             self._drops.count(name, frame.count, "journal_corrupt")
             log.warning("journal_frame_corrupt", sink=name, file=str(segment.path), error_code=ErrorCode.SPOOL_002,
@@ -180,8 +181,16 @@ class Journal(OpenClose):
         """Records journaled that the sink has not confirmed yet."""
         return max(0, self.end_seq - self._cursors.get(name, self.end_seq))
 
+    def settled(self, exchange: str) -> dict[str, int]:
+        """Symbol -> time of the newest settlement of `exchange` ever journaled here."""
+        return self._settled.of(exchange)
+
     def dropped(self, name: str) -> int:
         return self._drops.of(name)
+
+    def lost(self, name: str, records: int) -> None:
+        """A sink let go unwritten of records it held that the full journal no longer has."""
+        self._drops.count(name, records, "journal_full")
 
     @property
     def fsyncs(self) -> int:
@@ -247,6 +256,8 @@ class Journal(OpenClose):
                 self._segments.append(segment)
             segment.add(frame)
         self.end_seq = written[-1][1].end_seq
+        if self._settled.note(record for records, _ in pending for record in records):
+            await self._save_settled()
         for _, future in pending:
             if not future.done():
                 future.set_result(self.end_seq)
@@ -266,6 +277,12 @@ class Journal(OpenClose):
                 chunks.append((part, self._next_seq))
                 self._next_seq += len(part)
         return chunks
+
+    async def _save_settled(self) -> None:
+        try:
+            await self._run(settled.write, self.path, self._settled.snapshot())
+        except OSError as err:  # the next start fetches those settlements again: duplicates, no loss
+            log.warning("journal_settled_not_saved", error_code=ErrorCode.SPOOL_001, error=err.strerror or str(err))
 
     def _on_write_error(self, err: OSError, records: int) -> None:
         if not self._write_failing:
@@ -299,18 +316,21 @@ class Journal(OpenClose):
     def _enforce_limit(self) -> None:
         while self.bytes > self.max_bytes and len(self._segments) > 1:
             oldest = self._segments.pop(0)
-            for name, cursor in self._cursors.items():
-                if cursor < oldest.end_seq:
-                    self._drops.count(name, oldest.end_seq - max(cursor, oldest.first_seq), "journal_full")
-                    self._cursors[name] = oldest.end_seq
+            self._drops.segment_gone(oldest.first_seq, oldest.end_seq, self._cursors, self._held_until)
             self._delete(oldest)
             self._dirty.set()
         if self.bytes > self.max_bytes:
             self._appender.seal = True  # the only segment is too big: the next write starts anew
 
+    def _held_until(self, name: str) -> int:
+        cursor = self._cursors[name]
+        reader = self._readers.get(name)
+        held = max(cursor, reader.held_until()) if reader is not None else cursor
+        return max(held, self._reading.get(name, held))
+
     def _delete(self, segment: Segment) -> None:
-        future = asyncio.get_running_loop().run_in_executor(self._io, _unlink, segment.path)
-        future.add_done_callback(_log_delete_failure)
+        future = asyncio.get_running_loop().run_in_executor(self._io, seg.unlink, segment.path)
+        future.add_done_callback(seg.log_delete_failure)
 
     def _update_gauge(self) -> None:
         metrics.journal_bytes.set(self.bytes)
@@ -318,11 +338,3 @@ class Journal(OpenClose):
     async def _run(self, function: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._io, function, *args)
 
-
-def _unlink(path: Path) -> None:
-    path.unlink(missing_ok=True)
-
-
-def _log_delete_failure(future: asyncio.Future[None]) -> None:
-    if not future.cancelled() and (err := future.exception()) is not None:
-        log.warning("journal_segment_not_deleted", error_code=ErrorCode.SPOOL_001, error=str(err))

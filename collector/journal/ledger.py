@@ -38,10 +38,14 @@ def read(directory: Path) -> dict[str, int]:
 
 
 def write(directory: Path, cursors: Mapping[str, int]) -> None:
-    path = directory / FILE_NAME
+    write_json(directory / FILE_NAME, dict(cursors))
+
+
+def write_json(path: Path, data: object) -> None:
+    """Replace `path` by `data` as JSON, whole or not at all (temp file, fsync, rename)."""
     tmp = path.with_suffix(".tmp")
     with tmp.open("w", encoding="utf-8") as file:
-        json.dump(dict(cursors), file, sort_keys=True)
+        json.dump(data, file, sort_keys=True)
         file.flush()
         os.fsync(file.fileno())
     os.replace(tmp, path)

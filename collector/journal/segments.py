@@ -11,6 +11,7 @@ from __future__ import annotations
 import mmap
 import os
 from array import array
+from asyncio import Future
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,6 +178,15 @@ def _rewrite(path: Path, data: bytes | mmap.mmap, valid: list[frames.Frame]) -> 
         os.fsync(file.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+def unlink(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+def log_delete_failure(future: Future[None]) -> None:
+    if not future.cancelled() and (err := future.exception()) is not None:
+        log.warning("journal_segment_not_deleted", error_code=ErrorCode.SPOOL_001, error=str(err))
 
 
 def fsync_dir(directory: Path) -> None:

@@ -9,8 +9,9 @@ since the oldest of them; only after the sink confirmed it does the writer commi
 past it. A failed batch is kept and tried again as it was (through `Delivery`'s retries, the
 breaker and probes), so the sink receives records in journal order.
 
-While the sink is down the read-ahead is let go (the records are on disk), and the writer
-probes with the one batch it holds. `/health` shows the sink `lagging` when its oldest
+While the sink is down the read-ahead is let go where the records are on disk (what a full
+journal dropped meanwhile exists only here, and stays), and the writer probes with the one batch
+it holds. `/health` shows the sink `lagging` when its oldest
 unwritten record is older than max(3 × flush_interval, 10 s).
 """
 
@@ -110,9 +111,10 @@ class BatchWriter:
             log.warning("sink_flush_timeout", sink=self.name, error_code=self.sink.error_code,
                         stop_timeout=self._stop_timeout, unwritten_records=self.backlog,
                         detail="they stay in the journal and are written after the restart")
-        self._journal.detach(self.name)
         if self._task is not None:
             await _cancel(self._task, f"write:{self.name}")
+        self._journal.lost(self.name, self._held_and_gone())
+        self._journal.detach(self.name)
         await self._close_sink()
         self._state = "stopped"
         metrics.sink_lag.labels(sink=self.name).set(0)
@@ -144,6 +146,10 @@ class BatchWriter:
         if self._ahead_count == len(records) or self._ahead_count >= self._batch_size:
             self._wakeup.set()
         metrics.queue_depth.labels(sink=self.name).set(self._ahead_count)
+
+    def held_until(self) -> int:
+        """Every record from the sink's cursor up to this seq is in memory (batch, read-ahead)."""
+        return self._read_seq
 
     # --- flush and status -----------------------------------------------------------------
     async def flush(self) -> None:
@@ -272,11 +278,26 @@ class BatchWriter:
         return Batch(records, end_seq)
 
     def _let_go_of_read_ahead(self) -> None:
-        """The sink is down: what waits in memory is on disk too; read it back once it is up."""
-        self._read_seq = self._ahead[0][1]
-        self._ahead.clear()
-        self._ahead_count = 0
+        """The sink is down: what waits in memory and is on disk too is let go, to be read back
+        once the sink is up; what a full journal dropped meanwhile exists only here and stays."""
+        oldest = self._journal.oldest_seq
+        kept: deque[tuple[list[Record], int]] = deque()
+        for part, first_seq in self._ahead:
+            if first_seq >= oldest:
+                break
+            kept.append((part[:oldest - first_seq], first_seq))
+        self._read_seq = kept[-1][1] + len(kept[-1][0]) if kept else self._ahead[0][1]
+        self._ahead = kept
+        self._ahead_count = sum(len(part) for part, _ in kept)
         self._live = False
+
+    def _held_and_gone(self) -> int:
+        """Unwritten records in memory that the journal no longer has: lost once the writer stops."""
+        oldest = self._journal.oldest_seq
+        held = list(self._ahead)
+        if self._batch is not None and self._batch.records:
+            held.append((self._batch.records, self._batch.end_seq - len(self._batch.records)))
+        return sum(min(len(part), max(0, oldest - first_seq)) for part, first_seq in held)
 
     async def _wait_for_wakeup(self, timeout: float | None) -> None:
         self._wakeup.clear()

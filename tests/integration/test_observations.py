@@ -17,6 +17,7 @@ from collector.config import (
     SQLiteConfig,
 )
 from collector.exchanges.source import ExchangeSource
+from collector.journal import Journal
 from collector.sinks.clickhouse import ClickHouseSink
 from collector.sinks.postgres import PostgresSink
 from collector.sinks.rabbitmq import RabbitMQSink
@@ -34,8 +35,9 @@ SYMBOLS = 5
 
 
 @contextlib.asynccontextmanager
-async def collector(sim: Simulator, clock=None, names=tuple(CCXT_IDS), **settings):
-    """One collector's sources: its own dedup memory, its own view of the exchanges."""
+async def collector(sim: Simulator, clock=None, names=tuple(CCXT_IDS), journal=None, **settings):
+    """One collector's sources: its own dedup memory, its own view of the exchanges (and the
+    settlements `journal` holds, as a restarted daemon's)."""
     extra = {"clock": clock} if clock else {}
     async with contextlib.AsyncExitStack() as stack:
         yield [await stack.enter_async_context(ExchangeSource(
@@ -44,7 +46,7 @@ async def collector(sim: Simulator, clock=None, names=tuple(CCXT_IDS), **setting
             performance=PerformanceConfig(), cache=CacheConfig(),
             retry=RetryConfig(max_attempts=1, base_delay=0.01, max_delay=0.01),
             circuit_breaker=CircuitBreakerConfig(failure_threshold=100), semaphore=asyncio.Semaphore(50),
-            **extra, **settings)) for name in names]
+            settled=journal.settled(name) if journal else None, **extra, **settings)) for name in names]
 
 
 async def poll(sources, kinds=("ticker", "funding_rate")) -> list:
@@ -156,3 +158,30 @@ async def test_after_an_outage_longer_than_two_funding_intervals_every_settlemen
         outage = [t for t, _ in expected if started < t <= now]
         assert len(outage) >= 2, symbol
         assert rows == expected, (exchange, symbol)
+
+
+async def test_a_restarted_collector_asks_settled_funding_after_the_last_one_journaled_and_repeats_none(tmp_path):
+    clock = FakeClock()
+    async with Simulator(symbols=SYMBOLS, seed=35, clock=clock) as sim:
+        async with Journal(tmp_path, max_bytes=2**30) as journal, \
+                collector(sim, clock, journal=journal, funding_history_days=1) as sources:
+            first = await poll(sources, ("funding_settlement",))
+            await journal.append(first)
+        clock.advance(9 * 3600.0)  # stopped for 9 h: every symbol settled again meanwhile
+        async with Journal(tmp_path, max_bytes=2**30) as journal, \
+                collector(sim, clock, journal=journal, funding_history_days=1) as sources:
+            second = await poll(sources, ("funding_settlement",))
+        now = int(clock() * 1000)
+        specs = {spec.symbol: spec for spec in sim.specs("okx")}
+    newest = {}
+    for record in first:
+        key = (record.exchange, record.symbol)
+        newest[key] = max(newest.get(key, 0), record.ts)
+    assert len(newest) == 3 * SYMBOLS
+    got = collections.defaultdict(list)
+    for record in second:
+        got[(record.exchange, record.symbol)].append(record.ts)
+    for (exchange, symbol), last in newest.items():
+        since_then = [t for t, _, _ in settlements(specs[symbol], last + 1, now)]
+        assert since_then, "9 h later every symbol has settled again"
+        assert sorted(got[(exchange, symbol)]) == since_then, (exchange, symbol)  # none of `first`

@@ -36,6 +36,8 @@ JOURNAL = "collector/journal/journal.py"
 SEGMENTS = "collector/journal/segments.py"
 FRAMES = "collector/journal/frames.py"
 WRITER = "collector/sinks/writer.py"
+SETTLED = "collector/journal/settled.py"
+SOURCE = "collector/exchanges/source.py"
 RUNNER = "collector/runner.py"
 STREAM = "collector/exchanges/stream.py"
 STREAM_CONNECTION = "collector/exchanges/stream_connection.py"
@@ -70,6 +72,10 @@ T_APP = "tests/unit/test_app.py"
 T_SINK_BASE = "tests/unit/sinks/test_base.py"
 T_JOURNAL = "tests/unit/journal/test_journal.py"
 T_WRITER = "tests/unit/sinks/test_writer.py"
+T_JOURNAL_FULL = "tests/integration/test_journal_full.py"
+T_SETTLED_RESTART = ("tests/integration/test_observations.py::"
+                     "test_a_restarted_collector_asks_settled_funding_after_the_last_one_journaled_and_repeats_none")
+T_SETTLED_DAEMON = "tests/e2e/test_settlement_restart.py"
 T_LIFECYCLE_SECRETS = "tests/e2e/test_lifecycle.py::test_secrets_never_reach_the_logs"
 T_RUNNER = "tests/unit/test_runner.py"
 T_STREAM_SILENCE = ("tests/integration/test_streaming_faults.py::"
@@ -523,6 +529,40 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("journal.full_journal_grows_without_bound", JOURNAL,
              "while self.bytes > self.max_bytes and len(self._segments) > 1:", "while False:",
              breaks="a sink down for days fills the disk past spool_max_bytes", tests=T_JOURNAL),
+    mutation("journal.full_journal_counts_records_a_writer_holds", JOURNAL,
+             "held = max(cursor, reader.held_until()) if reader is not None else cursor", "held = cursor",
+             breaks="journal_full reports records dropped for a sink that already held them and wrote them",
+             tests=(T_JOURNAL, T_JOURNAL_FULL)),
+    mutation("journal.full_journal_counts_records_a_sink_is_reading", JOURNAL,
+             "return max(held, self._reading.get(name, held))", "return held",
+             breaks="records a catching-up sink was reading when the full journal deleted their "
+                    "segment are counted twice", tests=T_JOURNAL),
+    mutation("writer.down_sink_lets_go_of_records_the_full_journal_dropped", WRITER,
+             "            if first_seq >= oldest:\n                break\n",
+             "            break\n",
+             breaks="a sink that goes down while its writer holds records a full journal dropped never "
+                    "gets them, and they are not counted", tests=T_WRITER),
+    mutation("writer.stop_forgets_held_records_the_full_journal_dropped", WRITER,
+             "        self._journal.lost(self.name, self._held_and_gone())\n", "",
+             breaks="records a down sink held at a stop, already gone from a full journal, are lost "
+                    "without being counted", tests=T_WRITER),
+    mutation("journal.settlements_not_kept_across_a_restart", JOURNAL,
+             "            await self._save_settled()\n", "            pass\n",
+             breaks="every restart fetches and publishes the whole settled funding window again",
+             tests=T_JOURNAL),
+    mutation("journal.newest_settlement_moves_back", SETTLED,
+             "if record.ts > symbols.get(record.symbol, -1):", "if True:",
+             breaks="an older settlement journaled later makes the next start fetch and publish again "
+                    "what is journaled", tests=T_JOURNAL),
+    mutation("settlements.restart_ignores_the_journaled_settlements", SOURCE,
+             "SettlementLedger(int(funding_history_days * DAY_MS), dict(settled or {}))",
+             "SettlementLedger(int(funding_history_days * DAY_MS))",
+             breaks="a restart re-sends every settlement of the window; ClickHouse then keeps other "
+                    "received_at values than PostgreSQL and SQLite", tests=T_SETTLED_RESTART),
+    mutation("app.sources_not_given_the_journaled_settlements", APP,
+             "settled=self.journal.settled(name))", "settled=None)",
+             breaks="the daemon's restart fetches settled funding from the window's start and publishes it again",
+             tests=T_SETTLED_DAEMON),
     mutation("writer.cursor_committed_before_the_sink_confirmed", WRITER,
              "        if await self._delivery.deliver(self._batch.records):\n"
              "            self._journal.commit(self.name, self._batch.end_seq)\n",

@@ -15,6 +15,9 @@ class _Nobody:
     def offer(self, records, first_seq) -> None:
         pass
 
+    def held_until(self) -> int:
+        return 0  # holds nothing
+
 
 async def unwritten_identities(spool_dir: Path, sink: str, scratch: Path, *, everything: bool = False) -> set[Identity]:
     """Identities journaled that `sink` has not confirmed (all still journaled with `everything`),

@@ -24,6 +24,16 @@ def test_first_every_symbol_asks_for_the_whole_window_then_only_when_a_settlemen
     assert ledger.due(["A"], NOW + 3 * DAY_MS) == {"A": NOW - HOUR_MS + 1}
 
 
+def test_after_a_restart_each_symbol_asks_from_its_last_journaled_settlement_and_never_emits_it_again():
+    journaled = {"A": NOW - 9 * HOUR_MS, "B": NOW - 10 * 60_000}  # Journal.settled(exchange)
+    ledger = SettlementLedger(7 * DAY_MS, dict(journaled))
+    # A settled 9 h ago: due, from right after it; B 10 min ago: not due; C is new: the window
+    assert ledger.due(["A", "B", "C"], NOW) == {"A": NOW - 9 * HOUR_MS + 1, "C": NOW - 7 * DAY_MS}
+    assert not ledger.accept("A", NOW - 9 * HOUR_MS), "an exchange answering from `since` inclusive"
+    assert not ledger.accept("A", NOW - 17 * HOUR_MS)
+    assert ledger.accept("A", NOW - HOUR_MS)
+
+
 def test_a_history_is_read_page_by_page_until_no_settlement_can_be_newer():
     hourly = [{"timestamp": NOW - n * HOUR_MS} for n in range(250, -1, -1)]
     asked = []

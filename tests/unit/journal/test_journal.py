@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import struct
+import threading
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -17,8 +19,10 @@ from collector import metrics
 from collector.errors import CollectorError, ErrorCode
 from collector.journal import Journal
 from collector.journal.frames import HEADER
-from collector.records import columns, identity
+from collector.records import FundingSettlement, columns, identity
 from tests.support.records import mixed_records
+
+HOUR_0 = 1_767_225_600_000  # 2026-01-01T00:00Z
 
 
 class Collect:
@@ -26,6 +30,9 @@ class Collect:
 
     def offer(self, records, first_seq) -> None:
         pass
+
+    def held_until(self) -> int:
+        return 0  # holds nothing
 
 
 async def read_all(journal: Journal, name: str, seq: int | None = None, batch: int = 97) -> list:
@@ -193,6 +200,85 @@ async def test_a_full_journal_drops_only_what_the_lagging_sink_has_not_taken(tmp
     full = [e for e in logs if e["event"] == "journal_full"]
     assert len(full) == 1 and full[0]["sink"] == "lagging", "logged once per episode"
     assert full[0]["error_code"] == ErrorCode.SPOOL_001
+
+
+class Holding:
+    """A reader that takes every commit into memory (a writer whose sink is slow to confirm)."""
+
+    def __init__(self) -> None:
+        self.end = 0
+
+    def offer(self, records, first_seq) -> None:
+        self.end = first_seq + len(records)
+
+    def held_until(self) -> int:
+        return self.end
+
+
+async def test_a_full_journal_counts_no_record_a_writer_already_holds_in_memory(tmp_path):
+    async with Journal(tmp_path, max_bytes=16 * 1024, frame_records=50, segment_bytes=4096) as journal:
+        journal.attach("holding", Holding())
+        journal.attach("lagging", Collect())
+        await journal.append(mixed_records(2000))  # one commit: every segment but the newest goes
+        assert journal.oldest_seq > 0
+        assert journal.dropped("holding") == 0, "its writer writes them from memory"
+        assert journal.dropped("lagging") == journal.oldest_seq, "the lagging sink lost all of those"
+        assert journal.cursor("holding") == 0, "not confirmed: the cursor waits for the writer's commit"
+
+
+async def test_a_segment_the_full_journal_deletes_while_a_sink_reads_it_is_counted_once(tmp_path):
+    # Reads run on the loop's default executor: one busy thread holds this read back until the
+    # full journal has deleted the segment it is about to open.
+    gate, executor = threading.Event(), ThreadPoolExecutor(1)
+    asyncio.get_running_loop().set_default_executor(executor)
+    async with Journal(tmp_path, max_bytes=64 * 1024, frame_records=50, segment_bytes=8192) as journal:
+        journal.attach("reading", Collect())  # holds nothing: its reads are all it gets
+        await journal.append(mixed_records(100))
+        executor.submit(gate.wait)
+        try:
+            reading = asyncio.create_task(journal.read("reading", 0, 50))
+            await asyncio.sleep(0)  # the read is planned: records 0..49 of the first segment
+            await journal.append(mixed_records(2000, start=100))  # the first segment goes
+            await journal.append(mixed_records(1, start=2100))  # its file was unlinked before this write
+            assert journal.oldest_seq > 50
+        finally:
+            gate.set()
+        read = await reading
+        assert read.records == [] and (read.first_seq, read.end_seq) == (0, 50), "skipped, not an error"
+        assert journal.dropped("reading") == journal.oldest_seq, "each lost record counted once"
+
+
+def settlement(exchange: str, symbol: str, hour: int) -> FundingSettlement:
+    return FundingSettlement(exchange, symbol, HOUR_0 + hour * 3_600_000, HOUR_0 + 10 ** 8, 0.0001)
+
+
+async def test_the_newest_settlement_journaled_per_symbol_is_kept_across_a_restart(tmp_path):
+    async with Journal(tmp_path, max_bytes=2**30) as journal:
+        journal.attach("sqlite", Collect())
+        await journal.append([settlement("okx", "BTC/USDT:USDT", 8), *mixed_records(10),
+                              settlement("okx", "BTC/USDT:USDT", 16), settlement("okx", "ETH/USDT:USDT", 4)])
+        await journal.append([settlement("okx", "BTC/USDT:USDT", 0),  # older: does not move it back
+                              settlement("binance", "BTC/USDT:USDT", 8)])
+    crashed = Journal(tmp_path, max_bytes=2**30)  # kill -9 right after the append returned
+    await crashed.open()
+    await crashed.append([settlement("bybit", "BTC/USDT:USDT", 1)])
+    async with Journal(tmp_path, max_bytes=2**30) as journal:
+        assert journal.settled("okx") == {"BTC/USDT:USDT": HOUR_0 + 16 * 3_600_000,
+                                          "ETH/USDT:USDT": HOUR_0 + 4 * 3_600_000}
+        assert journal.settled("binance") == {"BTC/USDT:USDT": HOUR_0 + 8 * 3_600_000}
+        assert journal.settled("bybit") == {"BTC/USDT:USDT": HOUR_0 + 3_600_000}, "saved with the append"
+        assert journal.settled("kraken") == {}
+    await crashed.close()
+
+
+async def test_an_unreadable_settled_file_is_one_warning_and_the_window_is_fetched_again(tmp_path):
+    (tmp_path / "journal").mkdir()
+    (tmp_path / "journal" / "settled.json").write_text("{not json")
+    with capture_logs() as logs:
+        async with Journal(tmp_path, max_bytes=2**30) as journal:
+            assert journal.settled("okx") == {}
+    warning = [e for e in logs if e["event"] == "journal_settled_unreadable"]
+    assert len(warning) == 1 and warning[0]["error_code"] == ErrorCode.SPOOL_002
 
 
 async def test_a_spool_dir_that_is_a_file_is_one_coded_error(tmp_path):

@@ -251,3 +251,36 @@ async def test_a_held_batch_stays_in_the_journal_without_an_outage_and_a_sink_th
     assert sink.records == tickers(20)
     assert [e["event"] for e in logs if e["event"] in ("sink_down", "sink_recovered")] == [
         "sink_down", "sink_recovered"], "one outage; holding is not a second one"
+
+
+async def test_records_held_in_memory_when_the_full_journal_drops_them_are_still_written_after_an_outage(tmp_path):
+    sink, clock = MemorySink("held"), FakeClock()
+    async with journal_with_writers(tmp_path, sink, clock=clock, batch_size=10,
+                                    max_bytes=4096, segment_bytes=1024) as (journal, (writer,)):
+        await eventually(lambda: writer.status()["state"] == "ok")  # connected, nothing to write yet
+        sink.down = True  # refuses from now on; the writer finds out at its next write
+        await journal.append(tickers(300))  # all taken into the read-ahead; the journal drops the oldest
+        assert journal.oldest_seq > 10 and journal.dropped("held") == 0
+        await eventually(lambda: writer.status()["state"] == "down")
+        sink.down = False
+        clock.advance(60)
+        await eventually(lambda: writer.backlog == 0)
+        assert journal.dropped("held") == 0
+    assert sink.records == tickers(300), "what the writer held when the journal dropped it was written"
+
+
+async def test_a_stop_while_down_counts_the_held_records_the_full_journal_no_longer_has(tmp_path):
+    sink, clock = MemorySink("gone"), FakeClock()
+    sink.down = True
+    async with journal_with_writers(tmp_path, sink, clock=clock, batch_size=10,
+                                    max_bytes=4096, segment_bytes=1024) as (journal, (writer,)):
+        await eventually(lambda: writer.status()["state"] == "down")
+        await journal.append(tickers(300))  # the down writer takes one batch; the oldest segments go
+        assert journal.dropped("gone") == journal.oldest_seq - 10, "its one batch is still held"
+        await writer.stop()
+        kept = journal.end_seq - journal.oldest_seq
+        assert journal.dropped("gone") == journal.oldest_seq, "stopped unwritten: now lost, and counted"
+    healthy = MemorySink("gone")
+    async with journal_with_writers(tmp_path, healthy, batch_size=10) as (journal, (writer,)):
+        await writer.flush()
+    assert healthy.records == tickers(kept, 300 - kept), "dropped + delivered = collected"
