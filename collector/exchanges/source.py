@@ -20,6 +20,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
+from typing import Any
 
 import aiohttp
 import ccxt.async_support as ccxt_async
@@ -32,6 +33,7 @@ from collector.config import CacheConfig, CircuitBreakerConfig, ExchangeConfig, 
 from collector.errors import ConfigError, ErrorCode, one_line
 from collector.exchanges import markets as mk
 from collector.exchanges.market_watch import MarketWatch
+from collector.exchanges.native_plans import NATIVE_PLANS, OPEN_INTEREST_JOIN
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.parts import fetch_parts
 from collector.exchanges.plans import Part, plan
@@ -105,7 +107,10 @@ class ExchangeSource:
             for kind in KINDS
         }
         self._plans: dict[str, tuple[Part, ...]] = {}
-        self._open_interest: dict[str, dict] = {}  # symbol -> ccxt open-interest structure
+        self._native = config.decoder == "native" and self.exchange_id in NATIVE_PLANS
+        self._open_interest_join = OPEN_INTEREST_JOIN if self._native else _OPEN_INTEREST_JOIN
+        # symbol -> ccxt open-interest structure (decoder: native: its decoded values)
+        self._open_interest: dict[str, Any] = {}
         self._ledger = SettlementLedger(int(funding_history_days * DAY_MS))
         self._summary = Summary(clock())
         self._call = Requests(name, self.exchange_id, policy=self._policy, semaphore=semaphore,
@@ -133,6 +138,8 @@ class ExchangeSource:
         config["session"] = self._session  # ours, so the connection pool size is ours too
         self.exchange = exchange_class(config)
         self._plans = {kind: plan(self.exchange_id, kind, self.exchange.has) for kind in KINDS}
+        if self._native:  # the same requests, their rows decoded by collector/venues/
+            self._plans = {kind: NATIVE_PLANS[self.exchange_id][kind] for kind in KINDS}
         if not self._ledger.history_ms:
             self._plans["funding_settlement"] = ()
         if (self.exchange.tokenBucket or {}).get("algorithm") == "leakyBucket":
@@ -234,7 +241,7 @@ class ExchangeSource:
         if len(fetched[0][1][0]) < len(wanted) and not fetched[0][0].per_symbol:
             self._markets.suspect_delistings()
         if kind == "ticker" and self._open_interest:
-            fetched.append((_OPEN_INTEREST_JOIN, (self._open_interest, None)))
+            fetched.append((self._open_interest_join, (self._open_interest, None)))
         return fetched, received_at
 
     def _received_at(self) -> int:

@@ -1,0 +1,199 @@
+"""The poll plans of `decoder: native`: the requests of plans.py, the rows decoded by collector/venues/.
+
+Each part still sends its request through ccxt's implicit API method (the one plans.py names for
+the weight estimate), so ccxt signs it, weighs it, maps its errors, and our response cache and
+pacing see it as before; only ccxt's parse_* is replaced. A part answers, per unified symbol, the
+venue decoder's `(exchange time, values)`, or the MalformedEntry that makes normalize.merge skip
+the symbol as it skips a ccxt structure it cannot use. Text ccxt's parse would fail on fails the
+same way here (ValueError → requests.py's BadResponse, retried).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final
+
+from collector.exchanges.fields import MalformedEntry
+from collector.exchanges.plans import PLANS, Part, PartResult
+from collector.venues import binance, bybit, okx
+from collector.venues.parse import integer, text
+
+NATIVE_IDS: Final = (binance.CCXT_ID, bybit.CCXT_ID, okx.CCXT_ID)
+Decoded = Mapping[str, Any]
+
+
+def decoded(entry: Any) -> tuple[Any, dict]:
+    """normalize.merge's reader of a native part: the values, or the entry's MalformedEntry."""
+    if type(entry) is tuple:
+        return entry
+    raise entry
+
+
+# --- markets: exchange id -> the loaded ccxt market (swaps only) ----------------------------
+_SWAPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def swaps(exchange: Any) -> Mapping[str, Mapping[str, Any]]:
+    """The loaded swap markets by the exchange's id, rebuilt when ccxt reloads its markets."""
+    by_id = exchange.markets_by_id or {}
+    cached = _SWAPS.get(exchange)
+    if cached is None or cached[0] is not by_id:
+        table = {}
+        for market_id, markets in by_id.items():
+            swap = next((m for m in markets if m.get("swap")), None)
+            if swap is not None:
+                table[market_id] = swap
+        cached = _SWAPS[exchange] = (by_id, table)
+    return cached[1]
+
+
+def rows_by_symbol(rows: Any, markets: Mapping[str, Mapping], key: str, decode: Callable,
+                   *extra: Any) -> dict[str, Any]:
+    """Each row decoded under its market's unified symbol; rows of unknown markets are left
+    out (ccxt keys them by the raw id, which no poll wants)."""
+    decoded_rows: dict[str, Any] = {}
+    if not isinstance(rows, list):
+        return decoded_rows
+    for row in rows:
+        if type(row) is not dict:
+            continue
+        market = markets.get(text(row.get(key)))
+        if market is None:
+            continue
+        try:
+            decoded_rows[market["symbol"]] = decode(row, *extra)
+        except MalformedEntry as err:
+            decoded_rows[market["symbol"]] = err
+    return decoded_rows
+
+
+def _data(body: Any) -> Any:
+    return body.get("data") if isinstance(body, dict) else None
+
+
+def _bybit_list(body: Any) -> Any:
+    result = body.get("result") if isinstance(body, dict) else None
+    return result.get("list") if isinstance(result, dict) else None
+
+
+# --- the calls ------------------------------------------------------------------------------
+async def binance_tickers(exchange: Any) -> PartResult:
+    body = await exchange.fapiPublicGetTicker24hr({})
+    return rows_by_symbol(body, swaps(exchange), "symbol", binance.ticker_24hr), None
+
+
+async def binance_book_tickers(exchange: Any) -> PartResult:
+    body = await exchange.fapiPublicGetTickerBookTicker({})
+    return rows_by_symbol(body, swaps(exchange), "symbol", binance.book_ticker), None
+
+
+async def binance_mark_prices(exchange: Any) -> PartResult:
+    body = await exchange.fapiPublicGetPremiumIndex({})
+    return rows_by_symbol(body, swaps(exchange), "symbol", binance.premium_prices), None
+
+
+async def binance_funding_rates(exchange: Any) -> PartResult:
+    body = await exchange.fapiPublicGetPremiumIndex({})
+    return rows_by_symbol(body, swaps(exchange), "symbol", binance.premium_funding), None
+
+
+async def binance_funding_intervals(exchange: Any) -> PartResult:
+    body = await exchange.fapiPublicGetFundingInfo({})
+    return rows_by_symbol(body, swaps(exchange), "symbol", binance.funding_info), None
+
+
+async def binance_open_interest(exchange: Any, symbol: str) -> Any:
+    body = await exchange.fapiPublicGetOpenInterest({"symbol": exchange.market(symbol)["id"]})
+    try:
+        return binance.open_interest(body if isinstance(body, dict) else {})
+    except MalformedEntry as err:
+        return err
+
+
+async def bybit_tickers(exchange: Any) -> PartResult:
+    body = await exchange.publicGetV5MarketTickers({"category": "linear"})
+    envelope = body.get("time") if isinstance(body, dict) else None
+    return rows_by_symbol(_bybit_list(body), swaps(exchange), "symbol", bybit.ticker_row), integer(envelope)
+
+
+async def bybit_funding_rates(exchange: Any) -> PartResult:
+    body = await exchange.publicGetV5MarketTickers({"category": "linear"})
+    snapshot = body.get("time") if isinstance(body, dict) else None
+    markets = swaps(exchange)
+    return rows_by_symbol(_bybit_list(body), markets, "symbol",
+                          lambda row: bybit.funding_row(row, markets[text(row.get("symbol"))], snapshot)), None
+
+
+async def okx_tickers(exchange: Any) -> PartResult:
+    body = await exchange.publicGetMarketTickers({"instType": "SWAP"})
+    return rows_by_symbol(_data(body), swaps(exchange), "instId", okx.ticker_row), None
+
+
+async def okx_mark_prices(exchange: Any) -> PartResult:
+    body = await exchange.publicGetPublicMarkPrice({"instType": "SWAP"})
+    return rows_by_symbol(_data(body), swaps(exchange), "instId", okx.mark_price_row), None
+
+
+async def okx_index_prices(exchange: Any) -> PartResult:
+    body = await exchange.publicGetMarketIndexTickers({"quoteCcy": "USDT"})
+    by_index = {okx.index_id(market_id): market for market_id, market in swaps(exchange).items()}
+    return rows_by_symbol(_data(body), by_index, "instId", okx.index_row), None
+
+
+async def okx_open_interests(exchange: Any) -> PartResult:
+    body = await exchange.publicGetPublicOpenInterest({"instType": "SWAP"})
+    markets = swaps(exchange)
+    return rows_by_symbol(_data(body), markets, "instId", lambda row: okx.open_interest_row(
+        row, markets[text(row.get("instId"))].get("contractSize"))), None
+
+
+async def okx_funding_rates(exchange: Any) -> PartResult:
+    body = await exchange.publicGetPublicFundingRate({"instId": "ANY"})
+    return rows_by_symbol(_data(body), swaps(exchange), "instId", okx.funding_row), None
+
+
+NATIVE_CALLS: Final[Mapping[str, Callable[..., Awaitable[Any]]]] = {
+    call.__name__: call for call in (
+        binance_tickers, binance_book_tickers, binance_mark_prices, binance_funding_rates,
+        binance_funding_intervals, binance_open_interest, bybit_tickers, bybit_funding_rates,
+        okx_tickers, okx_mark_prices, okx_index_prices, okx_open_interests, okx_funding_rates)
+}
+
+
+def _native(part: Part, method: str) -> Part:
+    """plans.py's part with its rows decoded by `method` of NATIVE_CALLS."""
+    return Part(part.endpoint, method, None, part.estimate, part.per_symbol, part.reads, part.fills,
+                part.stamps, decode=decoded)
+
+
+def _swap(kind: str, exchange_id: str, *methods: str) -> tuple[Part, ...]:
+    return tuple(_native(part, method) for part, method in zip(PLANS[exchange_id][kind], methods, strict=True))
+
+
+NATIVE_PLANS: Final[Mapping[str, Mapping[str, tuple[Part, ...]]]] = {
+    binance.CCXT_ID: {
+        "ticker": _swap("ticker", "binanceusdm", "binance_tickers", "binance_book_tickers",
+                        "binance_mark_prices"),
+        "funding_rate": _swap("funding_rate", "binanceusdm", "binance_funding_rates",
+                              "binance_funding_intervals"),
+        "open_interest": _swap("open_interest", "binanceusdm", "binance_open_interest"),
+        "funding_settlement": PLANS["binanceusdm"]["funding_settlement"],
+    },
+    bybit.CCXT_ID: {
+        "ticker": _swap("ticker", "bybit", "bybit_tickers"),
+        "funding_rate": _swap("funding_rate", "bybit", "bybit_funding_rates"),
+        "open_interest": (),
+        "funding_settlement": PLANS["bybit"]["funding_settlement"],
+    },
+    okx.CCXT_ID: {
+        "ticker": _swap("ticker", "okx", "okx_tickers", "okx_mark_prices", "okx_index_prices",
+                        "okx_open_interests"),
+        "funding_rate": _swap("funding_rate", "okx", "okx_funding_rates"),
+        "open_interest": (),
+        "funding_settlement": PLANS["okx"]["funding_settlement"],
+    },
+}
+# Open interest polled per symbol (binance) joins the tickers as decoded values.
+OPEN_INTEREST_JOIN: Final = Part("open_interest", "fetch_open_interest", reads="open_interest",
+                                 fills=("open_interest",), decode=decoded)
