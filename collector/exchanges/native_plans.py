@@ -49,7 +49,7 @@ def swaps(exchange: Any) -> Mapping[str, Mapping[str, Any]]:
 
 
 def rows_by_symbol(rows: Any, markets: Mapping[str, Mapping], key: str, decode: Callable,
-                   *extra: Any) -> dict[str, Any]:
+                   with_market: bool = False) -> dict[str, Any]:
     """Each row decoded under its market's unified symbol; rows of unknown markets are left
     out (ccxt keys them by the raw id, which no poll wants)."""
     decoded_rows: dict[str, Any] = {}
@@ -59,12 +59,14 @@ def rows_by_symbol(rows: Any, markets: Mapping[str, Mapping], key: str, decode: 
         if type(row) is not dict:
             continue
         market = markets.get(text(row.get(key)))
-        if market is None:
-            continue
         try:
-            decoded_rows[market["symbol"]] = decode(row, *extra)
+            # ccxt parses a row of a market it does not know as well: text it cannot read
+            # there fails the response on both paths.
+            values = decode(row, market) if with_market else decode(row)
         except MalformedEntry as err:
-            decoded_rows[market["symbol"]] = err
+            values = err
+        if market is not None:
+            decoded_rows[market["symbol"]] = values
     return decoded_rows
 
 
@@ -120,9 +122,8 @@ async def bybit_tickers(exchange: Any) -> PartResult:
 async def bybit_funding_rates(exchange: Any) -> PartResult:
     body = await exchange.publicGetV5MarketTickers({"category": "linear"})
     snapshot = body.get("time") if isinstance(body, dict) else None
-    markets = swaps(exchange)
-    return rows_by_symbol(_bybit_list(body), markets, "symbol",
-                          lambda row: bybit.funding_row(row, markets[text(row.get("symbol"))], snapshot)), None
+    return rows_by_symbol(_bybit_list(body), swaps(exchange), "symbol",
+                          lambda row, market: bybit.funding_row(row, market, snapshot), True), None
 
 
 async def okx_tickers(exchange: Any) -> PartResult:
@@ -143,9 +144,7 @@ async def okx_index_prices(exchange: Any) -> PartResult:
 
 async def okx_open_interests(exchange: Any) -> PartResult:
     body = await exchange.publicGetPublicOpenInterest({"instType": "SWAP"})
-    markets = swaps(exchange)
-    return rows_by_symbol(_data(body), markets, "instId", lambda row: okx.open_interest_row(
-        row, markets[text(row.get("instId"))].get("contractSize"))), None
+    return rows_by_symbol(_data(body), swaps(exchange), "instId", okx.open_interest_row, True), None
 
 
 async def okx_funding_rates(exchange: Any) -> PartResult:

@@ -56,9 +56,10 @@ def ticker_row(row: Mapping[str, Any]) -> Values:
     """`tickers` row → a ticker's values; the base volume is `volCcy24h` (base currency)."""
     get = row.get
     mark, index = get("markPx"), get("idxPx")
+    last = close(get("last"), get("open24h"))  # first: where ccxt fails the response, so does this
     lenient(get("vol24h"))  # ccxt reads it (contracts) and normalize refuses a NaN before replacing it
     return integer(get("ts")), {
-        "last": close(get("last"), get("open24h")),
+        "last": last,
         "bid": nonzero(get("bidPx")), "ask": nonzero(get("askPx")),
         "mark_price": fallback(lenient(mark), mark), "index_price": fallback(lenient(index), index),
         "high_24h": nonzero(get("high24h")), "low_24h": nonzero(get("low24h")),
@@ -79,9 +80,10 @@ def index_row(row: Mapping[str, Any]) -> Values:
     return integer(row.get("ts")), {"index_price": fallback(lenient(index), index)}
 
 
-def open_interest_row(row: Mapping[str, Any], contract_size: float | None) -> Values:
+def open_interest_row(row: Mapping[str, Any], market: Mapping[str, Any] | None) -> Values:
     """`open-interest` row → open interest in the base currency: `oiCcy`, else `oi` (contracts)
     x the market's contract size, else None."""
+    contract_size = market.get("contractSize") if market is not None else None
     in_base = row.get("oiCcy")
     if in_base is not None and in_base != "":
         amount = number(in_base)
