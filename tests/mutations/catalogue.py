@@ -37,6 +37,11 @@ RUNNER = "collector/runner.py"
 STREAM = "collector/exchanges/stream.py"
 STREAM_CONNECTION = "collector/exchanges/stream_connection.py"
 
+VENUE_BINANCE = "collector/venues/binance.py"
+VENUE_BYBIT = "collector/venues/bybit.py"
+VENUE_OKX = "collector/venues/okx.py"
+VENUE_PARSE = "collector/venues/parse.py"
+
 T_BREAKER = "tests/unit/resilience/test_breaker.py"
 T_RETRY = "tests/unit/resilience/test_retry.py"
 T_MASKING = "tests/unit/test_masking.py"
@@ -68,6 +73,9 @@ T_STREAM_LISTING = ("tests/integration/test_streaming_faults.py::"
 T_STREAM_INTERVALS = ("tests/integration/test_streaming_faults.py::"
                       "test_a_binance_funding_interval_is_left_empty_while_funding_info_fails_and_filled_once_it_answers")
 T_RECORDED = "tests/unit/exchanges/test_recorded_payloads.py"
+T_VENUES = ("tests/unit/venues/test_native_properties.py", "tests/unit/venues/test_recorded_native_vs_ccxt.py",
+            "tests/unit/venues/test_okx_open_interest.py")
+T_DECODER_CONFIG = "tests/unit/venues/test_decoder_config.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     # --- breaker ---------------------------------------------------------------------------
@@ -445,4 +453,37 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("writer.lagging_never_reported", WRITER,
              "if lag > self.lag_threshold:", "if False:",
              breaks="a stalled sink whose records wait for minutes shows as ok", tests=T_WRITER),
+    # --- native venue decoders (each differs from ccxt's reading of the same JSON) ----------------
+    mutation("venues.binance_bid_and_ask_swapped", VENUE_BINANCE,
+             'return _time(row), {"bid": nonzero(row.get("bidPrice")), "ask": nonzero(row.get("askPrice"))}',
+             'return _time(row), {"bid": nonzero(row.get("askPrice")), "ask": nonzero(row.get("bidPrice"))}',
+             breaks="binance tickers store the ask as the bid and the bid as the ask", tests=T_VENUES),
+    mutation("venues.binance_ticker_ts_from_the_open_not_the_close", VENUE_BINANCE,
+             'found = integer(row.get("closeTime"))', 'found = integer(row.get("openTime"))',
+             breaks="binance tickers carry the 24 h window's start as their time", tests=T_VENUES),
+    mutation("venues.bybit_funding_ts_from_the_next_funding_time", VENUE_BYBIT,
+             "return integer(snapshot_time), {", 'return integer(get("nextFundingTime")), {',
+             breaks="bybit funding rates carry the next funding time as their identity", tests=T_VENUES),
+    mutation("venues.bybit_open_interest_read_as_its_value", VENUE_BYBIT,
+             '"open_interest": number(open_interest)', '"open_interest": number(get("openInterestValue"))',
+             breaks="bybit open interest is stored in USDT, not in the base currency", tests=T_VENUES),
+    mutation("venues.okx_base_volume_in_contracts", VENUE_OKX,
+             '"base_volume_24h": number(get("volCcy24h"))', '"base_volume_24h": number(get("vol24h"))',
+             breaks="okx 24 h volume is stored in contracts, not in the base currency", tests=T_VENUES),
+    mutation("venues.okx_open_interest_in_contracts", VENUE_OKX,
+             "amount = contracts * contract_size if contracts is not None and contract_size else None",
+             "amount = contracts",
+             breaks="okx open interest without oiCcy is stored in contracts", tests=T_VENUES),
+    mutation("venues.zero_price_stored", VENUE_PARSE,
+             "return None if parsed == 0.0 else parsed", "return parsed",
+             breaks="a venue's 0 bid or last (no price) is stored as a price of 0", tests=T_VENUES),
+    mutation("venues.nan_stored", VENUE_PARSE,
+             "    if parsed - parsed != 0.0:\n        raise MalformedEntry(f\"not a finite number: {value!r}\")\n    return parsed",
+             "    return parsed",
+             breaks="a venue's NaN is stored (and refused by every sink) instead of the record skipped",
+             tests=T_VENUES),
+    mutation("config.native_decoder_on_every_exchange", CONFIG,
+             "native = ccxt_id in NATIVE_DECODER_IDS", "native = True",
+             breaks="gate or bitget default to a native decoder that does not exist",
+             tests=T_DECODER_CONFIG),
 )
