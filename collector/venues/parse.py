@@ -59,6 +59,14 @@ def lenient(value: Any) -> float | None:
 
 def nonzero(value: Any) -> float | None:
     """A price through ccxt's `safe_ticker` (`omit_zero`): zero is no price."""
+    if type(value) is str and value:  # the venue's text, the common case, inline (hot path)
+        try:
+            parsed = float(value)
+        except ValueError:
+            return None
+        if parsed - parsed != 0.0:
+            raise MalformedEntry(f"not a finite number: {value!r}")
+        return parsed or None  # 0.0 and -0.0
     parsed = lenient(value)
     return None if parsed == 0.0 else parsed
 
@@ -125,6 +133,16 @@ def close(last: Any, open_: Any = None, change: Any = None, percentage: str | No
         closing = _safe_ticker_close(*strings)
     closing = _omit_zero(closing)
     return None if closing is None else lenient(closing)
+
+
+def _clean(value: Any) -> bool:
+    """True where ccxt's `safe_string` of `value` is absent or text Precise reads."""
+    kind = type(value)
+    if kind is str:
+        return not value or _PLAIN(value) is not None
+    if kind is float:
+        return value - value == 0.0
+    return True  # None, an int (its text is plain), anything else (absent for safe_string)
 
 
 def _derived_close(open_: str | None, change: str | None, percentage: str | None) -> str | None:
