@@ -18,8 +18,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from collector.exchanges.fields import cached_interval_hours
-from collector.venues.parse import close, fallback, integer, lenient, nonzero, strict_time, text
+from collector.exchanges.fields import MalformedEntry, cached_interval_hours, timestamp
+from collector.venues.parse import (
+    close, fallback, first_integer, integer, lenient, nonzero, number, strict_time, text,
+)
 
 CCXT_ID: Final = "binanceusdm"
 WS_URL: Final = "wss://fstream.binance.com/stream"
@@ -104,14 +106,17 @@ def funding_history_row(row: Mapping[str, Any]) -> tuple[int | None, float | Non
     return integer(row.get("fundingTime")), lenient(row.get("fundingRate")), row.get("markPrice")
 
 
-# --- websocket frames ---------------------------------------------------------------------
+# --- websocket frames (ccxt pro's parse_ws_ticker reads the same keys) ------------------
 def ticker_frame(frame: Mapping[str, Any]) -> Values:
-    """`24hrTicker`: c last, o open, p change, P percent, h/l high/low, v/q volumes, C close time."""
+    """`24hrTicker`: c last, o open, p change, P percent, w vwap, h/l high/low, v/q volumes,
+    C close time (the record's time, else E the event's)."""
     get = frame.get
     volumes = None if text(get("w")) else (get("v"), get("q"))
-    return _frame_time(frame, "C"), {
+    return first_integer(frame, ("C", "E", "time")), {
         "last": close(get("c"), get("o"), get("p"), text(get("P")), volumes),
-        "bid": None, "ask": None, "mark_price": None, "index_price": None,
+        "bid": nonzero(get("b")), "ask": nonzero(get("a")),
+        # ccxt pro gives none; normalize reads the raw keys a REST row would carry
+        "mark_price": number(get("markPrice")), "index_price": number(get("indexPrice")),
         "high_24h": nonzero(get("h")), "low_24h": nonzero(get("l")),
         "base_volume_24h": lenient(get("v")), "quote_volume_24h": lenient(get("q")),
         "open_interest": None,
@@ -119,27 +124,41 @@ def ticker_frame(frame: Mapping[str, Any]) -> Values:
 
 
 def book_ticker_frame(frame: Mapping[str, Any]) -> Values:
-    """`bookTicker`: b best bid, a best ask, T transaction time."""
-    return _frame_time(frame, "T"), {"bid": nonzero(frame.get("b")), "ask": nonzero(frame.get("a"))}
+    """`bookTicker`: b best bid, a best ask, E event time. ccxt pro parses it as a whole ticker
+    and normalize reads every field of that: a frame carrying 24 h keys too is read as fully."""
+    found = integer(frame.get("E"))
+    ts = found if found is not None else integer(frame.get("time"))
+    if _TICKER_KEYS.isdisjoint(frame):  # what binance sends
+        return ts, {"bid": nonzero(frame.get("b")), "ask": nonzero(frame.get("a"))}
+    values = ticker_frame(frame)[1]
+    return ts, {"bid": values["bid"], "ask": values["ask"]}
+
+
+_TICKER_KEYS: Final = frozenset(("c", "o", "p", "P", "w", "h", "l", "v", "q", "markPrice", "indexPrice"))
 
 
 def mark_price_frame(frame: Mapping[str, Any]) -> Values:
-    """`markPriceUpdate`: p mark, i index, r funding rate, T next funding time, E event time."""
+    """`markPriceUpdate` → the mark and index price a ticker takes (p, i; E the event time)."""
+    mark = text(frame.get("mp"))  # ccxt pro reads `mp` first
+    return integer(frame.get("E")), {"mark_price": lenient(frame.get("p") if mark is None else mark),
+                                     "index_price": lenient(frame.get("i"))}
+
+
+def mark_price_funding(frame: Mapping[str, Any]) -> Values:
+    """`markPriceUpdate` → a funding rate's values: r rate, T next funding time, p mark, i index
+    (the raw frame's text, as stream_dialects.binance_mark_price reads it; no rate: skipped)."""
     get = frame.get
-    mark, index = get("p"), get("i")
-    return get("E"), {"mark_price": fallback(lenient(mark), mark), "index_price": fallback(lenient(index), index),
-                      "funding_rate": get("r"), "next_funding_time": get("T")}
+    rate = number(get("r"))
+    if rate is None:
+        raise MalformedEntry("funding rate missing")
+    return get("E"), {"funding_rate": rate, "next_funding_time": timestamp(get("T"), None),
+                      "mark_price": number(get("p")), "index_price": number(get("i"))}
 
 
 def _time(row: Mapping[str, Any]) -> int | None:
     """ccxt's `safe_integer_2(row, 'closeTime', 'time')`."""
     found = integer(row.get("closeTime"))
     return found if found is not None else integer(row.get("time"))
-
-
-def _frame_time(frame: Mapping[str, Any], key: str) -> int | None:
-    found = integer(frame.get(key))
-    return found if found is not None else integer(frame.get("E"))
 
 
 def _hours(hours: str | None) -> float | None:

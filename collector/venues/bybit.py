@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from collector.exchanges.fields import timestamp
 from collector.venues.parse import close, integer, lenient, nonzero, number, strict_time, text
 
 CCXT_ID: Final = "bybit"
@@ -96,6 +97,23 @@ def merge_delta(kept: Mapping[str, Any] | None, frame: Mapping[str, Any]) -> dic
     if frame.get("type") == "snapshot":
         return dict(data)
     return None if kept is None else {**kept, **data}
+
+
+def ticker_frame(row: Mapping[str, Any], frame: Mapping[str, Any]) -> Values:
+    """The merged `tickers.<ID>` row → a ticker's values; its time is the frame's `ts`."""
+    ts, values = ticker_row(row)
+    frame_ts = integer(frame.get("ts"))
+    return (ts if frame_ts is None else frame_ts), values
+
+
+def frame_funding(row: Mapping[str, Any], ticker_values: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The funding rate the merged row carries, with the ticker's mark and index (None: no rate
+    in it, no funding record); the record's time is the ticker's."""
+    rate = number(row.get("fundingRate"))
+    if rate is None:
+        return None
+    return {"funding_rate": rate, "next_funding_time": timestamp(row.get("nextFundingTime"), None),
+            "mark_price": ticker_values["mark_price"], "index_price": ticker_values["index_price"]}
 
 
 def frame_market(frame: Mapping[str, Any]) -> str | None:

@@ -12,6 +12,7 @@ refuses text that is no number at all. Each venue module says which reading each
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, Final
 
 from ccxt.base.precise import Precise
@@ -90,6 +91,19 @@ def integer(value: Any) -> int | None:
         return int(float(value))
     except (TypeError, ValueError, OverflowError):
         return None
+
+
+def first_integer(row: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
+    """ccxt's `safe_integer_n`: the first key with a value (not null, not ""), as an integer;
+    None when that one is unreadable (the next key is not tried)."""
+    for key in keys:
+        value = row.get(key)
+        if value is not None and value != "":
+            try:
+                return int(float(value))
+            except (TypeError, ValueError):
+                return None
+    return None
 
 
 def strict_time(value: int | None) -> int | None:

@@ -75,6 +75,7 @@ T_STREAM_INTERVALS = ("tests/integration/test_streaming_faults.py::"
 T_RECORDED = "tests/unit/exchanges/test_recorded_payloads.py"
 T_VENUES = ("tests/unit/venues/test_native_properties.py", "tests/unit/venues/test_recorded_native_vs_ccxt.py",
             "tests/unit/venues/test_okx_open_interest.py")
+T_VENUE_FRAMES = "tests/unit/venues/test_frames_native_vs_ccxt_pro.py"
 T_DECODER_CONFIG = "tests/unit/venues/test_decoder_config.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
@@ -474,6 +475,14 @@ MUTATIONS: tuple[Mutation, ...] = (
              "amount = contracts * contract_size if contracts is not None and contract_size else None",
              "amount = contracts",
              breaks="okx open interest without oiCcy is stored in contracts", tests=T_VENUES),
+    mutation("venues.binance_frame_funding_rate_from_the_settle_price", VENUE_BINANCE,
+             'rate = number(get("r"))', 'rate = number(get("P"))',
+             breaks="binance streamed funding rates store the estimated settle price as the rate",
+             tests=T_VENUE_FRAMES),
+    mutation("venues.bybit_frame_ts_from_the_row_not_the_frame", VENUE_BYBIT,
+             "return (ts if frame_ts is None else frame_ts), values", "return ts, values",
+             breaks="bybit streamed tickers get the receive time as identity, not the exchange's",
+             tests=T_VENUE_FRAMES),
     mutation("venues.zero_price_stored", VENUE_PARSE,
              "return None if parsed == 0.0 else parsed", "return parsed",
              breaks="a venue's 0 bid or last (no price) is stored as a price of 0", tests=T_VENUES),
