@@ -152,11 +152,52 @@ async def okx_funding_rates(exchange: Any) -> PartResult:
     return rows_by_symbol(_data(body), swaps(exchange), "instId", okx.funding_row), None
 
 
+# --- settled funding, one page per call (settlements.py pages through them) -----------------
+def history(rows: Any, market: Mapping[str, Any], since: int, key: str, decode: Callable) -> list[dict]:
+    """A history page as ccxt's fetch_funding_rate_history leaves it for settlements.py: the
+    market's rows from `since` on (a time of 0 or none is no settlement), oldest first, in the
+    structure normalize's `settlement` reads."""
+    entries = []
+    for row in rows if isinstance(rows, list) else ():
+        if type(row) is not dict or text(row.get(key)) != market["id"]:
+            continue
+        settled_at, rate, mark = decode(row)
+        if settled_at and settled_at >= since:
+            entries.append({"symbol": market["symbol"], "timestamp": settled_at, "fundingRate": rate,
+                            "info": {"markPrice": mark}})
+    entries.sort(key=lambda entry: entry["timestamp"])
+    return entries
+
+
+async def binance_funding_history(exchange: Any, symbol: str, since: int) -> list[dict]:
+    market = exchange.market(symbol)
+    body = await exchange.fapiPublicGetFundingRate({"symbol": market["id"], "startTime": since})
+    return history(body, market, since, "symbol", binance.funding_history_row)
+
+
+async def bybit_funding_history(exchange: Any, symbol: str, since: int) -> list[dict]:
+    market = exchange.market(symbol)
+    minutes = integer((market.get("info") or {}).get("fundingInterval"))
+    interval_ms = 8 * 3_600_000 if minutes is None else minutes * 60_000
+    # ccxt's request, key for key: a page of at most 200 settlements from `since`
+    body = await exchange.publicGetV5MarketFundingHistory({
+        "limit": 200, "symbol": market["id"], "category": "linear", "startTime": since,
+        "endTime": since + 200 * interval_ms})
+    return history(_bybit_list(body), market, since, "symbol", bybit.funding_history_row)[:200]
+
+
+async def okx_funding_history(exchange: Any, symbol: str, since: int) -> list[dict]:
+    market = exchange.market(symbol)
+    body = await exchange.publicGetPublicFundingRateHistory({"instId": market["id"], "before": max(since - 1, 0)})
+    return history(_data(body), market, since, "instId", okx.funding_history_row)
+
+
 NATIVE_CALLS: Final[Mapping[str, Callable[..., Awaitable[Any]]]] = {
     call.__name__: call for call in (
         binance_tickers, binance_book_tickers, binance_mark_prices, binance_funding_rates,
         binance_funding_intervals, binance_open_interest, bybit_tickers, bybit_funding_rates,
-        okx_tickers, okx_mark_prices, okx_index_prices, okx_open_interests, okx_funding_rates)
+        okx_tickers, okx_mark_prices, okx_index_prices, okx_open_interests, okx_funding_rates,
+        binance_funding_history, bybit_funding_history, okx_funding_history)
 }
 
 
@@ -177,20 +218,20 @@ NATIVE_PLANS: Final[Mapping[str, Mapping[str, tuple[Part, ...]]]] = {
         "funding_rate": _swap("funding_rate", "binanceusdm", "binance_funding_rates",
                               "binance_funding_intervals"),
         "open_interest": _swap("open_interest", "binanceusdm", "binance_open_interest"),
-        "funding_settlement": PLANS["binanceusdm"]["funding_settlement"],
+        "funding_settlement": _swap("funding_settlement", "binanceusdm", "binance_funding_history"),
     },
     bybit.CCXT_ID: {
         "ticker": _swap("ticker", "bybit", "bybit_tickers"),
         "funding_rate": _swap("funding_rate", "bybit", "bybit_funding_rates"),
         "open_interest": (),
-        "funding_settlement": PLANS["bybit"]["funding_settlement"],
+        "funding_settlement": _swap("funding_settlement", "bybit", "bybit_funding_history"),
     },
     okx.CCXT_ID: {
         "ticker": _swap("ticker", "okx", "okx_tickers", "okx_mark_prices", "okx_index_prices",
                         "okx_open_interests"),
         "funding_rate": _swap("funding_rate", "okx", "okx_funding_rates"),
         "open_interest": (),
-        "funding_settlement": PLANS["okx"]["funding_settlement"],
+        "funding_settlement": _swap("funding_settlement", "okx", "okx_funding_history"),
     },
 }
 # Open interest polled per symbol (binance) joins the tickers as decoded values.

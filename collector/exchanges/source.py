@@ -33,7 +33,7 @@ from collector.config import CacheConfig, CircuitBreakerConfig, ExchangeConfig, 
 from collector.errors import ConfigError, ErrorCode, one_line
 from collector.exchanges import markets as mk
 from collector.exchanges.market_watch import MarketWatch
-from collector.exchanges.native_plans import NATIVE_PLANS, OPEN_INTEREST_JOIN
+from collector.exchanges.native_plans import NATIVE_CALLS, NATIVE_PLANS, OPEN_INTEREST_JOIN
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.parts import fetch_parts
 from collector.exchanges.plans import Part, plan
@@ -109,8 +109,7 @@ class ExchangeSource:
         self._plans: dict[str, tuple[Part, ...]] = {}
         self._native = config.decoder == "native" and self.exchange_id in NATIVE_PLANS
         self._open_interest_join = OPEN_INTEREST_JOIN if self._native else _OPEN_INTEREST_JOIN
-        # symbol -> ccxt open-interest structure (decoder: native: its decoded values)
-        self._open_interest: dict[str, Any] = {}
+        self._open_interest: dict[str, Any] = {}  # symbol -> ccxt's structure, or native's values
         self._ledger = SettlementLedger(int(funding_history_days * DAY_MS))
         self._summary = Summary(clock())
         self._call = Requests(name, self.exchange_id, policy=self._policy, semaphore=semaphore,
@@ -250,7 +249,7 @@ class ExchangeSource:
 
     async def _fetch_settlements(self, policy: RetryPolicy) -> tuple[list, int]:
         (part,) = self._plans["funding_settlement"]
-        method = getattr(self.exchange, part.method)
+        method = partial(NATIVE_CALLS[part.method], self.exchange) if part.decode else getattr(self.exchange, part.method)
 
         async def page(symbol: str, since: int) -> list:
             return await self._call(part.endpoint, lambda: method(symbol, since), policy)

@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from collector.exchanges.fields import MalformedEntry, cached_interval_hours, timestamp
 from collector.venues.parse import (
-    close, fallback, first_integer, integer, lenient, nonzero, number, strict_time, text,
+    ccxt_number, close, fallback, first_integer, integer, lenient, nonzero, number, strict_time, text,
 )
 
 CCXT_ID: Final = "binanceusdm"
@@ -103,7 +103,7 @@ def open_interest(row: Mapping[str, Any]) -> Values:
 
 def funding_history_row(row: Mapping[str, Any]) -> tuple[int | None, float | None, Any]:
     """GET /fapi/v1/fundingRate row → (settlement time, rate, the raw mark price)."""
-    return integer(row.get("fundingTime")), lenient(row.get("fundingRate")), row.get("markPrice")
+    return integer(row.get("fundingTime")), ccxt_number(row.get("fundingRate")), row.get("markPrice")
 
 
 # --- websocket frames (ccxt pro's parse_ws_ticker reads the same keys) ------------------

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from collector.exchanges.fields import timestamp
-from collector.venues.parse import close, integer, lenient, nonzero, number, strict_time, text
+from collector.venues.parse import ccxt_number, close, integer, lenient, nonzero, number, strict_time, text
 
 CCXT_ID: Final = "bybit"
 WS_URL: Final = "wss://stream.bybit.com/v5/public/linear"
@@ -84,7 +84,7 @@ def market_interval(market: Mapping[str, Any] | None) -> float | None:
 
 def funding_history_row(row: Mapping[str, Any]) -> tuple[int | None, float | None, Any]:
     """GET /v5/market/funding/history row → (settlement time, rate, the raw mark price)."""
-    return integer(row.get("fundingRateTimestamp")), lenient(row.get("fundingRate")), row.get("markPrice")
+    return integer(row.get("fundingRateTimestamp")), ccxt_number(row.get("fundingRate")), row.get("markPrice")
 
 
 # --- websocket ------------------------------------------------------------------------------

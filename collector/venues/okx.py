@@ -20,7 +20,7 @@ from typing import Any, Final
 from ccxt.base.precise import Precise
 
 from collector.exchanges.fields import cached_interval_hours
-from collector.venues.parse import close, fallback, integer, lenient, nonzero, number, strict_time, text
+from collector.venues.parse import ccxt_number, close, fallback, integer, lenient, nonzero, number, strict_time, text
 
 CCXT_ID: Final = "okx"
 WS_URL: Final = "wss://ws.okx.com:8443/ws/v5/public"
@@ -109,8 +109,8 @@ def funding_row(row: Mapping[str, Any]) -> Values:
 
 
 def funding_history_row(row: Mapping[str, Any]) -> tuple[int | None, float | None, Any]:
-    """GET /api/v5/public/funding-rate-history row → (settlement time, realized rate, None)."""
-    return integer(row.get("fundingTime")), lenient(row.get("realizedRate")), None
+    """GET /api/v5/public/funding-rate-history row → (settlement time, realized rate, the raw mark price)."""
+    return integer(row.get("fundingTime")), ccxt_number(row.get("realizedRate")), row.get("markPrice")
 
 
 # --- websocket ------------------------------------------------------------------------------

@@ -58,6 +58,19 @@ def lenient(value: Any) -> float | None:
     return parsed
 
 
+def ccxt_number(value: Any) -> float | None:
+    """ccxt's `safe_number` alone (a NaN stays a NaN: the record's reader refuses it later)."""
+    kind = type(value)
+    if kind is str:
+        try:
+            return float(value) if value else None
+        except ValueError:
+            return None
+    if kind is float or kind is int:
+        return float(value)
+    return None
+
+
 def nonzero(value: Any) -> float | None:
     """A price through ccxt's `safe_ticker` (`omit_zero`): zero is no price."""
     if type(value) is str and value:  # the venue's text, the common case, inline (hot path)
