@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from collector.exchanges.fields import MalformedEntry
-from collector.exchanges.plans import PLANS, Part, PartResult
+from collector.exchanges.plans import PLANS, Part, PartResult, plan
 from collector.venues import binance, bybit, okx
 from collector.venues.parse import integer, text
 
@@ -234,6 +234,16 @@ NATIVE_PLANS: Final[Mapping[str, Mapping[str, tuple[Part, ...]]]] = {
         "funding_settlement": _swap("funding_settlement", "okx", "okx_funding_history"),
     },
 }
+_BY_ENDPOINT: Final = {(exchange_id, kind, part.endpoint): part for exchange_id, kinds in NATIVE_PLANS.items()
+                       for kind, parts in kinds.items() for part in parts}
+
+
+def native_plan(exchange_id: str, kind: str, has: Mapping[str, Any]) -> tuple[Part, ...]:
+    """plans.plan's parts (so `has`, ccxt_options' way to turn a method off, still chooses them),
+    each replaced by its native twin; a part without one (a per-symbol fallback) stays ccxt's."""
+    return tuple(_BY_ENDPOINT.get((exchange_id, kind, part.endpoint), part) for part in plan(exchange_id, kind, has))
+
+
 # Open interest polled per symbol (binance) joins the tickers as decoded values.
 OPEN_INTEREST_JOIN: Final = Part("open_interest", "fetch_open_interest", reads="open_interest",
                                  fills=("open_interest",), decode=decoded)

@@ -33,7 +33,7 @@ from collector.config import CacheConfig, CircuitBreakerConfig, ExchangeConfig, 
 from collector.errors import ConfigError, ErrorCode, one_line
 from collector.exchanges import markets as mk
 from collector.exchanges.market_watch import MarketWatch
-from collector.exchanges.native_plans import NATIVE_CALLS, NATIVE_PLANS, OPEN_INTEREST_JOIN
+from collector.exchanges.native_plans import NATIVE_CALLS, NATIVE_PLANS, OPEN_INTEREST_JOIN, native_plan
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.parts import fetch_parts
 from collector.exchanges.plans import Part, plan
@@ -108,7 +108,7 @@ class ExchangeSource:
         }
         self._plans: dict[str, tuple[Part, ...]] = {}
         self._native = config.decoder == "native" and self.exchange_id in NATIVE_PLANS
-        self._open_interest_join = OPEN_INTEREST_JOIN if self._native else _OPEN_INTEREST_JOIN
+        self._open_interest_join = _OPEN_INTEREST_JOIN
         self._open_interest: dict[str, Any] = {}  # symbol -> ccxt's structure, or native's values
         self._ledger = SettlementLedger(int(funding_history_days * DAY_MS))
         self._summary = Summary(clock())
@@ -138,7 +138,9 @@ class ExchangeSource:
         self.exchange = exchange_class(config)
         self._plans = {kind: plan(self.exchange_id, kind, self.exchange.has) for kind in KINDS}
         if self._native:  # the same requests, their rows decoded by collector/venues/
-            self._plans = {kind: NATIVE_PLANS[self.exchange_id][kind] for kind in KINDS}
+            self._plans = {kind: native_plan(self.exchange_id, kind, self.exchange.has) for kind in KINDS}
+            if self._plans["open_interest"] and self._plans["open_interest"][0].decode:
+                self._open_interest_join = OPEN_INTEREST_JOIN
         if not self._ledger.history_ms:
             self._plans["funding_settlement"] = ()
         if (self.exchange.tokenBucket or {}).get("algorithm") == "leakyBucket":

@@ -13,7 +13,10 @@ import pytest
 from collector import metrics
 from collector.scheduler import Scheduler
 from exchange_simulator import Simulator
-from tests.support.collection import EXCHANGES, assert_served, sources
+from tests.support.collection import decoders, EXCHANGES, assert_served, sources  # noqa: F401 (fixture)
+
+# Every test once per decoder: native (the venue modules) and ccxt (the reference).
+pytestmark = pytest.mark.usefixtures("decoders")
 
 
 async def test_three_rounds_of_every_exchange_equal_what_the_simulator_served():

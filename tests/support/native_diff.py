@@ -19,7 +19,7 @@ from typing import Any
 import ccxt.async_support as ccxt_async
 from ccxt.base import errors as ccxt_errors
 
-from collector.exchanges.native_plans import NATIVE_PLANS
+from collector.exchanges.native_plans import native_plan
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.parts import fetch_parts
 from collector.exchanges.plans import plan
@@ -83,7 +83,7 @@ async def run(exchange: Any, kind: str, parts: tuple, wanted: set[str] | None = 
 
 
 def plans(exchange: Any, kind: str) -> tuple[tuple, tuple]:
-    return plan(exchange.id, kind, exchange.has), NATIVE_PLANS[exchange.id][kind]
+    return plan(exchange.id, kind, exchange.has), native_plan(exchange.id, kind, exchange.has)
 
 
 async def both(exchange: Any, kind: str, wanted: set[str] | None = None, *,
