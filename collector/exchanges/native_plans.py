@@ -19,10 +19,6 @@ from collector.exchanges.plans import PLANS, Part, PartResult, plan
 from collector.venues import binance, bybit, okx
 from collector.venues.parse import integer, text
 
-NATIVE_IDS: Final = (binance.CCXT_ID, bybit.CCXT_ID, okx.CCXT_ID)
-Decoded = Mapping[str, Any]
-
-
 def decoded(entry: Any) -> tuple[Any, dict]:
     """normalize.merge's reader of a native part: the values, or the entry's MalformedEntry."""
     if type(entry) is tuple:

@@ -39,3 +39,9 @@ def test_a_decoder_that_is_neither_is_config_003(tmp_path: Path) -> None:
         load(tmp_path, "exchange_configs:\n  binance:\n    decoder: fast\n")
     [(code, message)] = caught.value.problems
     assert code.value == "CONFIG_003" and message.startswith("exchange_configs.binance.decoder")
+
+
+def test_the_config_names_exactly_the_venues_with_a_native_plan() -> None:
+    from collector.config import NATIVE_DECODER_IDS
+    from collector.exchanges.native_plans import NATIVE_PLANS
+    assert sorted(NATIVE_DECODER_IDS) == sorted(NATIVE_PLANS)
