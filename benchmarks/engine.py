@@ -1,6 +1,11 @@
 """Collection engine benchmark: 3 exchanges × N symbols from the simulator (its own process).
 
-    python -m benchmarks.engine [--symbols 500] [--seconds 20] [--repeat 3]
+    python -m benchmarks.engine [--symbols 500] [--seconds 20] [--repeat 3] [--decoder ccxt|native]
+
+`--decoder native` (the venues' JSON decoded by collector/venues/, no ccxt parser): plain runs of
+both decoders, alternated `--repeat` times in the same invocation, the median CPU seconds per
+10,000 records of each and native's share of ccxt's (target <= 30%); then where native's CPU goes
+by module (one profiled run). Without it (`ccxt`, the reference) the figures below:
 
 The kinds are polled in the proportions of the defaults (ticker_interval 30 s,
 funding_rate_interval 300 s), 30 times faster: tickers every 1 s, funding rates every 10 s.
@@ -93,12 +98,13 @@ def simulator_process(symbols: int, *options: str):
 
 
 async def run(url: str, seconds: float, profiler: cProfile.Profile | None,
-              intervals: dict[str, float] = INTERVALS, *, settle: bool = True) -> tuple[int, float, float]:
+              intervals: dict[str, float] = INTERVALS, *, settle: bool = True,
+              decoder: str = "ccxt") -> tuple[int, float, float]:
     semaphore = asyncio.Semaphore(50)
     async with contextlib.AsyncExitStack() as stack:
         sources = []
         for name, (ccxt_id, dialect) in EXCHANGES.items():
-            config = ExchangeConfig(ccxt_id=ccxt_id, rate_limit=10000, timeout=10.0,
+            config = ExchangeConfig(ccxt_id=ccxt_id, rate_limit=10000, timeout=10.0, decoder=decoder,
                                     ccxt_options=dialect.ccxt_options(url))
             source = ExchangeSource(name, config, performance=PerformanceConfig(), cache=CacheConfig(),
                                     retry=RetryConfig(), circuit_breaker=CircuitBreakerConfig(),
@@ -207,6 +213,26 @@ def profiled(url: str, seconds: float, intervals: dict[str, float], settle: bool
     return ratio, records, figures, modules
 
 
+def compare_decoders(url: str, seconds: float, repeat: int, settle: bool) -> None:
+    """Plain runs of ccxt and native, alternated; medians of CPU s per 10,000 records."""
+    per_record: dict[str, list[float]] = {"ccxt": [], "native": []}
+    for _ in range(max(1, repeat)):
+        for decoder in per_record:
+            records, cpu, _ = asyncio.run(run(url, seconds, None, settle=settle, decoder=decoder))
+            per_record[decoder].append(cpu / records * 10_000)
+    median = {decoder: sorted(runs)[len(runs) // 2] for decoder, runs in per_record.items()}
+    for decoder, runs in per_record.items():
+        print(f"CPU s per 10,000 records, {decoder + ':':<8}{median[decoder]:.3f}  (median; runs "
+              f"{', '.join(f'{r:.3f}' for r in runs)})")
+    print(f"native / ccxt CPU per record: {median['native'] / median['ccxt']:.1%}  (target <= 30%)")
+    profiler = cProfile.Profile()
+    records, _, _ = asyncio.run(run(url, seconds, profiler, settle=settle, decoder="native"))
+    figures, modules = split_profile(profiler)
+    print(f"native, profiled ({records:,} records): ours {figures['ours']:.3f} CPU s, of which")
+    for name, spent in list(modules.items())[:6]:
+        print(f"    {name:<36}{spent:.3f}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.engine", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -216,8 +242,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-settle-heap", dest="settle", action="store_false",
                         help="leave the garbage collector as Python sets it (to see what the daemon's "
                              "collector.runner.settle_heap saves)")
+    parser.add_argument("--decoder", choices=("ccxt", "native"), default="ccxt",
+                        help="native: compare both decoders' CPU per record in this run")
     args = parser.parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    if args.decoder == "native":
+        print(f"exchanges: 3 x {args.symbols} symbols, tickers every 1 s, funding rates every 10 s, "
+              f"{args.seconds:.0f} s per run, decoders ccxt and native alternated {max(1, args.repeat)} times")
+        with simulator_process(args.symbols) as url:
+            compare_decoders(url, args.seconds, args.repeat, args.settle)
+        return
 
     with simulator_process(args.symbols) as url:
         records, cpu, wall = asyncio.run(run(url, args.seconds, None, settle=args.settle))

@@ -17,6 +17,8 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
 
 _EXCHANGE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 DEFAULT_CCXT_IDS = {"binance": "binanceusdm", "bybit": "bybit", "okx": "okx"}
+# ccxt ids with a native decoder (collector/venues/): the default `decoder` there.
+NATIVE_DECODER_IDS = ("binanceusdm", "bybit", "okx")
 # A DNS name, an IPv4 address or an IPv6 literal (bare or in brackets): what a client connects to.
 _HOST = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})|\[?[0-9A-Fa-f:.]+(?:%\w+)?\]?")
 _URL_SCHEMES = ("http", "https", "ws", "wss")
@@ -85,6 +87,9 @@ class ExchangeConfig(Section):
     mode: Literal["poll", "stream"] = "poll"
     stream_interval: float = Field(1.0, ge=0.0, le=3600.0, description="0 = every update")
     stream_stale_after: float = Field(10.0, ge=0.5, le=3600.0)
+    # native: the venue's JSON decoded by collector/venues/ (ccxt ids in NATIVE_DECODER_IDS, their
+    # default); ccxt: ccxt's parsers, the reference (the default everywhere else). Filled by AppConfig.
+    decoder: Literal["native", "ccxt"] | None = None
 
     @field_validator("ccxt_options")
     @classmethod
@@ -246,6 +251,21 @@ class DatabaseConfig(Section):
     connection_pool_size: int = Field(10, ge=1, le=1000)
 
 
+def _filled(name: str, config: ExchangeConfig) -> ExchangeConfig:
+    """The exchange's ccxt id and decoder, where the file leaves them to their defaults."""
+    ccxt_id = config.ccxt_id or DEFAULT_CCXT_IDS.get(name, name)
+    native = ccxt_id in NATIVE_DECODER_IDS
+    if config.decoder == "native" and not native:
+        raise NestedValueError(
+            ("exchange_configs", name, "decoder"),
+            f"native exists only for ccxt ids {', '.join(NATIVE_DECODER_IDS)} (this exchange's is "
+            f"{ccxt_id!r}); use decoder: ccxt", "native")
+    decoder = config.decoder or ("native" if native else "ccxt")
+    if (ccxt_id, decoder) == (config.ccxt_id, config.decoder):
+        return config
+    return config.model_copy(update={"ccxt_id": ccxt_id, "decoder": decoder})
+
+
 class AppConfig(Section):
     debug: bool = False
     ticker_interval: float = Field(30.0, ge=1.0, le=3600.0)
@@ -288,10 +308,7 @@ class AppConfig(Section):
 
     @model_validator(mode="after")
     def _fill_ccxt_ids(self) -> AppConfig:
-        filled = {
-            name: cfg if cfg.ccxt_id else cfg.model_copy(update={"ccxt_id": DEFAULT_CCXT_IDS.get(name, name)})
-            for name, cfg in self.exchange_configs.items()
-        }
+        filled = {name: _filled(name, cfg) for name, cfg in self.exchange_configs.items()}
         object.__setattr__(self, "exchange_configs", filled)
         self._apply_performance_batch_size()
         if not self.enabled_sinks:

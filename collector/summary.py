@@ -42,8 +42,8 @@ def config_summary(config: AppConfig, path: Path) -> str:
 def _exchange(exchange: ExchangeConfig) -> str:
     state = "enabled" if exchange.enabled else "disabled"
     symbols = ", ".join(exchange.symbols) if exchange.symbols else "every active linear perpetual"
-    text = (f"{state}, ccxt {exchange.ccxt_id}, {exchange.rate_limit} req/min, timeout {exchange.timeout:g}s,"
-            f" symbols: {symbols}")
+    text = (f"{state}, ccxt {exchange.ccxt_id}, {exchange.decoder or 'ccxt'} decoder, {exchange.rate_limit} req/min,"
+            f" timeout {exchange.timeout:g}s, symbols: {symbols}")
     keys = [f"{field} {mask_value(getattr(exchange, field))}"
             for field in ("api_key", "secret", "password") if getattr(exchange, field).get_secret_value()]
     if keys:

@@ -141,7 +141,7 @@ class Normalizer:
         """`parts` = [(plans.Part, (structures by symbol, envelope time)), ...] → one record per
         wanted symbol of the first part, the later parts filling the fields they may fill."""
         (first, (primary, envelope)), rest = parts[0], parts[1:]
-        read = self._reader(first.reads)
+        read = first.decode or self._reader(first.reads)
         record_type = _MERGED_TYPES[kind]
         merged: dict[str, list] = {}  # symbol -> [values, its time, the newest time of other parts]
         malformed = 0
@@ -186,7 +186,7 @@ class Normalizer:
         """Fill the fields `part` may fill where still empty, and note its time; the number of
         symbols whose entry in it is unusable (they are dropped from `merged`)."""
         structures, envelope = result
-        read, fills, stamps = self._reader(part.reads, part.fills), part.fills, part.stamps
+        read, fills, stamps = part.decode or self._reader(part.reads, part.fills), part.fills, part.stamps
         unusable = []
         for symbol, slot in merged.items():
             entry = structures.get(symbol)

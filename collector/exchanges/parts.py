@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 from ccxt.base import errors as ccxt_errors
 
+from collector.exchanges.native_plans import NATIVE_CALLS
 from collector.exchanges.plans import RAW_CALLS, Part, PartResult
 from collector.exchanges.rejections import Rejections
 
@@ -45,6 +46,8 @@ async def fetch_parts(exchange: Any, parts: Iterable[Part], call: Call, symbols:
 
 async def fetch_part(exchange: Any, part: Part, call: Call, symbols: list[str],
                      fanout: asyncio.Semaphore, rejections: Rejections) -> PartResult:
+    if part.decode is not None:  # decoder: native
+        return await _fetch_native(exchange, part, call, symbols, fanout, rejections)
     if part.method in RAW_CALLS:
         raw = RAW_CALLS[part.method]
         return await call(part.endpoint, lambda: raw(exchange))
@@ -57,6 +60,15 @@ async def fetch_part(exchange: Any, part: Part, call: Call, symbols: list[str],
     if not isinstance(result, Mapping):
         raise ccxt_errors.BadResponse(f"{exchange.id} {part.method} returned {type(result).__name__}")
     return result, None
+
+
+async def _fetch_native(exchange: Any, part: Part, call: Call, symbols: list[str],
+                        fanout: asyncio.Semaphore, rejections: Rejections) -> PartResult:
+    native = NATIVE_CALLS[part.method]
+    if part.per_symbol:
+        return await fetch_each(part.endpoint, lambda s: call(part.endpoint, lambda: native(exchange, s)),
+                                symbols, fanout, rejections), None
+    return await call(part.endpoint, lambda: native(exchange))
 
 
 async def fetch_each(endpoint: str, one_call: Callable[[str], Awaitable[Any]], symbols: Collection[str],

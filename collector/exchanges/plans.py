@@ -33,6 +33,9 @@ class Part:
     # Record fields a later part may fill (None: every field); a first part gives them all.
     fills: tuple[str, ...] | None = None
     stamps: bool = False  # its time is the snapshot time, the record's `ts` (default: the first part's)
+    # `decoder: native` (native_plans.py): reads what the part answers instead of normalize's
+    # readers of ccxt structures.
+    decode: Callable[[Any], tuple[Any, dict]] | None = None
 
 
 # --- raw calls: where ccxt's unified method drops what we need ------------------------------

@@ -20,6 +20,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
+from typing import Any
 
 import aiohttp
 import ccxt.async_support as ccxt_async
@@ -32,6 +33,7 @@ from collector.config import CacheConfig, CircuitBreakerConfig, ExchangeConfig, 
 from collector.errors import ConfigError, ErrorCode, one_line
 from collector.exchanges import markets as mk
 from collector.exchanges.market_watch import MarketWatch
+from collector.exchanges.native_plans import NATIVE_CALLS, NATIVE_PLANS, OPEN_INTEREST_JOIN, native_plan
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.parts import fetch_parts
 from collector.exchanges.plans import Part, plan
@@ -108,7 +110,9 @@ class ExchangeSource:
             for kind in KINDS
         }
         self._plans: dict[str, tuple[Part, ...]] = {}
-        self._open_interest: dict[str, dict] = {}  # symbol -> ccxt open-interest structure
+        self._native = config.decoder == "native" and self.exchange_id in NATIVE_PLANS
+        self._open_interest_join = _OPEN_INTEREST_JOIN
+        self._open_interest: dict[str, Any] = {}  # symbol -> ccxt's structure, or native's values
         self._ledger = SettlementLedger(int(funding_history_days * DAY_MS), dict(settled or {}))
         self._rejections = Rejections(name, on_new=self._markets.suspect_delistings)
         self.funding_intervals: dict[str, float] = {}  # symbol -> hours, as the last interval list gave them
@@ -138,6 +142,10 @@ class ExchangeSource:
         config["session"] = self._session  # ours, so the connection pool size is ours too
         self.exchange = exchange_class(config)
         self._plans = {kind: plan(self.exchange_id, kind, self.exchange.has) for kind in KINDS}
+        if self._native:  # the same requests, their rows decoded by collector/venues/
+            self._plans = {kind: native_plan(self.exchange_id, kind, self.exchange.has) for kind in KINDS}
+            if self._plans["open_interest"] and self._plans["open_interest"][0].decode:
+                self._open_interest_join = OPEN_INTEREST_JOIN
         if not self._ledger.history_ms:
             self._plans["funding_settlement"] = ()
         if (self.exchange.tokenBucket or {}).get("algorithm") == "leakyBucket":
@@ -243,7 +251,7 @@ class ExchangeSource:
         if len(fetched[0][1][0]) < len(wanted) and not fetched[0][0].per_symbol:
             self._markets.suspect_delistings()
         if kind == "ticker" and self._open_interest:
-            fetched.append((_OPEN_INTEREST_JOIN, (self._open_interest, None)))
+            fetched.append((self._open_interest_join, (self._open_interest, None)))
         return fetched, received_at
 
     def _received_at(self) -> int:
@@ -252,7 +260,7 @@ class ExchangeSource:
 
     async def _fetch_settlements(self, policy: RetryPolicy) -> tuple[list, int]:
         (part,) = self._plans["funding_settlement"]
-        method = getattr(self.exchange, part.method)
+        method = partial(NATIVE_CALLS[part.method], self.exchange) if part.decode else getattr(self.exchange, part.method)
 
         async def page(symbol: str, since: int) -> list:
             return await self._call(part.endpoint, lambda: method(symbol, since), policy)

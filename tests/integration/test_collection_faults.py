@@ -19,7 +19,10 @@ from collector.errors import ConfigError
 from collector.scheduler import Scheduler
 from exchange_simulator import Simulator
 from exchange_simulator.okx import ccxt_options as okx_options
-from tests.support.collection import assert_served, make_source, sources
+from tests.support.collection import decoders, assert_served, make_source, sources  # noqa: F401 (fixture)
+
+# Every test once per decoder: native (the venue modules) and ccxt (the reference).
+pytestmark = pytest.mark.usefixtures("decoders")
 from tests.support.simulator import FakeClock
 
 

@@ -14,7 +14,10 @@ from collector import metrics
 from collector.scheduler import Scheduler
 from exchange_simulator import Simulator
 from exchange_simulator import okx as okx_dialect
-from tests.support.collection import EXCHANGES, assert_served, sources
+from tests.support.collection import decoders, EXCHANGES, assert_served, sources  # noqa: F401 (fixture)
+
+# Every test once per decoder: native (the venue modules) and ccxt (the reference).
+pytestmark = pytest.mark.usefixtures("decoders")
 
 
 async def test_three_rounds_of_every_exchange_equal_what_the_simulator_served():

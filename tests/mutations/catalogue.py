@@ -52,6 +52,11 @@ UNROUTABLE = "collector/sinks/unroutable.py"
 DELIVERY = "collector/sinks/delivery.py"
 ENTRY = "futures_price_collector_v5.py"
 
+VENUE_BINANCE = "collector/venues/binance.py"
+VENUE_BYBIT = "collector/venues/bybit.py"
+VENUE_OKX = "collector/venues/okx.py"
+VENUE_PARSE = "collector/venues/parse.py"
+
 T_BREAKER = "tests/unit/resilience/test_breaker.py"
 T_RETRY = "tests/unit/resilience/test_retry.py"
 T_MASKING = "tests/unit/test_masking.py"
@@ -139,6 +144,10 @@ T_MQ_FAILOVER = _MQ + "test_with_two_hosts_the_sink_fails_over_when_its_node_goe
 _MQ_DAEMON = "tests/e2e/test_rabbitmq_queues_daemon.py::"
 T_MQ_002_EXIT = _MQ_DAEMON + "test_a_queue_that_exists_with_other_arguments_exits_1_at_start_with_mq_002"
 T_MQ_ONLINE = _MQ_DAEMON + "test_validate_config_online_says_ok_for_each_reachable_sink_and_exits_0"
+T_VENUES = ("tests/unit/venues/test_native_properties.py", "tests/unit/venues/test_recorded_native_vs_ccxt.py",
+            "tests/unit/venues/test_okx_open_interest.py")
+T_VENUE_FRAMES = "tests/unit/venues/test_frames_native_vs_ccxt_pro.py"
+T_DECODER_CONFIG = "tests/unit/venues/test_decoder_config.py"
 
 MUTATIONS: tuple[Mutation, ...] = (
     # --- breaker ---------------------------------------------------------------------------
@@ -669,4 +678,45 @@ MUTATIONS: tuple[Mutation, ...] = (
     replace(ignoring("poll", "funding_rate", "funding_rate"), name="observations.daemon_stores_no_funding_rate_move",
             breaks="a symbol whose funding rate alone moves keeps its first funding row only in SQLite",
             tests=(T_ONE_FIELD_MOVES + "[funding_rate-funding_rates-funding_rate]",)),
+    # --- native venue decoders (each differs from ccxt's reading of the same JSON) ----------------
+    mutation("venues.binance_bid_and_ask_swapped", VENUE_BINANCE,
+             'return _time(row), {"bid": nonzero(row.get("bidPrice")), "ask": nonzero(row.get("askPrice"))}',
+             'return _time(row), {"bid": nonzero(row.get("askPrice")), "ask": nonzero(row.get("bidPrice"))}',
+             breaks="binance tickers store the ask as the bid and the bid as the ask", tests=T_VENUES),
+    mutation("venues.binance_ticker_ts_from_the_open_not_the_close", VENUE_BINANCE,
+             'found = integer(row.get("closeTime"))', 'found = integer(row.get("openTime"))',
+             breaks="binance tickers carry the 24 h window's start as their time", tests=T_VENUES),
+    mutation("venues.bybit_funding_ts_from_the_next_funding_time", VENUE_BYBIT,
+             "return integer(snapshot_time), {", 'return integer(get("nextFundingTime")), {',
+             breaks="bybit funding rates carry the next funding time as their identity", tests=T_VENUES),
+    mutation("venues.bybit_open_interest_read_as_its_value", VENUE_BYBIT,
+             '"open_interest": number(open_interest)', '"open_interest": number(get("openInterestValue"))',
+             breaks="bybit open interest is stored in USDT, not in the base currency", tests=T_VENUES),
+    mutation("venues.okx_base_volume_in_contracts", VENUE_OKX,
+             '"base_volume_24h": number(get("volCcy24h"))', '"base_volume_24h": number(get("vol24h"))',
+             breaks="okx 24 h volume is stored in contracts, not in the base currency", tests=T_VENUES),
+    mutation("venues.okx_open_interest_in_contracts", VENUE_OKX,
+             "amount = contracts * contract_size if contracts is not None and contract_size else None",
+             "amount = contracts",
+             breaks="okx open interest without oiCcy is stored in contracts", tests=T_VENUES),
+    mutation("venues.binance_frame_funding_rate_from_the_settle_price", VENUE_BINANCE,
+             'rate = number(get("r"))', 'rate = number(get("P"))',
+             breaks="binance streamed funding rates store the estimated settle price as the rate",
+             tests=T_VENUE_FRAMES),
+    mutation("venues.bybit_frame_ts_from_the_row_not_the_frame", VENUE_BYBIT,
+             "return (ts if frame_ts is None else frame_ts), values", "return ts, values",
+             breaks="bybit streamed tickers get the receive time as identity, not the exchange's",
+             tests=T_VENUE_FRAMES),
+    mutation("venues.zero_price_stored", VENUE_PARSE,
+             "return None if parsed == 0.0 else parsed", "return parsed",
+             breaks="a venue's 0 bid or last (no price) is stored as a price of 0", tests=T_VENUES),
+    mutation("venues.nan_stored", VENUE_PARSE,
+             "    if parsed - parsed != 0.0:\n        raise MalformedEntry(f\"not a finite number: {value!r}\")\n    return parsed",
+             "    return parsed",
+             breaks="a venue's NaN is stored (and refused by every sink) instead of the record skipped",
+             tests=T_VENUES),
+    mutation("config.native_decoder_on_every_exchange", CONFIG,
+             "native = ccxt_id in NATIVE_DECODER_IDS", "native = True",
+             breaks="gate or bitget default to a native decoder that does not exist",
+             tests=T_DECODER_CONFIG),
 )

@@ -10,12 +10,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import pytest
+
 from collector.config import CacheConfig, CircuitBreakerConfig, ExchangeConfig, PerformanceConfig, RetryConfig
 from collector.exchanges.source import ExchangeSource
 from collector.records import FundingRate, Ticker, validate
 from exchange_simulator import Quote, Simulator
 
 EXCHANGES = {"binance": "binanceusdm", "bybit": "bybit", "okx": "okx"}
+# The decoder sources are made with unless a test names one: `decoders` below sets it per test.
+DECODER = {"decoder": "ccxt"}
+
+
+@pytest.fixture(params=["native", "ccxt"])
+def decoders(request):
+    """Use in a module as `pytestmark = pytest.mark.usefixtures("decoders")`: each test runs once
+    per decoder."""
+    DECODER["decoder"] = request.param
+    yield request.param
+    DECODER["decoder"] = "ccxt"
 
 
 def make_source(sim: Simulator, name: str, *, semaphore: asyncio.Semaphore | None = None,
@@ -23,6 +36,7 @@ def make_source(sim: Simulator, name: str, *, semaphore: asyncio.Semaphore | Non
                 markets_ttl: float = 900.0, cache: CacheConfig | None = None, **settings) -> ExchangeSource:
     ccxt_id = EXCHANGES[name]
     options = settings.pop("ccxt_options", {})
+    settings.setdefault("decoder", DECODER["decoder"])
     config = ExchangeConfig(ccxt_id=ccxt_id, rate_limit=settings.pop("rate_limit", 10000),
                             timeout=settings.pop("timeout", 5.0),
                             ccxt_options={**sim.ccxt_options(ccxt_id), **options}, **settings)

@@ -21,8 +21,8 @@ def test_the_summary_names_intervals_exchanges_sinks_delivery_resilience_health_
     assert lines[0] == "Configuration OK: config/x.yaml"
     assert lines[1] == ("  intervals   ticker 15s, funding_rate 300s, open_interest 60s (0 = off),"
                         " funding history 7 days (0 = off)")
-    assert lines[3].split() == ["binance", "enabled,", "ccxt", "binanceusdm,", "1200", "req/min,", "timeout",
-                                "30s,", "symbols:", "BTC/USDT:USDT,", "ETH/USDT:USDT"]
+    assert lines[3].split() == ["binance", "enabled,", "ccxt", "binanceusdm,", "native", "decoder,", "1200",
+                                "req/min,", "timeout", "30s,", "symbols:", "BTC/USDT:USDT,", "ETH/USDT:USDT"]
     assert lines[4].startswith("    okx        disabled, ccxt okx,")
     assert "every active linear perpetual" in lines[4]
     sinks = {line.split()[0]: line.split(None, 1)[1] for line in lines[6:10]}
