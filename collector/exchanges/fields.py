@@ -57,6 +57,9 @@ OPEN_INTEREST_OVERRIDE: Final[Mapping[str, str]] = {"okx": "oiCcy"}
 # Funding interval an exchange documents for every symbol it does not list otherwise: binance's
 # fundingInfo lists only the symbols whose interval was adjusted from the default 8 h.
 DEFAULT_FUNDING_INTERVAL_HOURS: Final[Mapping[str, float]] = {"binanceusdm": 8.0}
+# Per ccxt id: the market's info key that gives the funding interval in minutes, read instead of
+# ccxt's `interval` text, which keeps whole hours only (bybit's 30-minute interval is "0h").
+MARKET_INTERVAL_MINUTES: Final[Mapping[str, str]] = {"bybit": "fundingInterval"}
 
 
 class MalformedEntry(ValueError):

@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from collector.exchanges.fields import (
     DEFAULT_FUNDING_INTERVAL_HOURS, FUNDING_INFO_FALLBACK, FUNDING_INFO_OVERRIDE, FUNDING_TABLE,
-    OPEN_INTEREST_OVERRIDE, TICKER_FIELDS, TICKER_INFO_FALLBACK, TICKER_INFO_OVERRIDE, TICKER_TABLE,
+    MARKET_INTERVAL_MINUTES, OPEN_INTEREST_OVERRIDE, TICKER_FIELDS, TICKER_INFO_FALLBACK, TICKER_INFO_OVERRIDE, TICKER_TABLE,
     MalformedEntry, cached_interval_hours, from_info, info_fields, interval_only, make_table, number,
     numbers, ticker_subset, timestamp,
 )
@@ -41,13 +41,16 @@ class Normalizer:
     """Builds records of one exchange; knows which raw fields fill the gaps of its ccxt output."""
 
     __slots__ = ("exchange", "_ticker_fallback", "_ticker_info", "_funding_info", "_oi_key",
-                 "_default_interval", "_contract_size")
+                 "_default_interval", "_contract_size", "_market", "_interval_key")
 
-    def __init__(self, exchange: str, ccxt_id: str,
-                 contract_size: Callable[[str], Any] | None = None) -> None:
-        """`contract_size(symbol)`: base currency per contract (ccxt's market `contractSize`)."""
+    def __init__(self, exchange: str, ccxt_id: str, contract_size: Callable[[str], Any] | None = None,
+                 market: Callable[[str], Mapping | None] | None = None) -> None:
+        """`contract_size(symbol)`: base currency per contract (ccxt's market `contractSize`);
+        `market(symbol)`: ccxt's loaded market, for what only the market says (bybit's interval)."""
         self.exchange = exchange
         self._contract_size = contract_size
+        self._market = market
+        self._interval_key = MARKET_INTERVAL_MINUTES.get(ccxt_id) if market is not None else None
         self._ticker_fallback = dict(TICKER_INFO_FALLBACK.get(ccxt_id, {}))
         self._ticker_info = info_fields(self._ticker_fallback, TICKER_INFO_OVERRIDE.get(ccxt_id, {}))
         self._funding_info = info_fields(FUNDING_INFO_FALLBACK.get(ccxt_id, {}),
@@ -117,7 +120,14 @@ class Normalizer:
         values["next_funding_time"] = next_time
         interval = entry.get("interval")
         values["funding_interval_hours"] = cached_interval_hours(interval) if type(interval) is str else None
+        if self._interval_key is not None:
+            values["funding_interval_hours"] = self._market_interval(entry["symbol"])
         return ts, values
+
+    def _market_interval(self, symbol: str) -> float | None:
+        market = self._market(symbol) or {}
+        minutes = number((market.get("info") or {}).get(self._interval_key))
+        return minutes / 60 if minutes else None
 
     def open_interest_values(self, entry: Mapping) -> tuple[Any, dict[str, float | None]]:
         if self._oi_key is None:

@@ -101,7 +101,8 @@ class ExchangeSource:
         self._last_ts = TTLCache(max_size=cache.max_size, default_ttl=cache.default_ttl)
         self._responses = response_cache.ResponseCache(name, cache, clock=clock) if cache.enabled else None
         self._session: aiohttp.ClientSession | None = None
-        self._normalizer = normalizer = Normalizer(name, self.exchange_id, contract_size=self._contract_size)
+        self._normalizer = normalizer = Normalizer(name, self.exchange_id, contract_size=self._contract_size,
+                                                 market=self._market)
         self._kinds = {
             kind: KindState(kind, CircuitBreaker(
                 f"{name}:{kind}", failure_threshold=circuit_breaker.failure_threshold,
@@ -183,7 +184,10 @@ class ExchangeSource:
             return await self._call("markets", lambda: self.exchange.load_markets(reload=True), policy)
 
     def _contract_size(self, symbol: str) -> float | None:
-        return ((self.exchange.markets or {}).get(symbol) or {}).get("contractSize")
+        return self._market(symbol).get("contractSize")
+
+    def _market(self, symbol: str) -> dict:
+        return (self.exchange.markets or {}).get(symbol) or {}
 
     def _track_new(self, symbols: Iterable[str]) -> None:
         for state in self._kinds.values():

@@ -75,11 +75,11 @@ def funding_row(row: Mapping[str, Any], market: Mapping[str, Any] | None, snapsh
 
 
 def market_interval(market: Mapping[str, Any] | None) -> float | None:
-    """The market's `fundingInterval` (minutes) in whole hours, as ccxt's parse_funding_rate
-    writes it ("8h"; 30 minutes are "0h")."""
+    """The market's `fundingInterval` (minutes) in hours: 30 minutes are 0.5 (ccxt's
+    parse_funding_rate writes whole hours, "0h"; the ccxt path reads the market too)."""
     info = market.get("info") if isinstance(market, Mapping) else None
     minutes = integer(info.get("fundingInterval")) if isinstance(info, Mapping) else None
-    return None if minutes is None else float(int(minutes / 60))
+    return minutes / 60 if minutes else None
 
 
 def funding_history_row(row: Mapping[str, Any]) -> tuple[int | None, float | None, Any]:

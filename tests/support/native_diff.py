@@ -79,7 +79,13 @@ async def run(exchange: Any, kind: str, parts: tuple, wanted: set[str] | None = 
     except _PARSE_ERRORS:
         return "BadResponse"
     ccxt_id = exchange.id
-    normalized = Normalizer(NAMES[ccxt_id], ccxt_id).merge(kind, fetched, wanted, RECEIVED)
+    def market(symbol: str) -> dict:
+        return exchange.markets.get(symbol) or {}
+
+    # as source.py builds it: the markets answer what only they know (contract size, bybit's interval)
+    normalizer = Normalizer(NAMES[ccxt_id], ccxt_id, contract_size=lambda s: market(s).get("contractSize"),
+                            market=market)
+    normalized = normalizer.merge(kind, fetched, wanted, RECEIVED)
     return sorted(normalized.records, key=lambda r: r.symbol), normalized.malformed
 
 

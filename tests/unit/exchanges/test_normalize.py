@@ -83,6 +83,20 @@ def test_bybit_funding_rate_keeps_the_envelope_time_ccxt_copied_into_it():
     assert (record.mark_price, record.index_price, record.interest_rate) == (68649.9, 68650.75, None)
 
 
+@pytest.mark.parametrize(("minutes", "hours"), [(30, 0.5), (90, 1.5), (480, 8.0)])
+def test_bybit_funding_interval_comes_from_the_market_in_minutes_not_ccxts_whole_hours(minutes, hours):
+    """ccxt writes bybit's interval as whole hours ("0h" for 30 minutes); the market says minutes.
+    Both decoders and the stream store the market's value."""
+    from collector.venues.bybit import market_interval
+
+    parsed = _load("bybit/expected/fetchFundingRates.json")["parsedResponse"]
+    market = {"info": {"fundingInterval": str(minutes)}}
+    normalizer = Normalizer("bybit", "bybit", market=lambda symbol: market)
+    [record] = normalizer.funding_rates(parsed.values(), _everything(), RECEIVED_AT).records
+    assert record.funding_interval_hours == hours
+    assert market_interval(market) == hours
+
+
 def test_okx_ticker_volume_is_in_base_currency_not_in_contracts():
     exchange = _okx()
     row = dict(_load("okx/served/tickers_swap.json")["data"][0], instId="BTC-USDT-SWAP",
