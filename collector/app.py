@@ -175,6 +175,10 @@ class Daemon:
                 sink, self.journal, config.batch_processing, config.retry, config.circuit_breaker,
                 stop_timeout=config.batch_processing.shutdown_timeout,
                 connect_timeout=config.database.connect_timeout, write_timeout=config.database.timeout))
+        if config.parquet.enabled:
+            from collector.sinks.parquet import ArchiveWriter
+            self.writers.append(ArchiveWriter(config.parquet, self.journal,
+                                              stop_timeout=config.batch_processing.shutdown_timeout))
         stack.push_async_callback(self._stop_writers)
         for writer in self.writers:
             await writer.__aenter__()

@@ -18,7 +18,7 @@ def config_summary(config: AppConfig, path: Path) -> str:
     for name, exchange in config.exchange_configs.items():
         lines.append(f"    {name:<10} {_exchange(exchange)}")
     lines.append("  sinks")
-    for name in ("rabbitmq", "clickhouse", "postgres", "sqlite"):
+    for name in ("rabbitmq", "clickhouse", "postgres", "sqlite", "parquet"):
         lines.append(f"    {name:<10} {_sink(config, name)}")
     batch = config.batch_processing
     lines.append(
@@ -59,6 +59,9 @@ def _sink(config: AppConfig, name: str) -> str:
         return "disabled"
     if name == "sqlite":
         return f"enabled, {section.path}"
+    if name == "parquet":
+        return (f"enabled, {section.path}, roll {section.roll_interval:g}s or {section.max_part_records} records,"
+                f" {section.compression}, compact {section.compact_after:g}s after a day (0 = never)")
     if name == "rabbitmq":
         return (f"enabled, amqp://{section.username}:{mask_value(section.password)}@{section.host}:{section.port}"
                 f"{section.virtual_host} exchange {section.exchange}")

@@ -1,0 +1,295 @@
+"""The archive sink: reads the journal and writes it to Parquet files, exactly once.
+
+Unlike the other sinks' `BatchWriter`, this writer keeps nothing in memory between writes: the
+records of the part being filled stay in the journal (its cursor holds them there), and when the
+part is due — `roll_interval` seconds after its oldest record was journaled, `max_part_records`
+waiting, or a flush (stop, `--once`) — the range is read back in chunks and written
+(collector/archive/parts.py). The archive's own cursor file names the range before its first
+file is renamed into place (state.py), and the journal's cursor moves only after the last one
+is: after kill -9 the restart writes the same range again, onto the same names, or continues
+after it. Compaction runs in the same task, between writes, so it never races a part.
+
+Failures (a path that is a file, a read-only or full disk, a corrupt part at compaction) are
+one `ARCHIVE_001` line each, logged when they start and once more when they end; the writer
+waits and tries again, and the records stay in the journal meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from collector import metrics
+from collector.archive import compaction, layout, state
+from collector.archive.parts import Opener, RangeWriter, open_for_writing
+from collector.config import ParquetConfig
+from collector.errors import ErrorCode, one_line
+from collector.journal import Journal
+from collector.records import Record
+
+log = structlog.get_logger(__name__)
+
+READ_CHUNK = 50_000  # records per journal read while writing a range
+RETRY_DELAYS_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+COMPACT_EVERY_S = 60.0  # while idle, how often due days are looked for
+_TICK = 0.5  # longest wait before the roll deadline is looked at again
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveSink:
+    """What /health, /metrics and the logs call this sink."""
+
+    endpoint: str
+    name: str = "parquet"
+    error_code: ErrorCode = ErrorCode.ARCHIVE_001
+
+
+class ArchiveFault(Exception):
+    """The archive cannot be written now; `path` is where."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+
+
+class ArchiveWriter:
+    def __init__(self, config: ParquetConfig, journal: Journal, *, stop_timeout: float = 30.0,
+                 clock: Callable[[], float] = time.time, retry_delays: Sequence[float] = RETRY_DELAYS_S,
+                 opener: Opener = open_for_writing) -> None:
+        self.root = Path(config.path)
+        self.sink = ArchiveSink(str(self.root))
+        self.name = self.sink.name
+        self._config = config
+        self._journal = journal
+        self._stop_timeout = stop_timeout
+        self._clock = clock
+        self._retry_delays = tuple(retry_delays)
+        self._opener = opener
+        self.lag_threshold = config.roll_interval + 60.0
+        self._next_seq = 0
+        self._pending: tuple[int, int] | None = None
+        self._prepared = False
+        self._flushing = 0
+        self._failures = 0
+        self._last_compaction = float("-inf")
+        self._corrupt: set[Path] = set()
+        self.last_error: str | None = None
+        self.last_flush: float | None = None
+        self.parts_written = 0
+        self._wakeup = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._state = "starting"
+        self._task: asyncio.Task[None] | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+    async def __aenter__(self) -> ArchiveWriter:
+        self._next_seq = self._journal.attach(self.name, self)
+        self._state = "running"
+        self._task = asyncio.create_task(self._run(), name=f"write:{self.name}")
+        metrics.sink_lag.labels(sink=self.name).set_function(self.lag_seconds)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def stop(self) -> None:
+        """Write what is journaled within `stop_timeout`; the rest stays in the journal."""
+        if self._state != "running":
+            self._state = "stopped"
+            return
+        self._state = "stopping"
+        try:
+            async with asyncio.timeout(self._stop_timeout):
+                await self.flush()
+        except TimeoutError:
+            log.warning("sink_flush_timeout", sink=self.name, error_code=self.sink.error_code,
+                        stop_timeout=self._stop_timeout, unwritten_records=self.backlog,
+                        detail="they stay in the journal and are archived after the restart")
+        self._journal.detach(self.name)
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        self._state = "stopped"
+        metrics.sink_lag.labels(sink=self.name).set(0)
+
+    def offer(self, records: list[Record], first_seq: int) -> None:
+        """The journal's live offer: ignored, the range is read back when the part is due."""
+        if self._due():
+            self._wakeup.set()
+
+    async def flush(self) -> None:
+        """Return once every record journaled so far is archived, or the archive is failing."""
+        target = self._journal.end_seq
+        self._flushing += 1
+        self._wakeup.set()
+        try:
+            while self._journal.cursor(self.name) < target and not self._failures:
+                self._progress.clear()
+                await self._progress.wait()
+        finally:
+            self._flushing -= 1
+
+    # --- status ---------------------------------------------------------------------------
+    @property
+    def backlog(self) -> int:
+        return self._journal.backlog(self.name)
+
+    def lag_seconds(self) -> float:
+        since = self._journal.oldest_unwritten_at(self.name)
+        return 0.0 if since is None else max(0.0, self._clock() - since)
+
+    def status(self) -> dict[str, Any]:
+        lag = self.lag_seconds()
+        return {
+            "state": self._public_state(lag), "queue_depth": 0, "spooled_records": self.backlog,
+            "last_flush": self.last_flush, "last_error": self.last_error, "recovered_at": None,
+            "lag_s": round(lag, 1), "lag_threshold_s": self.lag_threshold,
+            "dropped_records": self._journal.dropped(self.name),
+            "journal_bytes": self._journal.bytes_needed(self.name), "endpoint": self.sink.endpoint,
+        }
+
+    def _public_state(self, lag: float) -> str:
+        if self._state != "running":
+            return self._state
+        if self._failures:
+            return "down"
+        return "lagging" if lag > self.lag_threshold else "ok"
+
+    # --- the write task -------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._step()
+            except (OSError, ValueError, ArchiveFault) as err:
+                await self._on_failure(err)
+            else:
+                self._on_success()
+            self._progress.set()
+
+    async def _step(self) -> None:
+        if not self._prepared:
+            await self._prepare()
+        if self._pending is not None:
+            await self._write_range(*self._pending)
+        elif self._due():
+            end = min(self._journal.end_seq, self._next_seq + self._config.max_part_records)
+            if end > self._next_seq:
+                await self._write_range(self._next_seq, end - 1)
+            await self._compact_due_days()
+        else:
+            if self._clock() - self._last_compaction >= COMPACT_EVERY_S:
+                await self._compact_due_days()
+            await self._wait_for_wakeup(_TICK)
+
+    def _due(self) -> bool:
+        backlog = self._journal.end_seq - self._next_seq
+        if backlog <= 0:
+            return False
+        if self._flushing or backlog >= self._config.max_part_records:
+            return True
+        since = self._journal.oldest_unwritten_at(self.name)
+        return since is not None and self._clock() - since >= self._config.roll_interval
+
+    async def _prepare(self) -> None:
+        """Check the path, remove what a crash left, and find where the archive stands."""
+        saved = await asyncio.to_thread(_prepare_root, self.root)
+        start = self._journal.cursor(self.name)
+        if saved.next_seq > self._journal.end_seq:
+            log.warning("archive_ahead_of_journal", sink=self.name, error_code=ErrorCode.ARCHIVE_001,
+                        path=str(self.root), archive_next_seq=saved.next_seq, journal_end_seq=self._journal.end_seq,
+                        detail="the journal was replaced; numbering continues from the journal's")
+            saved = state.ArchiveState(start)
+        self._next_seq = max(start, saved.next_seq)
+        self._pending = saved.pending if saved.pending and saved.pending[0] >= self._next_seq else None
+        self._prepared = True
+
+    async def _write_range(self, first: int, last: int) -> None:
+        await asyncio.to_thread(state.write, self.root, state.ArchiveState(first, (first, last)))
+        self._pending = (first, last)
+        writer = RangeWriter(self.root, first, last, self._config.compression, self._opener)
+        try:
+            seq = first
+            while seq <= last:
+                read = await self._journal.read(self.name, seq, min(READ_CHUNK, last + 1 - seq))
+                if read.end_seq <= seq:
+                    break  # past the journal's end: nothing more of this range exists
+                if read.records:
+                    await asyncio.to_thread(writer.add, read.records)
+                seq = read.end_seq
+            rows = writer.rows
+            paths = await asyncio.to_thread(writer.commit)
+        except (OSError, ValueError) as err:
+            await asyncio.to_thread(writer.abort)
+            raise ArchiveFault(self.root, one_line(err, 300)) from err
+        await asyncio.to_thread(state.write, self.root, state.ArchiveState(last + 1))
+        self._pending = None
+        self._next_seq = last + 1
+        self._journal.commit(self.name, last + 1)
+        self.parts_written += len(paths)
+        self.last_flush = time.time()
+        metrics.records_written.labels(sink=self.name).inc(rows)
+        log.debug("archive_range_written", sink=self.name, first=first, last=last, records=rows, files=len(paths))
+
+    async def _compact_due_days(self) -> None:
+        self._last_compaction = self._clock()
+        if not self._config.compact_after:
+            return
+        due = await asyncio.to_thread(_due_days, self.root, self._clock() - self._config.compact_after)
+        for day_dir in due:
+            try:
+                rows = await asyncio.to_thread(compaction.compact_day, self.root, day_dir, self._config.compression)
+            except compaction.CorruptFile as err:
+                if err.path not in self._corrupt:  # once per file, not once per sweep
+                    self._corrupt.add(err.path)
+                    log.error("archive_part_corrupt", sink=self.name, error_code=ErrorCode.ARCHIVE_001,
+                              path=str(err.path), error=str(err),
+                              detail="the day is not compacted until the file is moved away; nothing was changed")
+                continue
+            self._corrupt = {path for path in self._corrupt if path.parent != day_dir}
+            log.info("archive_day_compacted", sink=self.name, path=str(day_dir), records=rows)
+
+    # --- failures -------------------------------------------------------------------------
+    async def _on_failure(self, err: Exception) -> None:
+        reason = str(err) if isinstance(err, ArchiveFault) else f"{self.root}: {one_line(err, 300)}"
+        if self._failures == 0 or reason != self.last_error:
+            log.error("archive_write_failed", sink=self.name, error_code=ErrorCode.ARCHIVE_001,
+                      path=str(self.root), error=reason, unwritten_records=self.backlog,
+                      detail="retrying; the records stay in the journal")
+        self.last_error = reason
+        delay = self._retry_delays[min(self._failures, len(self._retry_delays) - 1)]
+        self._failures += 1
+        self._progress.set()  # a flush waiting on a failing archive returns
+        await asyncio.sleep(delay)
+
+    def _on_success(self) -> None:
+        if self._failures:
+            log.info("archive_write_recovered", sink=self.name, path=str(self.root), failures=self._failures)
+            self._failures = 0
+
+    async def _wait_for_wakeup(self, timeout: float) -> None:
+        self._wakeup.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._wakeup.wait()
+
+
+def _prepare_root(root: Path) -> state.ArchiveState:
+    if root.exists() and not root.is_dir():
+        raise ArchiveFault(root, "exists and is not a directory; point parquet.path at a directory")
+    layout.make_dirs(root)
+    removed = layout.remove_leftovers(root)
+    if removed:
+        log.info("archive_leftovers_removed", sink="parquet", path=str(root), files=removed)
+    return state.read(root)
+
+
+def _due_days(root: Path, ended_before: float) -> list[Path]:
+    return [day_dir for day, day_dir in layout.days(root)
+            if layout.day_end(day) <= ended_before and compaction.needs_compaction(day_dir)]
