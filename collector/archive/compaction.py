@@ -52,7 +52,7 @@ def compact_day(root: Path, day_dir: Path, compression: str) -> int:
     fsync_dir(staged)
     swap_dirs(staged, day_dir)
     fsync_dir(day_dir.parent)
-    shutil.rmtree(staged)  # the old day, now in the staging area
+    shutil.rmtree(root / STAGING)  # the old day, now in the staging area (one compaction at a time)
     return table.num_rows
 
 

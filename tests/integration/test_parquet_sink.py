@@ -156,3 +156,108 @@ async def test_a_bad_path_is_one_archive_001_line_and_the_records_wait(tmp_path,
     assert len(failures) == 1, failures  # logged when it started, not on every retry
     assert str(root) in failures[0]["error"]
     assert "Traceback" not in str(failures[0])
+
+
+async def test_a_finished_day_is_compacted_into_one_sorted_file_without_duplicates(tmp_path):
+    root = tmp_path / "a"
+    records = mixed_records(600)
+    await archive(records[:300], root, tmp_path / "spool")
+    await archive(records[250:], root, tmp_path / "spool", compact_after=1.0)  # overlaps by 50
+    day_files = sorted(p.name for p in (root / "ticker/exchange=binance").rglob("*.parquet"))
+    assert day_files == ["data.parquet"]
+    data = pq.read_table(root / "ticker/exchange=binance" / next(
+        p.name for p in (root / "ticker/exchange=binance").iterdir()) / "data.parquet")
+    keys = list(zip(data.column("symbol").to_pylist(), data.column("ts").to_pylist(), strict=True))
+    assert keys == sorted(set(keys))
+    for kind in ("ticker", "funding_rate"):
+        assert rows_by_pyarrow(root, kind) == expected_rows(records, kind)
+    assert not (root / layout.STAGING).exists()
+
+
+async def test_late_records_go_beside_data_parquet_and_merge_at_the_next_compaction(tmp_path):
+    root = tmp_path / "a"
+    records = mixed_records(300)
+    await archive(records, root, tmp_path / "spool", compact_after=1.0)
+    late = [Ticker("binance", "LATE/USDT:USDT", records[0].ts + 5, records[0].ts + 9, last=3.0)]
+    await archive(late, root, tmp_path / "spool")  # compaction off: the late part stays beside
+    (day,) = (root / "ticker/exchange=binance").iterdir()
+    assert sorted(p.name for p in day.iterdir()) == ["data.parquet", "part-300-300.parquet"]
+    assert rows_by_pyarrow(root, "ticker") == expected_rows(records + late, "ticker")
+    async with Journal(tmp_path / "spool", max_bytes=2**30) as journal:
+        async with ArchiveWriter(config(root, compact_after=1.0), journal):
+            while (day / "part-300-300.parquet").exists():  # the start's sweep finds the day due
+                await asyncio.sleep(0.01)
+    assert sorted(p.name for p in day.iterdir()) == ["data.parquet"]
+    assert rows_by_pyarrow(root, "ticker") == expected_rows(records + late, "ticker")
+    assert read_metadata(day / "data.parquet")["journal_last"] == "300"
+
+
+async def test_a_day_compacted_twice_is_unchanged(tmp_path):
+    from collector.archive.compaction import compact_day
+    root = tmp_path / "a"
+    await archive(mixed_records(300), root, tmp_path / "spool", compact_after=1.0)
+    (day,) = (root / "ticker/exchange=okx").iterdir()
+    before = pq.read_table(day / "data.parquet")
+    compact_day(root, day, "zstd")
+    after = pq.read_table(day / "data.parquet")
+    assert after.equals(before)
+    assert read_metadata(day / "data.parquet")["records"] == str(before.num_rows)
+
+
+async def test_a_corrupt_part_stops_only_its_day_compaction_with_one_archive_001_line(tmp_path):
+    root = tmp_path / "a"
+    records = mixed_records(300)
+    await archive(records, root, tmp_path / "spool")
+    (day,) = (root / "ticker/exchange=bybit").iterdir()
+    corrupt = day / "part-999-999.parquet"
+    corrupt.write_bytes(b"PAR1 not really")
+    untouched = {p: p.read_bytes() for p in day.iterdir()}
+    with capture_logs() as logs:
+        await archive(mixed_records(30, start=300), root, tmp_path / "spool", compact_after=1.0)
+    assert {p: p.read_bytes() for p in day.iterdir() if p.name in {q.name for q in untouched}} == untouched
+    failures = [e for e in logs if e.get("error_code") == "ARCHIVE_001"]
+    assert len(failures) == 1 and str(corrupt) in failures[0]["path"]
+    (other,) = (root / "ticker/exchange=okx").iterdir()
+    assert sorted(p.name for p in other.iterdir()) == ["data.parquet"]  # the other days went on
+
+
+def _mount_tmpfs(where: Path, size: str) -> None:
+    import subprocess
+    where.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
+
+
+async def test_a_full_disk_is_one_archive_001_line_then_the_archive_catches_up(tmp_path):
+    import shutil
+    import subprocess
+    disk = tmp_path / "small"
+    _mount_tmpfs(disk, "1m")
+    try:
+        filler = disk / "filler"
+        filler.write_bytes(b"\0" * (1024 * 1024 - 4096 * 4))  # leaves room for the directories only
+        records = mixed_records(2000)
+        async with Journal(tmp_path / "spool", max_bytes=2**30) as journal:
+            with capture_logs() as logs:
+                async with ArchiveWriter(config(disk / "archive"), journal, retry_delays=[0.05]) as writer:
+                    await journal.append(records)
+                    await writer.flush()
+                    assert writer.status()["state"] == "down"
+                    assert journal.backlog("parquet") == 2000
+                    assert not list((disk / "archive").rglob("part-*"))  # no torn file visible
+                    filler.unlink()
+                    async with asyncio.timeout(30):
+                        while journal.backlog("parquet"):
+                            await asyncio.sleep(0.05)
+                    assert writer.status()["state"] == "ok"
+        failures = [e for e in logs if e.get("error_code") == "ARCHIVE_001"]
+        assert len(failures) == 1 and "No space left on device" in failures[0]["error"]
+        assert any(e["event"] == "archive_write_recovered" for e in logs)
+        assert not list((disk / "archive").rglob("*.tmp"))  # each failed attempt removed its own
+        for kind in ("ticker", "funding_rate"):
+            assert rows_by_pyarrow(disk / "archive", kind) == expected_rows(records, kind)
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+        shutil.rmtree(disk, ignore_errors=True)
