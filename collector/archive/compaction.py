@@ -61,9 +61,6 @@ def _read(path: Path, kind: str) -> pa.Table:
         table = pq.read_table(path, partitioning=None)
     except (pa.ArrowException, OSError) as err:
         raise CorruptFile(path, " ".join(str(err).split())[:200]) from err
-    # One plain string column: the files' dictionaries differ, and identities compare by value.
-    table = table.set_column(table.schema.get_field_index("symbol"), "symbol",
-                             table.column("symbol").cast(pa.string()))
     # Parts written by an older version may lack newer columns: add them empty.
     for field in tables.SCHEMAS[kind]:
         if field.name not in table.column_names:

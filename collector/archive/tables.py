@@ -72,12 +72,9 @@ def to_table(kind: str, records: Sequence[Record]) -> pa.Table:
 
 def finish(table: pa.Table, kind: str) -> pa.Table:
     """Keep the first row of each (symbol, ts), sort by it, and give it the archive's schema."""
+    table = _plain_symbol(table)  # Arrow sorts no dictionary column, and chunks' dictionaries differ
     table = first_of_each_identity(table)
     table = table.take(pc.sort_indices(table, sort_keys=SORT_KEYS))
-    symbol = table.column("symbol")
-    if not pa.types.is_dictionary(symbol.type):
-        table = table.set_column(table.schema.get_field_index("symbol"), "symbol",
-                                 pc.dictionary_encode(symbol))
     return table.select(list(file_columns(kind))).cast(SCHEMAS[kind])
 
 
@@ -85,12 +82,16 @@ def first_of_each_identity(table: pa.Table) -> pa.Table:
     """Rows in their order, without any later row whose (symbol, ts) came before."""
     if table.num_rows < 2:
         return table
-    symbol = table.column("symbol")
-    if pa.types.is_dictionary(symbol.type):
-        symbol = symbol.cast(pa.string())
-    keyed = pa.table({"symbol": symbol, "ts": table.column("ts"),
+    keyed = pa.table({"symbol": table.column("symbol"), "ts": table.column("ts"),
                       "row": pa.array(range(table.num_rows), pa.int64())})
     first = keyed.group_by(["symbol", "ts"], use_threads=False).aggregate([("row", "min")])
     if first.num_rows == table.num_rows:
         return table
     return table.take(first.column("row_min"))  # in any order: `finish` sorts them next
+
+
+def _plain_symbol(table: pa.Table) -> pa.Table:
+    symbol = table.column("symbol")
+    if not pa.types.is_dictionary(symbol.type):
+        return table
+    return table.set_column(table.schema.get_field_index("symbol"), "symbol", symbol.cast(pa.string()))

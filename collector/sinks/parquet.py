@@ -169,6 +169,11 @@ class ArchiveWriter:
                 await self._step()
             except (OSError, ValueError, ArchiveFault) as err:
                 await self._on_failure(err)
+            except Exception as err:
+                # A bug: say so with the traceback, keep the records in the journal, go on.
+                log.exception("writer_step_failed", sink=self.name, error_code=ErrorCode.APP_002,
+                              error=one_line(err))
+                await self._on_failure(err)
             else:
                 self._on_success()
             self._progress.set()
@@ -220,9 +225,12 @@ class ArchiveWriter:
                 read = await self._journal.read(self.name, seq, min(READ_CHUNK, last + 1 - seq))
                 if read.end_seq <= seq:
                     break  # past the journal's end: nothing more of this range exists
-                if read.records:
-                    await asyncio.to_thread(writer.add, read.records)
-                seq = read.end_seq
+                # A read returns whole frames, which may reach past the range: never beyond it,
+                # or the next range would hold those records again.
+                records = read.records[:max(0, last + 1 - read.first_seq)]
+                if records:
+                    await asyncio.to_thread(writer.add, records)
+                seq = min(read.end_seq, last + 1)
             rows = writer.rows
             paths = await asyncio.to_thread(writer.commit)
         except (OSError, ValueError) as err:

@@ -83,8 +83,11 @@ async def test_a_part_is_closed_at_max_part_records(tmp_path):
                 await asyncio.sleep(0.01)  # no flush: only the size closes parts
             assert journal.cursor("parquet") == 20  # the last 5 wait for the roll
             await writer.flush()
-    names = sorted(p.name for p in (tmp_path / "a").rglob("part-*"))
-    assert names == ["part-0-9.parquet", "part-10-19.parquet", "part-20-24.parquet"]
+    parts = sorted((tmp_path / "a").rglob("part-*"), key=lambda p: int(p.name.split("-")[1]))
+    assert [p.name for p in parts] == ["part-0-9.parquet", "part-10-19.parquet", "part-20-24.parquet"]
+    # One journal frame held all 25: each part still holds exactly its own range.
+    assert [pq.read_table(p).column("last").to_pylist() == [1.0] * n for p, n in zip(parts, (10, 10, 5))] == [True] * 3
+    assert [pq.read_table(p).column("ts").to_pylist()[0].timestamp() * 1000 - DAY1 for p in parts] == [0, 10, 20]
 
 
 async def test_a_part_is_closed_once_roll_interval_passed(tmp_path):
