@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import re
 import signal
 import subprocess
 import sys
@@ -132,3 +133,38 @@ def test_export_bad_input_is_one_line_and_exit_2(tmp_path):
     assert done.stderr.strip().count("\n") == 0 and "--since 'yesterday'" in done.stderr
     done = export(tmp_path, "--kind", "ticker", "--format", "csv")
     assert done.returncode == 2 and "--since, --out" in done.stderr
+
+
+def readme_one_liners() -> list[str]:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Reading the archive\n"):]
+    section = section[:section.index("\n## ", 1)]
+    block = section[section.index("```bash\n") + 8:]
+    return [line for line in block[:block.index("```")].splitlines() if line.startswith("python -c ")]
+
+
+def test_the_readmes_three_one_liners_read_the_archive(tmp_path):
+    import shlex
+
+    from collector.archive.parts import RangeWriter
+    from tests.support.records import mixed_records
+    records = [r for r in mixed_records(600) if r.kind == "ticker"]
+    records += [r.replaced({"symbol": "BTC/USDT:USDT", "ts": r.ts + 1 + k}) for k, r in enumerate(records[:30])]
+    writer = RangeWriter(tmp_path / "data" / "archive", 0, len(records) - 1, "zstd")
+    writer.add(records)
+    writer.commit()
+    lines = readme_one_liners()
+    assert [line.split(";")[0] for line in lines] == [
+        "python -c \"import pandas as pd", "python -c \"import polars as pl", "python -c \"import duckdb"]
+    outputs = []
+    for line in lines:
+        done = subprocess.run([sys.executable, *shlex.split(line)[1:]], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout)
+    pandas_out, polars_out, duckdb_out = outputs
+    assert "binance" in pandas_out and "bybit" not in pandas_out  # the exchange filter
+    assert "BTC/USDT:USDT" in polars_out and "shape: (30, 5)" in polars_out
+    per_exchange = {name: sum(1 for r in records if r.exchange == name) for name in ("binance", "bybit", "okx")}
+    for name, count in per_exchange.items():
+        assert re.search(rf"{name}\s*│\s*2023-11-14\s*│\s*{count}\s*│", duckdb_out), duckdb_out
