@@ -18,8 +18,10 @@ def config_summary(config: AppConfig, path: Path) -> str:
     for name, exchange in config.exchange_configs.items():
         lines.append(f"    {name:<10} {_exchange(exchange)}")
     lines.append("  sinks")
-    for name in ("rabbitmq", "clickhouse", "postgres", "sqlite", "parquet"):
+    for name in ("rabbitmq", "clickhouse", "postgres", "sqlite"):
         lines.append(f"    {name:<10} {_sink(config, name)}")
+    if config.parquet.enabled:  # the archive is listed only when on: most daemons run without it
+        lines.append(f"    {'parquet':<10} {_sink(config, 'parquet')}")
     batch = config.batch_processing
     lines.append(
         f"  delivery    batch {batch.batch_size} records or {batch.flush_interval:g}s, queue {batch.queue_max_size}"
