@@ -2,7 +2,9 @@
 one-write-per-record baseline.
 
     python -m benchmarks.sinks [--records 1000000] [--sinks postgres,clickhouse,rabbitmq,sqlite]
-                               [--naive-records 2000] [--batch-size 10000]
+                               [--naive-records 2000] [--batch-size 10000] [--only SINK]
+
+`--only parquet`: the Parquet archive through the journal (benchmarks/sinks_parquet.py).
 
 First the journal alone: N records appended (group commit, fsync), records/s, fsyncs/s and disk
 bytes per record. Then for each sink alone, then all together: N ticker records journaled and
@@ -349,8 +351,14 @@ def main() -> None:
     parser.add_argument("--sinks", default=",".join(ALL_SINKS))
     parser.add_argument("--naive-records", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument("--only", help="one sink alone: one of --sinks' names, or parquet (benchmarks/sinks_parquet.py)")
     args = parser.parse_args()
-    names = [n.strip() for n in args.sinks.split(",") if n.strip()]
+    if args.only == "parquet":
+        from benchmarks import sinks_parquet
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+        sinks_parquet.main(args.records)
+        return
+    names = [n.strip() for n in (args.only or args.sinks).split(",") if n.strip()]
     unknown = set(names) - set(ALL_SINKS)
     if unknown:
         parser.error(f"unknown sinks: {', '.join(sorted(unknown))} (choose from {', '.join(ALL_SINKS)})")
