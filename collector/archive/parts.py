@@ -1,7 +1,8 @@
 """Write one journal range into part files: one per (kind, exchange, day) it touches.
 
 Each part grows in a temporary file, a row group per `ROW_GROUP_ROWS` rows (chunks are held as
-Arrow tables until then: bigger row groups compress better); `commit()` closes them, fsyncs each, renames each to `part-<first>-<last>.parquet` and fsyncs the directories.
+Arrow tables until then: bigger row groups compress better); `commit(last)` closes them, fsyncs
+each, renames each to `part-<first>-<last>.parquet` and fsyncs the directories.
 Nothing here is asynchronous: the sink runs every call on a worker thread.
 """
 
@@ -22,7 +23,7 @@ from collector.archive.layout import fsync_dir, make_dirs, part_name, partition,
 from collector.records import Record
 
 Opener = Callable[[Path], IO[bytes]]
-ROW_GROUP_ROWS = 65_536
+ROW_GROUP_ROWS = 16_384  # rows held in memory per part before they are written
 
 
 def open_for_writing(path: Path) -> IO[bytes]:
@@ -78,11 +79,11 @@ class PartFile:
 
 
 class RangeWriter:
-    """The part files of the journal range `first ..= last` of one archive."""
+    """The part files of one journal range of an archive: from `first`, to the `last` given to
+    `commit()` (the range closes when it is due, not when it opens)."""
 
-    def __init__(self, root: Path, first: int, last: int, compression: str,
-                 opener: Opener = open_for_writing) -> None:
-        self.root, self.first, self.last = root, first, last
+    def __init__(self, root: Path, first: int, compression: str, opener: Opener = open_for_writing) -> None:
+        self.root, self.first = root, first
         self._compression = codec(compression)
         self._opener = opener
         self._parts: dict[tables.PartitionKey, PartFile] = {}
@@ -94,20 +95,19 @@ class RangeWriter:
             part = self._parts.get(key) or self._open(key)
             part.add(table)
 
-    def commit(self) -> list[Path]:
-        """Close, fsync and rename every part into place; the final paths."""
+    def commit(self, last: int) -> list[Path]:
+        """Close, fsync and rename every part into place as `part-<first>-<last>`; the paths."""
         for (kind, exchange, _), part in self._parts.items():
             part.write_held()
-            part.metadata = file_metadata(kind, exchange, self.first, self.last, part.rows)
+            part.metadata = file_metadata(kind, exchange, self.first, last, part.rows)
             part.close()
         done = []
         for part in self._parts.values():
-            final = part.path.with_name(part_name(self.first, self.last))
+            final = part.path.with_name(part_name(self.first, last))
             os.replace(part.path, final)
             done.append(final)
         for directory in {path.parent for path in done}:
             fsync_dir(directory)
-        self._parts.clear()
         return done
 
     def abort(self) -> None:
@@ -122,14 +122,15 @@ class RangeWriter:
         self._parts.clear()
 
     @property
-    def rows(self) -> int:
-        return sum(part.rows + part.held_rows for part in self._parts.values())
+    def rows_written(self) -> int:
+        """Rows in the part files (after `commit()`: all of them)."""
+        return sum(part.rows for part in self._parts.values())
 
     def _open(self, key: tables.PartitionKey) -> PartFile:
         kind, exchange, day = key
         directory = partition(self.root, kind, exchange, day)
         make_dirs(directory)
-        path = temporary(directory / part_name(self.first, self.last))
+        path = temporary(directory / f"part-{self.first}.parquet")
         file = self._opener(path)
         try:
             writer = pq.ParquetWriter(file, tables.SCHEMAS[kind], compression=self._compression)

@@ -1,13 +1,15 @@
 """The archive sink: reads the journal and writes it to Parquet files, exactly once.
 
-Unlike the other sinks' `BatchWriter`, this writer keeps nothing in memory between writes: the
-records of the part being filled stay in the journal (its cursor holds them there), and when the
-part is due — `roll_interval` seconds after its oldest record was journaled, `max_part_records`
-waiting, or a flush (stop, `--once`) — the range is read back in chunks and written
-(collector/archive/parts.py). The archive's own cursor file names the range before its first
-file is renamed into place (state.py), and the journal's cursor moves only after the last one
-is: after kill -9 the restart writes the same range again, onto the same names, or continues
-after it. Compaction runs in the same task, between writes, so it never races a part.
+A part is a range of journal positions. While the writer keeps up it takes the journal's live
+offers (as the other sinks' `BatchWriter` does) and converts them at once, on a worker thread,
+into the part's temporary files (collector/archive/parts.py: Arrow row groups, so what waits in
+memory is compact); a writer that is behind, or restarted, reads the journal from disk instead.
+The part closes when it is due — `roll_interval` seconds after its oldest record was journaled,
+`max_part_records` records, or a flush (stop, `--once`). The archive's own cursor file names the
+range before its first file is renamed into place (state.py), and the journal's cursor moves
+only after the last one is: after kill -9 the restart writes the same range again from the
+journal, onto the same names, or continues after it. Compaction runs in the same task, between
+parts, so it never races one.
 
 Failures (a path that is a file, a read-only or full disk, a corrupt part at compaction) are
 one `ARCHIVE_001` line each, logged when they start and once more when they end; the writer
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +40,7 @@ from collector.records import Record
 log = structlog.get_logger(__name__)
 
 READ_CHUNK = 50_000  # records per journal read while writing a range
+INCOMING_MAX = 50_000  # live records waiting for conversion; beyond, they are read from disk later
 RETRY_DELAYS_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 COMPACT_EVERY_S = 60.0  # while idle, how often due days are looked for
 _TICK = 0.5  # longest wait before the roll deadline is looked at again
@@ -75,6 +79,12 @@ class ArchiveWriter:
         self.lag_threshold = config.roll_interval + 60.0
         self._next_seq = 0
         self._pending: tuple[int, int] | None = None
+        self._range: RangeWriter | None = None  # the open part: records next_seq ..< filled_to
+        self._filled_to = 0
+        self._incoming: deque[list[Record]] = deque()  # live offers from filled_to on, in order
+        self._incoming_end = 0
+        self._incoming_count = 0
+        self._live = False
         self._prepared = False
         self._flushing = 0
         self._failures = 0
@@ -120,9 +130,16 @@ class ArchiveWriter:
         metrics.sink_lag.labels(sink=self.name).set(0)
 
     def offer(self, records: list[Record], first_seq: int) -> None:
-        """The journal's live offer: ignored, the range is read back when the part is due."""
-        if self._due():
-            self._wakeup.set()
+        """The journal's live offer: kept (never blocks) while contiguous and bounded."""
+        expected = self._incoming_end if self._incoming else self._filled_to
+        if (not self._live or first_seq != expected
+                or self._incoming_count + len(records) > INCOMING_MAX):
+            self._live = False  # read from disk once what is queued is converted
+            return
+        self._incoming.append(records)
+        self._incoming_count += len(records)
+        self._incoming_end = first_seq + len(records)
+        self._wakeup.set()
 
     async def flush(self) -> None:
         """Return once every record journaled so far is archived, or the archive is failing."""
@@ -184,23 +201,69 @@ class ArchiveWriter:
         if self._pending is not None:
             await self._write_range(*self._pending)
         elif self._due():
-            end = min(self._journal.end_seq, self._next_seq + self._config.max_part_records)
-            if end > self._next_seq:
-                await self._write_range(self._next_seq, end - 1)
+            await self._close_range()
             await self._compact_due_days()
+        elif self._incoming:
+            await self._add(self._take_incoming())
+        elif not self._live and self._filled_to < self._journal.end_seq:
+            await self._fill_from_disk()
         else:
+            self._live = True  # caught up: follow the commits from here
             if self._clock() - self._last_compaction >= COMPACT_EVERY_S:
                 await self._compact_due_days()
             await self._wait_for_wakeup(_TICK)
 
     def _due(self) -> bool:
-        backlog = self._journal.end_seq - self._next_seq
-        if backlog <= 0:
+        filled = self._filled_to - self._next_seq
+        if filled <= 0:
             return False
-        if self._flushing or backlog >= self._config.max_part_records:
+        if filled >= self._config.max_part_records:
+            return True
+        if self._flushing and self._filled_to >= self._journal.end_seq:
             return True
         since = self._journal.oldest_unwritten_at(self.name)
         return since is not None and self._clock() - since >= self._config.roll_interval
+
+    @property
+    def _room(self) -> int:
+        return self._next_seq + self._config.max_part_records - self._filled_to
+
+    def _take_incoming(self) -> list[Record]:
+        records = self._incoming.popleft()
+        if len(records) > self._room:  # the rest opens the next part
+            records, rest = records[:self._room], records[self._room:]
+            self._incoming.appendleft(rest)
+        self._incoming_count -= len(records)
+        return records
+
+    async def _fill_from_disk(self) -> None:
+        read = await self._journal.read(self.name, self._filled_to, min(READ_CHUNK, self._room))
+        if read.end_seq <= self._filled_to:
+            return
+        self._filled_to = read.first_seq  # records dropped from the journal are skipped
+        await self._add(read.records[:self._room])
+        self._filled_to = min(read.end_seq, self._next_seq + self._config.max_part_records)
+
+    async def _add(self, records: list[Record]) -> None:
+        if self._range is None:
+            self._range = RangeWriter(self.root, self._next_seq, self._config.compression, self._opener)
+        try:
+            await asyncio.to_thread(self._range.add, records)
+        except (OSError, ValueError) as err:
+            raise ArchiveFault(self.root, one_line(err, 300)) from err
+        self._filled_to += len(records)
+
+    async def _close_range(self) -> None:
+        first, last = self._next_seq, self._filled_to - 1
+        await asyncio.to_thread(state.write, self.root, state.ArchiveState(first, (first, last)))
+        self._pending = (first, last)
+        writer, self._range = self._range, None
+        try:
+            paths = await asyncio.to_thread(writer.commit, last)
+        except (OSError, ValueError) as err:
+            await asyncio.to_thread(writer.abort)
+            raise ArchiveFault(self.root, one_line(err, 300)) from err
+        await self._committed(first, last, writer.rows_written, paths)
 
     async def _prepare(self) -> None:
         """Check the path, remove what a crash left, and find where the archive stands."""
@@ -211,14 +274,17 @@ class ArchiveWriter:
                         path=str(self.root), archive_next_seq=saved.next_seq, journal_end_seq=self._journal.end_seq,
                         detail="the journal was replaced; numbering continues from the journal's")
             saved = state.ArchiveState(start)
-        self._next_seq = max(start, saved.next_seq)
+        # The journal saves cursors a few times a second: after a crash its cursor may lag the
+        # archive's, never lead it. The archive's own state says where to go on.
+        self._next_seq = self._filled_to = max(start, saved.next_seq)
         self._pending = saved.pending if saved.pending and saved.pending[0] >= self._next_seq else None
         self._prepared = True
 
     async def _write_range(self, first: int, last: int) -> None:
+        """Write `first ..= last` from the journal on disk: a range pending at start, or retried."""
         await asyncio.to_thread(state.write, self.root, state.ArchiveState(first, (first, last)))
         self._pending = (first, last)
-        writer = RangeWriter(self.root, first, last, self._config.compression, self._opener)
+        writer = RangeWriter(self.root, first, self._config.compression, self._opener)
         try:
             seq = first
             while seq <= last:
@@ -231,14 +297,16 @@ class ArchiveWriter:
                 if records:
                     await asyncio.to_thread(writer.add, records)
                 seq = min(read.end_seq, last + 1)
-            rows = writer.rows
-            paths = await asyncio.to_thread(writer.commit)
+            paths = await asyncio.to_thread(writer.commit, last)
         except (OSError, ValueError) as err:
             await asyncio.to_thread(writer.abort)
             raise ArchiveFault(self.root, one_line(err, 300)) from err
+        await self._committed(first, last, writer.rows_written, paths)
+
+    async def _committed(self, first: int, last: int, rows: int, paths: list[Path]) -> None:
         await asyncio.to_thread(state.write, self.root, state.ArchiveState(last + 1))
         self._pending = None
-        self._next_seq = last + 1
+        self._next_seq = self._filled_to = last + 1
         self._journal.commit(self.name, last + 1)
         self.parts_written += len(paths)
         self.last_flush = time.time()
@@ -265,6 +333,7 @@ class ArchiveWriter:
 
     # --- failures -------------------------------------------------------------------------
     async def _on_failure(self, err: Exception) -> None:
+        await self._drop_open_part()
         reason = str(err) if isinstance(err, ArchiveFault) else f"{self.root}: {one_line(err, 300)}"
         if self._failures == 0 or reason != self.last_error:
             log.error("archive_write_failed", sink=self.name, error_code=ErrorCode.ARCHIVE_001,
@@ -275,6 +344,17 @@ class ArchiveWriter:
         self._failures += 1
         self._progress.set()  # a flush waiting on a failing archive returns
         await asyncio.sleep(delay)
+
+    async def _drop_open_part(self) -> None:
+        """After a failure: forget the open part (its records are in the journal) and read
+        them back from disk on the next try."""
+        writer, self._range = self._range, None
+        if writer is not None:
+            await asyncio.to_thread(writer.abort)
+        self._filled_to = self._next_seq
+        self._incoming.clear()
+        self._incoming_count = 0
+        self._live = False
 
     def _on_success(self) -> None:
         if self._failures:

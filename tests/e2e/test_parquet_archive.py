@@ -150,9 +150,9 @@ def test_the_readmes_three_one_liners_read_the_archive(tmp_path):
     from tests.support.records import mixed_records
     records = [r for r in mixed_records(600) if r.kind == "ticker"]
     records += [r.replaced({"symbol": "BTC/USDT:USDT", "ts": r.ts + 1 + k}) for k, r in enumerate(records[:30])]
-    writer = RangeWriter(tmp_path / "data" / "archive", 0, len(records) - 1, "zstd")
+    writer = RangeWriter(tmp_path / "data" / "archive", 0, "zstd")
     writer.add(records)
-    writer.commit()
+    writer.commit(len(records) - 1)
     lines = readme_one_liners()
     assert [line.split(";")[0] for line in lines] == [
         "python -c \"import pandas as pd", "python -c \"import polars as pl", "python -c \"import duckdb"]
