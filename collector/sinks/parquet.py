@@ -155,6 +155,11 @@ class ArchiveWriter:
 
     # --- status ---------------------------------------------------------------------------
     @property
+    def following(self) -> bool:
+        """Caught up: new records come from the journal's live offers, not from disk."""
+        return self._live
+
+    @property
     def backlog(self) -> int:
         return self._journal.backlog(self.name)
 
