@@ -78,8 +78,7 @@ def to_table(kind: str, records: Sequence[Record]) -> pa.Table:
 
 def finish(table: pa.Table, kind: str) -> pa.Table:
     """Keep the first row of each (symbol, ts), sort by it, and give it the archive's schema."""
-    table = table.combine_chunks()
-    codes, symbols = _encode(table.column("symbol").cast(pa.string()).to_pylist())
+    codes, symbols = _encode_column(table.column("symbol"))
     ts = _int64s(table.column("ts"))
     ranks = _rank(symbols)[codes]
     keep = _first_of_each_sorted(ranks, ts)
@@ -93,6 +92,20 @@ def _encode(symbols: list[str]) -> tuple[np.ndarray, list[str]]:
     index: dict[str, int] = {}
     codes = np.fromiter((index.setdefault(s, len(index)) for s in symbols), np.int32, len(symbols))
     return codes, list(index)
+
+
+def _encode_column(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    """`_encode` of a column; dictionary chunks through their (small) dictionaries, in numpy."""
+    if not pa.types.is_dictionary(column.type):
+        return _encode(column.to_pylist())
+    index: dict[str, int] = {}
+    parts = []
+    for chunk in column.chunks:
+        mapping = np.array([index.setdefault(v, len(index)) for v in chunk.dictionary.to_pylist()], np.int32)
+        indices = chunk.indices.cast(pa.int32())
+        local = np.frombuffer(indices.buffers()[1], np.int32, len(indices), indices.offset)
+        parts.append(mapping[local] if len(mapping) else local)
+    return (np.concatenate(parts) if parts else np.empty(0, np.int32)), list(index)
 
 
 def _rank(values: list[str]) -> np.ndarray:
