@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from collector.archive import tables
 from collector.archive.layout import COMPACTED, STAGING, fsync_dir, make_dirs, part_range, parts_of, swap_dirs
-from collector.archive.parts import codec, file_metadata
+from collector.archive.parts import file_metadata, writer_options
 
 ROW_GROUP_ROWS = 1_000_000
 
@@ -48,7 +48,8 @@ def compact_day(root: Path, day_dir: Path, compression: str) -> int:
     if staged.exists():
         shutil.rmtree(staged)
     make_dirs(staged)
-    _write(staged / COMPACTED, table, compression, file_metadata(kind, exchange, first, last, table.num_rows))
+    _write(staged / COMPACTED, table, writer_options(kind, compression),
+           file_metadata(kind, exchange, first, last, table.num_rows))
     fsync_dir(staged)
     swap_dirs(staged, day_dir)
     fsync_dir(day_dir.parent)
@@ -78,9 +79,9 @@ def _journal_bounds(sources: list[Path]) -> tuple[int, int]:
     return (min(r[0] for r in ranges), max(r[1] for r in ranges)) if ranges else (0, 0)
 
 
-def _write(path: Path, table: pa.Table, compression: str, metadata: dict[str, str]) -> None:
+def _write(path: Path, table: pa.Table, options: dict[str, object], metadata: dict[str, str]) -> None:
     with open(path, "wb") as file:
-        with pq.ParquetWriter(file, table.schema, compression=codec(compression)) as writer:
+        with pq.ParquetWriter(file, table.schema, **options) as writer:
             writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
             writer.add_key_value_metadata(metadata)
         file.flush()
