@@ -81,6 +81,7 @@ def remove_leftovers(root: Path) -> int:
     removed = 0
     staging = root / STAGING
     if staging.exists():
+        _restore_set_aside_days(root, staging)
         shutil.rmtree(staging)
         removed += 1
     for _, day_dir in days(root):
@@ -89,6 +90,15 @@ def remove_leftovers(root: Path) -> int:
                 (day_dir / name).unlink(missing_ok=True)
                 removed += 1
     return removed
+
+
+def _restore_set_aside_days(root: Path, staging: Path) -> None:
+    """A crash inside swap_dirs' two-rename fallback can leave a day only at `<day>.old` in the
+    staging area: put it back before the staging area goes."""
+    for aside in staging.glob("*/*/*.old"):
+        day_dir = root / aside.parent.relative_to(staging) / aside.name.removesuffix(".old")
+        if not day_dir.exists():
+            os.rename(aside, day_dir)
 
 
 def fsync_dir(directory: Path) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +29,14 @@ from typing import Any
 import structlog
 
 from collector import metrics
-from collector.archive import compaction, layout, state
+from collector.archive import state
 from collector.archive.parts import Opener, RangeWriter, open_for_writing
+from collector.archive.upkeep import ArchiveFault, CompactionSweep, prepare_root
 from collector.config import ParquetConfig
 from collector.errors import ErrorCode, one_line
 from collector.journal import Journal
 from collector.records import Record
+from collector.sinks.offers import LiveOffers
 
 log = structlog.get_logger(__name__)
 
@@ -53,14 +54,6 @@ class ArchiveSink:
     endpoint: str
     name: str = "parquet"
     error_code: ErrorCode = ErrorCode.ARCHIVE_001
-
-
-class ArchiveFault(Exception):
-    """The archive cannot be written now; `path` is where."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = path
 
 
 class ArchiveWriter:
@@ -81,15 +74,12 @@ class ArchiveWriter:
         self._pending: tuple[int, int] | None = None
         self._range: RangeWriter | None = None  # the open part: records next_seq ..< filled_to
         self._filled_to = 0
-        self._incoming: deque[list[Record]] = deque()  # live offers from filled_to on, in order
-        self._incoming_end = 0
-        self._incoming_count = 0
-        self._live = False
+        self._offers = LiveOffers(INCOMING_MAX)  # live records from filled_to on
         self._prepared = False
         self._flushing = 0
         self._failures = 0
         self._last_compaction = float("-inf")
-        self._corrupt: set[Path] = set()
+        self._sweep = CompactionSweep()
         self.last_error: str | None = None
         self.last_flush: float | None = None
         self.parts_written = 0
@@ -130,16 +120,9 @@ class ArchiveWriter:
         metrics.sink_lag.labels(sink=self.name).set(0)
 
     def offer(self, records: list[Record], first_seq: int) -> None:
-        """The journal's live offer: kept (never blocks) while contiguous and bounded."""
-        expected = self._incoming_end if self._incoming else self._filled_to
-        if (not self._live or first_seq != expected
-                or self._incoming_count + len(records) > INCOMING_MAX):
-            self._live = False  # read from disk once what is queued is converted
-            return
-        self._incoming.append(records)
-        self._incoming_count += len(records)
-        self._incoming_end = first_seq + len(records)
-        self._wakeup.set()
+        """The journal's live offer: kept while caught up (LiveOffers), never blocks."""
+        if self._offers.offer(records, first_seq, self._filled_to):
+            self._wakeup.set()
 
     async def flush(self) -> None:
         """Return once every record journaled so far is archived, or the archive is failing."""
@@ -157,7 +140,7 @@ class ArchiveWriter:
     @property
     def following(self) -> bool:
         """Caught up: new records come from the journal's live offers, not from disk."""
-        return self._live
+        return self._offers.following
 
     @property
     def backlog(self) -> int:
@@ -208,12 +191,12 @@ class ArchiveWriter:
         elif self._due():
             await self._close_range()
             await self._compact_due_days()
-        elif self._incoming:
-            await self._add(self._take_incoming())
-        elif not self._live and self._filled_to < self._journal.end_seq:
+        elif self._offers:
+            await self._add(self._offers.take(self._room))
+        elif not self._offers.following and self._filled_to < self._journal.end_seq:
             await self._fill_from_disk()
         else:
-            self._live = True  # caught up: follow the commits from here
+            self._offers.following = True  # caught up: follow the commits from here
             if self._clock() - self._last_compaction >= COMPACT_EVERY_S:
                 await self._compact_due_days()
             await self._wait_for_wakeup(_TICK)
@@ -232,14 +215,6 @@ class ArchiveWriter:
     @property
     def _room(self) -> int:
         return self._next_seq + self._config.max_part_records - self._filled_to
-
-    def _take_incoming(self) -> list[Record]:
-        records = self._incoming.popleft()
-        if len(records) > self._room:  # the rest opens the next part
-            records, rest = records[:self._room], records[self._room:]
-            self._incoming.appendleft(rest)
-        self._incoming_count -= len(records)
-        return records
 
     async def _fill_from_disk(self) -> None:
         read = await self._journal.read(self.name, self._filled_to, min(READ_CHUNK, self._room))
@@ -272,7 +247,7 @@ class ArchiveWriter:
 
     async def _prepare(self) -> None:
         """Check the path, remove what a crash left, and find where the archive stands."""
-        saved = await asyncio.to_thread(_prepare_root, self.root)
+        saved = await asyncio.to_thread(prepare_root, self.root)
         start = self._journal.cursor(self.name)
         if saved.next_seq > self._journal.end_seq:
             log.warning("archive_ahead_of_journal", sink=self.name, error_code=ErrorCode.ARCHIVE_001,
@@ -320,21 +295,9 @@ class ArchiveWriter:
 
     async def _compact_due_days(self) -> None:
         self._last_compaction = self._clock()
-        if not self._config.compact_after:
-            return
-        due = await asyncio.to_thread(_due_days, self.root, self._clock() - self._config.compact_after)
-        for day_dir in due:
-            try:
-                rows = await asyncio.to_thread(compaction.compact_day, self.root, day_dir, self._config.compression)
-            except compaction.CorruptFile as err:
-                if err.path not in self._corrupt:  # once per file, not once per sweep
-                    self._corrupt.add(err.path)
-                    log.error("archive_part_corrupt", sink=self.name, error_code=ErrorCode.ARCHIVE_001,
-                              path=str(err.path), error=str(err),
-                              detail="the day is not compacted until the file is moved away; nothing was changed")
-                continue
-            self._corrupt = {path for path in self._corrupt if path.parent != day_dir}
-            log.info("archive_day_compacted", sink=self.name, path=str(day_dir), records=rows)
+        if self._config.compact_after:
+            await asyncio.to_thread(self._sweep.run, self.root, self._clock() - self._config.compact_after,
+                                    self._config.compression)
 
     # --- failures -------------------------------------------------------------------------
     async def _on_failure(self, err: Exception) -> None:
@@ -357,9 +320,7 @@ class ArchiveWriter:
         if writer is not None:
             await asyncio.to_thread(writer.abort)
         self._filled_to = self._next_seq
-        self._incoming.clear()
-        self._incoming_count = 0
-        self._live = False
+        self._offers.drop()
 
     def _on_success(self) -> None:
         if self._failures:
@@ -372,17 +333,3 @@ class ArchiveWriter:
             async with asyncio.timeout(timeout):
                 await self._wakeup.wait()
 
-
-def _prepare_root(root: Path) -> state.ArchiveState:
-    if root.exists() and not root.is_dir():
-        raise ArchiveFault(root, "exists and is not a directory; point parquet.path at a directory")
-    layout.make_dirs(root)
-    removed = layout.remove_leftovers(root)
-    if removed:
-        log.info("archive_leftovers_removed", sink="parquet", path=str(root), files=removed)
-    return state.read(root)
-
-
-def _due_days(root: Path, ended_before: float) -> list[Path]:
-    return [day_dir for day, day_dir in layout.days(root)
-            if layout.day_end(day) <= ended_before and compaction.needs_compaction(day_dir)]
