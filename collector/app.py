@@ -178,7 +178,8 @@ class Daemon:
         if config.parquet.enabled:
             from collector.sinks.parquet import ArchiveWriter
             self.writers.append(ArchiveWriter(config.parquet, self.journal,
-                                              stop_timeout=config.batch_processing.shutdown_timeout))
+                                              stop_timeout=config.batch_processing.shutdown_timeout,
+                                              queue_max=config.batch_processing.queue_max_size))
         stack.push_async_callback(self._stop_writers)
         for writer in self.writers:
             await writer.__aenter__()

@@ -24,6 +24,10 @@ class LiveOffers:
     def __bool__(self) -> bool:
         return bool(self._queue)
 
+    def __len__(self) -> int:
+        """Records queued."""
+        return self._count
+
     def offer(self, records: list[Record], first_seq: int, position: int) -> bool:
         """Queue `records` if they follow on; `position` is where the writer has filled to."""
         expected = self._end if self._queue else position

@@ -41,7 +41,9 @@ from collector.sinks.offers import LiveOffers
 log = structlog.get_logger(__name__)
 
 READ_CHUNK = 50_000  # records per journal read while writing a range
-INCOMING_MAX = 50_000  # live records waiting for conversion; beyond, they are read from disk later
+# Live records waiting for conversion (the app passes batch_processing.queue_max_size, the other
+# writers' read-ahead bound); beyond, they are read back from disk later.
+INCOMING_MAX = 50_000
 RETRY_DELAYS_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 COMPACT_EVERY_S = 60.0  # while idle, how often due days are looked for
 _TICK = 0.5  # longest wait before the roll deadline is looked at again
@@ -58,7 +60,8 @@ class ArchiveSink:
 
 class ArchiveWriter:
     def __init__(self, config: ParquetConfig, journal: Journal, *, stop_timeout: float = 30.0,
-                 clock: Callable[[], float] = time.time, retry_delays: Sequence[float] = RETRY_DELAYS_S,
+                 queue_max: int = INCOMING_MAX, clock: Callable[[], float] = time.time,
+                 retry_delays: Sequence[float] = RETRY_DELAYS_S,
                  opener: Opener = open_for_writing) -> None:
         self.root = Path(config.path)
         self.sink = ArchiveSink(str(self.root))
@@ -74,7 +77,7 @@ class ArchiveWriter:
         self._pending: tuple[int, int] | None = None
         self._range: RangeWriter | None = None  # the open part: records next_seq ..< filled_to
         self._filled_to = 0
-        self._offers = LiveOffers(INCOMING_MAX)  # live records from filled_to on
+        self._offers = LiveOffers(queue_max)  # live records from filled_to on
         self._prepared = False
         self._flushing = 0
         self._failures = 0
@@ -138,6 +141,11 @@ class ArchiveWriter:
 
     # --- status ---------------------------------------------------------------------------
     @property
+    def taken_seq(self) -> int:
+        """The journal position up to which records are archived or in the open part."""
+        return self._filled_to
+
+    @property
     def following(self) -> bool:
         """Caught up: new records come from the journal's live offers, not from disk."""
         return self._offers.following
@@ -153,7 +161,7 @@ class ArchiveWriter:
     def status(self) -> dict[str, Any]:
         lag = self.lag_seconds()
         return {
-            "state": self._public_state(lag), "queue_depth": 0, "spooled_records": self.backlog,
+            "state": self._public_state(lag), "queue_depth": len(self._offers), "spooled_records": self.backlog,
             "last_flush": self.last_flush, "last_error": self.last_error, "recovered_at": None,
             "lag_s": round(lag, 1), "lag_threshold_s": self.lag_threshold,
             "dropped_records": self._journal.dropped(self.name),
@@ -227,11 +235,13 @@ class ArchiveWriter:
     async def _add(self, records: list[Record]) -> None:
         if self._range is None:
             self._range = RangeWriter(self.root, self._next_seq, self._config.compression, self._opener)
+        # Counted before the conversion: the next live offer, arriving meanwhile, follows these
+        # (a failure forgets the whole open part, this included).
+        self._filled_to += len(records)
         try:
             await asyncio.to_thread(self._range.add, records)
         except (OSError, ValueError) as err:
             raise ArchiveFault(self.root, one_line(err, 300)) from err
-        self._filled_to += len(records)
 
     async def _close_range(self) -> None:
         first, last = self._next_seq, self._filled_to - 1

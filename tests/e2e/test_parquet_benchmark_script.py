@@ -20,7 +20,7 @@ def test_the_parquet_benchmark_reports_rates_and_bytes_per_ticker_and_exits_0() 
     out = done.stdout
     assert done.returncode == 0, out + done.stderr[-2000:]
     rates = re.search(r"^parquet\s+([\d,]+) records/s through the journal .*archive alone\s+([\d,]+)/s\s+"
-                      r"peak RSS\s+(\d+) MB", out, re.MULTILINE)
+                      r"CPU [\d.]+ µs/record\s+peak RSS\s+(\d+) MB", out, re.MULTILINE)
     assert rates and all(int(v.replace(",", "")) > 0 for v in rates.groups()), out
     sizes = re.search(r"^disk\s+([\d.]+) B/ticker in (\d+) files\s+sqlite\s+([\d.]+) B/ticker", out, re.MULTILINE)
     assert sizes, out
