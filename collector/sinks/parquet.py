@@ -229,6 +229,7 @@ class ArchiveWriter:
         if read.end_seq <= self._filled_to:
             return
         self._filled_to = read.first_seq  # records dropped from the journal are skipped
+        metrics.records_spooled.labels(sink=self.name).inc(len(read.records[:self._room]))
         await self._add(read.records[:self._room])
         self._filled_to = min(read.end_seq, self._next_seq + self._config.max_part_records)
 

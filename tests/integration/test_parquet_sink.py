@@ -274,3 +274,34 @@ async def test_a_full_disk_is_one_archive_001_line_then_the_archive_catches_up(t
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
         shutil.rmtree(disk, ignore_errors=True)
+
+
+async def test_a_caught_up_writer_converts_live_records_without_reading_the_journal_back(tmp_path):
+    import threading
+
+    from collector import metrics
+
+    def spooled() -> float:
+        return metrics.REGISTRY.get_sample_value("collector_records_spooled_total", {"sink": "parquet"}) or 0.0
+
+    converting, go_on = threading.Event(), threading.Event()
+
+    def held_open(path):  # the first conversion waits here until the next offer has come
+        converting.set()
+        go_on.wait(10)
+        return open(path, "wb")  # noqa: SIM115 (the part file closes it)
+
+    before = spooled()
+    records = mixed_records(2000)
+    async with Journal(tmp_path / "spool", max_bytes=2**30) as journal:
+        async with ArchiveWriter(config(tmp_path / "a"), journal, opener=held_open) as writer:
+            while not writer.following:
+                await asyncio.sleep(0.01)
+            await journal.append(records[:1000])
+            await asyncio.to_thread(converting.wait, 10)
+            await journal.append(records[1000:])  # offered while the first thousand convert
+            go_on.set()
+            await writer.flush()
+            assert writer.following
+    assert spooled() == before
+    assert rows_by_pyarrow(tmp_path / "a", "ticker") == expected_rows(records, "ticker")

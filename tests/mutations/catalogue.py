@@ -463,6 +463,13 @@ MUTATIONS: tuple[Mutation, ...] = (
              "if len(records) > room:", "if False:",
              breaks="a part filled from live records holds more than max_part_records, and more than its name says",
              tests=T_ARCHIVE + "::test_a_part_is_closed_at_max_part_records[live]"),
+    mutation("archive.live_offers_dropped_during_a_conversion", ARCHIVE_SINK,
+             "        self._filled_to += len(records)\n        try:\n"
+             "            await asyncio.to_thread(self._range.add, records)\n",
+             "        try:\n            await asyncio.to_thread(self._range.add, records)\n"
+             "            self._filled_to += len(records)\n",
+             breaks="a caught-up archive rereads every record from the journal on disk: a third of the rate",
+             tests=T_ARCHIVE + "::test_a_caught_up_writer_converts_live_records_without_reading_the_journal_back"),
     mutation("archive.pending_range_forgotten_at_restart", ARCHIVE_SINK,
              "self._pending = saved.pending if saved.pending and saved.pending[0] >= self._next_seq else None",
              "self._pending = None",
