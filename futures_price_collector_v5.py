@@ -3,6 +3,8 @@
 
     python futures_price_collector_v5.py [--config PATH] [--validate-config] [--once] [--version]
     python futures_price_collector_v5.py --status [--url URL]   a running daemon's status as text
+    python futures_price_collector_v5.py --export --kind K [--exchange E] [--symbol S] --since D
+        [--until D] --format csv|parquet --out FILE   a range from the archive (or SQLite) to a file
 
 Exit codes: 0 normal stop (SIGTERM, or --once done), 1 error (config included), 2 bad usage,
 130 interrupted by SIGINT (after the same graceful flush).
@@ -44,6 +46,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--url", help="with --status: the daemon's health address "
                                       "(default: health.host and health.port of --config)")
     parser.add_argument("--version", action="version", version=_version())
+    export = parser.add_argument_group("export", "a range of records from the archive (or SQLite) to a file")
+    export.add_argument("--export", action="store_true", help="write --kind records --since .. --until to --out")
+    export.add_argument("--kind", help="ticker | funding_rate | funding_settlement")
+    export.add_argument("--exchange", help="only this exchange (its config name)")
+    export.add_argument("--symbol", help="only this unified symbol, e.g. BTC/USDT:USDT")
+    export.add_argument("--since", help="UTC date or date-time, included")
+    export.add_argument("--until", help="UTC date or date-time, excluded (default: now)")
+    export.add_argument("--format", help="csv | parquet")
+    export.add_argument("--out", type=Path, help="the file to write")
     return parser.parse_args(argv)
 
 
@@ -85,6 +96,8 @@ async def main(argv: Sequence[str] | None = None) -> int:
     config = load(args.config)
     if config is None:
         return EXIT_ERROR
+    if args.export:
+        return export_range(args, config)
     if args.validate_config:
         from collector import preflight
         from collector.summary import config_summary
@@ -109,6 +122,17 @@ async def check_online(config: AppConfig) -> int:
     for check in checks:
         print(check.line())
     return EXIT_OK if all(check.ok for check in checks) else EXIT_ERROR
+
+
+def export_range(args: argparse.Namespace, config: AppConfig) -> int:
+    from collector import export
+    try:
+        request = export.request_from(args.kind, args.since, args.until, args.format, args.out,
+                                      args.exchange, args.symbol)
+    except export.ExportError as err:
+        print(f"futures_price_collector_v5.py: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    return export.run(config, request)
 
 
 def show_status(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """Performance baseline of the real daemon against the exchange simulator, measured from outside.
 
-    python -m benchmarks.baseline [--symbols 200] [--seconds 60] [--ticker-interval 5]
+    python -m benchmarks.baseline [--symbols 200] [--seconds 60] [--ticker-interval 5] [--archive]
 
 Starts `python -m exchange_simulator` (3 exchanges x N symbols) and the daemon
 (`futures_price_collector_v5.py --config <temp config>`: SQLite sink, health server, log file,
@@ -52,6 +52,8 @@ def daemon_config(workdir: Path, sim_url: str, health_port: int, args: argparse.
         "logging": {"console": False, "format": "json", "file_path": str(workdir / "logs" / "collector.log")},
         "health": {"enabled": True, "host": "127.0.0.1", "port": health_port},
         "sqlite": {"enabled": True, "path": str(workdir / "collector.db")},
+        # --archive: the Parquet archive on too (its RSS cost is this run's beside one without).
+        "parquet": {"enabled": args.archive, "path": str(workdir / "archive")},
     }
 
 
@@ -198,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="measured after the first write")
     parser.add_argument("--ticker-interval", type=float, default=5.0)
     parser.add_argument("--funding-interval", type=float, default=30.0)
+    parser.add_argument("--archive", action="store_true", help="the Parquet archive sink on as well")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="collector-baseline-") as tmp, \
             simulator_process(args.symbols) as sim_url:

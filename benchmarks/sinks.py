@@ -2,8 +2,10 @@
 one-write-per-record baseline.
 
     python -m benchmarks.sinks [--records 1000000] [--sinks postgres,clickhouse,rabbitmq,sqlite]
-                               [--naive-records 2000] [--batch-size 10000]
+                               [--naive-records 2000] [--batch-size 10000] [--only SINK]
     python -m benchmarks.sinks --only rabbitmq [--records 200000]   see benchmarks/rabbitmq_queues.py
+
+`--only parquet`: the Parquet archive through the journal (benchmarks/sinks_parquet.py).
 
 First the journal alone: N records appended (group commit, fsync), records/s, fsyncs/s and disk
 bytes per record. Then for each sink alone, then all together: N ticker records journaled and
@@ -355,15 +357,21 @@ def main() -> None:
     parser.add_argument("--sinks", default=",".join(ALL_SINKS))
     parser.add_argument("--naive-records", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=10_000)
-    parser.add_argument("--only", choices=["rabbitmq"],
-                        help="rabbitmq: the exchange alone, one quorum queue, one stream (msg/s, CPU per 100k)")
+    parser.add_argument("--only", help="one sink alone: one of --sinks' names; parquet: the archive "
+                        "through the journal (benchmarks/sinks_parquet.py); rabbitmq: the exchange alone, "
+                        "one quorum queue, one stream (msg/s, CPU per 100k)")
     args = parser.parse_args()
     if args.only == "rabbitmq":
         from benchmarks import rabbitmq_queues
         structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
         asyncio.run(rabbitmq_queues.run(_rebatch(list(tickers(args.records or 200_000)), args.batch_size)))
         return
-    names = [n.strip() for n in args.sinks.split(",") if n.strip()]
+    if args.only == "parquet":
+        from benchmarks import sinks_parquet
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+        sinks_parquet.main(args.records)
+        return
+    names = [n.strip() for n in (args.only or args.sinks).split(",") if n.strip()]
     unknown = set(names) - set(ALL_SINKS)
     if unknown:
         parser.error(f"unknown sinks: {', '.join(sorted(unknown))} (choose from {', '.join(ALL_SINKS)})")

@@ -178,6 +178,11 @@ class Daemon:
                 stop_timeout=config.batch_processing.shutdown_timeout,
                 connect_timeout=config.database.connect_timeout, write_timeout=config.database.timeout,
                 on_misconfigured=self.sink_misconfigured.set))
+        if config.parquet.enabled:
+            from collector.sinks.parquet import ArchiveWriter
+            self.writers.append(ArchiveWriter(config.parquet, self.journal,
+                                              stop_timeout=config.batch_processing.shutdown_timeout,
+                                              queue_max=config.batch_processing.queue_max_size))
         stack.push_async_callback(self._stop_writers)
         for writer in self.writers:
             await writer.__aenter__()

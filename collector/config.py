@@ -244,6 +244,18 @@ class SQLiteConfig(Section):
     path: LocalPath = Path("./data/collector.db")
 
 
+class ParquetConfig(Section):
+    """The archive sink: Hive-partitioned Parquet files written from the journal."""
+
+    enabled: bool = False
+    path: Path = Path("./data/archive")
+    roll_interval: float = Field(3600.0, ge=60.0, le=86400.0, description="seconds a part stays open at most")
+    max_part_records: int = Field(1_000_000, ge=1, le=100_000_000)
+    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+    # Seconds after a UTC day ends before its parts are merged into data.parquet; 0 = never.
+    compact_after: float = Field(7200.0, ge=0.0, le=31_536_000.0)
+
+
 class DatabaseConfig(Section):
     timeout: float = Field(60.0, gt=0.0, le=3600.0, description="seconds one sink write may take")
     # Apart from `timeout`: a server that accepts TCP and never answers is found out in seconds.
@@ -287,6 +299,7 @@ class AppConfig(Section):
     clickhouse: ClickHouseConfig = ClickHouseConfig()
     postgres: PostgresConfig = PostgresConfig()
     sqlite: SQLiteConfig = SQLiteConfig()
+    parquet: ParquetConfig = ParquetConfig()
     database: DatabaseConfig = DatabaseConfig()
 
     @field_validator("exchange_configs")
@@ -312,7 +325,7 @@ class AppConfig(Section):
         object.__setattr__(self, "exchange_configs", filled)
         self._apply_performance_batch_size()
         if not self.enabled_sinks:
-            raise ValueError("no sink is enabled; enable at least one of rabbitmq, clickhouse, postgres, sqlite")
+            raise ValueError("no sink is enabled; enable at least one of rabbitmq, clickhouse, postgres, sqlite, parquet")
         return self
 
     def _apply_performance_batch_size(self) -> None:
@@ -332,6 +345,7 @@ class AppConfig(Section):
     def enabled_sinks(self) -> list[str]:
         sections = {"rabbitmq": self.rabbitmq, "clickhouse": self.clickhouse,
                     "postgres": self.postgres, "sqlite": self.sqlite}
+        sections["parquet"] = self.parquet
         return [name for name, section in sections.items() if section.enabled]
 
     @property

@@ -36,6 +36,7 @@ class ErrorCode(StrEnum):
     STREAM_002 = "STREAM_002"  # the exchange rejected a websocket subscription
     STREAM_003 = "STREAM_003"  # a websocket frame ccxt pro could not read (that connection is reconnected)
     STREAM_004 = "STREAM_004"  # a stream's records come stream_stale_after or more after their exchange time
+    ARCHIVE_001 = "ARCHIVE_001"  # the Parquet archive cannot be written (path, full disk, corrupt part)
     APP_001 = "APP_001"  # a start-up failure (a part could not be created)
     APP_002 = "APP_002"  # an unexpected exception in a task; the task is restarted
 

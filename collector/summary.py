@@ -20,6 +20,8 @@ def config_summary(config: AppConfig, path: Path) -> str:
     lines.append("  sinks")
     for name in ("rabbitmq", "clickhouse", "postgres", "sqlite"):
         lines.append(f"    {name:<10} {_sink(config, name)}")
+    if config.parquet.enabled:  # the archive is listed only when on: most daemons run without it
+        lines.append(f"    {'parquet':<10} {_sink(config, 'parquet')}")
     batch = config.batch_processing
     lines.append(
         f"  delivery    batch {batch.batch_size} records or {batch.flush_interval:g}s, queue {batch.queue_max_size}"
@@ -59,6 +61,9 @@ def _sink(config: AppConfig, name: str) -> str:
         return "disabled"
     if name == "sqlite":
         return f"enabled, {section.path}"
+    if name == "parquet":
+        return (f"enabled, {section.path}, roll {section.roll_interval:g}s or {section.max_part_records} records,"
+                f" {section.compression}, compact {section.compact_after:g}s after a day (0 = never)")
     if name == "rabbitmq":
         nodes = ",".join(f"{host}:{port}" for host, port in section.nodes)
         queues = ", ".join(f"{queue.name} ({queue.type})" for queue in section.queues) or "none declared"

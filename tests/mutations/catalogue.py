@@ -57,6 +57,12 @@ VENUE_BYBIT = "collector/venues/bybit.py"
 VENUE_OKX = "collector/venues/okx.py"
 VENUE_PARSE = "collector/venues/parse.py"
 
+ARCHIVE_SINK = "collector/sinks/parquet.py"
+ARCHIVE_LAYOUT = "collector/archive/layout.py"
+ARCHIVE_TABLES = "collector/archive/tables.py"
+ARCHIVE_COMPACTION = "collector/archive/compaction.py"
+EXPORT = "collector/export.py"
+
 T_BREAKER = "tests/unit/resilience/test_breaker.py"
 T_RETRY = "tests/unit/resilience/test_retry.py"
 T_MASKING = "tests/unit/test_masking.py"
@@ -81,6 +87,9 @@ T_JOURNAL_FULL = "tests/integration/test_journal_full.py"
 T_SETTLED_RESTART = ("tests/integration/test_observations.py::"
                      "test_a_restarted_collector_asks_settled_funding_after_the_last_one_journaled_and_repeats_none")
 T_SETTLED_DAEMON = "tests/e2e/test_settlement_restart.py"
+T_ARCHIVE = "tests/integration/test_parquet_sink.py"
+T_ARCHIVE_EXPORT = ("tests/e2e/test_parquet_archive.py::"
+                    "test_export_writes_a_range_as_csv_and_parquet_from_the_archive_or_sqlite")
 T_LIFECYCLE_SECRETS = "tests/e2e/test_lifecycle.py::test_secrets_never_reach_the_logs"
 T_RUNNER = "tests/unit/test_runner.py"
 T_STREAM_SILENCE = ("tests/integration/test_streaming_faults.py::"
@@ -719,4 +728,57 @@ MUTATIONS: tuple[Mutation, ...] = (
              "native = ccxt_id in NATIVE_DECODER_IDS", "native = True",
              breaks="gate or bitget default to a native decoder that does not exist",
              tests=T_DECODER_CONFIG),
+    # --- the Parquet archive ---------------------------------------------------------------
+    mutation("archive.part_passes_max_part_records", ARCHIVE_SINK,
+             "await self._add(read.records[:self._room])", "await self._add(read.records)",
+             breaks="a part read back from the journal holds more than max_part_records, and more than its name says",
+             tests=T_ARCHIVE + "::test_a_part_is_closed_at_max_part_records[from_disk]"),
+    mutation("archive.live_part_passes_max_part_records", "collector/sinks/offers.py",
+             "if len(records) > room:", "if False:",
+             breaks="a part filled from live records holds more than max_part_records, and more than its name says",
+             tests=T_ARCHIVE + "::test_a_part_is_closed_at_max_part_records[live]"),
+    mutation("archive.live_offers_dropped_during_a_conversion", ARCHIVE_SINK,
+             "        self._filled_to += len(records)\n        try:\n"
+             "            await asyncio.to_thread(self._range.add, records)\n",
+             "        try:\n            await asyncio.to_thread(self._range.add, records)\n"
+             "            self._filled_to += len(records)\n",
+             breaks="a caught-up archive rereads every record from the journal on disk: a third of the rate",
+             tests=T_ARCHIVE + "::test_a_caught_up_writer_converts_live_records_without_reading_the_journal_back"),
+    mutation("archive.pending_range_forgotten_at_restart", ARCHIVE_SINK,
+             "self._pending = saved.pending if saved.pending and saved.pending[0] >= self._next_seq else None",
+             "self._pending = None",
+             breaks="after kill -9 mid-part a restart writes a differently named part beside the first: rows twice",
+             tests=T_ARCHIVE + "::test_restart_rewrites_a_pending_range_onto_the_same_names"),
+    mutation("archive.restart_trusts_the_lagging_journal_cursor", ARCHIVE_SINK,
+             "self._next_seq = self._filled_to = max(start, saved.next_seq)",
+             "self._next_seq = self._filled_to = start",
+             breaks="after kill -9 a part already archived is archived again under another name",
+             tests=T_ARCHIVE + "::test_restart_continues_after_a_range_the_journal_cursor_missed"),
+    mutation("archive.stray_temporary_files_kept", ARCHIVE_LAYOUT,
+             'if name.startswith(".") and name.endswith(".tmp"):', "if False:",
+             breaks="half-written parts left by a crash pile up in the archive",
+             tests=T_ARCHIVE + "::test_restart_rewrites_a_pending_range_onto_the_same_names"),
+    mutation("archive.duplicate_identities_kept", ARCHIVE_TABLES,
+             "new[1:] = (ranks[1:] != ranks[:-1]) | (times[1:] != times[:-1])", "new[1:] = True",
+             breaks="a record journaled twice (replay, backfill) is twice in a part and in the compacted day",
+             tests=(T_ARCHIVE + "::test_archive_holds_every_record_once_readable_by_pyarrow_and_duckdb",
+                    T_ARCHIVE + "::test_a_finished_day_is_compacted_into_one_sorted_file_without_duplicates")),
+    mutation("archive.rows_not_sorted", ARCHIVE_TABLES,
+             "order = np.lexsort((ts, symbol_rank))", "order = np.arange(len(ts))",
+             breaks="rows come in journal order, not by (symbol, ts): readers' range filters scan everything",
+             tests=T_ARCHIVE + "::test_rows_of_a_part_are_sorted_by_symbol_then_ts"),
+    mutation("archive.compaction_drops_the_compacted_day", ARCHIVE_COMPACTION,
+             "sources = ([day_dir / COMPACTED] if (day_dir / COMPACTED).exists() else []) + parts_of(day_dir)",
+             "sources = parts_of(day_dir)",
+             breaks="compacting late records replaces the whole day with them: the day's data is gone",
+             tests=T_ARCHIVE + "::test_late_records_go_beside_data_parquet_and_merge_at_the_next_compaction"),
+    mutation("archive.failure_logged_on_every_retry", ARCHIVE_SINK,
+             "if self._failures == 0 or reason != self.last_error:", "if True:",
+             breaks="a full disk floods the log with one ARCHIVE_001 line per retry",
+             tests=T_ARCHIVE + "::test_a_bad_path_is_one_archive_001_line_and_the_records_wait"),
+    mutation("export.csv_times_in_milliseconds", EXPORT,
+             "column = pc.multiply(column.cast(pa.int64()), 1000)  # tardis: microseconds",
+             "column = column.cast(pa.int64())",
+             breaks="CSV timestamps are milliseconds under tardis' column names, which mean microseconds",
+             tests=T_ARCHIVE_EXPORT),
 )

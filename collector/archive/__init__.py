@@ -1,0 +1,1 @@
+"""The Parquet archive: day partitions written from the journal exactly once, then compacted."""
