@@ -49,6 +49,7 @@ from collector.resilience.cache import TTLCache
 from collector.resilience.ratelimit import RateLimiter
 from collector.resilience.retry import RetryPolicy
 from collector.runner import trim_heap
+from collector.shard import ShardConfig
 
 log = structlog.get_logger(__name__)
 
@@ -76,6 +77,7 @@ class ExchangeSource:
         clock: Callable[[], float] = time.time,
         markets_ttl: float = 900.0,
         funding_history_days: float = 0.0,
+        shard: ShardConfig = ShardConfig(),
     ) -> None:
         self.name = name
         self.exchange_id = mk.ccxt_id(name, config)
@@ -90,7 +92,8 @@ class ExchangeSource:
         self.markets_ttl = markets_ttl
         self._markets = MarketWatch(name, self.exchange_id, config.symbols, ttl=markets_ttl,
                                     timeout=config.timeout, load=self._load_markets,
-                                    current=lambda: self.exchange.markets, on_listed=self._track_new)
+                                    current=lambda: self.exchange.markets, on_listed=self._track_new,
+                                    owns=partial(shard.owns, name))
         # The dedup memory of emitted records stays on whatever `cache.enabled` says (that governs
         # only the reuse of responses): bounded by `cache.max_size`, forgotten after `default_ttl`.
         self._last_ts = TTLCache(max_size=cache.max_size, default_ttl=cache.default_ttl)
@@ -302,4 +305,4 @@ class ExchangeSource:
 
     def status(self) -> dict:
         return {**exchange_status(self._kinds, len(self.symbols), self._clock()),
-                **last_recovery(self._kinds.values())}
+                **last_recovery(self._kinds.values()), "listed": self._markets.listed}

@@ -26,7 +26,7 @@ def document(exchanges=None, sinks=None, **extra):
 
 def test_a_healthy_exchange_row_reads_fresh_with_its_rate_and_no_error():
     [row] = view.exchange_rows(document(), NOW)
-    assert row == {"level": "ok", "exchange": "binance", "breaker": "closed", "last success": "4s ago",
+    assert row == {"level": "ok", "exchange": "binance", "symbols": "-", "breaker": "closed", "last success": "4s ago",
                    "records/min": "1200", "freshness": "fresh (exchange time moved 3s ago)", "last error": "-"}
 
 
