@@ -43,6 +43,8 @@ PARTS = "collector/exchanges/parts.py"
 REJECTIONS = "collector/exchanges/rejections.py"
 SOURCE = "collector/exchanges/source.py"
 OBSERVATIONS = "collector/exchanges/observations.py"
+SHARD = "collector/shard.py"
+MARKET_WATCH = "collector/exchanges/market_watch.py"
 
 T_BREAKER = "tests/unit/resilience/test_breaker.py"
 T_RETRY = "tests/unit/resilience/test_retry.py"
@@ -66,6 +68,9 @@ T_JOURNAL = "tests/unit/journal/test_journal.py"
 T_WRITER = "tests/unit/sinks/test_writer.py"
 T_LIFECYCLE_SECRETS = "tests/e2e/test_lifecycle.py::test_secrets_never_reach_the_logs"
 T_RUNNER = "tests/unit/test_runner.py"
+T_SHARD = "tests/unit/test_shard.py"
+T_SHARDS_POLL = "tests/e2e/test_shards.py::test_three_shards_collect_every_symbol_exactly_once[poll]"
+T_SHARDS_STREAM = "tests/e2e/test_shards.py::test_three_shards_collect_every_symbol_exactly_once[stream]"
 T_STREAM_SILENCE = ("tests/integration/test_streaming_faults.py::"
                     "test_a_stream_fault_is_detected_covered_by_rest_and_recovered_with_one_line_each[bybit-ws_silence]")
 T_STREAM_FILLS = ("tests/integration/test_streaming_values.py::"
@@ -576,4 +581,34 @@ MUTATIONS: tuple[Mutation, ...] = (
     replace(ignoring("poll", "funding_rate", "funding_rate"), name="observations.daemon_stores_no_funding_rate_move",
             breaks="a symbol whose funding rate alone moves keeps its first funding row only in SQLite",
             tests=(T_ONE_FIELD_MOVES + "[funding_rate-funding_rates-funding_rate]",)),
+    # --- shards: who owns a symbol ------------------------------------------------------------
+    mutation("shard.symbol_owned_by_two_shards", SHARD,
+             "return self.count == 1 or owner(exchange, symbol, self.count) == self._number",
+             "return self.count == 1 or owner(exchange, symbol, self.count) in "
+             "(self._number, (self._number + 1) % self.count)",
+             breaks="every symbol is collected by two shards: twice the requests, twice the rows to dedup",
+             tests=(T_SHARD, T_SHARDS_POLL)),
+    mutation("shard.bulk_rows_of_unowned_symbols_emitted", NORMALIZE,
+             "        for symbol, entry in primary.items():\n            if symbol not in wanted:\n",
+             "        for symbol, entry in primary.items():\n            if False:\n",
+             breaks="a shard's bulk tickers answer emits every symbol's record, not only its own",
+             tests=T_SHARDS_POLL),
+    mutation("shard.ownership_not_applied_to_the_symbols", MARKET_WATCH,
+             "wanted = frozenset(filter(self._owns, listed))", "wanted = listed",
+             breaks="every shard collects every symbol, in both modes",
+             tests=(T_SHARD, T_SHARDS_STREAM)),
+    mutation("shard.owner_from_pythons_salted_hash", SHARD,
+             'return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big")',
+             "return hash(key)",
+             breaks="two hosts (or one after a restart) disagree on who owns a symbol",
+             tests=T_SHARD),
+    mutation("shard.auto_ignores_the_host_name", SHARD,
+             "number = ordinal(host)", "number = 0",
+             breaks="every pod of the StatefulSet is shard 0: the other shards' symbols are never collected",
+             tests=(T_SHARD, "tests/unit/deploy/test_kubernetes.py")),
+    mutation("shard.two_shards_share_one_journal", CONFIG,
+             'update={"spool_dir": Path(f"./data/shard-{i}/spool")}', 'update={"spool_dir": batch.spool_dir}',
+             breaks="two shards on one host write one journal directory",
+             tests=T_SHARD),
 )
+
