@@ -51,6 +51,7 @@ from collector.pipeline import Pipeline
 from collector.runner import settle_heap
 from collector.sinks.postgres import PostgresSink
 from collector.sinks.writer import BatchWriter
+from collector.shard import ShardConfig
 from exchange_simulator import Simulator
 
 EXCHANGES = {"binance": "binanceusdm", "bybit": "bybit", "okx": "okx"}
@@ -123,14 +124,14 @@ async def throwaway_database():
         await admin.close()
 
 
-def exchange_source(name: str, config: ExchangeConfig) -> ExchangeSource:
+def exchange_source(name: str, config: ExchangeConfig, shard: ShardConfig = ShardConfig()) -> ExchangeSource:
     """The REST source (markets, fallback) of one exchange, the daemon's defaults otherwise."""
     return ExchangeSource(name, config, performance=PerformanceConfig(), cache=CacheConfig(), retry=RetryConfig(),
-                          circuit_breaker=CircuitBreakerConfig(), semaphore=asyncio.Semaphore(50))
+                          circuit_breaker=CircuitBreakerConfig(), semaphore=asyncio.Semaphore(50), shard=shard)
 
 
 async def run(url: str, database: PostgresConfig, interval: float, seconds: float,
-              profiler: cProfile.Profile | None, *, settle: bool = True) -> dict:
+              profiler: cProfile.Profile | None, *, settle: bool = True, shard: ShardConfig = ShardConfig()) -> dict:
     sim_options = Simulator(port=int(url.rsplit(":", 1)[1]))
     sink = TimedPostgresSink(database, DatabaseConfig())
     sink.latencies_ms = []
@@ -145,7 +146,7 @@ async def run(url: str, database: PostgresConfig, interval: float, seconds: floa
             for name, ccxt_id in EXCHANGES.items():
                 config = ExchangeConfig(ccxt_id=ccxt_id, rate_limit=10000, mode="stream", stream_interval=interval,
                                         ccxt_options=sim_options.ccxt_options(ccxt_id))
-                source = await stack.enter_async_context(exchange_source(name, config))
+                source = await stack.enter_async_context(exchange_source(name, config, shard))
                 owners.append(StreamOwner(source, config, ticker_interval=1.0, retry=RetryConfig(),
                                           publish=pipeline.publish))
             if settle:
