@@ -239,7 +239,6 @@ class Daemon:
     def _exchange_status(self, source: ExchangeSource) -> dict[str, Any]:
         owner = next((o for o in self.streams if o.name == source.name), None)
         mode = {"mode": "stream", "stream": owner.status()} if owner else {"mode": "poll"}
-        metrics.child(metrics.symbols_owned, source.name).set(len(source.symbols))
         return {**source.status(), **mode, "symbols_digest": symbols_digest(source.symbols)}
 
     def owned_symbols(self) -> dict[str, list[str]]:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 import structlog
 from ccxt.base import errors as ccxt_errors
 
+from collector import metrics
 from collector.errors import ErrorCode, one_line
 from collector.exchanges import markets as mk
 from collector.exchanges.polling import describe, error_code
@@ -106,6 +107,7 @@ class MarketWatch:
         wanted = frozenset(filter(self._owns, listed))
         old = self.wanted
         self.wanted, self.listed = wanted, len(listed)
+        metrics.child(metrics.symbols_owned, self.name).set(len(wanted))
         if old is None:
             log.info("markets_loaded", exchange=self.name, symbols=len(wanted), listed=len(listed))
             self._on_listed(wanted)

@@ -5,6 +5,7 @@ the other's records flowing for every symbol."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import time
@@ -15,6 +16,7 @@ from collector.records import TABLES
 from tests.support.clickhouse import admin_client, clickhouse_config, clickhouse_server  # noqa: F401
 from tests.support.fleet import fleet
 from tests.support.postgres import postgres_config  # noqa: F401
+from tests.support.rabbitmq import bound_queue, drain, rabbitmq_config  # noqa: F401
 from tests.support.simulator import simulator_factory  # noqa: F401
 from tests.support.sink_contents import clickhouse_identities, postgres_identities, sqlite_identities
 
@@ -82,10 +84,14 @@ async def run_replicas(tmp_path, sim, config: dict, *, together: float, alone: f
 
 
 async def test_two_stream_replicas_agree_on_the_identities_and_each_sink_keeps_one_row_for_each(
-        tmp_path, simulator_factory, postgres_config, clickhouse_server, clickhouse_config):  # noqa: F811
+        tmp_path, simulator_factory, postgres_config, clickhouse_server, clickhouse_config,
+        rabbitmq_config):  # noqa: F811
     sim = await simulator_factory(symbols=SYMBOLS, seed=41, tick=TICK)
     config = replica_config(sim, postgres_config, clickhouse_config, "stream")
-    a, b, both, solo = await run_replicas(tmp_path, sim, config, together=12.0, alone=8.0)
+    config["rabbitmq"] = {"enabled": True, "host": rabbitmq_config.host, "exchange": rabbitmq_config.exchange}
+    async with bound_queue(rabbitmq_config, "#") as queue:
+        a, b, both, solo = await run_replicas(tmp_path, sim, config, together=12.0, alone=8.0)
+        messages = await drain(queue)
     seen_a, seen_b = within(sqlite_identities(a.database), *both), within(sqlite_identities(b.database), *both)
     assert seen_a and seen_b
     agreement = len(seen_a & seen_b) / len(seen_a | seen_b)
@@ -95,6 +101,13 @@ async def test_two_stream_replicas_agree_on_the_identities_and_each_sink_keeps_o
     assert within(in_postgres, *both) == within(in_clickhouse, *both) == seen_a | seen_b
     assert await postgres_rows(postgres_config) == len(in_postgres)
     assert await clickhouse_rows(clickhouse_server, clickhouse_config) == len(in_clickhouse)
+    # RabbitMQ: each identity both replicas recorded arrives twice, under one message_id
+    ids: dict = {}
+    for message in messages:
+        body = json.loads(message.body)
+        ids.setdefault((body["kind"], body["exchange"], body["symbol"], body["ts"]), []).append(message.message_id)
+    assert all(len(ids[i]) == 2 and len(set(ids[i])) == 1 for i in seen_a & seen_b), \
+        [ids.get(i) for i in seen_a & seen_b if len(ids.get(i, ())) != 2 or len(set(ids[i])) != 1][:5]
     # after B's kill -9, A alone kept every symbol of the shard flowing into the sinks: no ticker
     # gap longer than one stream_interval (records land on the exchange's ticks: + one tick)
     owned = {(exchange, symbol) for kind, exchange, symbol, _ in within(in_postgres, *both) if kind == "ticker"}

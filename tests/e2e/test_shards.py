@@ -4,13 +4,16 @@ exchange, each symbol in exactly one of them, in both modes; `--status --url ...
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import subprocess
 import sys
+import urllib.request
 from collections import Counter
 
 import pytest
 
+from collector.shard import owner, symbols_digest
 from tests.support.daemon import ENTRY, clean_env
 from tests.support.fleet import fleet
 from tests.support.simulator import simulator_factory  # noqa: F401 (fixture)
@@ -58,15 +61,25 @@ async def test_three_shards_collect_every_symbol_exactly_once(tmp_path, simulato
     for table in TABLES:
         assert set().union(*(symbols_in(m.database, table) for m in members)) == expected, table
     # each shard holds about a third, and exactly the symbols rendezvous hashing gives it
-    from collector.shard import owner
     for index, member in enumerate(members):
         assert all(owner(exchange, symbol, 3) == index for exchange, symbol in symbols_in(member.database, "tickers"))
 
 
-async def test_the_fleet_table_fails_when_a_shard_is_missing(tmp_path, simulator_factory):  # noqa: F811
+async def test_a_shard_shows_its_index_and_owned_symbols_and_the_fleet_table_fails_without_the_other(
+        tmp_path, simulator_factory):  # noqa: F811
     sim = await simulator_factory(symbols=12, seed=5, tick=0.5)
     async with fleet(tmp_path, sim, [(0, 2)]) as [member]:
+        health = json.loads(urllib.request.urlopen(f"{member.url}/health", timeout=10).read())
+        owned = json.loads(urllib.request.urlopen(f"{member.url}/symbols", timeout=10).read())
+        metrics = urllib.request.urlopen(f"{member.url}/metrics", timeout=10).read().decode()
         status = fleet_status(member.url, "http://127.0.0.1:9")
     assert status.returncode == 2
     assert "UNREACHABLE" not in status.stdout.splitlines()[0] and "FAILING" in status.stdout.splitlines()[0]
     assert "shards 1 of 2: no reachable daemon" in status.stdout
+    assert health["shard"] == {"index": 0, "count": 2}
+    okx = health["exchanges"]["okx"]
+    assert owned["okx"] == sorted(s for s in sim.symbols("okx") if owner("okx", s, 2) == 0)
+    assert (okx["symbols"], okx["listed"], okx["symbols_digest"]) == (
+        len(owned["okx"]), 12, symbols_digest(owned["okx"]))
+    assert 'collector_shard_info{count="2",index="0"} 1.0' in metrics
+    assert f'collector_symbols_owned{{exchange="okx"}} {float(len(owned["okx"]))}' in metrics
