@@ -33,7 +33,8 @@ async def one_shard(url: str, count: int, index: int, seconds: float) -> dict:
     async with throwaway_database() as database:
         result = await run(url, database, 0.0, seconds, None, shard=ShardConfig(count=count, index=index))
     return {"updates": result["updates"], "wall": result["wall"], "cpu": result["cpu"],
-            "frames": result["frames"], "latencies": result["latencies"], "states": result["states"]}
+            "frames": result["frames"], "latencies": result["latencies"], "states": result["states"],
+            "others": result["others"]}
 
 
 def fleet(url: str, count: int, seconds: float) -> list[dict]:
@@ -53,7 +54,9 @@ def report(count: int, results: list[dict]) -> None:
     each = ", ".join(f"{r['updates'] / r['wall']:,.0f}" for r in results)
     busy = ", ".join(f"{r['cpu'] / r['wall']:.2f}" for r in results)
     print(f"  updates/s taken: {updates:,.0f} ({each})")
-    print(f"  cores busy per daemon: {busy}"
+    others = results[0]["others"]  # over the first daemon's window
+    print(f"  cores busy per daemon: {busy}; simulator {others['simulator'] / results[0]['wall']:.2f}, "
+          f"PostgreSQL {others['postgres'] / results[0]['wall']:.2f}"
           f" (load average {os.getloadavg()[0]:.1f}, {psutil.cpu_count()} cores)")
     print(f"  event time -> PostgreSQL commit: p50 {percentile(latencies, 0.5):,.0f} ms, "
           f"p99 {percentile(latencies, 0.99):,.0f} ms over {len(latencies):,} records")

@@ -69,9 +69,9 @@ class TimedPostgresSink(PostgresSink):
         self.latencies_ms.extend(now - record.ts for record in records)
 
 
-def others_cpu() -> dict[str, float]:
-    """CPU seconds so far of what shares the machine with us: the simulator (our child process)
-    and PostgreSQL's processes (the server and its backends)."""
+def others_cpu(port: str | None = None) -> dict[str, float]:
+    """CPU seconds so far of what shares the machine with us: the simulator (our child process,
+    or the one listening on `port`) and PostgreSQL's processes (the server and its backends)."""
     def cpu(processes) -> float:
         total = 0.0
         for process in processes:
@@ -80,7 +80,13 @@ def others_cpu() -> dict[str, float]:
                 total += times.user + times.system + times.children_user + times.children_system
         return total
 
-    simulators = [p for p in psutil.Process().children() if "exchange_simulator" in " ".join(p.cmdline())]
+    candidates = psutil.Process().children() if port is None else psutil.process_iter()
+    simulators = []
+    for process in candidates:
+        with contextlib.suppress(psutil.Error):
+            command = process.cmdline()
+            if "exchange_simulator" in " ".join(command) and (port is None or port in command):
+                simulators.append(process)
     postgres = [p for p in psutil.process_iter(["name"]) if p.info["name"] in ("postgres", "postmaster")]
     return {"simulator": cpu(simulators), "postgres": cpu(postgres)}
 
@@ -159,7 +165,8 @@ async def run(url: str, database: PostgresConfig, interval: float, seconds: floa
                 await asyncio.sleep(2.0)
                 sink.latencies_ms.clear()
                 frames, updates = frames_sent(url), sum(o.updates for o in owners)
-                others = others_cpu()
+                port = url.rsplit(":", 1)[1]
+                others = others_cpu(port)
                 cpu, wall = time.process_time(), time.monotonic()
                 if profiler:
                     profiler.enable()
@@ -168,7 +175,7 @@ async def run(url: str, database: PostgresConfig, interval: float, seconds: floa
                 if profiler:
                     profiler.disable()
                 cpu, wall = time.process_time() - cpu, time.monotonic() - wall
-                others = {name: seconds - others[name] for name, seconds in others_cpu().items()}
+                others = {name: seconds - others[name] for name, seconds in others_cpu(port).items()}
                 frames, updates = frames_sent(url) - frames, sum(o.updates for o in owners) - updates
                 states = {o.name: o.state for o in owners}
                 for task in tasks:
