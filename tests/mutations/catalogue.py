@@ -70,6 +70,7 @@ T_LIFECYCLE_SECRETS = "tests/e2e/test_lifecycle.py::test_secrets_never_reach_the
 T_RUNNER = "tests/unit/test_runner.py"
 T_SHARD = "tests/unit/test_shard.py"
 T_SHARDS_POLL = "tests/e2e/test_shards.py::test_three_shards_collect_every_symbol_exactly_once[poll]"
+T_SHARD_COLLECTION = "tests/integration/test_shard_collection.py"
 T_SHARDS_STREAM = "tests/e2e/test_shards.py::test_three_shards_collect_every_symbol_exactly_once[stream]"
 T_STREAM_SILENCE = ("tests/integration/test_streaming_faults.py::"
                     "test_a_stream_fault_is_detected_covered_by_rest_and_recovered_with_one_line_each[bybit-ws_silence]")
@@ -592,7 +593,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              "        for symbol, entry in primary.items():\n            if symbol not in wanted:\n",
              "        for symbol, entry in primary.items():\n            if False:\n",
              breaks="a shard's bulk tickers answer emits every symbol's record, not only its own",
-             tests=T_SHARDS_POLL),
+             tests=(T_SHARD_COLLECTION, T_SHARDS_POLL)),
     mutation("shard.ownership_not_applied_to_the_symbols", MARKET_WATCH,
              "wanted = frozenset(filter(self._owns, listed))", "wanted = listed",
              breaks="every shard collects every symbol, in both modes",
