@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr,
                       field_validator, model_validator)
 
+from collector.errors import NestedValueError
 from collector.shard import ShardConfig
 
 _EXCHANGE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
@@ -43,15 +44,6 @@ def _path(value: object) -> object:
 
 Host = Annotated[str, AfterValidator(_host)]
 LocalPath = Annotated[Path, BeforeValidator(_path)]
-
-
-class NestedValueError(ValueError):
-    """A problem inside a free-form mapping field: `where` continues the field's path, so the
-    operator reads `...ccxt_options.urls.api.rest`, not the whole mapping."""
-
-    def __init__(self, where: tuple[str, ...], message: str, given: Any) -> None:
-        super().__init__(f"{'.'.join(where)} {message}")
-        self.where, self.message, self.given = where, message, given
 
 
 def _url_leaves(options: Mapping[str, Any], path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:

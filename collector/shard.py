@@ -20,6 +20,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
+from collector.errors import NestedValueError
+
 _ORDINAL = re.compile(r"(\d+)$")
 
 
@@ -78,8 +80,6 @@ class ShardConfig(BaseModel):
 
     @model_validator(mode="after")
     def _resolve(self, info: ValidationInfo) -> ShardConfig:
-        from collector.config import NestedValueError  # config.py imports this module
-
         number, host = self.index, None
         if number == "auto":
             host = (info.context or {}).get("hostname") or hostname()
