@@ -45,6 +45,7 @@ SOURCE = "collector/exchanges/source.py"
 OBSERVATIONS = "collector/exchanges/observations.py"
 SHARD = "collector/shard.py"
 MARKET_WATCH = "collector/exchanges/market_watch.py"
+FLEET = "collector/status_fleet.py"
 
 T_BREAKER = "tests/unit/resilience/test_breaker.py"
 T_RETRY = "tests/unit/resilience/test_retry.py"
@@ -611,5 +612,12 @@ MUTATIONS: tuple[Mutation, ...] = (
              'update={"spool_dir": Path(f"./data/shard-{i}/spool")}', 'update={"spool_dir": batch.spool_dir}',
              breaks="two shards on one host write one journal directory",
              tests=T_SHARD),
+    mutation("fleet.replicas_counted_as_two_shards", FLEET,
+             "owned.update(frozenset().union(*sets))", "[owned.update(s) for s in sets]",
+             breaks="--status --url ... reports a shard's replicas as symbols collected twice",
+             tests="tests/unit/test_status_fleet.py"),
+    mutation("fleet.uncollected_symbols_not_reported", FLEET,
+             "if len(owned) < listed or missing:", "if False:",
+             breaks="--status --url ... says nothing of the symbols no shard collects",
+             tests="tests/unit/test_status_fleet.py"),
 )
-
