@@ -63,3 +63,28 @@ def test_a_drain_takes_down_at_most_one_shard(manifests):
     budget = manifests["PodDisruptionBudget"]["spec"]
     assert budget["maxUnavailable"] == 1
     assert budget["selector"]["matchLabels"] == manifests["StatefulSet"]["spec"]["selector"]["matchLabels"]
+
+
+def test_the_image_runs_as_the_pods_user_from_the_pods_working_directory(manifests):
+    dockerfile = (K8S / "Dockerfile").read_text()
+    pod = manifests["StatefulSet"]["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert f"WORKDIR {container['workingDir']}" in dockerfile
+    assert f"USER {pod['securityContext']['runAsUser']}" in dockerfile
+    assert container["image"] in dockerfile  # the build command names the tag the pods run
+
+
+COMPOSE = K8S.parent / "compose"
+
+
+def test_the_compose_fleet_has_one_service_per_shard_each_with_its_own_index_port_and_volume(tmp_path):
+    compose = yaml.safe_load((COMPOSE / "docker-compose.yml").read_text())
+    services = compose["services"]
+    configs = [ConfigManager(COMPOSE / "cluster.yaml", env_file=tmp_path / ".env",
+                             environ=service["environment"]).load_config() for service in services.values()]
+    assert [c.shard.number for c in configs] == list(range(configs[0].shard.count)) == list(range(len(services)))
+    assert len({service["ports"][0] for service in services.values()}) == len(services)
+    assert all(f"{port}:{c.health.port}" in s["ports"][0] for port, c, s in
+               zip(range(8080, 8080 + len(services)), configs, services.values()))
+    volumes = [v for service in services.values() for v in service["volumes"] if v.endswith(":/data")]
+    assert len(set(volumes)) == len(services)
