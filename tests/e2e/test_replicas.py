@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import time
+import urllib.request
 
 import asyncpg
 
@@ -64,15 +65,39 @@ async def clickhouse_rows(endpoint, config) -> int:
         await client.close()
 
 
+async def until_collecting(member, timeout: float = 60.0) -> None:
+    """Every exchange of the daemon collecting: its streams up (stream mode) or polled (poll mode)."""
+    def collecting(exchange: dict) -> bool:
+        stream = exchange.get("stream")
+        return (stream or {}).get("state") == "up" if exchange.get("mode") == "stream" \
+            else exchange.get("last_success") is not None
+
+    async with asyncio.timeout(timeout):
+        while True:
+            with urllib.request.urlopen(f"{member.url}/health", timeout=10) as response:
+                exchanges = json.loads(response.read())["exchanges"].values()
+            if exchanges and all(collecting(e) for e in exchanges):
+                return
+            await asyncio.sleep(0.2)
+
+
+async def until_written_past(member, ts_ms: int, timeout: float = 30.0) -> None:
+    """The daemon's SQLite file holds a ticker stamped `ts_ms` or later."""
+    async with asyncio.timeout(timeout):
+        while max((i[3] for i in sqlite_identities(member.database) if i[0] == "ticker"), default=0) < ts_ms:
+            await asyncio.sleep(0.2)
+
+
 async def run_replicas(tmp_path, sim, config: dict, *, together: float, alone: float = 0.0):
     """Two replicas of shard 1 of 2 for `together` seconds, then replica B is killed with kill -9
     and A runs `alone` seconds more; (A, B, window both ran fully, window A ran alone) in ms."""
     async with fleet(tmp_path, sim, [(1, 2), (1, 2)], **config) as (a, b):
-        await asyncio.sleep(3.0)  # both streams up and past their first sweep
+        for member in (a, b):
+            await until_collecting(member)
         start = int(time.time() * 1000)
         await asyncio.sleep(together)
         both = (start, int(time.time() * 1000))
-        await asyncio.sleep(2.0)  # B's writers flushed the window into its SQLite file
+        await until_written_past(b, both[1])  # B's writers flushed the window into its SQLite file
         if alone:
             os.kill(b.process.pid, signal.SIGKILL)
             killed = int(time.time() * 1000)
