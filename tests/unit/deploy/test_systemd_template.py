@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -81,3 +82,12 @@ def test_systemd_analyze_verify_would_catch_a_mistyped_directive_in_the_template
     needs_systemd_analyze()
     result = verify(tmp_path, TEMPLATE.read_text().replace("PartOf=", "PartsOf="))
     assert "Unknown key" in result.stderr and "PartsOf" in result.stderr
+
+
+def test_the_installer_installs_the_template_and_target_without_enabling_them():
+    result = subprocess.run(["bash", str(ROOT / "deploy" / "install.sh"), "--dry-run"], capture_output=True,
+                            text=True, timeout=60, env={**os.environ, "PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"install -m 0644 .*/crypto-collector@\.service .*/crypto-collector\.target "
+                     r"/etc/systemd/system/$", result.stdout, re.M), result.stdout
+    assert "enable crypto-collector@" not in result.stdout and "enable crypto-collector.target" not in result.stdout
