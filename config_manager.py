@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDic
 from collector.config import AppConfig, NestedValueError
 from collector.errors import ConfigError, ErrorCode
 from collector.masking import SECRET_KEYS, mask_value
+from collector.shard import hostname
 
 ENV_PREFIX = "CRYPTO_COLLECTOR_"
 _EXPANSION = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -51,7 +52,7 @@ class ConfigManager:
         overrides, sources = self._overrides(dotenv, problems)
         data = _deep_merge(data, overrides)
         try:
-            config = AppConfig.model_validate(data)
+            config = AppConfig.model_validate(data, context={"hostname": environ.get("HOSTNAME") or hostname()})
         except ValidationError as err:
             problems.extend(_describe(error, sources) for error in err.errors())
             config = None

@@ -5,6 +5,7 @@
     python futures_price_collector_v5.py --status [--url URL]   a running daemon's status as text
     python futures_price_collector_v5.py --export --kind K [--exchange E] [--symbol S] --since D
         [--until D] --format csv|parquet --out FILE   a range from the archive (or SQLite) to a file
+    python futures_price_collector_v5.py --status --url A --url B ...   one table of a fleet of shards
 
 Exit codes: 0 normal stop (SIGTERM, or --once done), 1 error (config included), 2 bad usage,
 130 interrupted by SIGINT (after the same graceful flush).
@@ -43,8 +44,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--status", action="store_true",
                         help="print a running daemon's status as a table and exit "
                              "(0 ok, 1 degraded, 2 failing or unreachable)")
-    parser.add_argument("--url", help="with --status: the daemon's health address "
-                                      "(default: health.host and health.port of --config)")
+    parser.add_argument("--url", action="append",
+                        help="with --status: the daemon's health address (default: health.host and "
+                             "health.port of --config); repeated: one fleet table of every shard")
     parser.add_argument("--version", action="version", version=_version())
     export = parser.add_argument_group("export", "a range of records from the archive (or SQLite) to a file")
     export.add_argument("--export", action="store_true", help="write --kind records --since .. --until to --out")
@@ -137,7 +139,12 @@ def export_range(args: argparse.Namespace, config: AppConfig) -> int:
 
 def show_status(args: argparse.Namespace) -> int:
     from collector.status_text import EXIT_UNREACHABLE, status
-    url = args.url
+    if args.url and len(args.url) > 1:
+        from collector.status_fleet import fleet_status
+        text, code = fleet_status(args.url)
+        print(text)
+        return code
+    url = args.url[0] if args.url else None
     if url is None:
         from config_manager import ConfigManager
         try:

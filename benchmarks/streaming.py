@@ -51,6 +51,7 @@ from collector.pipeline import Pipeline
 from collector.runner import settle_heap
 from collector.sinks.postgres import PostgresSink
 from collector.sinks.writer import BatchWriter
+from collector.shard import ShardConfig
 from exchange_simulator import Simulator
 
 EXCHANGES = {"binance": "binanceusdm", "bybit": "bybit", "okx": "okx"}
@@ -68,9 +69,9 @@ class TimedPostgresSink(PostgresSink):
         self.latencies_ms.extend(now - record.ts for record in records)
 
 
-def others_cpu() -> dict[str, float]:
-    """CPU seconds so far of what shares the machine with us: the simulator (our child process)
-    and PostgreSQL's processes (the server and its backends)."""
+def others_cpu(port: str | None = None) -> dict[str, float]:
+    """CPU seconds so far of what shares the machine with us: the simulator (our child process,
+    or the one listening on `port`) and PostgreSQL's processes (the server and its backends)."""
     def cpu(processes) -> float:
         total = 0.0
         for process in processes:
@@ -79,7 +80,13 @@ def others_cpu() -> dict[str, float]:
                 total += times.user + times.system + times.children_user + times.children_system
         return total
 
-    simulators = [p for p in psutil.Process().children() if "exchange_simulator" in " ".join(p.cmdline())]
+    candidates = psutil.Process().children() if port is None else psutil.process_iter()
+    simulators = []
+    for process in candidates:
+        with contextlib.suppress(psutil.Error):
+            command = process.cmdline()
+            if "exchange_simulator" in " ".join(command) and (port is None or port in command):
+                simulators.append(process)
     postgres = [p for p in psutil.process_iter(["name"]) if p.info["name"] in ("postgres", "postmaster")]
     return {"simulator": cpu(simulators), "postgres": cpu(postgres)}
 
@@ -123,14 +130,14 @@ async def throwaway_database():
         await admin.close()
 
 
-def exchange_source(name: str, config: ExchangeConfig) -> ExchangeSource:
+def exchange_source(name: str, config: ExchangeConfig, shard: ShardConfig = ShardConfig()) -> ExchangeSource:
     """The REST source (markets, fallback) of one exchange, the daemon's defaults otherwise."""
     return ExchangeSource(name, config, performance=PerformanceConfig(), cache=CacheConfig(), retry=RetryConfig(),
-                          circuit_breaker=CircuitBreakerConfig(), semaphore=asyncio.Semaphore(50))
+                          circuit_breaker=CircuitBreakerConfig(), semaphore=asyncio.Semaphore(50), shard=shard)
 
 
 async def run(url: str, database: PostgresConfig, interval: float, seconds: float,
-              profiler: cProfile.Profile | None, *, settle: bool = True) -> dict:
+              profiler: cProfile.Profile | None, *, settle: bool = True, shard: ShardConfig = ShardConfig()) -> dict:
     sim_options = Simulator(port=int(url.rsplit(":", 1)[1]))
     sink = TimedPostgresSink(database, DatabaseConfig())
     sink.latencies_ms = []
@@ -145,7 +152,7 @@ async def run(url: str, database: PostgresConfig, interval: float, seconds: floa
             for name, ccxt_id in EXCHANGES.items():
                 config = ExchangeConfig(ccxt_id=ccxt_id, rate_limit=10000, mode="stream", stream_interval=interval,
                                         ccxt_options=sim_options.ccxt_options(ccxt_id))
-                source = await stack.enter_async_context(exchange_source(name, config))
+                source = await stack.enter_async_context(exchange_source(name, config, shard))
                 owners.append(StreamOwner(source, config, ticker_interval=1.0, retry=RetryConfig(),
                                           publish=pipeline.publish))
             if settle:
@@ -158,7 +165,8 @@ async def run(url: str, database: PostgresConfig, interval: float, seconds: floa
                 await asyncio.sleep(2.0)
                 sink.latencies_ms.clear()
                 frames, updates = frames_sent(url), sum(o.updates for o in owners)
-                others = others_cpu()
+                port = url.rsplit(":", 1)[1]
+                others = others_cpu(port)
                 cpu, wall = time.process_time(), time.monotonic()
                 if profiler:
                     profiler.enable()
@@ -167,7 +175,7 @@ async def run(url: str, database: PostgresConfig, interval: float, seconds: floa
                 if profiler:
                     profiler.disable()
                 cpu, wall = time.process_time() - cpu, time.monotonic() - wall
-                others = {name: seconds - others[name] for name, seconds in others_cpu().items()}
+                others = {name: seconds - others[name] for name, seconds in others_cpu(port).items()}
                 frames, updates = frames_sent(url) - frames, sum(o.updates for o in owners) - updates
                 states = {o.name: o.state for o in owners}
                 for task in tasks:

@@ -22,7 +22,7 @@ from typing import Any
 
 import structlog
 
-from collector import runner
+from collector import metrics, runner
 from collector.config import AppConfig
 from collector.errors import CollectorError, ConfigError, ErrorCode
 from collector.exchanges.source import ExchangeSource
@@ -34,6 +34,7 @@ from collector.latest import LatestRecords
 from collector.pipeline import Pipeline
 from collector.records import Record
 from collector.scheduler import Scheduler, poll_intervals
+from collector.shard import symbols_digest
 from collector.sinks.base import Sink
 from collector.sinks.writer import BatchWriter
 from collector.systemd import Notifier
@@ -121,7 +122,9 @@ class Daemon:
         await stack.enter_async_context(self.journal)
         if config.health.enabled and not once:
             await stack.enter_async_context(
-                HealthServer(config.health, self.snapshot, started_at=self.started_at))
+                HealthServer(config.health, self.snapshot, started_at=self.started_at,
+                             symbols=self.owned_symbols))
+            metrics.shard_info.labels(str(config.shard.number), str(config.shard.count)).set(1)
         await self._start_writers(stack)
         self.pipeline = Pipeline(self.journal, self.writers)
         semaphore = asyncio.Semaphore(config.performance.max_concurrent_requests)
@@ -129,7 +132,7 @@ class Daemon:
             ExchangeSource(name, exchange, performance=config.performance, cache=config.cache,
                            retry=config.retry, circuit_breaker=config.circuit_breaker, semaphore=semaphore,
                            funding_history_days=config.funding_history_days,
-                           settled=self.journal.settled(name))
+                           settled=self.journal.settled(name), shard=config.shard)
             for name, exchange in config.enabled_exchanges.items()
         ]
         # Markets load concurrently: one slow exchange must not hold up the others' start.
@@ -257,12 +260,17 @@ class Daemon:
     def _exchange_status(self, source: ExchangeSource) -> dict[str, Any]:
         owner = next((o for o in self.streams if o.name == source.name), None)
         mode = {"mode": "stream", "stream": owner.status()} if owner else {"mode": "poll"}
-        return {**source.status(), **mode}
+        return {**source.status(), **mode, "symbols_digest": symbols_digest(source.symbols)}
+
+    def owned_symbols(self) -> dict[str, list[str]]:
+        """GET /symbols: each exchange's symbols this shard owns (`--status` fleet checks coverage)."""
+        return {source.name: sorted(source.symbols) for source in self.sources}
 
     def snapshot(self) -> dict[str, Any]:
         sinks = {w.sink.name: w.status() for w in self.writers}
         flushes = [s["last_flush"] for s in sinks.values() if s.get("last_flush")]
         return {
+            "shard": {"index": self.config.shard.number, "count": self.config.shard.count},
             "exchanges": {source.name: {**self._exchange_status(source),
                                         "records_per_min": self.latest.records_per_min(source.name)}
                           for source in self.sources},

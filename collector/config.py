@@ -15,6 +15,9 @@ from urllib.parse import urlsplit
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr,
                       field_validator, model_validator)
 
+from collector.errors import NestedValueError
+from collector.shard import ShardConfig
+
 _EXCHANGE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 DEFAULT_CCXT_IDS = {"binance": "binanceusdm", "bybit": "bybit", "okx": "okx"}
 # ccxt ids with a native decoder (collector/venues/): the default `decoder` there.
@@ -43,15 +46,6 @@ def _path(value: object) -> object:
 
 Host = Annotated[str, AfterValidator(_host)]
 LocalPath = Annotated[Path, BeforeValidator(_path)]
-
-
-class NestedValueError(ValueError):
-    """A problem inside a free-form mapping field: `where` continues the field's path, so the
-    operator reads `...ccxt_options.urls.api.rest`, not the whole mapping."""
-
-    def __init__(self, where: tuple[str, ...], message: str, given: Any) -> None:
-        super().__init__(f"{'.'.join(where)} {message}")
-        self.where, self.message, self.given = where, message, given
 
 
 def _url_leaves(options: Mapping[str, Any], path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
@@ -301,6 +295,7 @@ class AppConfig(Section):
     sqlite: SQLiteConfig = SQLiteConfig()
     parquet: ParquetConfig = ParquetConfig()
     database: DatabaseConfig = DatabaseConfig()
+    shard: ShardConfig = ShardConfig()
 
     @field_validator("exchange_configs")
     @classmethod
@@ -324,6 +319,7 @@ class AppConfig(Section):
         filled = {name: _filled(name, cfg) for name, cfg in self.exchange_configs.items()}
         object.__setattr__(self, "exchange_configs", filled)
         self._apply_performance_batch_size()
+        self._apply_shard_defaults()
         if not self.enabled_sinks:
             raise ValueError("no sink is enabled; enable at least one of rabbitmq, clickhouse, postgres, sqlite, parquet")
         return self
@@ -336,6 +332,25 @@ class AppConfig(Section):
             raise ValueError(f"performance.batch_size ({alias}) and batch_processing.batch_size "
                              f"({batch.batch_size}) differ; keep only batch_processing.batch_size")
         object.__setattr__(self, "batch_processing", batch.model_copy(update={"batch_size": alias}))
+
+    def _apply_shard_defaults(self) -> None:
+        """With more than one shard, what two shards on one host must not share gets its own
+        value unless the config (file or environment) sets it: the journal and the SQLite file
+        under data/shard-<i>/, the health port + index."""
+        shard = self.shard
+        if shard.count == 1:
+            return
+        i, batch, sqlite, health = shard.number, self.batch_processing, self.sqlite, self.health
+        if "spool_dir" not in batch.model_fields_set:
+            object.__setattr__(self, "batch_processing", batch.model_copy(
+                update={"spool_dir": Path(f"./data/shard-{i}/spool")}))
+        if "path" not in sqlite.model_fields_set:
+            object.__setattr__(self, "sqlite", sqlite.model_copy(
+                update={"path": Path(f"./data/shard-{i}/collector.db")}))
+        if "port" not in health.model_fields_set:
+            if health.port + i > 65535:
+                raise ValueError(f"health.port ({health.port}) + shard.index ({i}) is above 65535; set health.port")
+            object.__setattr__(self, "health", health.model_copy(update={"port": health.port + i}))
 
     @property
     def enabled_exchanges(self) -> dict[str, ExchangeConfig]:

@@ -7,6 +7,7 @@ code with its cause and fix, and a test keeps the two in step.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 
 class ErrorCode(StrEnum):
@@ -109,3 +110,13 @@ def one_line(err: BaseException | str, limit: int = 500) -> str:
         if cause is not None and (not str(cause) or str(cause) not in text):
             text += f" ({type(cause).__name__}: {cause})" if str(cause) else f" ({type(cause).__name__})"
     return " ".join(text.split())[:limit]
+
+
+class NestedValueError(ValueError):
+    """A problem below the field a validator runs on (a free-form mapping, a model checking two of
+    its fields together): `where` continues the field's path, so the operator reads
+    `...ccxt_options.urls.api.rest` or `shard.index`, not the whole mapping or section."""
+
+    def __init__(self, where: tuple[str, ...], message: str, given: Any) -> None:
+        super().__init__(f"{'.'.join(where)} {message}")
+        self.where, self.message, self.given = where, message, given

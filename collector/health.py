@@ -1,4 +1,4 @@
-"""/health and /metrics: an aiohttp server inside the daemon's own event loop.
+"""/health, /metrics and /symbols (the symbols this shard owns): an aiohttp server inside the daemon's own event loop.
 
 `health_report` is a pure function of the daemon's snapshot, so the status rules are tested
 without a server; `HealthServer` only serves it. Because the server shares the loop with the
@@ -106,6 +106,7 @@ def health_report(
     document = {
         "status": status,
         "problems": failing + degraded,
+        "shard": snapshot.get("shard") or {"index": 0, "count": 1},
         "uptime_s": round(uptime_s, 3),
         "last_collected": snapshot.get("last_collected"),
         "last_written": snapshot.get("last_written"),
@@ -150,9 +151,11 @@ class HealthServer:
         snapshot: Callable[[], dict[str, Any]],
         *,
         started_at: float | None = None,
+        symbols: Callable[[], dict[str, list[str]]] = dict,
     ) -> None:
         self.config = config
         self._snapshot = snapshot
+        self._symbols = symbols
         self._started_at = time.time() if started_at is None else started_at
         self._probe = ProcessProbe()
         self._runner: web.AppRunner | None = None
@@ -166,6 +169,7 @@ class HealthServer:
         app.router.add_get("/", self._index)
         app.router.add_get("/health", self._health)
         app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/symbols", self._owned_symbols)
         # access_log=None: a scrape every few seconds must not flood the daemon's log.
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
@@ -209,6 +213,10 @@ class HealthServer:
     async def _health(self, request: web.Request) -> web.Response:
         document, status, _ = self._report()
         return web.json_response(document, status=status)
+
+    async def _owned_symbols(self, request: web.Request) -> web.Response:
+        # Apart from /health, which is polled often: ~30 kB with 1,500 symbols per exchange.
+        return web.json_response(self._symbols())
 
     async def _metrics(self, request: web.Request) -> web.Response:
         # ~10 ms of CPU and /proc reads per scrape: off the loop, so polls keep their timing.

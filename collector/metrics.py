@@ -110,6 +110,12 @@ stream_lag = Gauge(
 stream_last_frame_age = Gauge(
     _P + "stream_last_frame_age_seconds", "Seconds since the exchange's websockets last received a frame",
     ["exchange"], registry=REGISTRY)
+shard_info = Gauge(
+    _P + "shard_info", "Always 1: which shard of how many this daemon is (shard.index, shard.count)",
+    ["index", "count"], registry=REGISTRY)
+symbols_owned = Gauge(
+    _P + "symbols_owned", "Symbols of an exchange this shard collects (all of them when unsharded)",
+    ["exchange"], registry=REGISTRY)
 
 
 @lru_cache(maxsize=4096)

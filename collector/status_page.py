@@ -44,7 +44,7 @@ def render_page(document: dict[str, Any], *, now: float) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>crypto-collector: {status}</title><style>{_STYLE}</style><script>{_SCRIPT}</script></head>",
         f'<body data-status="{status}"><h1>crypto-collector <span id="status" class="badge {status}">{status}</span></h1>',
-        f'<div class="meta">up {escape(head["uptime"])} · RSS {escape(head["rss"])} · CPU {escape(head["cpu"])}'
+        f'<div class="meta">{escape(head["shard"])} · up {escape(head["uptime"])} · RSS {escape(head["rss"])} · CPU {escape(head["cpu"])}'
         f" · refreshes every {REFRESH_S}s</div>",
     ]
     if head["problems"]:

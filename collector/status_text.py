@@ -45,7 +45,7 @@ def status(url: str, *, width: int | None = None) -> tuple[str, int]:
 def render(document: dict[str, Any], *, url: str, now: float, width: int = 120) -> str:
     head = view.header(document)
     lines = [f"crypto-collector at {url}: {head['status'].upper()}  "
-             f"(up {head['uptime']}, RSS {head['rss']}, CPU {head['cpu']})"]
+             f"({head['shard']}, up {head['uptime']}, RSS {head['rss']}, CPU {head['cpu']})"]
     if head["problems"]:
         lines += [("problems: " if i == 0 else "  ") + line
                   for i, line in enumerate(_wrap(head["problems"], width - 10))]

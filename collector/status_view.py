@@ -15,7 +15,7 @@ NONE = "-"
 _SINK_LEVELS = {"ok": OK, "down": FAILING}
 
 Row = dict[str, str]
-EXCHANGE_COLUMNS = ("exchange", "breaker", "last success", "records/min", "freshness", "last error")
+EXCHANGE_COLUMNS = ("exchange", "symbols", "breaker", "last success", "records/min", "freshness", "last error")
 SINK_COLUMNS = ("sink", "state", "lag", "queue", "spooled", "drops", "last flush", "last error")
 LATEST_COLUMNS = ("exchange", "symbol", "last", "funding rate", "age")
 
@@ -46,7 +46,22 @@ def header(document: dict[str, Any]) -> Row:
         "rss": f"{process['rss_mb']:.0f} MB" if process.get("rss_mb") is not None else NONE,
         "cpu": f"{process['cpu_percent']:.0f} %" if process.get("cpu_percent") is not None else NONE,
         "problems": "; ".join(document.get("problems") or []),
+        "shard": shard_label(document),
     }
+
+
+def shard_label(document: dict[str, Any]) -> str:
+    """`shard 1/3`; "-" for a daemon that predates shards."""
+    shard = document.get("shard") or {}
+    return f"shard {shard['index']}/{shard['count']}" if "index" in shard else NONE
+
+
+def owned(exchange: dict[str, Any]) -> str:
+    """Symbols this shard collects, of those listed: `512 of 1500` (the count alone unsharded)."""
+    symbols, listed = exchange.get("symbols"), exchange.get("listed")
+    if symbols is None:
+        return NONE
+    return f"{symbols} of {listed}" if listed is not None and listed != symbols else str(symbols)
 
 
 def exchange_rows(document: dict[str, Any], now: float) -> list[Row]:
@@ -58,7 +73,7 @@ def exchange_rows(document: dict[str, Any], now: float) -> list[Row]:
         else:
             level = OK if exchange.get("healthy", True) else DEGRADED
         rows.append({
-            "level": level, "exchange": name, "breaker": str(exchange.get("breaker") or NONE),
+            "level": level, "exchange": name, "symbols": owned(exchange), "breaker": str(exchange.get("breaker") or NONE),
             "last success": age(exchange.get("last_success"), now),
             "records/min": _number(exchange.get("records_per_min"), "{:.0f}"),
             "freshness": _freshness(exchange, never),

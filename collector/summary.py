@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from collector.config import AppConfig, ExchangeConfig
+from collector.shard import ShardConfig
 from collector.masking import mask_data, mask_value
 from collector.weights import estimate, summary_lines
 
@@ -16,7 +17,7 @@ def config_summary(config: AppConfig, path: Path) -> str:
                  f" funding history {config.funding_history_days} days (0 = off)")
     lines.append("  exchanges")
     for name, exchange in config.exchange_configs.items():
-        lines.append(f"    {name:<10} {_exchange(exchange)}")
+        lines.append(f"    {name:<10} {_exchange(exchange, _symbols(name, exchange, config.shard))}")
     lines.append("  sinks")
     for name in ("rabbitmq", "clickhouse", "postgres", "sqlite"):
         lines.append(f"    {name:<10} {_sink(config, name)}")
@@ -38,12 +39,32 @@ def config_summary(config: AppConfig, path: Path) -> str:
     log = config.logging
     where = ", ".join(filter(None, ["console" if log.console else "", f"file {log.file_path}" if log.file else ""]))
     lines.append(f"  logging     {config.log_level} ({log.format}) to {where or 'nowhere'}")
+    lines.append(f"  shard       {_shard(config.shard)}")
     return "\n".join(lines)
 
 
-def _exchange(exchange: ExchangeConfig) -> str:
+def _shard(shard: ShardConfig) -> str:
+    if shard.count == 1:
+        return "0/1 (unsharded: every symbol)"
+    return f"{shard.describe().removeprefix('shard ')}: the symbols rendezvous hashing gives this shard"
+
+
+def _symbols(name: str, exchange: ExchangeConfig, shard: ShardConfig) -> str:
+    """The symbols this shard collects of the exchange; known only when they are configured."""
+    if not exchange.symbols:
+        if shard.count == 1:
+            return "every active linear perpetual"
+        return (f"every active linear perpetual, about 1/{shard.count} of them owned"
+                " (the count is on /health once the markets are loaded)")
+    if shard.count == 1:
+        return ", ".join(exchange.symbols)
+    owned = shard.owned(name, exchange.symbols)
+    listed = ", ".join(s for s in exchange.symbols if s in owned) or "none"
+    return f"owns {len(owned)} of {len(exchange.symbols)}: {listed}"
+
+
+def _exchange(exchange: ExchangeConfig, symbols: str) -> str:
     state = "enabled" if exchange.enabled else "disabled"
-    symbols = ", ".join(exchange.symbols) if exchange.symbols else "every active linear perpetual"
     text = (f"{state}, ccxt {exchange.ccxt_id}, {exchange.decoder or 'ccxt'} decoder, {exchange.rate_limit} req/min,"
             f" timeout {exchange.timeout:g}s, symbols: {symbols}")
     keys = [f"{field} {mask_value(getattr(exchange, field))}"

@@ -7,6 +7,11 @@ requests per poll × polls per minute. With `cache.enabled`, one endpoint asked 
 the same interval (bybit's tickers feed tickers and funding rates; binance's premiumIndex mark
 prices and funding rates) is one request and counted once. The limit is `rate_limit`, the units
 per minute the daemon paces each exchange to; above 80 % `--validate-config` warns.
+
+With shards (`shard.count` > 1) the estimate is this shard's: per-symbol requests (open
+interest, settlements) cover only the symbols it owns, bulk ones are made by every shard in
+full. `fleet_weight` is what `count` shards cost together when they share one IP (one host):
+per-symbol requests split, bulk ones multiply with the shards.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ class Line:
     cost: float | None  # None: ccxt could not price it offline (counted as 1)
     per_minute: float  # requests per minute
     weight: float  # cost units per minute
+    fleet_weight: float = 0.0  # of `count` shards on one IP
 
 
 @dataclass(slots=True)
@@ -52,10 +58,20 @@ class Estimate:
     symbols: int
     symbols_assumed: bool
     lines: list[Line] = field(default_factory=list)
+    shards: int = 1
+    all_symbols: int = 0  # of every shard together
 
     @property
     def weight(self) -> float:
         return sum(line.weight for line in self.lines)
+
+    @property
+    def fleet_weight(self) -> float:
+        return sum(line.fleet_weight for line in self.lines)
+
+    @property
+    def fleet_too_high(self) -> bool:
+        return self.shards > 1 and self.fleet_weight > self.limit
 
     @property
     def share(self) -> float:
@@ -78,21 +94,31 @@ def estimate_exchange(name: str, config: ExchangeConfig, app: AppConfig) -> Esti
     if exchange_id not in ccxt.exchanges or exchange_class is None:
         return None
     exchange = exchange_class(mk.ccxt_config(exchange_id, config))
-    symbols = len(config.symbols) or ASSUMED_SYMBOLS.get(exchange_id, DEFAULT_SYMBOLS)
-    requests: dict[tuple, tuple[Part, float, list[str]]] = {}  # one entry per distinct request
+    every = len(config.symbols) or ASSUMED_SYMBOLS.get(exchange_id, DEFAULT_SYMBOLS)
+    shards = app.shard.count
+    symbols = (len(app.shard.owned(name, config.symbols)) if config.symbols
+               else round(every / shards))  # assumed symbols: this shard's share
+    requests: dict[tuple, tuple[Part, float, float, list[str]]] = {}  # one entry per distinct request
     for kind, interval in poll_intervals(app).items():
         for part in plan(exchange_id, kind, exchange.has):
             key = _request_key(part, kind, interval, app.cache.enabled)
             if key in requests:
-                requests[key][2].append(kind)
-            else:
-                requests[key] = (part, _requests_per_minute(part, kind, interval, symbols), [kind])
-    result = Estimate(name, config.rate_limit, symbols, not config.symbols)
-    for part, per_minute, kinds in requests.values():
-        price = cost(exchange, part)
-        result.lines.append(Line(part.endpoint, tuple(kinds), price, per_minute,
-                                 per_minute * (1.0 if price is None else price)))
+                requests[key][3].append(kind)
+                continue
+            per_minute = _requests_per_minute(part, kind, interval, symbols)
+            fleet = (_requests_per_minute(part, kind, interval, every) if _per_symbol(part, kind)
+                     else per_minute * shards)
+            requests[key] = (part, per_minute, fleet, [kind])
+    result = Estimate(name, config.rate_limit, symbols, not config.symbols, shards=shards, all_symbols=every)
+    for part, per_minute, fleet, kinds in requests.values():
+        price = 1.0 if (found := cost(exchange, part)) is None else found
+        result.lines.append(Line(part.endpoint, tuple(kinds), found, per_minute, per_minute * price,
+                                 fleet * price))
     return result
+
+
+def _per_symbol(part: Part, kind: str) -> bool:
+    return part.per_symbol or kind == "funding_settlement"
 
 
 def cost(exchange: Any, part: Part) -> float | None:
@@ -141,6 +167,14 @@ def summary_lines(estimates: list[Estimate]) -> list[str]:
             price = f"{line.cost:g}" if line.cost is not None else "1 (unknown to ccxt offline)"
             lines.append(f"      {line.endpoint:<18} {'+'.join(line.kinds):<28} cost {price},"
                          f" {line.per_minute:,.2f}/min = {line.weight:,.1f}")
+        if found.shards > 1:
+            lines.append(f"      {found.shards} shards on one IP: {found.fleet_weight:,.0f} of {found.limit:,}"
+                         f" ({found.fleet_weight / found.limit:.0%}) for {found.all_symbols} symbols"
+                         " (bulk requests made by every shard, per-symbol ones split)")
+        if found.fleet_too_high:
+            lines.append(f"    WARNING {found.exchange}: {found.shards} shards on one IP need"
+                         f" {found.fleet_weight:,.0f}/min, above rate_limit {found.limit}/min: put the"
+                         " shards on separate IPs, or give each rate_limit / shard.count")
         if found.too_high:
             lines.append(f"    WARNING {found.exchange}: {found.share:.0%} of rate_limit"
                          f" {found.limit}/min (over {WARN_SHARE:.0%}): raise the intervals or"

@@ -128,6 +128,10 @@ create_venv() {
 
 install_unit() {
     run install -m 0644 -o root -g root "$SOURCE_DIR/deploy/systemd/$UNIT_NAME" "$UNIT_DIR/$UNIT_NAME"
+    # Installed, not enabled: one shard per core instead of the single service (README, "Running
+    # more than one"): systemctl enable --now crypto-collector@{0..3}.service crypto-collector.target
+    run install -m 0644 -o root -g root "$SOURCE_DIR/deploy/systemd/crypto-collector@.service" \
+        "$SOURCE_DIR/deploy/systemd/crypto-collector.target" "$UNIT_DIR/"
     run systemctl daemon-reload
     run systemctl enable "$UNIT_NAME"
 }

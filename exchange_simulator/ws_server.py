@@ -44,7 +44,7 @@ class WsSession:
         self.counters = counters
         self.topics: dict[Topic, None] = {}  # ordered set
         self._fresh: set[Topic] = set()  # subscribed since the last tick pushed: sent at once
-        self._due: dict[str, int] = {}  # channel -> market time (ms) its next push is due
+        self._pushed: dict[str, int] = {}  # channel -> the cadence window of the market clock it was last pushed in
         self._sent: dict[str, Quote] = {}  # symbol -> quote last sent (bybit deltas)
         self._sent_ts = 0
 
@@ -117,12 +117,16 @@ class WsSession:
 
     def _topics_due(self, ts: int) -> list[Topic]:
         """The topics to push in the tick stamped `ts`: those of the channels whose cadence came
-        round (half a tick early counts: ticks do not divide every cadence) and new ones."""
+        round (half a tick early counts: ticks do not divide every cadence) and new ones. The
+        cadence runs on the market's clock, not the session's, as a venue pushes `markPrice@1s`
+        to every subscriber at the same second: two clients connected at different times get
+        the same events (replicas of one shard record the same identities)."""
         half_tick = self.dialect.state.tick * 500
         skipped = set()
         for channel, seconds in self.dialect.cadence.items():
-            if ts + half_tick >= self._due.get(channel, 0):
-                self._due[channel] = ts + int(seconds * 1000)
+            window = int((ts + half_tick) // max(1, int(seconds * 1000)))
+            if window > self._pushed.get(channel, -1):
+                self._pushed[channel] = window
             else:
                 skipped.add(channel)
         fresh, self._fresh = self._fresh, set()

@@ -4,7 +4,8 @@ bulk answer lacks wanted symbols), and the symbols to collect they give (`wanted
 A failed reload keeps the symbols of the last load and is tried again after a minute; a symbol
 that is no longer an active linear perpetual is dropped (the markets alone decide that: one
 request rejecting a symbol does not, see rejections.py), and a newly listed one is collected
-from the next poll on.
+from the next poll on. With shards, `wanted` holds only the symbols this shard owns (shard.py):
+every kind, both modes and the listings and delistings read it, so ownership is this one filter.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 import structlog
 from ccxt.base import errors as ccxt_errors
 
+from collector import metrics
 from collector.errors import ErrorCode, one_line
 from collector.exchanges import markets as mk
 from collector.exchanges.polling import describe, error_code
@@ -29,14 +31,18 @@ _MARKETS_RETRY_AFTER = 60.0  # seconds before a failed markets reload is tried a
 
 class MarketWatch:
     """`load(policy)` asks the exchange for its markets; `current()` gives those ccxt holds;
-    `on_listed(symbols)` hears of every symbol that becomes wanted."""
+    `on_listed(symbols)` hears of every symbol that becomes wanted; `owns(symbol)` says whether
+    this shard collects it."""
 
     def __init__(self, name: str, exchange_id: str, configured: Iterable[str], *, ttl: float,
                  timeout: float, load: Callable[[RetryPolicy], Awaitable[dict]],
-                 current: Callable[[], dict], on_listed: Callable[[Iterable[str]], None]) -> None:
+                 current: Callable[[], dict], on_listed: Callable[[Iterable[str]], None],
+                 owns: Callable[[str], bool] = lambda symbol: True) -> None:
         self.name = name
         self.exchange_id = exchange_id
         self.wanted: frozenset[str] | None = None  # None until markets were loaded once
+        self.listed = 0  # symbols to collect before the shard's share was taken
+        self._owns = owns
         self._configured = tuple(configured)
         self._timeout = timeout
         self._load_markets = load
@@ -97,11 +103,13 @@ class MarketWatch:
             if unknown:  # only reached when the markets could not be loaded at start
                 log.error("unknown_symbols", exchange=self.name, error_code=ErrorCode.CONFIG_003,
                           symbols=unknown, ccxt_id=self.exchange_id)
-        wanted = mk.wanted_symbols(self._configured, markets)
+        listed = mk.wanted_symbols(self._configured, markets)
+        wanted = frozenset(filter(self._owns, listed))
         old = self.wanted
-        self.wanted = wanted
+        self.wanted, self.listed = wanted, len(listed)
+        metrics.child(metrics.symbols_owned, self.name).set(len(wanted))
         if old is None:
-            log.info("markets_loaded", exchange=self.name, symbols=len(wanted))
+            log.info("markets_loaded", exchange=self.name, symbols=len(wanted), listed=len(listed))
             self._on_listed(wanted)
             return
         for symbol in sorted(old - wanted):

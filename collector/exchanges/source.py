@@ -51,6 +51,7 @@ from collector.resilience.cache import TTLCache
 from collector.resilience.ratelimit import RateLimiter
 from collector.resilience.retry import RetryPolicy
 from collector.runner import trim_heap
+from collector.shard import ShardConfig
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +80,7 @@ class ExchangeSource:
         markets_ttl: float = 900.0,
         funding_history_days: float = 0.0,
         settled: Mapping[str, int] | None = None,
+        shard: ShardConfig = ShardConfig(),
     ) -> None:
         """`settled`: symbol -> the newest settlement already journaled (Journal.settled), where
         each symbol's settled funding continues after a restart."""
@@ -95,7 +97,8 @@ class ExchangeSource:
         self.markets_ttl = markets_ttl
         self._markets = MarketWatch(name, self.exchange_id, config.symbols, ttl=markets_ttl,
                                     timeout=config.timeout, load=self._load_markets,
-                                    current=lambda: self.exchange.markets, on_listed=self._track_new)
+                                    current=lambda: self.exchange.markets, on_listed=self._track_new,
+                                    owns=partial(shard.owns, name))
         # The dedup memory of emitted records stays on whatever `cache.enabled` says (that governs
         # only the reuse of responses): bounded by `cache.max_size`, forgotten after `default_ttl`.
         self._last_ts = TTLCache(max_size=cache.max_size, default_ttl=cache.default_ttl)
@@ -317,4 +320,4 @@ class ExchangeSource:
 
     def status(self) -> dict:
         return {**exchange_status(self._kinds, len(self.symbols), self._clock()),
-                **last_recovery(self._kinds.values())}
+                **last_recovery(self._kinds.values()), "listed": self._markets.listed}

@@ -62,6 +62,9 @@ ARCHIVE_LAYOUT = "collector/archive/layout.py"
 ARCHIVE_TABLES = "collector/archive/tables.py"
 ARCHIVE_COMPACTION = "collector/archive/compaction.py"
 EXPORT = "collector/export.py"
+SHARD = "collector/shard.py"
+MARKET_WATCH = "collector/exchanges/market_watch.py"
+FLEET = "collector/status_fleet.py"
 
 T_BREAKER = "tests/unit/resilience/test_breaker.py"
 T_RETRY = "tests/unit/resilience/test_retry.py"
@@ -92,6 +95,10 @@ T_ARCHIVE_EXPORT = ("tests/e2e/test_parquet_archive.py::"
                     "test_export_writes_a_range_as_csv_and_parquet_from_the_archive_or_sqlite")
 T_LIFECYCLE_SECRETS = "tests/e2e/test_lifecycle.py::test_secrets_never_reach_the_logs"
 T_RUNNER = "tests/unit/test_runner.py"
+T_SHARD = "tests/unit/test_shard.py"
+T_SHARDS_POLL = "tests/e2e/test_shards.py::test_three_shards_collect_every_symbol_exactly_once[poll]"
+T_SHARD_COLLECTION = "tests/integration/test_shard_collection.py"
+T_SHARDS_STREAM = "tests/e2e/test_shards.py::test_three_shards_collect_every_symbol_exactly_once[stream]"
 T_STREAM_SILENCE = ("tests/integration/test_streaming_faults.py::"
                     "test_a_stream_fault_is_detected_covered_by_rest_and_recovered_with_one_line_each[bybit-ws_silence]")
 T_STREAM_FILLS = ("tests/integration/test_streaming_values.py::"
@@ -578,7 +585,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              breaks="a restart re-sends every settlement of the window; ClickHouse then keeps other "
                     "received_at values than PostgreSQL and SQLite", tests=T_SETTLED_RESTART),
     mutation("app.sources_not_given_the_journaled_settlements", APP,
-             "settled=self.journal.settled(name))", "settled=None)",
+             "settled=self.journal.settled(name), shard=", "settled=None, shard=",
              breaks="the daemon's restart fetches settled funding from the window's start and publishes it again",
              tests=T_SETTLED_DAEMON),
     mutation("writer.cursor_committed_before_the_sink_confirmed", WRITER,
@@ -781,4 +788,41 @@ MUTATIONS: tuple[Mutation, ...] = (
              "column = column.cast(pa.int64())",
              breaks="CSV timestamps are milliseconds under tardis' column names, which mean microseconds",
              tests=T_ARCHIVE_EXPORT),
+    # --- shards: who owns a symbol ------------------------------------------------------------
+    mutation("shard.symbol_owned_by_two_shards", SHARD,
+             "return self.count == 1 or owner(exchange, symbol, self.count) == self._number",
+             "return self.count == 1 or owner(exchange, symbol, self.count) in "
+             "(self._number, (self._number + 1) % self.count)",
+             breaks="every symbol is collected by two shards: twice the requests, twice the rows to dedup",
+             tests=(T_SHARD, T_SHARDS_POLL)),
+    mutation("shard.bulk_rows_of_unowned_symbols_emitted", NORMALIZE,
+             "        for symbol, entry in primary.items():\n            if symbol not in wanted:\n",
+             "        for symbol, entry in primary.items():\n            if False:\n",
+             breaks="a shard's bulk tickers answer emits every symbol's record, not only its own",
+             tests=(T_SHARD_COLLECTION, T_SHARDS_POLL)),
+    mutation("shard.ownership_not_applied_to_the_symbols", MARKET_WATCH,
+             "wanted = frozenset(filter(self._owns, listed))", "wanted = listed",
+             breaks="every shard collects every symbol, in both modes",
+             tests=(T_SHARD, T_SHARDS_STREAM)),
+    mutation("shard.owner_from_pythons_salted_hash", SHARD,
+             'return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big")',
+             "return hash(key)",
+             breaks="two hosts (or one after a restart) disagree on who owns a symbol",
+             tests=T_SHARD),
+    mutation("shard.auto_ignores_the_host_name", SHARD,
+             "number = ordinal(host)", "number = 0",
+             breaks="every pod of the StatefulSet is shard 0: the other shards' symbols are never collected",
+             tests=(T_SHARD, "tests/unit/deploy/test_kubernetes.py")),
+    mutation("shard.two_shards_share_one_journal", CONFIG,
+             'update={"spool_dir": Path(f"./data/shard-{i}/spool")}', 'update={"spool_dir": batch.spool_dir}',
+             breaks="two shards on one host write one journal directory",
+             tests=T_SHARD),
+    mutation("fleet.replicas_counted_as_two_shards", FLEET,
+             "owned.update(frozenset().union(*sets))", "[owned.update(s) for s in sets]",
+             breaks="--status --url ... reports a shard's replicas as symbols collected twice",
+             tests="tests/unit/test_status_fleet.py"),
+    mutation("fleet.uncollected_symbols_not_reported", FLEET,
+             "if len(owned) < listed or missing:", "if False:",
+             breaks="--status --url ... says nothing of the symbols no shard collects",
+             tests="tests/unit/test_status_fleet.py"),
 )

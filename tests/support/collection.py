@@ -15,6 +15,7 @@ import pytest
 from collector.config import CacheConfig, CircuitBreakerConfig, ExchangeConfig, PerformanceConfig, RetryConfig
 from collector.exchanges.source import ExchangeSource
 from collector.records import FundingRate, Ticker, validate
+from collector.shard import ShardConfig
 from exchange_simulator import Quote, Simulator
 
 EXCHANGES = {"binance": "binanceusdm", "bybit": "bybit", "okx": "okx"}
@@ -33,7 +34,8 @@ def decoders(request):
 
 def make_source(sim: Simulator, name: str, *, semaphore: asyncio.Semaphore | None = None,
                 retry: RetryConfig | None = None, breaker: CircuitBreakerConfig | None = None,
-                markets_ttl: float = 900.0, cache: CacheConfig | None = None, **settings) -> ExchangeSource:
+                markets_ttl: float = 900.0, cache: CacheConfig | None = None, shard: ShardConfig = ShardConfig(),
+                funding_history_days: float = 0.0, **settings) -> ExchangeSource:
     ccxt_id = EXCHANGES[name]
     options = settings.pop("ccxt_options", {})
     settings.setdefault("decoder", DECODER["decoder"])
@@ -45,6 +47,7 @@ def make_source(sim: Simulator, name: str, *, semaphore: asyncio.Semaphore | Non
         retry=retry or RetryConfig(max_attempts=3, base_delay=0.05, max_delay=0.5),
         circuit_breaker=breaker or CircuitBreakerConfig(),
         semaphore=semaphore or asyncio.Semaphore(50), markets_ttl=markets_ttl,
+        shard=shard, funding_history_days=funding_history_days,
     )
 
 

@@ -39,7 +39,8 @@ def writer(name: str, state: str, last_flush: float | None):
 
 
 def source(name: str):
-    return SimpleNamespace(name=name, status=lambda: {"breaker": "closed", "consecutive_failures": 0})
+    return SimpleNamespace(name=name, symbols=frozenset({"BTC/USDT:USDT"}),
+                           status=lambda: {"breaker": "closed", "consecutive_failures": 0})
 
 
 class AcceptingJournal:

@@ -26,7 +26,7 @@ def document(exchanges=None, sinks=None, **extra):
 
 def test_a_healthy_exchange_row_reads_fresh_with_its_rate_and_no_error():
     [row] = view.exchange_rows(document(), NOW)
-    assert row == {"level": "ok", "exchange": "binance", "breaker": "closed", "last success": "4s ago",
+    assert row == {"level": "ok", "exchange": "binance", "symbols": "-", "breaker": "closed", "last success": "4s ago",
                    "records/min": "1200", "freshness": "fresh (exchange time moved 3s ago)", "last error": "-"}
 
 
@@ -76,3 +76,17 @@ def test_the_page_escapes_what_exchanges_and_errors_say():
     page = render_page(doc, now=NOW)
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_a_shard_shows_its_index_and_how_many_of_the_listed_symbols_it_owns():
+    report = document({"binance": exchange(symbols=170, listed=512)}, shard={"index": 1, "count": 3})
+    assert view.header(report)["shard"] == "shard 1/3"
+    [row] = view.exchange_rows(report, NOW)
+    assert row["symbols"] == "170 of 512"
+    assert "shard 1/3" in render_page(report, now=NOW)
+
+
+def test_an_unsharded_daemon_shows_shard_0_of_1_and_the_symbol_count_alone():
+    report = document({"binance": exchange(symbols=512, listed=512)})
+    assert view.header(report)["shard"] == "shard 0/1"
+    assert view.exchange_rows(report, NOW)[0]["symbols"] == "512"

@@ -30,8 +30,21 @@ def test_the_summary_names_intervals_exchanges_sinks_delivery_resilience_health_
                      "sqlite": "enabled, data/collector.db"}
     assert lines[10] == ("  delivery    batch 1000 records or 5s, queue 100000 per sink, spool data/spool"
                          " (max 1024 MiB)")
-    assert lines[-2] == "  health      http://127.0.0.1:8080/health"
-    assert lines[-1] == "  logging     INFO (auto) to console, file logs/collector.log"
+    assert lines[-3] == "  health      http://127.0.0.1:8080/health"
+    assert lines[-2] == "  logging     INFO (auto) to console, file logs/collector.log"
+    assert lines[-1] == "  shard       0/1 (unsharded: every symbol)"
+
+
+def test_a_shard_says_which_of_the_configured_symbols_it_owns_and_its_own_port_and_files():
+    symbols = ["BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT", "XRP/USDT:USDT", "DOGE/USDT:USDT"]
+    config = configured(exchange_configs={"binance": {"symbols": symbols}, "okx": {}},
+                        shard={"count": 4, "index": 2})
+    text = config_summary(config, Path("p.yaml"))
+    assert "  shard       2/4: the symbols rendezvous hashing gives this shard" in text
+    # owners pinned in tests/unit/test_shard.py: BTC and DOGE are shard 2's of these
+    assert "symbols: owns 2 of 5: BTC/USDT:USDT, DOGE/USDT:USDT" in text
+    assert "every active linear perpetual, about 1/4 of them owned" in text
+    assert "http://127.0.0.1:8082/health" in text and "data/shard-2/collector.db" in text
 
 
 def test_no_secret_is_printed_only_whether_it_is_set():

@@ -3,8 +3,10 @@ request shared by two kinds counted once when the cache can serve it, a warning 
 
 from __future__ import annotations
 
+import pytest
+
 from collector.config import AppConfig
-from collector.weights import estimate
+from collector.weights import estimate, summary_lines
 
 TWO = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
 
@@ -42,3 +44,23 @@ def test_a_request_two_kinds_share_at_one_interval_counts_once_with_the_cache_on
     assert lines(cached) == {"tickers": (("ticker", "funding_rate"), 5.0, 1.0, 5.0)}
     assert uncached.weight == 10.0 and len(uncached.lines) == 2
     assert apart.weight == 5.0 + 1.0
+
+
+def test_a_shard_pays_the_bulk_requests_in_full_and_only_its_share_of_the_per_symbol_ones(tmp_path):
+    symbols = [f"COIN{i}/USDT:USDT" for i in range(60)]
+    base = {"exchange_configs": {"binance": {"symbols": symbols}}}
+    one = AppConfig.model_validate(base)
+    sharded = AppConfig.model_validate({**base, "shard": {"count": 3, "index": 1}})
+    [whole], [part] = estimate(one), estimate(sharded)
+    owned = len(sharded.shard.owned("binance", symbols))
+    assert part.symbols == owned < 60
+    bulk = {line.endpoint: line.weight for line in whole.lines if line.endpoint != "open_interest"}
+    per_symbol = {line.endpoint: line.weight for line in part.lines}
+    assert {e: per_symbol[e] for e in bulk if e != "funding_history"} == {e: w for e, w in bulk.items()
+                                                                         if e != "funding_history"}
+    open_interest = next(line for line in part.lines if line.endpoint == "open_interest")
+    assert open_interest.weight == pytest.approx(owned * 60 / sharded.open_interest_interval)
+    # three shards on one IP: every bulk request three times, each symbol's requests once
+    whole_bulk = sum(w for e, w in bulk.items() if e != "funding_history")
+    assert part.fleet_weight == pytest.approx(whole.weight + 2 * whole_bulk)
+    assert "3 shards on one IP" in "\n".join(summary_lines([part]))
