@@ -28,6 +28,11 @@ class LiveOffers:
         """Records queued."""
         return self._count
 
+    @property
+    def end(self) -> int | None:
+        """The seq after the last queued record; None when nothing is queued."""
+        return self._end if self._queue else None
+
     def offer(self, records: list[Record], first_seq: int, position: int) -> bool:
         """Queue `records` if they follow on; `position` is where the writer has filled to."""
         expected = self._end if self._queue else position

@@ -127,15 +127,16 @@ class ArchiveWriter:
         metrics.sink_lag.labels(sink=self.name).set(0)
 
     def held_until(self) -> int:
-        """The journal's `Reader`: the open part's records are in memory and archived from there
-        when their segment goes (a full journal); a pending range is read back from disk."""
-        return self._filled_to if self._range is not None else self._next_seq
+        """The journal's `Reader`: the open part's records and the live offers queued after them
+        are in memory and archived from there when their segment goes (a full journal); a
+        pending range is read back from disk, so it holds none."""
+        held = self._filled_to if self._range is not None else self._next_seq
+        queued = self._offers.end
+        return held if queued is None else max(held, queued)
 
     def _held_and_gone(self) -> int:
-        """Records of the open part the journal no longer has: lost if the part is forgotten."""
-        if self._range is None:
-            return 0
-        return max(0, min(self._filled_to, self._journal.oldest_seq) - self._next_seq)
+        """Records held in memory that the journal no longer has: lost once they are forgotten."""
+        return max(0, min(self.held_until(), self._journal.oldest_seq) - self._next_seq)
 
     def offer(self, records: list[Record], first_seq: int) -> None:
         """The journal's live offer: kept while caught up (LiveOffers), never blocks."""

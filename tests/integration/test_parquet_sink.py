@@ -19,6 +19,7 @@ from collector.journal import Journal
 from collector.records import Ticker
 from collector.sinks.parquet import ArchiveWriter
 from tests.support.archive import archive_files, expected_rows, rows_by_duckdb, rows_by_pyarrow
+from tests.support.memory_sink import eventually
 from tests.support.records import mixed_records
 
 DAY1 = 1_764_547_200_000  # 2025-12-01T00:00:00Z
@@ -305,3 +306,50 @@ async def test_a_caught_up_writer_converts_live_records_without_reading_the_jour
             assert writer.following
     assert spooled() == before
     assert rows_by_pyarrow(tmp_path / "a", "ticker") == expected_rows(records, "ticker")
+
+
+async def test_a_full_journal_counts_nothing_the_archive_holds_and_exactly_what_a_failed_part_forgets(tmp_path):
+    """`records_dropped` is what the archive will never get: the open part and the live offers are
+    in memory and archived from there when the full journal deletes their segments; a part that
+    then fails to be written is forgotten, and its records the journal no longer has are lost."""
+    records = [Ticker("okx", f"S{i % 50}/USDT:USDT", DAY1 + i, DAY1 + i, last=float(i)) for i in range(6000)]
+    small = {"max_bytes": 64 * 1024, "frame_records": 100, "segment_bytes": 16 * 1024}
+
+    async with Journal(tmp_path / "spool", **small) as journal:
+        async with ArchiveWriter(config(tmp_path / "held", roll_interval=3600.0), journal) as writer:
+            await journal.append(records[:10])
+            await writer.flush()
+            await eventually(lambda: writer._offers.following)  # caught up: live offers from here on
+            await journal.append(records[10:])
+            assert journal.oldest_seq > 1000, "the journal was full and deleted its oldest segments"
+            await writer.flush()
+            assert journal.dropped("parquet") == 0
+    assert len(rows_by_pyarrow(tmp_path / "held", "ticker")) == 6000
+
+    refused = [False]
+
+    def opener(path: Path):
+        if refused[0]:
+            raise OSError(28, "No space left on device")
+        return open(path, "wb")  # noqa: SIM115
+
+    async with Journal(tmp_path / "spool2", **small) as journal:
+        async with ArchiveWriter(config(tmp_path / "lost", roll_interval=3600.0), journal, opener=opener,
+                                 retry_delays=[0.05]) as writer:
+            await journal.append(records[:10])
+            await writer.flush()
+            await eventually(lambda: writer._offers.following)
+            refused[0] = True
+            await journal.append(records[10:])
+            oldest = journal.oldest_seq
+            await writer.flush()  # the part fails: forgotten, its records read back from the journal
+            refused[0] = False
+            async with asyncio.timeout(60):  # the retry reads back what the journal still has
+                while journal.cursor("parquet") < journal.end_seq:
+                    await writer.flush()
+                    await asyncio.sleep(0.05)
+            dropped = journal.dropped("parquet")
+    rows = rows_by_pyarrow(tmp_path / "lost", "ticker")
+    assert 0 < dropped <= oldest - 10, "the forgotten part's records the journal no longer had"
+    assert len(rows) + dropped == 6000 and len({row[:3] for row in rows}) == len(rows), \
+        "every record is archived once or counted as dropped, never both, never neither"
