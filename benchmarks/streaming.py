@@ -44,8 +44,8 @@ from collector.config import (BatchProcessingConfig, CacheConfig, CircuitBreaker
                               ExchangeConfig, PerformanceConfig, PostgresConfig, RetryConfig)
 from collector.exchanges import markets as mk
 from collector.exchanges.source import ExchangeSource
-from collector.exchanges.stream import StreamOwner
-from collector.exchanges.stream_dialects import DIALECTS, chunks
+from collector.streams.owner import StreamOwner
+from collector.streams.dialects import DIALECTS, chunks
 from collector.journal import Journal
 from collector.pipeline import Pipeline
 from collector.runner import settle_heap

@@ -146,7 +146,7 @@ def mark_price_frame(frame: Mapping[str, Any]) -> Values:
 
 def mark_price_funding(frame: Mapping[str, Any]) -> Values:
     """`markPriceUpdate` → a funding rate's values: r rate, T next funding time, p mark, i index
-    (the raw frame's text, as stream_dialects.binance_mark_price reads it; no rate: skipped)."""
+    (the raw frame's text, as streams.dialects.binance_mark_price reads it; no rate: skipped)."""
     get = frame.get
     rate = number(get("r"))
     if rate is None:

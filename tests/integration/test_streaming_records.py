@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from collector import metrics
-from collector.exchanges import stream_report
+from collector.streams import report as stream_report
 from exchange_simulator import Simulator
 from tests.support.collection import EXCHANGES
 from tests.support.streams import streaming, wait_until

@@ -20,7 +20,7 @@ from tests.support.streams import streaming, wait_until
 STREAM_TICKER_FIELDS = {**TICKER_FIELDS, "okx": [f for f in TICKER_FIELDS["okx"]
                                                if f[0] not in ("index_price", "open_interest")]}
 STREAM_FUNDING_FIELDS = {**FUNDING_FIELDS, "binance": [f for f in FUNDING_FIELDS["binance"] if f[0] != "interest_rate"]}
-# Ticker fields taken from another stream of the exchange (stream_dialects.Fill).
+# Ticker fields taken from another stream of the exchange (streams.dialects.Fill).
 FILLED = {"binance": {"bid", "ask", "mark_price", "index_price"}, "bybit": set(), "okx": {"mark_price"}}
 
 

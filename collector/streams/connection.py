@@ -6,7 +6,7 @@ sweeps) tears it down, close the instance, wait the backoff and start again. Its
 per connection gives each list of symbols its own socket on every venue (ccxt pro shares one
 socket per URL within an instance).
 
-Each session's instance has a `FrameGate` in front of its message handler (stream_gate.py):
+Each session's instance has a `FrameGate` in front of its message handler (ccxtpro.py):
 every frame it hands ccxt pro is parsed into ccxt pro's cache, and the entry it made is queued
 (`pending`) for the owner's next sweep, so no parsed update is missed even when several arrive
 between two sweeps. The session watches once, to subscribe, then only checks that the socket is
@@ -24,8 +24,8 @@ import structlog
 from ccxt.base import errors as ccxt_errors
 
 from collector.errors import ErrorCode, one_line
-from collector.exchanges.stream_dialects import Channel
-from collector.exchanges.stream_gate import FrameGate
+from collector.streams.dialects import Channel
+from collector.streams.ccxtpro import FrameGate
 from collector.resilience.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)
@@ -253,7 +253,7 @@ class Connection:
     def _market_ids(self, exchange: Any) -> dict[str, str]:
         """Market id -> symbol of this connection's symbols. Not in the session's frame: a local
         there would hold the markets tables the session opened with until it ends, past every
-        reload (the instance itself takes the reloaded ones, stream_markets.share_markets)."""
+        reload (the instance itself takes the reloaded ones, markets.share_markets)."""
         markets = exchange.markets or {}
         return {markets[s]["id"]: s for s in self.symbols if s in markets}
 

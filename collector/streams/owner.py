@@ -1,9 +1,9 @@
 """Streaming mode of one exchange: its websocket connections, conflation, watchdog, REST fallback.
 
-`StreamOwner.run()` owns one task per connection (stream_connection.py), a sweep task, a fallback
+`StreamOwner.run()` owns one task per connection (connection.py), a sweep task, a fallback
 task and a listings task, all in a TaskGroup. The sweep takes the entries ccxt pro parsed and
 emits the records with something new (observations.py). Conflation happens before ccxt pro parses
-(stream_gate.py): each connection hands ccxt pro at most one frame per market and
+(ccxtpro.py): each connection hands ccxt pro at most one frame per market and
 `stream_interval` (the first of each interval of the exchange's clock; the newest of the others
 only if no later one comes for an interval) and queues every entry ccxt pro parsed; the sweep,
 every 50 ms, emits what was queued. So a symbol yields at most one record per kind and
@@ -11,11 +11,11 @@ interval, the record leaves within a sweep of its update, and with 0 every updat
 its `received_at` is when its frame came. A stop takes one last sweep into the pipeline before
 the connections close: every kept frame and every record still waiting is written.
 A record takes the fields other streams of the exchange carry (the dialect's fills: binance
-bid/ask and mark/index) and its funding interval as it is emitted (stream_merge.py). The same
+bid/ask and mark/index) and its funding interval as it is emitted (merge.py). The same
 sweep is the watchdog: a connection with no new data for `stream_stale_after` (plus its
 channel's `quiet`), or half of whose symbols stopped advancing for that long, is torn down and
 resubscribed with backoff. While any connection is not delivering, the exchange's stream is
-down (stream_state.py): REST polling (the exchange's own `ExchangeSource.poll`) covers that
+down (state.py): REST polling (the exchange's own `ExchangeSource.poll`) covers that
 connection's symbols, both kinds, every `ticker_interval`, and hands back once every connection
 delivers again. One log line when the stream goes down (STREAM_001, or STREAM_002 for a rejected
 subscription), one when it recovers. The listings task reloads the markets every `markets_ttl`:
@@ -40,16 +40,16 @@ import structlog
 from collector import metrics
 from collector.config import ExchangeConfig, RetryConfig
 from collector.errors import ErrorCode, one_line
-from collector.exchanges import stream_markets, stream_report
+from collector.streams import markets as stream_markets, report as stream_report
 from collector.exchanges.fields import MalformedEntry
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.observations import streamed
 from collector.exchanges.source import ExchangeSource
-from collector.exchanges.stream_connection import Connection
-from collector.exchanges.stream_dialects import DIALECTS, Channel, chunks
-from collector.exchanges.stream_gate import FrameGate
-from collector.exchanges.stream_merge import Merger
-from collector.exchanges.stream_state import StreamState
+from collector.streams.connection import Connection
+from collector.streams.dialects import DIALECTS, Channel, chunks
+from collector.streams.ccxtpro import FrameGate
+from collector.streams.merge import Merger
+from collector.streams.state import StreamState
 from collector.records import Record
 from collector.resilience.retry import RetryPolicy
 from collector.runner import trim_heap

@@ -14,7 +14,7 @@ import structlog
 
 from collector import metrics
 from collector.errors import ErrorCode
-from collector.exchanges.stream_connection import Connection
+from collector.streams.connection import Connection
 from collector.records import Record
 
 log = structlog.get_logger(__name__)
