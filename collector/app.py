@@ -27,7 +27,7 @@ from collector.config import AppConfig
 from collector.errors import CollectorError, ConfigError, ErrorCode
 from collector.exchanges.source import ExchangeSource
 from collector.streams.owner import StreamOwner
-from collector.streams.connection import UnreadableFrames
+from collector.streams.ccxtpro import UnreadableFrames
 from collector.health import HealthServer
 from collector.journal import Journal
 from collector.latest import LatestRecords

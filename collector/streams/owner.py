@@ -45,10 +45,13 @@ from collector.exchanges.fields import MalformedEntry
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.observations import streamed
 from collector.exchanges.source import ExchangeSource
-from collector.streams.connection import Connection
+from collector.streams.conflation import Conflation
+from collector.streams.connection import Connection, Session
 from collector.streams.dialects import DIALECTS, Channel, chunks
-from collector.streams.ccxtpro import FrameGate
+from collector.streams.ccxtpro import CcxtProSession, FrameGate
 from collector.streams.merge import Merger
+from collector.streams.native import BadFrames, NativeSession
+from collector.streams.native_dialects import NATIVE_DIALECTS, WIRES
 from collector.streams.state import StreamState
 from collector.records import Record
 from collector.resilience.retry import RetryPolicy
@@ -67,7 +70,9 @@ class StreamOwner:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.name = source.name
         self.source = source
-        self.dialect = DIALECTS[source.exchange_id]
+        # decoder: native opens the venue's websockets itself (native.py); ccxt watches through ccxt pro
+        self.native = config.decoder == "native" and source.exchange_id in NATIVE_DIALECTS
+        self.dialect = (NATIVE_DIALECTS if self.native else DIALECTS)[source.exchange_id]
         self._ticker_interval = ticker_interval
         self._interval = config.stream_interval
         self._stale_after = config.stream_stale_after
@@ -145,7 +150,7 @@ class StreamOwner:
     def _build_connections(self, symbols: list[str] | None = None, first: int = 0) -> list[Connection]:
         symbols = sorted(self.source.symbols) if symbols is None else symbols
         return [
-            Connection(self.name, index, channel, part, open_exchange=self._open_exchange, gate=self._gate(channel),
+            Connection(self.name, index, channel, part, session=self._session(channel, index),
                        on_change=self._connection_changed, backoff=self._backoff, clock=self._clock)
             for channel in self.dialect.channels
             for index, part in enumerate(chunks(symbols, self.dialect.symbols_per_connection), start=first)
@@ -161,7 +166,7 @@ class StreamOwner:
                 await self.source.refresh_markets()
                 await self._learn_missing_intervals()  # first: a listing added now is asked below
                 await self._follow_listings(group)
-                if stream_markets.share_markets(self.source, self.connections):  # after: a new listing's interval is known before any frame of it is read
+                if not self.native and stream_markets.share_markets(self.source, self.connections):  # after: a new listing's interval is known before any frame of it is read
                     trim_heap()  # the tables they let go of were freed
             except ccxt_errors.BaseError:
                 continue  # a failed reload keeps the last markets (logged by the source)
@@ -193,12 +198,31 @@ class StreamOwner:
                 self.connections.remove(connection)
             self._merger.watch(self.connections)
 
+    def _session(self, channel: Channel, index: int) -> Session:
+        if not self.native:
+            return CcxtProSession(self._open_exchange, self._gate(channel))
+        exchange_id = self.source.exchange_id
+        wire = WIRES[exchange_id]
+        configured = (getattr(self.source.exchange, "urls", None) or {}).get("api", {}).get("ws")
+        gate = partial(Conflation, self.dialect.frame_ident, self.dialect.frame_merge, self._interval_of(channel),
+                       self._clock)
+        return NativeSession(wire, wire.url(configured, channel.name), ident=self.dialect.frame_ident, gate=gate,
+                             market_ids=self._market_ids, bad=BadFrames(f"{self.name}:{channel.name}:{index}"))
+
+    def _market_ids(self, symbols: tuple[str, ...]) -> dict[str, str]:
+        """Market id -> symbol of `symbols`, from the REST source's loaded markets."""
+        markets = self.source.exchange.markets or {}
+        return {markets[s]["id"]: s for s in symbols if s in markets}
+
+    def _interval_of(self, channel: Channel) -> float:
+        return self._interval if channel.kinds else max(self._interval, _FILL_EVERY)
+
     def _gate(self, channel: Channel) -> Callable[..., FrameGate]:
         """The gate factory of `channel`'s connections. A channel that only fills other records
         (binance bookTicker, okx mark-price) is parsed when a record reads it (Merger: the kept
         frame first), so even with `stream_interval: 0` it is not parsed frame by frame: once
         per `_FILL_EVERY` at least keeps the watchdog's view of it."""
-        interval = self._interval if channel.kinds else max(self._interval, _FILL_EVERY)
+        interval = self._interval_of(channel)
         return partial(FrameGate, ident=self.dialect.frame_ident, merge=self.dialect.frame_merge, interval=interval,
                        clock=self._clock)
 

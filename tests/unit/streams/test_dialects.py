@@ -10,7 +10,7 @@ from structlog.testing import capture_logs
 
 from collector.exchanges.fields import MalformedEntry
 from collector.exchanges.normalize import Normalizer
-from collector.streams.connection import UnreadableFrames
+from collector.streams.ccxtpro import UnreadableFrames
 from collector.streams.dialects import DIALECTS, binance_mark_price, bybit_ticker, chunks
 from collector.records import FundingRate, Ticker
 
