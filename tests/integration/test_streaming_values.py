@@ -8,10 +8,15 @@ import asyncio
 import collections
 import time
 
+import pytest
+
 from collector.records import FundingRate, Ticker, validate
 from exchange_simulator import Simulator
-from tests.support.collection import EXCHANGES, FUNDING_FIELDS, TICKER_FIELDS
+from tests.support.collection import EXCHANGES, FUNDING_FIELDS, TICKER_FIELDS, decoders  # noqa: F401 (fixture)
 from tests.support.streams import streaming, wait_until
+
+# Each test runs once per decoder (native: the daemon's own websockets; ccxt: ccxt pro).
+pytestmark = pytest.mark.usefixtures("decoders")
 
 # binance's markPrice stream has no interest rate (REST premiumIndex has); ccxt pro watches
 # neither okx's index-tickers for a swap nor its open-interest channel (TROUBLESHOOTING.md,

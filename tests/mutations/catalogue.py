@@ -90,11 +90,11 @@ T_SETTLED_DAEMON = "tests/e2e/test_settlement_restart.py"
 T_LIFECYCLE_SECRETS = "tests/e2e/test_lifecycle.py::test_secrets_never_reach_the_logs"
 T_RUNNER = "tests/unit/test_runner.py"
 T_STREAM_SILENCE = ("tests/integration/test_streaming_faults.py::"
-                    "test_a_stream_fault_is_detected_covered_by_rest_and_recovered_with_one_line_each[bybit-ws_silence]")
+                    "test_a_stream_fault_is_detected_covered_by_rest_and_recovered_with_one_line_each[native-bybit-ws_silence]")
 T_STREAM_FILLS = ("tests/integration/test_streaming_values.py::"
                   "test_with_zero_a_channel_that_only_fills_is_parsed_when_read_not_frame_by_frame")
 T_STREAM_LISTING = ("tests/integration/test_streaming_faults.py::"
-                    "test_a_symbol_listed_while_streaming_is_streamed_without_a_restart_or_a_fallback[okx]")
+                    "test_a_symbol_listed_while_streaming_is_streamed_without_a_restart_or_a_fallback[ccxt-okx]")
 T_STREAM_INTERVALS = ("tests/integration/test_streaming_faults.py::"
                       "test_a_binance_funding_interval_is_left_empty_while_funding_info_fails_and_filled_once_it_answers")
 T_RECORDED = "tests/unit/exchanges/test_recorded_payloads.py"
