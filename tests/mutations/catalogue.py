@@ -741,6 +741,12 @@ MUTATIONS: tuple[Mutation, ...] = (
              "        except FRAME_ERRORS:\n            raise\n",
              breaks="one truncated or odd frame ends the native connection (a reconnect, a traceback)",
              tests=T_NATIVE_BAD_FRAME),
+    mutation("native_plans.swaps_kept_after_a_reload", "collector/exchanges/source.py",
+             "        forget_swaps(self.exchange)\n", "",
+             breaks="a streaming exchange with the native decoder keeps a whole old generation of markets alive "
+                    "after each reload (its REST swaps table is rebuilt only at the next native poll)",
+             tests=("tests/integration/test_streaming_faults.py::"
+                    "test_a_symbol_listed_while_streaming_is_streamed_without_a_restart_or_a_fallback[native-binance]",)),
     mutation("config.native_decoder_on_every_exchange", CONFIG,
              "native = ccxt_id in NATIVE_DECODER_IDS", "native = True",
              breaks="gate or bitget default to a native decoder that does not exist",
