@@ -1,5 +1,8 @@
 """Streaming mode of one exchange: its websocket connections, conflation, watchdog, REST fallback.
 
+The same owner for both decoders: a connection's session is ccxt pro's (`decoder: ccxt`,
+ccxtpro.py) or the daemon's own socket (`decoder: native`, native.py, with the venue's decoders:
+native_dialects.py); below, "ccxt pro parses" reads "the session parses" for the native one.
 `StreamOwner.run()` owns one task per connection (connection.py), a sweep task, a fallback
 task and a listings task, all in a TaskGroup. The sweep takes the entries ccxt pro parsed and
 emits the records with something new (observations.py). Conflation happens before ccxt pro parses
