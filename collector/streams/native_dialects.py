@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from collector.exchanges.normalize import Normalizer
 from collector.records import FundingRate, Record
-from collector.streams.dialects import DIALECTS, Channel, Fill, StreamDialect
+from collector.streams.dialects import DIALECTS, Fill, StreamDialect
 from collector.venues import binance, build, bybit, okx
 
 Entry = dict[str, Any]
