@@ -2,6 +2,10 @@
 `--tick` seconds between market steps (0.1 = 10 updates/s per symbol), into PostgreSQL.
 
     python -m benchmarks.streaming [--symbols 500] [--tick 0.1] [--seconds 20] [--intervals 1.0 0]
+                                   [--decoder ccxt|native]
+
+`--decoder native` streams through the daemon's own websocket connections and the venue
+decoders (collector/streams/native.py); `ccxt` (the default) through ccxt pro.
 
 First the baseline (`--no-bare` skips it): the loop a user would write with ccxt pro alone, the
 same subscriptions over the same connections, each watched again as soon as it returns; its CPU
@@ -44,8 +48,8 @@ from collector.config import (BatchProcessingConfig, CacheConfig, CircuitBreaker
                               ExchangeConfig, PerformanceConfig, PostgresConfig, RetryConfig)
 from collector.exchanges import markets as mk
 from collector.exchanges.source import ExchangeSource
-from collector.exchanges.stream import StreamOwner
-from collector.exchanges.stream_dialects import DIALECTS, chunks
+from collector.streams.owner import StreamOwner
+from collector.streams.dialects import DIALECTS, chunks
 from collector.journal import Journal
 from collector.pipeline import Pipeline
 from collector.runner import settle_heap
@@ -137,7 +141,8 @@ def exchange_source(name: str, config: ExchangeConfig, shard: ShardConfig = Shar
 
 
 async def run(url: str, database: PostgresConfig, interval: float, seconds: float,
-              profiler: cProfile.Profile | None, *, settle: bool = True, shard: ShardConfig = ShardConfig()) -> dict:
+              profiler: cProfile.Profile | None, *, settle: bool = True, decoder: str = "ccxt",
+              shard: ShardConfig = ShardConfig()) -> dict:
     sim_options = Simulator(port=int(url.rsplit(":", 1)[1]))
     sink = TimedPostgresSink(database, DatabaseConfig())
     sink.latencies_ms = []
@@ -151,7 +156,7 @@ async def run(url: str, database: PostgresConfig, interval: float, seconds: floa
             owners = []
             for name, ccxt_id in EXCHANGES.items():
                 config = ExchangeConfig(ccxt_id=ccxt_id, rate_limit=10000, mode="stream", stream_interval=interval,
-                                        ccxt_options=sim_options.ccxt_options(ccxt_id))
+                                        decoder=decoder, ccxt_options=sim_options.ccxt_options(ccxt_id))
                 source = await stack.enter_async_context(exchange_source(name, config, shard))
                 owners.append(StreamOwner(source, config, ticker_interval=1.0, retry=RetryConfig(),
                                           publish=pipeline.publish))
@@ -262,7 +267,8 @@ def report(interval: float, plain: dict, profiled: dict, figures: dict[str, floa
     print(f"  updates/s taken (after conflation): {plain['updates'] / plain['wall']:,.0f}")
     print(f"  CPU s per 10,000 frames (this process): {per_frame * 10_000:.3f}" + (
         f"; against the bare ccxt pro loop {per_frame / (bare['cpu'] / max(1, bare['frames'])) - 1:+.1%} "
-        f"(sinks, journal and all)" if bare and bare["cpu"] else ""))
+        f"(sinks, journal and all; {per_frame / (bare['cpu'] / max(1, bare['frames'])):.2f}x, "
+        f"target <= 0.25x with --decoder native)" if bare and bare["cpu"] else ""))
     pframes = max(1, profiled["frames"])
     print(f"  profiled, CPU s per 10,000 frames: ccxt pro {figures['ccxt'] / pframes * 10_000:.3f}, "
           f"ours {figures['ours'] / pframes * 10_000:.3f}, rest (asyncio, aiohttp, asyncpg, json) "
@@ -284,7 +290,8 @@ def report(interval: float, plain: dict, profiled: dict, figures: dict[str, floa
           f"mean {statistics.fmean(lat) if lat else float('nan'):.0f} ms)")
 
 
-async def measure(url: str, intervals: list[float], seconds: float, settle: bool, bare: bool) -> None:
+async def measure(url: str, intervals: list[float], seconds: float, settle: bool, bare: bool,
+                  decoder: str = "ccxt") -> None:
     baseline = None
     if bare:
         baseline = await bare_run(url, seconds)
@@ -294,9 +301,9 @@ async def measure(url: str, intervals: list[float], seconds: float, settle: bool
         report_bare(baseline)
     async with throwaway_database() as database:
         for interval in intervals:
-            plain = await run(url, database, interval, seconds, None, settle=settle)
+            plain = await run(url, database, interval, seconds, None, settle=settle, decoder=decoder)
             profiler = cProfile.Profile()
-            profiled = await run(url, database, interval, seconds, profiler, settle=settle)
+            profiled = await run(url, database, interval, seconds, profiler, settle=settle, decoder=decoder)
             report(interval, plain, profiled, split_profile(profiler), baseline)
 
 
@@ -312,13 +319,15 @@ def main(argv: list[str] | None = None) -> None:
                              "collector.runner.settle_heap saves)")
     parser.add_argument("--no-bare", dest="bare", action="store_false",
                         help="skip the bare ccxt pro loop measured first as the baseline")
+    parser.add_argument("--decoder", choices=("ccxt", "native"), default="ccxt",
+                        help="the stream owners' decoder (the bare loop is ccxt pro's either way)")
     args = parser.parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     print(f"3 exchanges x {args.symbols} symbols, one update per symbol every {args.tick:g} s, "
-          f"flush_interval {FLUSH_INTERVAL:g} s, {args.seconds:g} s per phase"
+          f"flush_interval {FLUSH_INTERVAL:g} s, {args.seconds:g} s per phase, decoder {args.decoder}"
           f"{'' if args.settle else ', heap not settled'}")
     with simulator_process(args.symbols, "--tick", str(args.tick), "--history-ticks", "20") as url:
-        asyncio.run(measure(url, args.intervals, args.seconds, args.settle, args.bare))
+        asyncio.run(measure(url, args.intervals, args.seconds, args.settle, args.bare, args.decoder))
 
 
 if __name__ == "__main__":

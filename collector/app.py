@@ -26,8 +26,8 @@ from collector import metrics, runner
 from collector.config import AppConfig
 from collector.errors import CollectorError, ConfigError, ErrorCode
 from collector.exchanges.source import ExchangeSource
-from collector.exchanges.stream import StreamOwner
-from collector.exchanges.stream_connection import UnreadableFrames
+from collector.streams.owner import StreamOwner
+from collector.streams.ccxtpro import UnreadableFrames
 from collector.health import HealthServer
 from collector.journal import Journal
 from collector.latest import LatestRecords

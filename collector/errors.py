@@ -35,7 +35,7 @@ class ErrorCode(StrEnum):
     NOTIFY_001 = "NOTIFY_001"  # the systemd notify socket could not be used (READY/watchdog lost)
     STREAM_001 = "STREAM_001"  # an exchange's websocket stream went down; REST polling took over
     STREAM_002 = "STREAM_002"  # the exchange rejected a websocket subscription
-    STREAM_003 = "STREAM_003"  # a websocket frame ccxt pro could not read (that connection is reconnected)
+    STREAM_003 = "STREAM_003"  # a websocket frame that could not be read (ccxt pro: reconnected; native: skipped)
     STREAM_004 = "STREAM_004"  # a stream's records come stream_stale_after or more after their exchange time
     ARCHIVE_001 = "ARCHIVE_001"  # the Parquet archive cannot be written (path, full disk, corrupt part)
     APP_001 = "APP_001"  # a start-up failure (a part could not be created)

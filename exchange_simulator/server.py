@@ -39,9 +39,12 @@ class Simulator:
         clock: Callable[[], float] = time.time,
         history_ticks: int = 300,
         ws_cadence: Mapping[str, Mapping[str, float]] | None = None,
+        ws_heartbeat: float | None = None,
     ) -> None:
         """`ws_cadence` overrides a venue's websocket push cadence per exchange and wire channel
-        (seconds; 0 = every tick), e.g. ``{"okx": {"funding-rate": 0}}``."""
+        (seconds; 0 = every tick), e.g. ``{"okx": {"funding-rate": 0}}``. `ws_heartbeat`: binance's
+        server pings every this many seconds and drops a socket whose pong does not come (binance
+        pings every 3 minutes; None: no pings)."""
         if not 1 <= symbols <= MAX_SYMBOLS:
             raise ValueError(f"symbols must be within 1..{MAX_SYMBOLS}")
         if tick <= 0:
@@ -58,6 +61,7 @@ class Simulator:
         self._ws_dialects = {ex: WS_DIALECTS[ex](self._states[ex], (ws_cadence or {}).get(ex))
                              for ex in EXCHANGES}
         self._ws = WsCounters()
+        self._ws_heartbeat = ws_heartbeat
         self._sessions: set[WsSession] = set()
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -74,7 +78,8 @@ class Simulator:
         app = web.Application()
         control.add_routes(app, self)
         for exchange, dialect in self._ws_dialects.items():
-            app.router.add_get(dialect.path, self._ws_handler(exchange))
+            for path in (dialect.path, *dialect.paths):
+                app.router.add_get(path, self._ws_handler(exchange))
         app.router.add_route("*", "/{tail:.*}", self._handle)
         # Handlers of clients that gave up (a timeout fault) are cancelled, not left hanging.
         self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None)
@@ -193,6 +198,10 @@ class Simulator:
         counter = self._ws.open if open_only else self._ws.connections
         return sum(counter[ex] for ex in self._selected(exchange))
 
+    def ws_pings(self, exchange: str | None = None) -> int:
+        """Application-level pings answered (bybit `{"op":"ping"}`, okx `ping`)."""
+        return sum(self._ws.pings[ex] for ex in self._selected(exchange))
+
     def ws_frames(self, exchange: str | None = None) -> int:
         """Data frames pushed to websocket clients."""
         return sum(self._ws.frames[ex] for ex in self._selected(exchange))
@@ -219,7 +228,8 @@ class Simulator:
     def _ws_handler(self, exchange: str):
         async def handle(request: web.Request) -> web.StreamResponse:
             # No permessage-deflate: the real venues' public streams send plain text frames.
-            ws = web.WebSocketResponse(compress=False, autoping=True, heartbeat=None)
+            heartbeat = self._ws_heartbeat if exchange == binanceusdm.NAME else None
+            ws = web.WebSocketResponse(compress=False, autoping=True, heartbeat=heartbeat)
             await ws.prepare(request)
             session = WsSession(self._ws_dialects[exchange], ws, self._faults[exchange], self._ws)
             self._sessions.add(session)

@@ -39,6 +39,7 @@ class Subscription:
 class WsDialect:
     name: str
     path: str
+    paths: tuple[str, ...] = ()  # more routes to the same dialect (binance's raw endpoints)
     cadence: Mapping[str, float] = {}  # wire channel -> seconds between pushes (else every tick)
 
     def __init__(self, state: MarketState, cadence: Mapping[str, float] | None = None) -> None:
@@ -83,6 +84,7 @@ class BinanceWs(WsDialect):
 
     name = binanceusdm.NAME
     path = "/fstream/{category:market|public}/ws/{stream}"  # bookTicker on /public, the rest /market
+    paths = ("/fstream/{category:market|public}/ws",)  # the raw endpoint with no stream in its path (native)
     # USD-M futures: <symbol>@ticker every 500 ms, @markPrice@1s every second, @bookTicker real time.
     cadence = {"ticker": 0.5, "markPrice": 1.0}
 

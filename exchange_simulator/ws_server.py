@@ -33,6 +33,7 @@ class WsCounters:
         self.connections: collections.Counter[str] = collections.Counter()
         self.frames: collections.Counter[str] = collections.Counter()
         self.open: collections.Counter[str] = collections.Counter()
+        self.pings: collections.Counter[str] = collections.Counter()
 
 
 class WsSession:
@@ -70,6 +71,7 @@ class WsSession:
                 continue
             pong = self.dialect.pong(message.data)
             if pong is not None:
+                self.counters.pings[self.dialect.name] += 1
                 await self.ws.send_str(pong)
                 continue
             try:

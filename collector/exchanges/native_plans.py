@@ -30,6 +30,12 @@ def decoded(entry: Any) -> tuple[Any, dict]:
 _SWAPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+def forget_swaps(exchange: Any) -> None:
+    """After a markets reload: the table of the replaced markets goes now, not at the next native
+    poll (a streaming exchange may not poll for hours: it would keep a whole generation alive)."""
+    _SWAPS.pop(exchange, None)
+
+
 def swaps(exchange: Any) -> Mapping[str, Mapping[str, Any]]:
     """The loaded swap markets by the exchange's id, rebuilt when ccxt reloads its markets."""
     by_id = exchange.markets_by_id or {}

@@ -33,7 +33,7 @@ from collector.config import CacheConfig, CircuitBreakerConfig, ExchangeConfig, 
 from collector.errors import ConfigError, ErrorCode, one_line
 from collector.exchanges import markets as mk
 from collector.exchanges.market_watch import MarketWatch
-from collector.exchanges.native_plans import NATIVE_CALLS, NATIVE_PLANS, OPEN_INTEREST_JOIN, native_plan
+from collector.exchanges.native_plans import NATIVE_CALLS, NATIVE_PLANS, OPEN_INTEREST_JOIN, forget_swaps, native_plan
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.parts import fetch_parts
 from collector.exchanges.plans import Part, plan
@@ -184,7 +184,9 @@ class ExchangeSource:
 
     async def _load_markets(self, policy: RetryPolicy) -> dict:
         with response_cache.bypass():  # the markets are always loaded afresh
-            return await self._call("markets", lambda: self.exchange.load_markets(reload=True), policy)
+            loaded = await self._call("markets", lambda: self.exchange.load_markets(reload=True), policy)
+        forget_swaps(self.exchange)
+        return loaded
 
     def _contract_size(self, symbol: str) -> float | None:
         return self._market(symbol).get("contractSize")

@@ -25,6 +25,9 @@ from collector.venues.parse import (
 
 CCXT_ID: Final = "binanceusdm"
 WS_URL: Final = "wss://fstream.binance.com/stream"
+# The raw-frame endpoints the native stream uses: bookTicker on /public/ws, the rest on /market/ws
+# (what this base becomes with the category inserted before /ws, as ccxt pro 4.5 connects).
+WS_BASE: Final = "wss://fstream.binance.com/ws"
 # binance: at most 1024 streams per connection and 10 incoming messages (subscribe, pong) a second.
 STREAMS_PER_CONNECTION: Final = 1024
 SYMBOLS_PER_CONNECTION: Final = 200  # 3 streams each, room to spare
@@ -146,7 +149,7 @@ def mark_price_frame(frame: Mapping[str, Any]) -> Values:
 
 def mark_price_funding(frame: Mapping[str, Any]) -> Values:
     """`markPriceUpdate` → a funding rate's values: r rate, T next funding time, p mark, i index
-    (the raw frame's text, as stream_dialects.binance_mark_price reads it; no rate: skipped)."""
+    (the raw frame's text, as streams.dialects.binance_mark_price reads it; no rate: skipped)."""
     get = frame.get
     rate = number(get("r"))
     if rate is None:

@@ -32,3 +32,18 @@ def test_the_streaming_benchmark_reports_frames_cpu_share_and_latency_and_exits_
     assert share and float(share.group(1)) > 0, out  # both profiled: ours and ccxt pro on its own
     latency = re.search(r"p50 (\d+) ms, p99 (\d+) ms over (\d+) records", out)
     assert latency and int(latency.group(3)) > 0, out
+
+
+def test_the_streaming_benchmark_measures_the_native_decoder_against_the_bare_ccxt_pro_loop(postgres_config):
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.streaming", "--symbols", "5", "--seconds", "2", "--intervals", "0",
+         "--decoder", "native"],
+        check=False, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr[-2000:]
+    assert "decoder native" in out and "'binance': 'up', 'bybit': 'up', 'okx': 'up'" in out, out
+    ratio = re.search(r"against the bare ccxt pro loop [+-][\d.]+% \(sinks, journal and all; ([\d.]+)x", out)
+    assert ratio and float(ratio.group(1)) > 0, out
+    assert re.search(r"profiled, CPU s per 10,000 frames: ccxt pro 0\.000,", out), out  # no ccxt pro on this path
+    latency = re.search(r"p50 (\d+) ms, p99 (\d+) ms over (\d+) records", out)
+    assert latency and int(latency.group(3)) > 0, out

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.support.daemon import clean_env, daemon_config, start_daemon, wait_for_log, write_config
 from tests.support.simulator import simulator_factory  # noqa: F401 (fixture)
@@ -36,13 +37,17 @@ def stream_state(document: dict, name: str) -> str | None:
     return (document["exchanges"][name].get("stream") or {}).get("state")
 
 
+@pytest.mark.parametrize("decoder", ["native", "ccxt"])
 async def test_mode_stream_by_environment_streams_reports_health_and_survives_malformed_frames(
-    tmp_path: Path, simulator_factory  # noqa: F811
+    tmp_path: Path, simulator_factory, decoder: str  # noqa: F811
 ) -> None:
+    """Malformed frames: ccxt pro stops reading the connection, native skips each one; either way
+    nothing new arrives, the watchdog tears the connections down, REST covers, one STREAM_003."""
     sim = await simulator_factory(symbols=20, seed=31, tick=0.5)
     config = daemon_config(tmp_path, sim)
     for exchange in config["exchange_configs"].values():
         exchange["stream_stale_after"] = 3.0
+        exchange["decoder"] = decoder
     port = config["health"]["port"]
     env = clean_env(CRYPTO_COLLECTOR_EXCHANGE_CONFIGS__BINANCE__MODE="stream",
                     CRYPTO_COLLECTOR_EXCHANGE_CONFIGS__OKX__MODE="stream")
@@ -86,15 +91,17 @@ async def test_mode_stream_by_environment_streams_reports_health_and_survives_ma
     assert streamed == 20
 
 
+@pytest.mark.parametrize("decoder", ["native", "ccxt"])
 async def test_a_streaming_daemon_s_health_and_metrics_follow_the_stream_and_a_sigterm_writes_what_it_received(
-    tmp_path: Path, simulator_factory  # noqa: F811
+    tmp_path: Path, simulator_factory, decoder: str  # noqa: F811
 ) -> None:
     """stream_interval 5 s: conflation keeps most markets' newest frame at any moment. /health's
     last_success and ticker staleness move with the streamed records, /metrics counts them, and
     SIGTERM writes the newest frame each market sent before the stop into SQLite."""
     sim = await simulator_factory(symbols=8, seed=37, tick=0.5)
     config = daemon_config(tmp_path, sim)
-    config["exchange_configs"]["binance"].update(mode="stream", stream_interval=5.0, stream_stale_after=20.0)
+    config["exchange_configs"]["binance"].update(mode="stream", stream_interval=5.0, stream_stale_after=20.0,
+                                                 decoder=decoder)
     for name in ("bybit", "okx"):
         config["exchange_configs"][name]["enabled"] = False
     port = config["health"]["port"]

@@ -15,9 +15,12 @@ from structlog.testing import capture_logs
 
 from collector import metrics
 from exchange_simulator import Simulator
-from tests.support.collection import EXCHANGES, assert_served
+from tests.support.collection import EXCHANGES, assert_served, decoders  # noqa: F401 (fixture)
 from tests.integration.test_streaming_values import assert_streamed_as_served
 from tests.support.streams import streaming, wait_until
+
+# Each test runs once per decoder (native: the daemon's own websockets; ccxt: ccxt pro).
+pytestmark = pytest.mark.usefixtures("decoders")
 
 TICKER_INTERVAL = 1.0
 STALE_AFTER = 2.0
@@ -188,7 +191,7 @@ async def test_a_symbol_listed_while_streaming_is_streamed_without_a_restart_or_
                 await asyncio.sleep(2 * STALE_AFTER)
                 # the markets reload every second: the ccxt pro instances share the REST source's tables,
                 # and nothing holds the ones they replaced (one generation of markets in memory)
-                await wait_until(lambda: all(c.exchange is None or c.exchange.markets is owner.source.exchange.markets
+                await wait_until(lambda: owner.native or all(c.exchange is None or c.exchange.markets is owner.source.exchange.markets
                                              for c in owner.connections), 5, "the reloaded markets shared")
                 gc.collect()
                 btc_markets = [o for o in gc.get_objects() if type(o) is dict and o.get("symbol") == "BTC/USDT:USDT"

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from collector import metrics
-from collector.exchanges import stream_report
+from collector.streams import report as stream_report
 from exchange_simulator import Simulator
-from tests.support.collection import EXCHANGES
+from tests.support.collection import EXCHANGES, decoders  # noqa: F401 (fixture)
 from tests.support.streams import streaming, wait_until
+
+# Each test runs once per decoder (native: the daemon's own websockets; ccxt: ccxt pro).
+pytestmark = pytest.mark.usefixtures("decoders")
 
 STALE_AFTER = 10.0  # no watchdog teardown (nor REST fallback) within these tests
 

@@ -20,7 +20,7 @@ import pytest
 
 from benchmarks.engine import simulator_process
 from exchange_simulator import Simulator
-from tests.support.collection import EXCHANGES
+from tests.support.collection import EXCHANGES, decoders  # noqa: F401 (fixture)
 from tests.support.streams import streaming, wait_until
 
 MINUTES = float(os.environ.get("SOAK_MINUTES", "30"))
@@ -42,6 +42,7 @@ async def sample_rss(process: psutil.Process, into: list[float]) -> None:
 
 
 @pytest.mark.soak
+@pytest.mark.usefixtures("decoders")  # once per decoder: native (the daemon's own sockets) and ccxt pro
 @pytest.mark.timeout(int(MINUTES * 60 + 600))
 async def test_streaming_three_exchanges_of_200_symbols_for_30_minutes_keeps_memory_flat():
     counts: collections.Counter[tuple[str, str]] = collections.Counter()

@@ -23,7 +23,7 @@ FIELDS = "collector/exchanges/fields.py"
 MARKETS = "collector/exchanges/markets.py"
 POLLING = "collector/exchanges/polling.py"
 RECORDS = "collector/records.py"
-STREAM_REPORT = "collector/exchanges/stream_report.py"
+STREAM_REPORT = "collector/streams/report.py"
 PIPELINE = "collector/pipeline.py"
 SCHEDULER = "collector/scheduler.py"
 HEALTH = "collector/health.py"
@@ -39,8 +39,8 @@ WRITER = "collector/sinks/writer.py"
 SETTLED = "collector/journal/settled.py"
 SOURCE = "collector/exchanges/source.py"
 RUNNER = "collector/runner.py"
-STREAM = "collector/exchanges/stream.py"
-STREAM_CONNECTION = "collector/exchanges/stream_connection.py"
+STREAM = "collector/streams/owner.py"
+STREAM_CONNECTION = "collector/streams/connection.py"
 PARTS = "collector/exchanges/parts.py"
 REJECTIONS = "collector/exchanges/rejections.py"
 SOURCE = "collector/exchanges/source.py"
@@ -56,6 +56,12 @@ VENUE_BINANCE = "collector/venues/binance.py"
 VENUE_BYBIT = "collector/venues/bybit.py"
 VENUE_OKX = "collector/venues/okx.py"
 VENUE_PARSE = "collector/venues/parse.py"
+NATIVE_STREAM = "collector/streams/native.py"
+_T_DECODERS = "tests/integration/test_streaming_decoders.py::"
+T_NATIVE_PINGS = _T_DECODERS + "test_a_native_stream_pings_as_the_venue_requires_and_reads_the_pongs_as_no_data"
+T_NATIVE_SERVER_PINGS = _T_DECODERS + "test_a_native_binance_stream_answers_the_server_s_pings_and_keeps_its_sockets"
+T_NATIVE_SAME = _T_DECODERS + "test_native_and_ccxt_stream_the_same_records_from_the_same_feed"
+T_NATIVE_BAD_FRAME = _T_DECODERS + "test_a_native_stream_reads_past_a_bad_frame_with_one_stream_003_line"
 
 ARCHIVE_SINK = "collector/sinks/parquet.py"
 ARCHIVE_LAYOUT = "collector/archive/layout.py"
@@ -75,7 +81,7 @@ T_NORMALIZE = "tests/unit/exchanges/test_normalize.py"
 T_MARKETS = "tests/unit/exchanges/test_markets.py"
 T_POLLING = "tests/unit/exchanges/test_polling.py"
 T_RECORDS = "tests/unit/test_records.py"
-T_STREAM_REPORT = "tests/unit/exchanges/test_stream_report.py"
+T_STREAM_REPORT = "tests/unit/streams/test_report.py"
 T_PIPELINE = "tests/unit/test_pipeline.py"
 T_SCHEDULER = "tests/unit/test_scheduler.py"
 T_HEALTH = "tests/unit/test_health.py"
@@ -100,11 +106,11 @@ T_SHARDS_POLL = "tests/e2e/test_shards.py::test_three_shards_collect_every_symbo
 T_SHARD_COLLECTION = "tests/integration/test_shard_collection.py"
 T_SHARDS_STREAM = "tests/e2e/test_shards.py::test_three_shards_collect_every_symbol_exactly_once[stream]"
 T_STREAM_SILENCE = ("tests/integration/test_streaming_faults.py::"
-                    "test_a_stream_fault_is_detected_covered_by_rest_and_recovered_with_one_line_each[bybit-ws_silence]")
+                    "test_a_stream_fault_is_detected_covered_by_rest_and_recovered_with_one_line_each[native-bybit-ws_silence]")
 T_STREAM_FILLS = ("tests/integration/test_streaming_values.py::"
                   "test_with_zero_a_channel_that_only_fills_is_parsed_when_read_not_frame_by_frame")
 T_STREAM_LISTING = ("tests/integration/test_streaming_faults.py::"
-                    "test_a_symbol_listed_while_streaming_is_streamed_without_a_restart_or_a_fallback[okx]")
+                    "test_a_symbol_listed_while_streaming_is_streamed_without_a_restart_or_a_fallback[ccxt-okx]")
 T_STREAM_INTERVALS = ("tests/integration/test_streaming_faults.py::"
                       "test_a_binance_funding_interval_is_left_empty_while_funding_info_fails_and_filled_once_it_answers")
 T_RECORDED = "tests/unit/exchanges/test_recorded_payloads.py"
@@ -144,8 +150,9 @@ def ignoring(mode: str, kind: str, name: str) -> Mutation:
 FIELD_MUTATIONS: tuple[Mutation, ...] = tuple(
     ignoring(mode, kind, name)
     for mode in _COMPARISONS for kind, cls in RECORD_TYPES.items() for name in cls.value_fields)
-STREAM_GATE = "collector/exchanges/stream_gate.py"
-T_STREAM_GATE = "tests/unit/exchanges/test_stream_gate.py"
+STREAM_GATE = "collector/streams/ccxtpro.py"
+CONFLATION = "collector/streams/conflation.py"
+T_STREAM_GATE = "tests/unit/streams/test_ccxtpro_gate.py"
 _STREAM_RECORDS = "tests/integration/test_streaming_records.py::"
 T_STREAM_HEALTH = _STREAM_RECORDS + "test_a_streaming_exchange_s_health_and_records_collected_follow_the_streamed_records"
 T_STREAM_KEPT = _STREAM_RECORDS + "test_a_frame_kept_by_conflation_keeps_the_time_it_came_as_received_at"
@@ -336,8 +343,8 @@ MUTATIONS: tuple[Mutation, ...] = (
              "lagging = lag >= (self.limit / 2 if self.lagging else self.limit)", "lagging = lag >= self.limit",
              breaks="a lag around the limit logs a line every sweep", tests=T_STREAM_REPORT),
     mutation("streams.fills_parsed_frame_by_frame", STREAM,
-             "interval = self._interval if channel.kinds else max(self._interval, _FILL_EVERY)",
-             "interval = self._interval",
+             "return self._interval if channel.kinds else max(self._interval, _FILL_EVERY)",
+             "return self._interval",
              breaks="with stream_interval 0, every bookTicker frame is parsed though only tickers read it",
              tests=T_STREAM_FILLS),
     mutation("streams.watchdog_blind", STREAM_CONNECTION,
@@ -346,7 +353,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              breaks="a socket that answers pings but sends no data is never torn down: the exchange goes "
                     "silent with no down line and no REST fallback", tests=T_STREAM_SILENCE),
     mutation("streams.markets_not_shared_after_reload", STREAM,
-             "                if stream_markets.share_markets(self.source, self.connections):  # after: a new listing's interval is known before any frame of it is read\n",
+             "                if not self.native and stream_markets.share_markets(self.source, self.connections):  # after: a new listing's interval is known before any frame of it is read\n",
              "                if False:\n",
              breaks="after each markets reload every open ccxt pro instance keeps the old tables alive until "
                     "its next session: two sets of markets in memory", tests=T_STREAM_LISTING),
@@ -354,10 +361,10 @@ MUTATIONS: tuple[Mutation, ...] = (
              "                await self._learn_missing_intervals()  # first: a listing added now is asked below\n", "",
              breaks="a binance stream that started while fundingInfo failed never records funding intervals",
              tests=T_STREAM_INTERVALS),
-    mutation("streams.session_holds_its_markets", STREAM_CONNECTION,
-             "        self.gate = self._make_gate(exchange, symbols=self._market_ids(exchange), cache=self.channel.cache,\n",
+    mutation("streams.session_holds_its_markets", STREAM_GATE,
+             "        connection.gate = self._make_gate(exchange, symbols=_market_ids(exchange, connection.symbols),\n",
              "        markets = exchange.markets  # noqa: F841\n"
-             "        self.gate = self._make_gate(exchange, symbols=self._market_ids(exchange), cache=self.channel.cache,\n",
+             "        connection.gate = self._make_gate(exchange, symbols=_market_ids(exchange, connection.symbols),\n",
              breaks="every session's frame keeps the markets tables it opened with past each reload: one more "
                     "generation of every exchange's markets in memory (the 30-minute soak: +4 MB)", tests=T_STREAM_LISTING),
     # --- streams: what /health, the metrics and the sinks see of them ------------------------
@@ -378,7 +385,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              "                pass\n",
              breaks="frames received in the last seconds before a stop never reach the sinks",
              tests=(T_STREAM_STOP, T_STREAM_DAEMON)),
-    mutation("streams.stop_leaves_the_kept_frames", STREAM_GATE,
+    mutation("streams.stop_leaves_the_kept_frames", CONFLATION,
              "due = now if everything else now - self._interval", "due = now - self._interval",
              breaks="at a stop the newest frame conflation kept of each market is lost",
              tests=(T_STREAM_GATE, T_STREAM_STOP)),
@@ -731,6 +738,31 @@ MUTATIONS: tuple[Mutation, ...] = (
              "    return parsed",
              breaks="a venue's NaN is stored (and refused by every sink) instead of the record skipped",
              tests=T_VENUES),
+    # --- the native stream connection ----------------------------------------------------------
+    mutation("native_stream.pings_not_sent", NATIVE_STREAM,
+             "                if self._wire.ping is not None:\n",
+             "                if False:\n",
+             breaks="bybit and okx drop every native connection after their ping timeout (10 min, 30 s): "
+                    "the stream reconnects again and again", tests=T_NATIVE_PINGS),
+    mutation("native_stream.server_pings_not_answered", NATIVE_STREAM,
+             "http.ws_connect(self._url, autoping=True,", "http.ws_connect(self._url, autoping=False,",
+             breaks="binance drops every native connection at its first unanswered ping",
+             tests=T_NATIVE_SERVER_PINGS),
+    mutation("native_stream.conflation_window_of_the_arrival", NATIVE_STREAM,
+             "gate.offer(ident[0], ident[1], symbol, frame, arrived)", "gate.offer(ident[0], None, symbol, frame, arrived)",
+             breaks="native conflation windows follow this process's receive times, not the exchange's clock: "
+                    "replicas (and the ccxt decoder) keep different updates", tests=T_NATIVE_SAME),
+    mutation("native_stream.bad_frame_stops_the_stream", NATIVE_STREAM,
+             "        except FRAME_ERRORS as err:  # orjson's JSONDecodeError is a ValueError\n            self.bad(err)\n",
+             "        except FRAME_ERRORS:\n            raise\n",
+             breaks="one truncated or odd frame ends the native connection (a reconnect, a traceback)",
+             tests=T_NATIVE_BAD_FRAME),
+    mutation("native_plans.swaps_kept_after_a_reload", "collector/exchanges/source.py",
+             "        forget_swaps(self.exchange)\n", "",
+             breaks="a streaming exchange with the native decoder keeps a whole old generation of markets alive "
+                    "after each reload (its REST swaps table is rebuilt only at the next native poll)",
+             tests=("tests/integration/test_streaming_faults.py::"
+                    "test_a_symbol_listed_while_streaming_is_streamed_without_a_restart_or_a_fallback[native-binance]",)),
     mutation("config.native_decoder_on_every_exchange", CONFIG,
              "native = ccxt_id in NATIVE_DECODER_IDS", "native = True",
              breaks="gate or bitget default to a native decoder that does not exist",

@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from collector.config import RetryConfig
-from collector.exchanges.stream import StreamOwner
+from collector.streams.owner import StreamOwner
 from collector.records import Record
 from collector.runner import settle_heap
 from exchange_simulator import Simulator

@@ -22,8 +22,8 @@ from collector.config import CacheConfig, CircuitBreakerConfig, ExchangeConfig, 
 from collector.exchanges.observations import streamed
 from collector.exchanges.polling import KindState
 from collector.exchanges.source import ExchangeSource
-from collector.exchanges.stream import StreamOwner
-from collector.exchanges.stream_dialects import Channel
+from collector.streams.owner import StreamOwner
+from collector.streams.dialects import Channel
 from collector.records import RECORD_TYPES, Record
 from collector.resilience.breaker import CircuitBreaker
 from collector.resilience.cache import TTLCache

@@ -1,6 +1,6 @@
 """Every frame the simulator's three websocket dialects send (and frames with edge values) gives
 the same records through the venue modules' frame decoders as through ccxt pro's parse of the same
-frame and today's stream_dialects builders: every field, bit for bit, the same `ts`; the same
+frame and today's streams.dialects builders: every field, bit for bit, the same `ts`; the same
 skip where one is skipped. No network: ccxt pro's parsers are called on the frames offline."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from collector.exchanges.fields import MalformedEntry
 from collector.exchanges.normalize import Normalizer
-from collector.exchanges.stream_dialects import DIALECTS, bybit_frame_merge
+from collector.streams.dialects import DIALECTS, bybit_frame_merge
 from collector.venues import binance, build, bybit, okx
 from exchange_simulator.market import MarketState, symbol_specs
 from exchange_simulator.ws_dialects import WS_DIALECTS
@@ -71,7 +71,7 @@ BINANCE_BUILDS = {channel.name: channel.build for channel in BINANCE.channels}
 
 
 def binance_both(exchange, frame: dict) -> tuple:
-    """(ccxt pro + stream_dialects, native) outcomes of one binance frame."""
+    """(ccxt pro + streams.dialects, native) outcomes of one binance frame."""
     normalizer = Normalizer("binance", "binanceusdm")
     symbol = exchange.markets_by_id[frame["s"]][0]["symbol"]
     event = frame["e"]

@@ -1,9 +1,12 @@
 """Streaming mode of one exchange: its websocket connections, conflation, watchdog, REST fallback.
 
-`StreamOwner.run()` owns one task per connection (stream_connection.py), a sweep task, a fallback
+The same owner for both decoders: a connection's session is ccxt pro's (`decoder: ccxt`,
+ccxtpro.py) or the daemon's own socket (`decoder: native`, native.py, with the venue's decoders:
+native_dialects.py); below, "ccxt pro parses" reads "the session parses" for the native one.
+`StreamOwner.run()` owns one task per connection (connection.py), a sweep task, a fallback
 task and a listings task, all in a TaskGroup. The sweep takes the entries ccxt pro parsed and
 emits the records with something new (observations.py). Conflation happens before ccxt pro parses
-(stream_gate.py): each connection hands ccxt pro at most one frame per market and
+(ccxtpro.py): each connection hands ccxt pro at most one frame per market and
 `stream_interval` (the first of each interval of the exchange's clock; the newest of the others
 only if no later one comes for an interval) and queues every entry ccxt pro parsed; the sweep,
 every 50 ms, emits what was queued. So a symbol yields at most one record per kind and
@@ -11,11 +14,11 @@ interval, the record leaves within a sweep of its update, and with 0 every updat
 its `received_at` is when its frame came. A stop takes one last sweep into the pipeline before
 the connections close: every kept frame and every record still waiting is written.
 A record takes the fields other streams of the exchange carry (the dialect's fills: binance
-bid/ask and mark/index) and its funding interval as it is emitted (stream_merge.py). The same
+bid/ask and mark/index) and its funding interval as it is emitted (merge.py). The same
 sweep is the watchdog: a connection with no new data for `stream_stale_after` (plus its
 channel's `quiet`), or half of whose symbols stopped advancing for that long, is torn down and
 resubscribed with backoff. While any connection is not delivering, the exchange's stream is
-down (stream_state.py): REST polling (the exchange's own `ExchangeSource.poll`) covers that
+down (state.py): REST polling (the exchange's own `ExchangeSource.poll`) covers that
 connection's symbols, both kinds, every `ticker_interval`, and hands back once every connection
 delivers again. One log line when the stream goes down (STREAM_001, or STREAM_002 for a rejected
 subscription), one when it recovers. The listings task reloads the markets every `markets_ttl`:
@@ -40,16 +43,19 @@ import structlog
 from collector import metrics
 from collector.config import ExchangeConfig, RetryConfig
 from collector.errors import ErrorCode, one_line
-from collector.exchanges import stream_markets, stream_report
+from collector.streams import markets as stream_markets, report as stream_report
 from collector.exchanges.fields import MalformedEntry
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.observations import streamed
 from collector.exchanges.source import ExchangeSource
-from collector.exchanges.stream_connection import Connection
-from collector.exchanges.stream_dialects import DIALECTS, Channel, chunks
-from collector.exchanges.stream_gate import FrameGate
-from collector.exchanges.stream_merge import Merger
-from collector.exchanges.stream_state import StreamState
+from collector.streams.conflation import Conflation
+from collector.streams.connection import Connection, Session
+from collector.streams.dialects import DIALECTS, Channel, chunks
+from collector.streams.ccxtpro import CcxtProSession, FrameGate
+from collector.streams.merge import Merger
+from collector.streams.native import BadFrames, NativeSession
+from collector.streams.native_dialects import NATIVE_DIALECTS, WIRES
+from collector.streams.state import StreamState
 from collector.records import Record
 from collector.resilience.retry import RetryPolicy
 from collector.runner import trim_heap
@@ -67,7 +73,9 @@ class StreamOwner:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.name = source.name
         self.source = source
-        self.dialect = DIALECTS[source.exchange_id]
+        # decoder: native opens the venue's websockets itself (native.py); ccxt watches through ccxt pro
+        self.native = config.decoder == "native" and source.exchange_id in NATIVE_DIALECTS
+        self.dialect = (NATIVE_DIALECTS if self.native else DIALECTS)[source.exchange_id]
         self._ticker_interval = ticker_interval
         self._interval = config.stream_interval
         self._stale_after = config.stream_stale_after
@@ -145,7 +153,7 @@ class StreamOwner:
     def _build_connections(self, symbols: list[str] | None = None, first: int = 0) -> list[Connection]:
         symbols = sorted(self.source.symbols) if symbols is None else symbols
         return [
-            Connection(self.name, index, channel, part, open_exchange=self._open_exchange, gate=self._gate(channel),
+            Connection(self.name, index, channel, part, session=self._session(channel, index),
                        on_change=self._connection_changed, backoff=self._backoff, clock=self._clock)
             for channel in self.dialect.channels
             for index, part in enumerate(chunks(symbols, self.dialect.symbols_per_connection), start=first)
@@ -161,7 +169,7 @@ class StreamOwner:
                 await self.source.refresh_markets()
                 await self._learn_missing_intervals()  # first: a listing added now is asked below
                 await self._follow_listings(group)
-                if stream_markets.share_markets(self.source, self.connections):  # after: a new listing's interval is known before any frame of it is read
+                if not self.native and stream_markets.share_markets(self.source, self.connections):  # after: a new listing's interval is known before any frame of it is read
                     trim_heap()  # the tables they let go of were freed
             except ccxt_errors.BaseError:
                 continue  # a failed reload keeps the last markets (logged by the source)
@@ -193,12 +201,31 @@ class StreamOwner:
                 self.connections.remove(connection)
             self._merger.watch(self.connections)
 
+    def _session(self, channel: Channel, index: int) -> Session:
+        if not self.native:
+            return CcxtProSession(self._open_exchange, self._gate(channel))
+        exchange_id = self.source.exchange_id
+        wire = WIRES[exchange_id]
+        configured = (getattr(self.source.exchange, "urls", None) or {}).get("api", {}).get("ws")
+        gate = partial(Conflation, self.dialect.frame_ident, self.dialect.frame_merge, self._interval_of(channel),
+                       self._clock)
+        return NativeSession(wire, wire.url(configured, channel.name), ident=self.dialect.frame_ident, gate=gate,
+                             market_ids=self._market_ids, bad=BadFrames(f"{self.name}:{channel.name}:{index}"))
+
+    def _market_ids(self, symbols: tuple[str, ...]) -> dict[str, str]:
+        """Market id -> symbol of `symbols`, from the REST source's loaded markets."""
+        markets = self.source.exchange.markets or {}
+        return {markets[s]["id"]: s for s in symbols if s in markets}
+
+    def _interval_of(self, channel: Channel) -> float:
+        return self._interval if channel.kinds else max(self._interval, _FILL_EVERY)
+
     def _gate(self, channel: Channel) -> Callable[..., FrameGate]:
         """The gate factory of `channel`'s connections. A channel that only fills other records
         (binance bookTicker, okx mark-price) is parsed when a record reads it (Merger: the kept
         frame first), so even with `stream_interval: 0` it is not parsed frame by frame: once
         per `_FILL_EVERY` at least keeps the watchdog's view of it."""
-        interval = self._interval if channel.kinds else max(self._interval, _FILL_EVERY)
+        interval = self._interval_of(channel)
         return partial(FrameGate, ident=self.dialect.frame_ident, merge=self.dialect.frame_merge, interval=interval,
                        clock=self._clock)
 

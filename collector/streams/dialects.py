@@ -110,7 +110,7 @@ class Fill:
 
 
 # A data frame's (market id, exchange time in ms or None), or None for acks, pongs and errors: read
-# for every frame, before anything is parsed (stream_gate.py), so a few lookups and no more.
+# for every frame, before anything is parsed (ccxtpro.py), so a few lookups and no more.
 
 def binance_frame(message: Mapping[str, Any]) -> tuple[str, int | None] | None:
     """`{e: 24hrTicker | bookTicker | markPriceUpdate, E: ms, s: BTCUSDT, ...}`; acks have no `e`."""
@@ -160,7 +160,7 @@ class StreamDialect:
     channels: tuple[Channel, ...]
     symbols_per_connection: int  # the venue's limit, with room to spare
     # A data frame's market id and exchange time, and how a later frame joins a kept one
-    # (stream_gate.py); None: not a data frame.
+    # (ccxtpro.py); None: not a data frame.
     frame_ident: Callable[[Mapping[str, Any]], tuple[str, int | None] | None]
     frame_merge: Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str, Any]] | None = None
     fills: tuple[Fill, ...] = ()

@@ -25,8 +25,8 @@ from typing import Any
 
 from collector.exchanges.fields import MalformedEntry
 from collector.exchanges.normalize import Normalizer
-from collector.exchanges.stream_connection import Connection
-from collector.exchanges.stream_dialects import StreamDialect
+from collector.streams.connection import Connection
+from collector.streams.dialects import StreamDialect
 from collector.records import FundingRate, Record
 
 

@@ -1,4 +1,4 @@
-"""A stream record merged from the exchange's other streams (stream_merge.py), as poll mode
+"""A stream record merged from the exchange's other streams (merge.py), as poll mode
 merges its parts: bid/ask and mark/index filled per symbol, the funding interval from what is
 known of the symbol."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from collector.exchanges.normalize import Normalizer
-from collector.exchanges.stream_dialects import DIALECTS
-from collector.exchanges.stream_merge import Merger
+from collector.streams.dialects import DIALECTS
+from collector.streams.merge import Merger
 from collector.records import FundingRate, Ticker
 
 SYMBOL = "BTC/USDT:USDT"

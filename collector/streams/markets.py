@@ -16,7 +16,7 @@ import ccxt.pro as ccxt_pro
 from collector.config import ExchangeConfig
 from collector.exchanges import markets as mk
 from collector.exchanges.source import ExchangeSource
-from collector.exchanges.stream_connection import Connection
+from collector.streams.connection import Connection
 
 
 def open_instance(source: ExchangeSource, config: ExchangeConfig) -> Any:

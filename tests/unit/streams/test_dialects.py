@@ -10,8 +10,8 @@ from structlog.testing import capture_logs
 
 from collector.exchanges.fields import MalformedEntry
 from collector.exchanges.normalize import Normalizer
-from collector.exchanges.stream_connection import UnreadableFrames
-from collector.exchanges.stream_dialects import DIALECTS, binance_mark_price, bybit_ticker, chunks
+from collector.streams.ccxtpro import UnreadableFrames
+from collector.streams.dialects import DIALECTS, binance_mark_price, bybit_ticker, chunks
 from collector.records import FundingRate, Ticker
 
 MARK_PRICE = {  # ccxt pro binance parse_ws_ticker of a markPriceUpdate frame

@@ -1,4 +1,4 @@
-"""Conflation in front of ccxt pro (stream_gate.py): which frames ccxt pro gets to parse, and when,
+"""Conflation in front of ccxt pro (ccxtpro.py): which frames ccxt pro gets to parse, and when,
 with the dialects' own frame readers and an injected clock."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import zlib
 
 import pytest
 
-from collector.exchanges.stream_dialects import DIALECTS
-from collector.exchanges.stream_gate import FrameGate
+from collector.streams.dialects import DIALECTS
+from collector.streams.ccxtpro import FrameGate
 
 
 SYMBOLS = {"BTCUSDT": "BTC/USDT:USDT", "ETHUSDT": "ETH/USDT:USDT", "BTC-USDT-SWAP": "BTC/USDT:USDT"}

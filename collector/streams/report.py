@@ -1,6 +1,6 @@
 """What a stream owner reports: its /health fields and its `collector_stream_*` metrics.
 
-Reads of the connections (and of ccxt pro's clients for the last frame's time), how late the
+Reads of the connections (each session says when its last frame came), how late the
 records come (`LagWatch`), and the metrics set at each sweep (`Exporter`).
 """
 
@@ -14,7 +14,7 @@ import structlog
 
 from collector import metrics
 from collector.errors import ErrorCode
-from collector.exchanges.stream_connection import Connection
+from collector.streams.connection import Connection
 from collector.records import Record
 
 log = structlog.get_logger(__name__)
@@ -27,12 +27,9 @@ def last_frame_age(connections: Sequence[Connection]) -> float | None:
     """Seconds since any connection received a frame (any frame, pongs included)."""
     latest = None
     for connection in connections:
-        exchange = connection.exchange
-        clients = exchange.clients.values() if exchange is not None and exchange.clients else ()
-        for client in clients:
-            at = getattr(client, "last_message_at", None)
-            if at is not None and (latest is None or at > latest):
-                latest = at
+        at = connection.frame_at()
+        if at is not None and (latest is None or at > latest):
+            latest = at
     return None if latest is None else max(0.0, time.time() - latest / 1000)
 
 

@@ -1,16 +1,13 @@
-"""One websocket connection: its own ccxt pro instance watching one channel for a list of symbols.
+"""One websocket connection: one channel for a list of symbols, for either decoder.
 
-`run()` keeps a session alive forever: open a ccxt pro instance (markets handed over, not
-reloaded), watch, and when the watch fails or the watchdog (`check`, at each of the owner's
-sweeps) tears it down, close the instance, wait the backoff and start again. Its own instance
-per connection gives each list of symbols its own socket on every venue (ccxt pro shares one
-socket per URL within an instance).
+`run()` keeps a session alive forever: the session (ccxtpro.CcxtProSession, or native.NativeSession)
+opens the socket, subscribes and reads; when it fails or the watchdog (`check`, at each of the
+owner's sweeps) tears it down, the session closes, and after the backoff a new one starts.
 
-Each session's instance has a `FrameGate` in front of its message handler (stream_gate.py):
-every frame it hands ccxt pro is parsed into ccxt pro's cache, and the entry it made is queued
-(`pending`) for the owner's next sweep, so no parsed update is missed even when several arrive
-between two sweeps. The session watches once, to subscribe, then only checks that the socket is
-open (`WATCH_PACE`); ccxt pro's own client keeps reading, pinging and parsing meanwhile.
+Each session puts conflation (conflation.py, `gate`) in front of its parsing: every frame it
+lets through is parsed into the session's latest entries (`entries_of`), and the entry it made
+is queued (`pending`) for the owner's next sweep, so no parsed update is missed even when several
+arrive between two sweeps.
 """
 
 from __future__ import annotations
@@ -18,72 +15,44 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
-from ccxt.base import errors as ccxt_errors
 
 from collector.errors import ErrorCode, one_line
-from collector.exchanges.stream_dialects import Channel
-from collector.exchanges.stream_gate import FrameGate
 from collector.resilience.retry import RetryPolicy
+from collector.streams.conflation import Conflation
+from collector.streams.dialects import Channel
 
 log = structlog.get_logger(__name__)
 
-MakeGate = Callable[..., FrameGate]  # (ccxt pro instance, symbols=, cache=, parsed=)
-WATCH_PACE = 0.5  # seconds between two looks at the socket: how soon a closed one is noticed
-# A failed session: the socket, the exchange's answer, or a rejected subscription.
-SESSION_ERRORS = (ccxt_errors.BaseError, OSError, ConnectionError)
+
+class Session(Protocol):
+    """What one decoder's sessions do (ccxtpro.CcxtProSession, native.NativeSession)."""
+
+    async def run(self, connection: "Connection") -> None: ...  # until the socket fails
+
+    def rejected(self, err: BaseException | None) -> bool: ...  # a refused subscription: STREAM_002
+
+    def expected(self, err: BaseException) -> bool: ...  # a socket failure, not a crash of ours
 
 
-class UnreadableFrames:
-    """Loop exception handler: ccxt pro decodes frames in a loop callback, so a frame it cannot
-    parse raises there and its reader stops (the watchdog then reconnects). That is one warning
-    line with its code, at most once a minute, instead of asyncio's traceback; anything else goes
-    to the default handler."""
-
-    def __init__(self, every: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self._every = every
-        self._clock = clock
-        self._logged_at: float | None = None
-        self._unlogged = 0
-
-    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict) -> None:
-        err = context.get("exception")
-        if err is None or not _raised_in_ccxt(err):
-            loop.default_exception_handler(context)
-            return
-        now = self._clock()
-        if self._logged_at is not None and now - self._logged_at < self._every:
-            self._unlogged += 1
-            return
-        log.warning("stream_frame_unreadable", error_code=ErrorCode.STREAM_003, error=one_line(err),
-                    detail="ccxt pro stopped reading this connection; the watchdog reconnects it",
-                    unlogged_since_last_line=self._unlogged)
-        self._logged_at, self._unlogged = now, 0
+def _no_entries() -> Mapping[str, Any]:
+    return {}
 
 
-def _raised_in_ccxt(err: BaseException) -> bool:
-    tb = err.__traceback__
-    while tb is not None:
-        if "/ccxt/" in tb.tb_frame.f_code.co_filename:
-            return True
-        tb = tb.tb_next
-    return False
-
-
-class ConnectionLost(ConnectionError):
-    """The socket closed while the watch loop was pacing itself."""
+def _no_frame() -> int | None:
+    return None
 
 
 class Connection:
     def __init__(self, exchange: str, index: int, channel: Channel, symbols: list[str], *,
-                 open_exchange: Callable[[], Any], gate: MakeGate, on_change: Callable[[], None],
+                 session: Session, on_change: Callable[[], None],
                  backoff: RetryPolicy, clock: Callable[[], float] = time.monotonic) -> None:
         self.name = f"{exchange}:{channel.name}:{index}"
         self.channel = channel
         self.symbols = tuple(symbols)
-        self.exchange: Any = None  # the ccxt pro instance of the current session
+        self.exchange: Any = None  # the current session's handle (ccxt pro instance, native socket); None between sessions
         self.up = False  # delivering data since the current session started
         self.failed = False  # a session ended (or was torn down) since the last one came up
         self.sessions = 0
@@ -95,11 +64,12 @@ class Connection:
         self.seen: dict[str, object] = {}  # symbol -> cache entry last read
         self.added = False  # opened for a new listing while the others were streaming
         self.task: asyncio.Task | None = None  # the owner's task running `run()`
-        self.gate: FrameGate | None = None  # the current session's conflation
+        self.gate: Conflation | None = None  # the current session's conflation
+        self.entries_of: Callable[[], Mapping[str, Any]] = _no_entries  # the session's latest entry per symbol
+        self.frame_at: Callable[[], int | None] = _no_frame  # when the session's last frame came (UTC ms)
         self.pending: list[tuple[str, Any, int]] = []  # (symbol, entry, arrival ms) parsed since the last sweep
         self._moved_this_session: set[str] = set()
-        self._open = open_exchange
-        self._make_gate = gate
+        self.decoder_session = session
         self._on_change = on_change  # told when the connection goes up or down
         self._backoff = backoff
         self._clock = clock
@@ -123,7 +93,7 @@ class Connection:
         return max(0, self.sessions - 1)
 
     def release(self, now: float, *, everything: bool = False) -> None:
-        """The frames the gate kept that came due go to ccxt pro's cache (at the sweep); with
+        """The frames the gate kept that came due are parsed into the session's entries (at the sweep); with
         `everything` (a stop) every frame it keeps."""
         if self.gate is not None and self.exchange is not None:
             self.gate.release(now, everything=everything)
@@ -135,19 +105,15 @@ class Connection:
         return taken
 
     def latest(self, symbol: str) -> Any:
-        """ccxt pro's entry of `symbol` with the frame the gate kept for it parsed first: for a
+        """The session's entry of `symbol` with the frame the gate kept for it parsed first: for a
         record about to take fields from this channel."""
         if self.gate is not None and self.exchange is not None:
-            market = (self.exchange.markets or {}).get(symbol)
-            if market is not None:
-                self.gate.flush(market["id"])
+            self.gate.flush_symbol(symbol)
         return self.entries().get(symbol)
 
     def entries(self) -> Mapping[str, Any]:
-        """ccxt pro's latest entry per symbol for this session (empty between sessions)."""
-        if self.exchange is None:
-            return {}
-        return getattr(self.exchange, self.channel.cache, None) or {}
+        """The session's latest entry per symbol (empty between sessions)."""
+        return self.entries_of()
 
     @property
     def delivered(self) -> int:
@@ -230,41 +196,12 @@ class Connection:
         else:
             err = session.exception()
             self.last_error = one_line(err) if err is not None else "the watch ended"
-            rejected = isinstance(err, (ccxt_errors.ExchangeError, ccxt_errors.BadRequest))
-            self.error_code = ErrorCode.STREAM_002 if rejected else ErrorCode.STREAM_001
-            if err is not None and not isinstance(err, SESSION_ERRORS):
+            self.error_code = ErrorCode.STREAM_002 if self.decoder_session.rejected(err) else ErrorCode.STREAM_001
+            if err is not None and not self.decoder_session.expected(err):
                 log.error("stream_session_crashed", connection=self.name, error_code=ErrorCode.APP_002,
                           error=self.last_error, exc_info=err)
         log.debug("stream_connection_down", connection=self.name, error=self.last_error)
         self._on_change()
 
     async def _watch_session(self) -> None:
-        exchange = self._open()
-        self.gate = self._make_gate(exchange, symbols=self._market_ids(exchange), cache=self.channel.cache,
-                                    parsed=self.pending)
-        self.exchange = exchange
-        try:
-            await self._watch(exchange)
-        finally:
-            self.exchange = None
-            self.gate = None
-            await exchange.close()
-
-    def _market_ids(self, exchange: Any) -> dict[str, str]:
-        """Market id -> symbol of this connection's symbols. Not in the session's frame: a local
-        there would hold the markets tables the session opened with until it ends, past every
-        reload (the instance itself takes the reloaded ones, stream_markets.share_markets)."""
-        markets = exchange.markets or {}
-        return {markets[s]["id"]: s for s in self.symbols if s in markets}
-
-    async def _watch(self, exchange: Any) -> None:
-        watch = getattr(exchange, self.channel.method)
-        symbols, params = list(self.symbols), dict(self.channel.params)
-        await watch(symbols, params)  # subscribes; returns with the first update
-        client = next(iter(exchange.clients.values()))
-        # Watching again would only hand back what the gate already queued, at a cost that grows
-        # with the symbols (ccxt pro filters its cache for them on every call): watch the socket.
-        while True:
-            await asyncio.sleep(WATCH_PACE)
-            if client.closed() or exchange.clients.get(client.url) is not client:
-                raise ConnectionLost(f"{client.url} closed ({one_line(client.error) if client.error else 'by the server'})")
+        await self.decoder_session.run(self)

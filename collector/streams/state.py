@@ -16,8 +16,8 @@ import structlog
 from collector import metrics
 from collector.errors import ErrorCode
 from collector.exchanges.source import ExchangeSource
-from collector.exchanges.stream_connection import Connection
-from collector.exchanges.stream_report import CONNECTING, DOWN, UP
+from collector.streams.connection import Connection
+from collector.streams.report import CONNECTING, DOWN, UP
 from collector.records import Record
 
 log = structlog.get_logger(__name__)

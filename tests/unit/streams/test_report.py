@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from structlog.testing import capture_logs
 
-from collector.exchanges.stream_report import LagWatch
+from collector.streams.report import LagWatch
 from collector.metrics import REGISTRY
 from collector.records import Ticker
 

@@ -1,0 +1,1 @@
+"""Streaming mode: the owner of an exchange's websocket connections, shared by both decoders."""
