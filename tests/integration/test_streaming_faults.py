@@ -164,8 +164,11 @@ async def test_okx_funding_rates_pushed_every_30_s_keep_their_connection_up():
     assert status["state"] == "up" and status["reconnects"] == 0 and status["fallbacks"] == 0
     assert not events(logs, "stream_down", "okx")
     funding = [r for r in records if r.kind == "funding_rate"]
-    assert {r.symbol for r in funding} == set(sim.symbols("okx"))  # pushed once, on subscribing
-    assert len(funding) == len(sim.symbols("okx"))
+    assert {r.symbol for r in funding} == set(sim.symbols("okx"))  # pushed on subscribing
+    # ...and then on the market clock's 30 s windows, as okx does: within this run's few seconds
+    # at most one window boundary, so a symbol has one or two, never a push per tick.
+    per_symbol = collections.Counter(r.symbol for r in funding)
+    assert max(per_symbol.values()) <= 2, per_symbol
 
 
 def funding_info_errors() -> float:
