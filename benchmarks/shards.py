@@ -3,6 +3,7 @@
 in a process of its own; each daemon writes its own throwaway PostgreSQL database.
 
     python -m benchmarks.shards [--symbols 1500] [--tick 0.1] [--seconds 20] [--shards 2]
+                                [--decoder ccxt|native]
 
 Per run: frames/s the simulator pushed, updates/s the daemons took together (each after its
 streams are up, over the same `--seconds`), and event time -> PostgreSQL commit p50 / p99 over
@@ -29,18 +30,20 @@ from benchmarks.streaming import frames_sent, percentile, run, throwaway_databas
 from collector.shard import ShardConfig
 
 
-async def one_shard(url: str, count: int, index: int, seconds: float) -> dict:
+async def one_shard(url: str, count: int, index: int, seconds: float, decoder: str) -> dict:
     async with throwaway_database() as database:
-        result = await run(url, database, 0.0, seconds, None, shard=ShardConfig(count=count, index=index))
+        result = await run(url, database, 0.0, seconds, None, decoder=decoder,
+                           shard=ShardConfig(count=count, index=index))
     return {"updates": result["updates"], "wall": result["wall"], "cpu": result["cpu"],
             "frames": result["frames"], "latencies": result["latencies"], "states": result["states"],
             "others": result["others"]}
 
 
-def fleet(url: str, count: int, seconds: float) -> list[dict]:
+def fleet(url: str, count: int, seconds: float, decoder: str) -> list[dict]:
     """`count` shard processes started together; their results."""
     processes = [subprocess.Popen([sys.executable, "-m", "benchmarks.shards", "--worker", url, str(count), str(index),
-                                   "--seconds", str(seconds)], stdout=subprocess.PIPE, text=True)
+                                   "--seconds", str(seconds), "--decoder", decoder],
+                                  stdout=subprocess.PIPE, text=True)
                  for index in range(count)]
     return [json.loads(p.communicate(timeout=seconds + 300)[0].strip().splitlines()[-1]) for p in processes]
 
@@ -69,19 +72,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tick", type=float, default=0.1, help="seconds between updates of a symbol")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--shards", type=int, default=2)
+    parser.add_argument("--decoder", choices=["ccxt", "native"], default="ccxt",
+                        help="the streams' decoder: ccxt pro, or the venues' own JSON (collector/venues/)")
     parser.add_argument("--worker", nargs=3, metavar=("URL", "COUNT", "INDEX"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     if args.worker:
         url, count, index = args.worker
-        print(json.dumps(asyncio.run(one_shard(url, int(count), int(index), args.seconds))))
+        print(json.dumps(asyncio.run(one_shard(url, int(count), int(index), args.seconds, args.decoder))))
         return
     print(f"3 exchanges x {args.symbols} symbols, one update per symbol every {args.tick:g} s, "
-          f"stream_interval 0, {args.seconds:g} s measured")
+          f"stream_interval 0, decoder {args.decoder}, {args.seconds:g} s measured")
     with simulator_process(args.symbols, "--tick", str(args.tick), "--history-ticks", "20") as url:
         time.sleep(1.0)
         for count in (1, args.shards):
-            report(count, fleet(url, count, args.seconds))
+            report(count, fleet(url, count, args.seconds, args.decoder))
             print(f"  (simulator frames so far {frames_sent(url):,})")
 
 

@@ -176,10 +176,18 @@ def funding_info_errors() -> float:
         "exchange": "binance", "endpoint": "funding_intervals", "outcome": "error"}) or 0.0
 
 
+def btc_market_dicts() -> list[dict]:
+    """Every ccxt market dict of BTC/USDT:USDT alive in the process."""
+    gc.collect()
+    return [o for o in gc.get_objects() if type(o) is dict and o.get("symbol") == "BTC/USDT:USDT"
+            and "precision" in o and "info" in o]
+
+
 @pytest.mark.parametrize("name", list(EXCHANGES))
 async def test_a_symbol_listed_while_streaming_is_streamed_without_a_restart_or_a_fallback(name):
     ccxt_id = EXCHANGES[name]
     channels = {"binance": 3, "bybit": 1, "okx": 3}[name]
+    held_before = len(btc_market_dicts())
     async with Simulator(symbols=12, seed=24, tick=0.5, ws_cadence={"okx": {"funding-rate": 0}}) as sim:
         sim.delist(ccxt_id, "SOL/USDT:USDT", mode="remove")  # not listed yet when streaming starts
         errors_before = funding_info_errors()
@@ -196,9 +204,7 @@ async def test_a_symbol_listed_while_streaming_is_streamed_without_a_restart_or_
                 # and nothing holds the ones they replaced (one generation of markets in memory)
                 await wait_until(lambda: owner.native or all(c.exchange is None or c.exchange.markets is owner.source.exchange.markets
                                              for c in owner.connections), 5, "the reloaded markets shared")
-                gc.collect()
-                btc_markets = [o for o in gc.get_objects() if type(o) is dict and o.get("symbol") == "BTC/USDT:USDT"
-                               and "precision" in o and "info" in o]
+                btc_markets = btc_market_dicts()
                 status = owner.status()
                 streamed = {s for c in owner.connections for s in c.symbols}
     sol = [r for r in records if r.symbol == "SOL/USDT:USDT"]
@@ -210,7 +216,9 @@ async def test_a_symbol_listed_while_streaming_is_streamed_without_a_restart_or_
         assert_streamed_as_served(sim, record, emitted_ms=records.emitted_ms(record))
     assert sum(1 for r in sol if r.kind == "ticker" and r.received_at > listed_ms) >= 2 * STALE_AFTER / STREAM_INTERVAL - 2
     assert "SOL/USDT:USDT" in streamed and "ETH/USDT:USDT" not in streamed
-    assert len(btc_markets) <= 2, len(btc_markets)  # the REST source's markets and markets_by_id entries
+    # the REST source's markets and markets_by_id entries; counted against what the process held
+    # before (a whole-suite run keeps earlier tests' markets alive until their exchanges are freed)
+    assert len(btc_markets) - held_before <= 2, (len(btc_markets), held_before)
     assert status["state"] == "up" and status["fallbacks"] == 0 and status["connections"] == 2 * channels
     assert not events(logs, "stream_down", name)
     added = events(logs, "stream_symbols_added", name)
