@@ -44,6 +44,9 @@ def test_the_streaming_benchmark_measures_the_native_decoder_against_the_bare_cc
     assert "decoder native" in out and "'binance': 'up', 'bybit': 'up', 'okx': 'up'" in out, out
     ratio = re.search(r"against the bare ccxt pro loop [+-][\d.]+% \(sinks, journal and all; ([\d.]+)x", out)
     assert ratio and float(ratio.group(1)) > 0, out
-    assert re.search(r"profiled, CPU s per 10,000 frames: ccxt pro 0\.000,", out), out  # no ccxt pro on this path
+    # no ccxt pro on this path: its profiled share rounds to nothing against ours (a few frames in
+    # 2 s can leave it at 0.001 s per 10,000: REST-side helpers of the module it is counted by)
+    profile = re.search(r"profiled, CPU s per 10,000 frames: ccxt pro ([\d.]+), ours ([\d.]+),", out)
+    assert profile and float(profile.group(1)) <= 0.01 * float(profile.group(2)), out
     latency = re.search(r"p50 (\d+) ms, p99 (\d+) ms over (\d+) records", out)
     assert latency and int(latency.group(3)) > 0, out
