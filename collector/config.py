@@ -7,14 +7,13 @@ Each part of the daemon receives only its own section.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Any, Literal
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr,
-                      field_validator, model_validator)
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from collector.config_fields import Host, LocalPath, check_host, is_url, url_leaves
 from collector.errors import NestedValueError
 from collector.shard import ShardConfig
 
@@ -22,45 +21,6 @@ _EXCHANGE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 DEFAULT_CCXT_IDS = {"binance": "binanceusdm", "bybit": "bybit", "okx": "okx"}
 # ccxt ids with a native decoder (collector/venues/): the default `decoder` there.
 NATIVE_DECODER_IDS = ("binanceusdm", "bybit", "okx")
-# A DNS name, an IPv4 address or an IPv6 literal (bare or in brackets): what a client connects to.
-_HOST = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})|\[?[0-9A-Fa-f:.]+(?:%\w+)?\]?")
-_URL_SCHEMES = ("http", "https", "ws", "wss")
-
-
-def _host(value: str) -> str:
-    """A host name a client can connect to: an empty or malformed one (`CRYPTO_COLLECTOR_RABBITMQ__HOST=`,
-    `http://mq1`, `mq1:5672`) fails here, naming the field, instead of crashing the sink later."""
-    if not value.strip():
-        raise ValueError("must be a host name or IP address, not empty")
-    if not _HOST.fullmatch(value) or (":" in value and value.count(":") < 2):
-        raise ValueError("must be a bare host name or IP address (no scheme, port, path or spaces)")
-    return value
-
-
-def _path(value: object) -> object:
-    """An empty path would become '.', the working directory itself: refused, naming the field."""
-    if isinstance(value, str) and not value.strip():
-        raise ValueError("must be a file or directory path, not empty")
-    return value
-
-
-Host = Annotated[str, AfterValidator(_host)]
-LocalPath = Annotated[Path, BeforeValidator(_path)]
-
-
-def _url_leaves(options: Mapping[str, Any], path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Any]]:
-    for key, value in options.items():
-        if isinstance(value, Mapping):
-            yield from _url_leaves(value, (*path, str(key)))
-        else:
-            yield (*path, str(key)), value
-
-
-def _is_url(value: Any) -> bool:
-    if not isinstance(value, str):
-        return True  # ccxt's own non-string entries (lists of docs links) are not endpoints
-    parts = urlsplit(value)
-    return parts.scheme in _URL_SCHEMES and bool(parts.hostname) and value == value.strip()
 
 
 class Section(BaseModel):
@@ -93,8 +53,8 @@ class ExchangeConfig(Section):
         urls = value.get("urls")
         api = urls.get("api") if isinstance(urls, Mapping) else None
         if isinstance(api, Mapping):
-            for where, leaf in _url_leaves(api, ("urls", "api")):
-                if not _is_url(leaf):
+            for where, leaf in url_leaves(api, ("urls", "api")):
+                if not is_url(leaf):
                     raise NestedValueError(where, "must be an http(s):// or ws(s):// URL with a host", leaf)
         return value
 
@@ -195,7 +155,7 @@ class RabbitMQConfig(Section):
             host, _, port = entry.rpartition(":")
             if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
                 raise ValueError(f"{entry!r} must be host:port with a port 1 ..= 65535")
-            _host(host)  # "amqp://mq1:5672" or " :5672" named here, not at the first connect
+            check_host(host)  # "amqp://mq1:5672" or " :5672" named here, not at the first connect
         return value
 
     @field_validator("queues")
