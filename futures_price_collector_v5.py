@@ -67,7 +67,7 @@ def _version() -> str:
 
 def load(path: Path) -> AppConfig | None:
     """The validated config, or None after printing every problem to stderr."""
-    from collector import preflight
+    from collector.ops import preflight
     from config_manager import ConfigManager
     try:
         config = ConfigManager(path).load_config()
@@ -101,8 +101,8 @@ async def main(argv: Sequence[str] | None = None) -> int:
     if args.export:
         return export_range(args, config)
     if args.validate_config:
-        from collector import preflight
-        from collector.summary import config_summary
+        from collector.ops import preflight
+        from collector.ops.summary import config_summary
         print(config_summary(config, args.config))
         for code, message in preflight.warnings(config):
             print(f"{code} warning: {message}")
@@ -114,7 +114,7 @@ async def check_online(config: AppConfig) -> int:
     """One OK/FAIL line per enabled sink; 0 only when every one is OK."""
     from collector.config import LoggingConfig
     from collector.logging import configure_logging, shutdown_logging
-    from collector.online import online_checks
+    from collector.ops.online import online_checks
     # The lines are the output; the sinks' own log lines would only interleave with them.
     configure_logging(LoggingConfig(file=False, format="console"), level="CRITICAL", stream=sys.stderr)
     try:
@@ -138,9 +138,9 @@ def export_range(args: argparse.Namespace, config: AppConfig) -> int:
 
 
 def show_status(args: argparse.Namespace) -> int:
-    from collector.status_text import EXIT_UNREACHABLE, status
+    from collector.ops.status_text import EXIT_UNREACHABLE, status
     if args.url and len(args.url) > 1:
-        from collector.status_fleet import fleet_status
+        from collector.ops.status_fleet import fleet_status
         text, code = fleet_status(args.url)
         print(text)
         return code
@@ -178,7 +178,7 @@ async def run_daemon(config: AppConfig, *, once: bool = False) -> int:
               f"{err.strerror or err}; fix the path or set logging.file: false", file=sys.stderr)
         return EXIT_ERROR
     log = __import__("structlog").get_logger("collector.main")
-    from collector import preflight
+    from collector.ops import preflight
     for code, message in preflight.warnings(config):
         log.warning("config_warning", error_code=code, warning=message)
     loop = asyncio.get_running_loop()

@@ -27,7 +27,7 @@ def main(argv: list[str]) -> int:
         parser.add_argument("--timeout", type=float, default=10.0, help="seconds per reachability check")
         args = parser.parse_args(argv)
         sys.path.insert(0, str(ROOT))
-        from collector.checks import run_checks
+        from collector.ops.checks import run_checks
         from collector.runner import exit_process, run
         # Bounded: a sink that accepts TCP and never answers must not keep this from exiting.
         exit_process(run(run_checks(args.config, timeout=args.timeout)))

@@ -28,16 +28,16 @@ from collector.errors import CollectorError, ConfigError, ErrorCode
 from collector.exchanges.source import ExchangeSource
 from collector.streams.owner import StreamOwner
 from collector.streams.ccxtpro import UnreadableFrames
-from collector.health import HealthServer
+from collector.ops.health import HealthServer
 from collector.journal import Journal
-from collector.latest import LatestRecords
+from collector.ops.latest import LatestRecords
 from collector.pipeline import Pipeline
 from collector.records import Record
 from collector.scheduler import Scheduler, poll_intervals
 from collector.shard import symbols_digest
 from collector.sinks.base import Sink
 from collector.sinks.writer import BatchWriter
-from collector.systemd import Notifier
+from collector.ops.systemd import Notifier
 
 log = structlog.get_logger(__name__)
 STATUS_EVERY_S = 10.0

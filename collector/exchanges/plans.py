@@ -8,7 +8,7 @@ generic plan: ccxt's unified bulk method, then its bulk helpers (`fetch_mark_pri
 `fetch_open_interests`) where `has` says so.
 
 Each part also names the ccxt implicit API call it sends (`estimate`), so `--validate-config` can
-ask ccxt what the request weighs without sending it (collector/weights.py).
+ask ccxt what the request weighs without sending it (collector/ops/weights.py).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import asyncio
 
 from collector.config import CacheConfig, CircuitBreakerConfig, ExchangeConfig, PerformanceConfig, RetryConfig
 from collector.exchanges.source import ExchangeSource
-from collector.health import health_report
+from collector.ops.health import health_report
 from tests.support.simulator import FakeClock, simulator_factory  # noqa: F401 (fixture)
 
 

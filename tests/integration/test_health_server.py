@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from collector import metrics
 from collector.config import HealthConfig
 from collector.errors import CollectorError, ErrorCode
-from collector.health import HealthServer
+from collector.ops.health import HealthServer
 
 
 def free_port() -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncpg
 
 from collector.config import AppConfig, DatabaseConfig, SQLiteConfig
-from collector.online import online_checks
+from collector.ops.online import online_checks
 from collector.sinks.clickhouse import ClickHouseSink
 from collector.sinks.postgres import PostgresSink
 from collector.sinks.sqlite import SQLiteSink

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collector.checks import Check
+from collector.ops.checks import Check
 
 REASON = ("DB_001: postgres connect failed (crypto_user@db.internal.example:5432/crypto_data): "
           "ConnectionRefusedError: [Errno 111] Connect call failed ('10.0.0.7', 5432) while opening the pool "

@@ -8,7 +8,7 @@ import itertools
 import re
 from pathlib import Path
 
-from collector.checks import Check, _timed, check_packages, check_python, run_checks
+from collector.ops.checks import Check, _timed, check_packages, check_python, run_checks
 
 
 def test_a_check_is_one_aligned_line_with_ok_or_fail_first():

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from collector.health import ProcessProbe, health_report
+from collector.ops.health import ProcessProbe, health_report
 
 NOW = 1_700_000_000.0
 PROCESS = {"rss_mb": 80.0, "cpu_percent": 1.5}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collector.latest import LatestRecords
+from collector.ops.latest import LatestRecords
 from collector.records import FundingRate, Ticker
 from tests.support.simulator import FakeClock
 

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from collector.config import AppConfig
-from collector.summary import config_summary
+from collector.ops.summary import config_summary
 
 
 def configured(**sections) -> AppConfig:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from collector import preflight
+from collector.ops import preflight
 from collector.config import AppConfig
 from collector.errors import ErrorCode
 from config_manager import ConfigManager

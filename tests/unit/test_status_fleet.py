@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collector.shard import ShardConfig
-from collector.status_fleet import Member, coverage
+from collector.ops.status_fleet import Member, coverage
 
 SYMBOLS = [f"COIN{i}/USDT:USDT" for i in range(300)]
 

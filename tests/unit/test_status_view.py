@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collector import status_view as view
-from collector.health import health_report
-from collector.status_page import render_page
+from collector.ops import status_view as view
+from collector.ops.health import health_report
+from collector.ops.status_page import render_page
 
 NOW = 1_800_000_000.0
 

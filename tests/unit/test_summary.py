@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from collector.config import AppConfig
-from collector.summary import config_summary
+from collector.ops.summary import config_summary
 
 SECRET = "Summary-S3cret-1"
 

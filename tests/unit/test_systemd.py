@@ -15,7 +15,7 @@ import pytest
 import structlog
 import structlog.testing
 
-from collector.systemd import Notifier
+from collector.ops.systemd import Notifier
 
 
 class FakeSystemd:

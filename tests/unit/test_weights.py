@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from collector.config import AppConfig
-from collector.weights import estimate, summary_lines
+from collector.ops.weights import estimate, summary_lines
 
 TWO = ["BTC/USDT:USDT", "ETH/USDT:USDT"]
 

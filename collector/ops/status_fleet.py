@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from collector.status_text import EXIT_CODES, EXIT_UNREACHABLE, TIMEOUT_S, fetch
+from collector.ops.status_text import EXIT_CODES, EXIT_UNREACHABLE, TIMEOUT_S, fetch
 
 _LEVELS = ("ok", "degraded", "failing")
 

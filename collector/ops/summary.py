@@ -7,7 +7,7 @@ from pathlib import Path
 from collector.config import AppConfig, ExchangeConfig
 from collector.shard import ShardConfig
 from collector.masking import mask_data, mask_value
-from collector.weights import estimate, summary_lines
+from collector.ops.weights import estimate, summary_lines
 
 
 def config_summary(config: AppConfig, path: Path) -> str:

@@ -22,7 +22,7 @@ from aiohttp import web
 from collector import metrics
 from collector.config import HealthConfig
 from collector.errors import CollectorError, ErrorCode
-from collector.status_page import render_page
+from collector.ops.status_page import render_page
 
 log = structlog.get_logger(__name__)
 

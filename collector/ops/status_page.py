@@ -1,6 +1,6 @@
 """The HTML status page at `GET /` on the health port: plain, dense tables, no build step.
 
-Server-rendered from the /health document (status_view.py decides what each cell says); a few
+Server-rendered from the /health document (ops/status_view.py decides what each cell says); a few
 lines of script fetch the page again every REFRESH_S seconds and swap the body in, so it stays
 live without flicker, and say "unreachable" when the daemon stops answering.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from collector import status_view as view
+from collector.ops import status_view as view
 
 REFRESH_S = 5
 

@@ -1,6 +1,6 @@
 """`futures_price_collector_v5.py --status [--url URL]`: the status page as a one-screen text table.
 
-Reads a running daemon's /health and prints the same facts as `GET /` (status_view.py). Exit 0
+Reads a running daemon's /health and prints the same facts as `GET /` (ops/status_view.py). Exit 0
 ok, 1 degraded, 2 failing or unreachable — usable from a shell, cron or a monitoring check.
 """
 
@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from collector import status_view as view
+from collector.ops import status_view as view
 
 EXIT_CODES = {"ok": 0, "degraded": 1, "failing": 2}
 EXIT_UNREACHABLE = 2

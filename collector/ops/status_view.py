@@ -1,7 +1,7 @@
 """The facts of the status page and of `--status`, as rows of text: one function per table.
 
-Pure functions of the /health document, shared by the HTML page (status_page.py) and the text
-table (status_text.py) so both always say the same. Every field may be absent or null (an older
+Pure functions of the /health document, shared by the HTML page (ops/status_page.py) and the text
+table (ops/status_text.py) so both always say the same. Every field may be absent or null (an older
 daemon, a sink that never flushed): the cell then reads "-". Each row carries a `level`:
 ok, degraded or failing (the page colours it; failing is red).
 """

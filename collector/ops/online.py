@@ -14,8 +14,8 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from collector.checks import Check
-from collector.checks import _timed as timed  # the --check-deps probe: one bounded OK/FAIL line
+from collector.ops.checks import Check
+from collector.ops.checks import _timed as timed  # the --check-deps probe: one bounded OK/FAIL line
 from collector.config import AppConfig
 from collector.records import KEY_FIELDS, KINDS, TABLES, columns
 
