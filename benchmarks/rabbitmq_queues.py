@@ -22,7 +22,7 @@ import psutil
 
 from collector.config import RabbitMQConfig
 from collector.records import Record
-from collector.sinks.rabbitmq import RabbitMQSink
+from collector.sinks.rabbitmq.sink import RabbitMQSink
 
 QUORUM_TARGET = 10_000
 PER = 100_000

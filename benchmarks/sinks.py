@@ -54,7 +54,7 @@ from collector.records import TABLES, Record, Ticker, as_row, columns, message_i
 from collector.sinks.base import Sink
 from collector.sinks.clickhouse import ClickHouseSink
 from collector.sinks.postgres import PostgresSink
-from collector.sinks.rabbitmq import RabbitMQSink
+from collector.sinks.rabbitmq.sink import RabbitMQSink
 from collector.sinks.sqlite import SQLiteSink
 from collector.sinks.writer import BatchWriter
 

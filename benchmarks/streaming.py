@@ -46,7 +46,7 @@ import structlog
 from benchmarks.engine import simulator_process
 from collector.config import (BatchProcessingConfig, CacheConfig, CircuitBreakerConfig, DatabaseConfig,
                               ExchangeConfig, PerformanceConfig, PostgresConfig, RetryConfig)
-from collector.exchanges import markets as mk
+from collector.exchanges import market_selection as mk
 from collector.exchanges.source import ExchangeSource
 from collector.streams.owner import StreamOwner
 from collector.streams.dialects import DIALECTS, chunks

@@ -48,7 +48,7 @@ def build_sinks(config: AppConfig) -> list[Sink]:
     """One sink per enabled section; imported lazily so an unused client library costs nothing."""
     sinks: list[Sink] = []
     if config.rabbitmq.enabled:
-        from collector.sinks.rabbitmq import RabbitMQSink
+        from collector.sinks.rabbitmq.sink import RabbitMQSink
         sinks.append(RabbitMQSink(config.rabbitmq, timeout=config.database.timeout,
                                   connect_timeout=config.database.connect_timeout))
     if config.clickhouse.enabled:

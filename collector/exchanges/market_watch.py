@@ -19,8 +19,8 @@ from ccxt.base import errors as ccxt_errors
 
 from collector import metrics
 from collector.errors import ErrorCode, one_line
-from collector.exchanges import markets as mk
-from collector.exchanges.polling import describe, error_code
+from collector.exchanges import market_selection as mk
+from collector.exchanges.kind_state import describe, error_code
 from collector.resilience.cache import TTLCache
 from collector.resilience.retry import RetryPolicy
 

@@ -5,7 +5,7 @@ the weight estimate), so ccxt signs it, weighs it, maps its errors, and our resp
 pacing see it as before; only ccxt's parse_* is replaced. A part answers, per unified symbol, the
 venue decoder's `(exchange time, values)`, or the MalformedEntry that makes normalize.merge skip
 the symbol as it skips a ccxt structure it cannot use. Text ccxt's parse would fail on fails the
-same way here (ValueError → requests.py's BadResponse, retried).
+same way here (ValueError → calls.py's BadResponse, retried).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
-from collector.exchanges.fields import MalformedEntry
+from collector.exchanges.field_readers import MalformedEntry
 from collector.exchanges.plans import PLANS, Part, PartResult, plan
 from collector.venues import binance, bybit, okx
 from collector.venues.parse import integer, text

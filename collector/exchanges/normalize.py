@@ -2,7 +2,7 @@
 
 ccxt's unified structure is read first; where it lacks a field the exchange's raw `info` row
 carries, or where ccxt's unified value means something else than our column, the exchange's own
-field is read instead (the tables and readers of fields.py). An entry that cannot become a valid record (no funding
+field is read instead (the tables and readers of field_readers.py). An entry that cannot become a valid record (no funding
 rate, a NaN, a string where a number belongs, a timestamp outside 2000..2100) is skipped and
 counted; the rest of the response is kept.
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Final
 
-from collector.exchanges.fields import (
+from collector.exchanges.field_readers import (
     DEFAULT_FUNDING_INTERVAL_HOURS, FUNDING_INFO_FALLBACK, FUNDING_INFO_OVERRIDE, FUNDING_TABLE,
     MARKET_INTERVAL_MINUTES, OPEN_INTEREST_OVERRIDE, TICKER_FIELDS, TICKER_INFO_FALLBACK, TICKER_INFO_OVERRIDE, TICKER_TABLE,
     MalformedEntry, cached_interval_hours, from_info, info_fields, interval_only, make_table, number,

@@ -1,5 +1,5 @@
 """When a record is a new observation of its symbol, and under which `ts` it lands: the one rule
-poll mode (polling.KindState.track) and stream mode (`streamed`, from stream.StreamOwner._fresh)
+poll mode (kind_state.KindState.track) and stream mode (`streamed`, from stream.StreamOwner._fresh)
 both apply.
 
 A record whose values equal the symbol's last observation of its kind is that observation again.

@@ -1,7 +1,7 @@
 """One ccxt exchange → normalized records: `ExchangeSource.poll(kind)`.
 
 A poll is, in this order: markets (market_watch.py, reloaded every `markets_ttl`) → circuit breaker (an open
-one costs no request) → retry (requests.py: retryable ccxt errors only, honouring Retry-After) → the requests
+one costs no request) → retry (calls.py: retryable ccxt errors only, honouring Retry-After) → the requests
 of the kind's plan (plans.py, run by parts.py) under the global semaphore, each answered by the
 response cache when another kind of this exchange just made it (resilience/response_cache.py),
 else under the exchange's rate limiter (resilience/ratelimit.py) → normalize and merge → dedup
@@ -31,7 +31,7 @@ from ccxt.base import errors as ccxt_errors
 from collector import metrics
 from collector.config import CacheConfig, CircuitBreakerConfig, ExchangeConfig, PerformanceConfig, RetryConfig
 from collector.errors import ConfigError, ErrorCode, one_line
-from collector.exchanges import markets as mk
+from collector.exchanges import market_selection as mk
 from collector.exchanges.market_watch import MarketWatch
 from collector.exchanges.native_plans import NATIVE_CALLS, NATIVE_PLANS, OPEN_INTEREST_JOIN, forget_swaps, native_plan
 from collector.exchanges.normalize import Normalizer
@@ -39,9 +39,9 @@ from collector.exchanges.parts import fetch_parts
 from collector.exchanges.plans import Part, plan
 from collector.ops.probe import probe_exchange  # noqa: F401 - ops/checks.py imports it from here
 from collector.exchanges.rejections import Rejections
-from collector.exchanges.requests import Requests
+from collector.exchanges.calls import Requests
 from collector.exchanges.settlements import DAY_MS, SettlementLedger, collect, fetch_due
-from collector.exchanges.polling import (
+from collector.exchanges.kind_state import (
     SUMMARY_EVERY, KindState, Summary, describe, exchange_status, last_recovery, note_streamed,
 )
 from collector.records import Record

@@ -52,7 +52,7 @@ def tables_report(existing: dict[str, set[str]]) -> str:
 
 
 async def _rabbitmq(config: AppConfig) -> str:
-    from collector.sinks.rabbitmq import RabbitMQSink
+    from collector.sinks.rabbitmq.sink import RabbitMQSink
     sink = RabbitMQSink(config.rabbitmq, timeout=config.database.timeout,
                         connect_timeout=config.database.connect_timeout)
     try:

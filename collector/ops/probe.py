@@ -11,8 +11,8 @@ from ccxt.base import errors as ccxt_errors
 
 from collector.config import ExchangeConfig, PerformanceConfig
 from collector.errors import ConfigError, ErrorCode
-from collector.exchanges import markets as mk
-from collector.exchanges.polling import describe, error_code
+from collector.exchanges import market_selection as mk
+from collector.exchanges.kind_state import describe, error_code
 
 
 async def probe_exchange(name: str, config: ExchangeConfig, performance: PerformanceConfig) -> str:

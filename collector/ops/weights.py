@@ -23,7 +23,7 @@ from typing import Any, Final
 import ccxt
 
 from collector.config import AppConfig, ExchangeConfig
-from collector.exchanges import markets as mk
+from collector.exchanges import market_selection as mk
 from collector.exchanges.plans import Part, plan
 from collector.scheduler import poll_intervals
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from collector.exchanges.fields import MalformedEntry, number, timestamp
+from collector.exchanges.field_readers import MalformedEntry, number, timestamp
 from collector.exchanges.normalize import Normalizer
 from collector.records import FundingRate, Record
 

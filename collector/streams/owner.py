@@ -43,8 +43,8 @@ import structlog
 from collector import metrics
 from collector.config import ExchangeConfig, RetryConfig
 from collector.errors import ErrorCode, one_line
-from collector.streams import markets as stream_markets, report as stream_report
-from collector.exchanges.fields import MalformedEntry
+from collector.streams import ccxtpro_markets as stream_markets, report as stream_report
+from collector.exchanges.field_readers import MalformedEntry
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.observations import streamed
 from collector.exchanges.source import ExchangeSource

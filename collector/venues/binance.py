@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from collector.exchanges.fields import MalformedEntry, cached_interval_hours, timestamp
+from collector.exchanges.field_readers import MalformedEntry, cached_interval_hours, timestamp
 from collector.venues.parse import (
     ccxt_number, close, fallback, first_integer, integer, lenient, nonzero, number, strict_time, text,
 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from collector.exchanges.fields import MalformedEntry, timestamp
+from collector.exchanges.field_readers import MalformedEntry, timestamp
 from collector.records import FundingRate, Ticker
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from collector.exchanges.fields import timestamp
+from collector.exchanges.field_readers import timestamp
 from collector.venues.parse import ccxt_number, close, integer, lenient, nonzero, number, strict_time, text
 
 CCXT_ID: Final = "bybit"

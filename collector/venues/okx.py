@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from ccxt.base.precise import Precise
 
-from collector.exchanges.fields import cached_interval_hours
+from collector.exchanges.field_readers import cached_interval_hours
 from collector.venues.parse import ccxt_number, close, fallback, integer, lenient, nonzero, number, strict_time, text
 
 CCXT_ID: Final = "okx"

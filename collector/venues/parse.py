@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from ccxt.base.precise import Precise
 
-from collector.exchanges.fields import MalformedEntry, number
+from collector.exchanges.field_readers import MalformedEntry, number
 from collector.records import _MAX_TS, _MIN_TS
 
 __all__ = ("MalformedEntry", "close", "finite", "integer", "lenient", "nonzero", "number", "strict_time",

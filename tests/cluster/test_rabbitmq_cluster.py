@@ -23,7 +23,7 @@ import pytest
 from collector.config import BatchProcessingConfig, CircuitBreakerConfig, RabbitMQConfig, RetryConfig
 from collector.journal import Journal
 from collector.records import message_id
-from collector.sinks.rabbitmq import RabbitMQSink
+from collector.sinks.rabbitmq.sink import RabbitMQSink
 from collector.sinks.writer import BatchWriter
 from tests.integration.test_rabbitmq_sink import mixed_records
 from tests.support import unavailable

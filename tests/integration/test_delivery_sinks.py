@@ -45,7 +45,7 @@ from collector.records import (
 )
 from collector.sinks.clickhouse import ClickHouseSink
 from collector.sinks.postgres import PostgresSink
-from collector.sinks.rabbitmq import RECONNECT_INTERVAL, RabbitMQSink
+from collector.sinks.rabbitmq.sink import RECONNECT_INTERVAL, RabbitMQSink
 from collector.sinks.sqlite import SQLiteSink
 from collector.sinks.writer import BatchWriter
 from tests.support.clickhouse import admin_client

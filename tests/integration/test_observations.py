@@ -20,7 +20,7 @@ from collector.exchanges.source import ExchangeSource
 from collector.journal import Journal
 from collector.sinks.clickhouse import ClickHouseSink
 from collector.sinks.postgres import PostgresSink
-from collector.sinks.rabbitmq import RabbitMQSink
+from collector.sinks.rabbitmq.sink import RabbitMQSink
 from collector.sinks.sqlite import SQLiteSink
 from exchange_simulator import Simulator
 from exchange_simulator.market import settlements

@@ -18,8 +18,8 @@ from collector.config import BatchProcessingConfig, CircuitBreakerConfig, Rabbit
 from collector.errors import ErrorCode, SinkError, SinkMisconfigured
 from collector.journal import Journal
 from collector.records import message_id
-from collector.sinks.amqp_wire import _CHANNEL_INTERNALS, SUPPORTED_AIORMQ, UnsupportedAiormq, check_supported
-from collector.sinks.rabbitmq import RabbitMQSink
+from collector.sinks.rabbitmq.amqp_wire import _CHANNEL_INTERNALS, SUPPORTED_AIORMQ, UnsupportedAiormq, check_supported
+from collector.sinks.rabbitmq.sink import RabbitMQSink
 from collector.sinks.writer import BatchWriter
 from tests.integration.test_rabbitmq_sink import BASE_TS, mixed_records
 from tests.support.rabbitmq import (bound_queue, broker_connection, deleted_afterwards, drain, queue_names,
@@ -193,7 +193,7 @@ def test_the_installed_aiormq_is_one_the_publishing_adapter_supports() -> None:
 
 
 def test_an_unsupported_aiormq_is_refused_by_name(monkeypatch) -> None:
-    from collector.sinks import amqp_wire
+    from collector.sinks.rabbitmq import amqp_wire
     monkeypatch.setattr(amqp_wire.metadata, "version", lambda _name: "7.2.4")
     with pytest.raises(UnsupportedAiormq, match="aiormq 7.2.4 is not supported"):
         check_supported()

@@ -8,7 +8,7 @@ import pytest
 
 from collector.config import RabbitMQConfig
 from collector.errors import ErrorCode, SinkError
-from collector.sinks.rabbitmq import RabbitMQSink
+from collector.sinks.rabbitmq.sink import RabbitMQSink
 from tests.support.rabbitmq import HOST, PORT, broker_connection
 
 

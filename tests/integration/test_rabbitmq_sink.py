@@ -39,7 +39,7 @@ from collector.records import (
     to_dict,
 )
 from collector.journal import Journal
-from collector.sinks.rabbitmq import RabbitMQSink, encode_window
+from collector.sinks.rabbitmq.sink import RabbitMQSink, encode_window
 from collector.sinks.writer import BatchWriter
 from tests.support.rabbitmq import bound_queue, drain
 from tests.support.tcp_proxy import TcpProxy

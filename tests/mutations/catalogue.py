@@ -19,9 +19,9 @@ LOGGING = "collector/logging.py"
 CONFIG = "collector/config.py"
 MANAGER = "config_manager.py"
 NORMALIZE = "collector/exchanges/normalize.py"
-FIELDS = "collector/exchanges/fields.py"
-MARKETS = "collector/exchanges/markets.py"
-POLLING = "collector/exchanges/polling.py"
+FIELD_READERS = "collector/exchanges/field_readers.py"
+MARKET_SELECTION = "collector/exchanges/market_selection.py"
+KIND_STATE = "collector/exchanges/kind_state.py"
 RECORDS = "collector/records.py"
 STREAM_REPORT = "collector/streams/report.py"
 PIPELINE = "collector/pipeline.py"
@@ -45,10 +45,10 @@ PARTS = "collector/exchanges/parts.py"
 REJECTIONS = "collector/exchanges/rejections.py"
 SOURCE = "collector/exchanges/source.py"
 OBSERVATIONS = "collector/exchanges/observations.py"
-AMQP_WIRE = "collector/sinks/amqp_wire.py"
-MQ_SINK = "collector/sinks/rabbitmq.py"
-MQ_TOPOLOGY = "collector/sinks/rabbitmq_topology.py"
-UNROUTABLE = "collector/sinks/unroutable.py"
+AMQP_WIRE = "collector/sinks/rabbitmq/amqp_wire.py"
+MQ_SINK = "collector/sinks/rabbitmq/sink.py"
+MQ_TOPOLOGY = "collector/sinks/rabbitmq/topology.py"
+UNROUTABLE = "collector/sinks/rabbitmq/unroutable.py"
 DELIVERY = "collector/sinks/delivery.py"
 ENTRY = "futures_price_collector_v5.py"
 
@@ -128,7 +128,7 @@ T_ONE_FIELD_MOVES = ("tests/e2e/test_one_field_moves.py::"
 
 # Where each mode compares a record with the symbol's last observation (`ignoring` below).
 _COMPARISONS = {
-    "poll": (POLLING, "            landing = landing_ts(last, record)\n",
+    "poll": (KIND_STATE, "            landing = landing_ts(last, record)\n",
              "            landing = landing_ts({last}, record)\n", "last"),
     "stream": (OBSERVATIONS, "            ts = landing_ts(seen, record)\n",
                "            ts = landing_ts({last}, record)\n", "seen"),
@@ -267,16 +267,16 @@ MUTATIONS: tuple[Mutation, ...] = (
              breaks="log lines carry a code the operator guide and the alerts do not know",
              tests="tests/unit/test_errors.py::test_error_codes_are_the_contract_codes"),
     # --- normalize -------------------------------------------------------------------------
-    mutation("normalize.nan_accepted", FIELDS,
+    mutation("normalize.nan_accepted", FIELD_READERS,
              "if value - value == 0.0:  # False for NaN and ±inf", "if True:",
              breaks="a NaN price from an exchange becomes a record", tests=T_NORMALIZE),
-    mutation("normalize.okx_volume_in_contracts", FIELDS,
+    mutation("normalize.okx_volume_in_contracts", FIELD_READERS,
              '"okx": {"base_volume_24h": "volCcy24h"},', '"okx": {},',
              breaks="okx base volume is stored in contracts, not in base currency", tests=T_NORMALIZE),
     mutation("normalize.unwanted_symbols_collected", NORMALIZE,
              'if entry["symbol"] not in wanted:', "if False:",
              breaks="symbols the config did not ask for are collected", tests=T_NORMALIZE),
-    mutation("normalize.timestamp_range_unchecked", FIELDS,
+    mutation("normalize.timestamp_range_unchecked", FIELD_READERS,
              "    if not _MIN_TS <= value <= _MAX_TS:\n        raise MalformedEntry",
              "    if False:\n        raise MalformedEntry",
              breaks="a timestamp in seconds (or year 1970) becomes a record", tests=T_NORMALIZE),
@@ -287,7 +287,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("normalize.funding_without_rate_accepted", NORMALIZE,  # the merged poll's builder
              'if rate_required and values["funding_rate"] is None:', "if False:",
              breaks="a funding entry without a rate becomes a record", tests=T_NORMALIZE),
-    mutation("normalize.bybit_open_interest_lost", FIELDS,
+    mutation("normalize.bybit_open_interest_lost", FIELD_READERS,
              '"bybit": {"open_interest": "openInterest", "ts": "timestamp"},', '"bybit": {"ts": "timestamp"},',
              breaks="bybit tickers lose their open interest", tests=T_NORMALIZE),
     mutation("normalize.default_interval_without_funding_info", NORMALIZE,
@@ -368,16 +368,16 @@ MUTATIONS: tuple[Mutation, ...] = (
              breaks="every session's frame keeps the markets tables it opened with past each reload: one more "
                     "generation of every exchange's markets in memory (the 30-minute soak: +4 MB)", tests=T_STREAM_LISTING),
     # --- streams: what /health, the metrics and the sinks see of them ------------------------
-    mutation("streams.health_blind_to_streamed_records", POLLING,
+    mutation("streams.health_blind_to_streamed_records", KIND_STATE,
              "            kinds[kind].streamed(now)\n", "",
              breaks="a streaming exchange's /health says its last success was at the start and its tickers "
                     "are minutes stale while a thousand updates a second arrive",
              tests=(T_POLLING, T_STREAM_HEALTH, T_STREAM_DAEMON)),
-    mutation("streams.streamed_records_not_counted", POLLING,
+    mutation("streams.streamed_records_not_counted", KIND_STATE,
              "            metrics.child(metrics.records_collected, exchange, kind).inc(count)\n", "",
              breaks="the dashboard's records collected per second shows a streaming exchange near 0",
              tests=(T_POLLING, T_STREAM_HEALTH)),
-    mutation("streams.summary_never_logged_while_streaming", POLLING,
+    mutation("streams.summary_never_logged_while_streaming", KIND_STATE,
              "    if now - summary.started >= SUMMARY_EVERY:\n        summary.log(exchange, now)\n", "",
              breaks="no once-a-minute exchange_summary line for a streaming exchange", tests=T_POLLING),
     mutation("streams.stop_drops_what_it_received", STREAM,
@@ -483,38 +483,38 @@ MUTATIONS: tuple[Mutation, ...] = (
              'return " ".join(text.splitlines())', "return text",
              breaks="a status text with a newline sends READY=1 or other fields", tests=T_SYSTEMD),
     # --- exchanges: markets and polling ----------------------------------------------------
-    mutation("markets.inverse_swaps_collected", MARKETS,
+    mutation("markets.inverse_swaps_collected", MARKET_SELECTION,
              'and market.get("settle") == market.get("quote")', "and True",
              breaks="coin-settled (inverse) swaps are collected as if linear", tests=T_MARKETS),
-    mutation("markets.inactive_markets_collected", MARKETS,
+    mutation("markets.inactive_markets_collected", MARKET_SELECTION,
              'and market.get("active") is not False', "and True",
              breaks="delisted markets are still polled", tests=T_MARKETS),
-    mutation("markets.configured_symbols_ignored", MARKETS,
+    mutation("markets.configured_symbols_ignored", MARKET_SELECTION,
              "return listed.intersection(configured) if configured else listed", "return listed",
              breaks="exchange_configs.<name>.symbols is ignored: every market is collected", tests=T_MARKETS),
-    mutation("markets.ccxt_options_lose_to_the_defaults", MARKETS,
+    mutation("markets.ccxt_options_lose_to_the_defaults", MARKET_SELECTION,
              "return deep_merge(built, config.ccxt_options)", "return deep_merge(config.ccxt_options, built)",
              breaks="ccxt_options (urls, proxies, options) cannot override the built-in config",
              tests=T_MARKETS),
-    mutation("markets.merge_is_shallow", MARKETS,
+    mutation("markets.merge_is_shallow", MARKET_SELECTION,
              "if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):", "if False:",
              breaks="one option in ccxt_options.options wipes the linear-swap defaults", tests=T_MARKETS),
-    mutation("polling.rate_limit_reported_as_unavailable", POLLING,
+    mutation("polling.rate_limit_reported_as_unavailable", KIND_STATE,
              "if isinstance(err, RATE_LIMITED):", "if False:",
              breaks="a 429 is logged EXCHANGE_001 instead of EXCHANGE_003", tests=T_POLLING),
-    mutation("polling.auth_errors_retried", POLLING,
+    mutation("polling.auth_errors_retried", KIND_STATE,
              "return isinstance(err, ccxt_errors.OperationFailed)", "return True",
              breaks="an authentication error is retried", tests=T_POLLING),
-    mutation("polling.retry_after_header_case_sensitive", POLLING,
+    mutation("polling.retry_after_header_case_sensitive", KIND_STATE,
              'if key.lower() == "retry-after":', 'if key == "Retry-After":',
              breaks="a lower-case retry-after header (aiohttp, HTTP/2) is ignored", tests=T_POLLING),
-    mutation("polling.failure_logged_on_every_poll", POLLING,
+    mutation("polling.failure_logged_on_every_poll", KIND_STATE,
              "if code == self.failing:", "if False:",
              breaks="an outage writes one warning per poll instead of one per change", tests=T_POLLING),
-    mutation("polling.recovery_not_logged", POLLING,
+    mutation("polling.recovery_not_logged", KIND_STATE,
              "if self.failing is not None or self.crashing:", "if False:",
              breaks="the log never says an exchange recovered", tests=T_POLLING),
-    mutation("polling.unchanged_records_emitted_again", POLLING,
+    mutation("polling.unchanged_records_emitted_again", KIND_STATE,
              "if cache is not None and cache.get(key) is not None:", "if False:",
              breaks="the same ticker is written on every poll while the exchange's data stands still",
              tests=T_POLLING),

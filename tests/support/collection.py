@@ -99,7 +99,7 @@ def assert_served(sim: Simulator, record: Ticker | FundingRate) -> None:
     if quote is None and record.ts == record.received_at:
         # New values under an exchange time the symbol's last record already had (its stamping
         # response was reused from an earlier tick, its other parts are newer): the record takes
-        # its receive time, a later identity (polling.KindState.track). Its values are from the
+        # its receive time, a later identity (kind_state.KindState.track). Its values are from the
         # ticks received by then.
         at = max(i for i, (ts, _) in enumerate(history) if ts <= record.received_at)
         quote = history[at][1].get(record.symbol)

@@ -24,7 +24,7 @@ from collector.exchanges.normalize import Normalizer
 from collector.exchanges.parts import fetch_parts
 from collector.exchanges.rejections import Rejections
 from collector.exchanges.plans import plan
-from collector.exchanges.requests import _PARSE_ERRORS
+from collector.exchanges.calls import _PARSE_ERRORS
 from collector.records import Record
 
 RECEIVED = 1_800_000_000_000
@@ -70,7 +70,7 @@ async def run(exchange: Any, kind: str, parts: tuple, wanted: set[str] | None = 
               joined: tuple = ()) -> Any:
     """The records of one poll of `kind` through `parts` (and `joined`: (part, answer) pairs
     joined after them, as source.py joins open interest) and how many entries were malformed,
-    or the class of error the poll would raise (requests.py: BadResponse for a parse failure)."""
+    or the class of error the poll would raise (calls.py: BadResponse for a parse failure)."""
     wanted = set(exchange.markets) if wanted is None else wanted
     try:
         fetched = [*await fetch(exchange, parts, wanted), *joined]

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest_asyncio
 
-from collector.exchanges.markets import deep_merge
+from collector.exchanges.market_selection import deep_merge
 from exchange_simulator import Simulator
 
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from collector.exchanges.polling import KindState
+from collector.exchanges.kind_state import KindState
 from collector.records import Ticker
 from collector.resilience.breaker import CircuitBreaker
 from collector.resilience.cache import TTLCache

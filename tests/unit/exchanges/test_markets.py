@@ -7,7 +7,7 @@ from pydantic import SecretStr
 
 from collector.config import ExchangeConfig
 from collector.errors import ConfigError
-from collector.exchanges.markets import (
+from collector.exchanges.market_selection import (
     ccxt_config, check_symbols, deep_merge, is_linear_perpetual, linear_perpetuals, unknown_symbols,
     wanted_symbols,
 )

@@ -9,7 +9,7 @@ from pathlib import Path
 import ccxt
 import pytest
 
-from collector.exchanges.fields import MalformedEntry, number, timestamp
+from collector.exchanges.field_readers import MalformedEntry, number, timestamp
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.plans import Part
 from collector.records import FundingRate, Ticker, validate

@@ -20,7 +20,7 @@ import pytest
 
 from collector.config import CacheConfig, CircuitBreakerConfig, ExchangeConfig, PerformanceConfig, RetryConfig
 from collector.exchanges.observations import streamed
-from collector.exchanges.polling import KindState
+from collector.exchanges.kind_state import KindState
 from collector.exchanges.source import ExchangeSource
 from collector.streams.owner import StreamOwner
 from collector.streams.dialects import Channel

@@ -9,7 +9,7 @@ from structlog.testing import capture_logs
 
 from collector.exchanges.normalize import Normalized
 from collector import metrics
-from collector.exchanges.polling import (
+from collector.exchanges.kind_state import (
     KindState, Summary, error_code, exchange_status, is_retryable, note_streamed, retry_after,
 )
 from collector.records import Ticker

@@ -8,7 +8,7 @@ import logging
 import pytest
 from structlog.testing import capture_logs
 
-from collector.exchanges.fields import MalformedEntry
+from collector.exchanges.field_readers import MalformedEntry
 from collector.exchanges.normalize import Normalizer
 from collector.streams.ccxtpro import UnreadableFrames
 from collector.streams.dialects import DIALECTS, binance_mark_price, bybit_ticker, chunks

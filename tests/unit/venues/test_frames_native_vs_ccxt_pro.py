@@ -11,7 +11,7 @@ import ccxt.pro as ccxt_pro
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collector.exchanges.fields import MalformedEntry
+from collector.exchanges.field_readers import MalformedEntry
 from collector.exchanges.normalize import Normalizer
 from collector.streams.dialects import DIALECTS, bybit_frame_merge
 from collector.venues import binance, build, bybit, okx

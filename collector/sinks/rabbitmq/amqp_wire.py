@@ -7,7 +7,7 @@ rabbitmq.py): pamqp's generic encoding and aiormq's per-message publish cost mor
 of a message. That reaches into aiormq 6.9's channel (`write_queue`, `confirmations`,
 `message_id_delivery_tag`, `delivery_tag`, `lock`, `closing`) and aio-pika's connection
 (`_closed`); nothing else in the project does. `check_supported()` fails loudly (at the sink's
-connect, and in tests/unit/test_amqp_wire.py) on an aiormq whose version or channel lacks them,
+connect, and in tests/integration/test_rabbitmq_queues.py) on an aiormq whose version or channel lacks them,
 instead of publishing into a queue nobody reads.
 """
 
@@ -45,7 +45,7 @@ def check_supported(channel: object | None = None) -> None:
     version = metadata.version("aiormq")
     major_minor = tuple(int(part) for part in version.split(".")[:2])
     if major_minor not in SUPPORTED_AIORMQ:
-        raise UnsupportedAiormq(f"aiormq {version} is not supported by collector/sinks/amqp_wire.py "
+        raise UnsupportedAiormq(f"aiormq {version} is not supported by collector/sinks/rabbitmq/amqp_wire.py "
                                 f"(written for {', '.join('.'.join(map(str, v)) for v in SUPPORTED_AIORMQ)})")
     if channel is not None and (missing := [name for name in _CHANNEL_INTERNALS if not hasattr(channel, name)]):
         raise UnsupportedAiormq(f"aiormq {version}'s channel lacks {', '.join(missing)}")

@@ -17,7 +17,7 @@ import structlog
 from ccxt.base import errors as ccxt_errors
 
 from collector import metrics
-from collector.exchanges.polling import RATE_LIMITED, Summary, is_retryable, retry_after
+from collector.exchanges.kind_state import RATE_LIMITED, Summary, is_retryable, retry_after
 from collector.resilience import response_cache
 from collector.resilience.retry import RetryPolicy, retry
 

@@ -7,7 +7,7 @@ the publish time as AMQP timestamp.
 
 Where records wait for their readers: at every connect, before the first publish, the sink
 declares the exchange and the queues of `rabbitmq.queues` (durable; quorum, stream or classic)
-and binds them (rabbitmq_topology.py); one that exists with other arguments is MQ_002, a fault
+and binds them (topology.py); one that exists with other arguments is MQ_002, a fault
 that retrying cannot mend (SinkMisconfigured: the daemon exits 1).
 
 Delivery is at-least-once. `write` returns only after the broker confirmed (publisher confirms)
@@ -57,12 +57,12 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from collector.config import RabbitMQConfig
 from collector.errors import ErrorCode, SinkError, SinkMisconfigured
 from collector.records import Record, message_id
-from collector.sinks import rabbitmq_topology
-from collector.sinks.amqp_wire import (UnsupportedAiormq, Window, check_supported, encode_window, mark_closed,
+from collector.sinks.rabbitmq import topology
+from collector.sinks.rabbitmq.amqp_wire import (UnsupportedAiormq, Window, check_supported, encode_window, mark_closed,
                                        returned_routing_key)
 from collector.sinks.base import OpenClose
-from collector.sinks.rabbitmq_reasons import reason
-from collector.sinks.unroutable import Unroutable
+from collector.sinks.rabbitmq.reasons import reason
+from collector.sinks.rabbitmq.unroutable import Unroutable
 
 __all__ = ["RECONNECT_INTERVAL", "RabbitMQSink", "encode_window"]
 
@@ -146,7 +146,7 @@ class RabbitMQSink(OpenClose):
             channel = await connection.channel(publisher_confirms=True)
             check_supported(await channel.get_underlay_channel())
             if declare:  # robust: the channel declares and binds them again after every reconnect
-                await rabbitmq_topology.declare(channel, self._config)
+                await topology.declare(channel, self._config)
         except BaseException:
             await asyncio.shield(_close_quietly(connection))
             mark_closed(connection)
@@ -170,7 +170,7 @@ class RabbitMQSink(OpenClose):
         await self.open(declare=False)
         assert self._connection is not None
         try:
-            found = await rabbitmq_topology.verify(self._connection, self._config)
+            found = await topology.verify(self._connection, self._config)
         except CONNECTION_EXCEPTIONS as err:
             raise self._error(f"cannot check the declarations: {self._reason(err)}") from None
         return f"{self.endpoint} as {self._config.username}: " + "; ".join(found)

@@ -16,7 +16,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any, Final
 
-from collector.exchanges.rawfields import OTHER_TICKER_FIELDS
+from collector.exchanges.info_keys import OTHER_TICKER_FIELDS
 from collector.records import _MAX_TS, _MIN_TS
 
 # record field -> ccxt unified key

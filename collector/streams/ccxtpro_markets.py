@@ -14,7 +14,7 @@ from typing import Any
 import ccxt.pro as ccxt_pro
 
 from collector.config import ExchangeConfig
-from collector.exchanges import markets as mk
+from collector.exchanges import market_selection as mk
 from collector.exchanges.source import ExchangeSource
 from collector.streams.connection import Connection
 
