@@ -78,16 +78,16 @@ T_MASKING = "tests/unit/test_masking.py"
 T_LOGGING = "tests/unit/test_logging.py"
 T_CONFIG = "tests/unit/test_config_loading.py"
 T_NORMALIZE = "tests/unit/exchanges/test_normalize.py"
-T_MARKETS = "tests/unit/exchanges/test_markets.py"
-T_POLLING = "tests/unit/exchanges/test_polling.py"
+T_MARKET_SELECTION = "tests/unit/exchanges/test_market_selection.py"
+T_KIND_STATE = "tests/unit/exchanges/test_kind_state.py"
 T_RECORDS = "tests/unit/test_records.py"
 T_STREAM_REPORT = "tests/unit/streams/test_report.py"
 T_PIPELINE = "tests/unit/test_pipeline.py"
 T_SCHEDULER = "tests/unit/test_scheduler.py"
-T_HEALTH = "tests/unit/test_health.py"
-T_SYSTEMD = "tests/unit/test_systemd.py"
-T_SUMMARY = "tests/unit/test_summary.py"
-T_CHECKS = "tests/unit/test_checks.py"
+T_HEALTH = "tests/unit/ops/test_health.py"
+T_SYSTEMD = "tests/unit/ops/test_systemd.py"
+T_SUMMARY = "tests/unit/ops/test_summary.py"
+T_CHECKS = "tests/unit/ops/test_checks.py"
 T_APP = "tests/unit/test_app.py"
 T_SINK_BASE = "tests/unit/sinks/test_base.py"
 T_JOURNAL = "tests/unit/journal/test_journal.py"
@@ -372,14 +372,14 @@ MUTATIONS: tuple[Mutation, ...] = (
              "            kinds[kind].streamed(now)\n", "",
              breaks="a streaming exchange's /health says its last success was at the start and its tickers "
                     "are minutes stale while a thousand updates a second arrive",
-             tests=(T_POLLING, T_STREAM_HEALTH, T_STREAM_DAEMON)),
+             tests=(T_KIND_STATE, T_STREAM_HEALTH, T_STREAM_DAEMON)),
     mutation("streams.streamed_records_not_counted", KIND_STATE,
              "            metrics.child(metrics.records_collected, exchange, kind).inc(count)\n", "",
              breaks="the dashboard's records collected per second shows a streaming exchange near 0",
-             tests=(T_POLLING, T_STREAM_HEALTH)),
+             tests=(T_KIND_STATE, T_STREAM_HEALTH)),
     mutation("streams.summary_never_logged_while_streaming", KIND_STATE,
              "    if now - summary.started >= SUMMARY_EVERY:\n        summary.log(exchange, now)\n", "",
-             breaks="no once-a-minute exchange_summary line for a streaming exchange", tests=T_POLLING),
+             breaks="no once-a-minute exchange_summary line for a streaming exchange", tests=T_KIND_STATE),
     mutation("streams.stop_drops_what_it_received", STREAM,
              "                await self._publish_streamed(self._take(self._clock(), final=True))\n",
              "                pass\n",
@@ -485,39 +485,39 @@ MUTATIONS: tuple[Mutation, ...] = (
     # --- exchanges: markets and polling ----------------------------------------------------
     mutation("markets.inverse_swaps_collected", MARKET_SELECTION,
              'and market.get("settle") == market.get("quote")', "and True",
-             breaks="coin-settled (inverse) swaps are collected as if linear", tests=T_MARKETS),
+             breaks="coin-settled (inverse) swaps are collected as if linear", tests=T_MARKET_SELECTION),
     mutation("markets.inactive_markets_collected", MARKET_SELECTION,
              'and market.get("active") is not False', "and True",
-             breaks="delisted markets are still polled", tests=T_MARKETS),
+             breaks="delisted markets are still polled", tests=T_MARKET_SELECTION),
     mutation("markets.configured_symbols_ignored", MARKET_SELECTION,
              "return listed.intersection(configured) if configured else listed", "return listed",
-             breaks="exchange_configs.<name>.symbols is ignored: every market is collected", tests=T_MARKETS),
+             breaks="exchange_configs.<name>.symbols is ignored: every market is collected", tests=T_MARKET_SELECTION),
     mutation("markets.ccxt_options_lose_to_the_defaults", MARKET_SELECTION,
              "return deep_merge(built, config.ccxt_options)", "return deep_merge(config.ccxt_options, built)",
              breaks="ccxt_options (urls, proxies, options) cannot override the built-in config",
-             tests=T_MARKETS),
+             tests=T_MARKET_SELECTION),
     mutation("markets.merge_is_shallow", MARKET_SELECTION,
              "if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):", "if False:",
-             breaks="one option in ccxt_options.options wipes the linear-swap defaults", tests=T_MARKETS),
+             breaks="one option in ccxt_options.options wipes the linear-swap defaults", tests=T_MARKET_SELECTION),
     mutation("polling.rate_limit_reported_as_unavailable", KIND_STATE,
              "if isinstance(err, RATE_LIMITED):", "if False:",
-             breaks="a 429 is logged EXCHANGE_001 instead of EXCHANGE_003", tests=T_POLLING),
+             breaks="a 429 is logged EXCHANGE_001 instead of EXCHANGE_003", tests=T_KIND_STATE),
     mutation("polling.auth_errors_retried", KIND_STATE,
              "return isinstance(err, ccxt_errors.OperationFailed)", "return True",
-             breaks="an authentication error is retried", tests=T_POLLING),
+             breaks="an authentication error is retried", tests=T_KIND_STATE),
     mutation("polling.retry_after_header_case_sensitive", KIND_STATE,
              'if key.lower() == "retry-after":', 'if key == "Retry-After":',
-             breaks="a lower-case retry-after header (aiohttp, HTTP/2) is ignored", tests=T_POLLING),
+             breaks="a lower-case retry-after header (aiohttp, HTTP/2) is ignored", tests=T_KIND_STATE),
     mutation("polling.failure_logged_on_every_poll", KIND_STATE,
              "if code == self.failing:", "if False:",
-             breaks="an outage writes one warning per poll instead of one per change", tests=T_POLLING),
+             breaks="an outage writes one warning per poll instead of one per change", tests=T_KIND_STATE),
     mutation("polling.recovery_not_logged", KIND_STATE,
              "if self.failing is not None or self.crashing:", "if False:",
-             breaks="the log never says an exchange recovered", tests=T_POLLING),
+             breaks="the log never says an exchange recovered", tests=T_KIND_STATE),
     mutation("polling.unchanged_records_emitted_again", KIND_STATE,
              "if cache is not None and cache.get(key) is not None:", "if False:",
              breaks="the same ticker is written on every poll while the exchange's data stands still",
-             tests=T_POLLING),
+             tests=T_KIND_STATE),
     # --- summary, checks, app, sink schema --------------------------------------------------
     mutation("summary.api_key_printed", SUMMARY,
              'keys = [f"{field} {mask_value(getattr(exchange, field))}"',
@@ -861,9 +861,9 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("fleet.replicas_counted_as_two_shards", FLEET,
              "owned.update(frozenset().union(*sets))", "[owned.update(s) for s in sets]",
              breaks="--status --url ... reports a shard's replicas as symbols collected twice",
-             tests="tests/unit/test_status_fleet.py"),
+             tests="tests/unit/ops/test_status_fleet.py"),
     mutation("fleet.uncollected_symbols_not_reported", FLEET,
              "if len(owned) < listed or missing:", "if False:",
              breaks="--status --url ... says nothing of the symbols no shard collects",
-             tests="tests/unit/test_status_fleet.py"),
+             tests="tests/unit/ops/test_status_fleet.py"),
 )

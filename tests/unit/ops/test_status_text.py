@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from collector.ops import status_text
-from tests.unit.test_status_view import NOW, document, exchange
+from tests.unit.ops.test_status_view import NOW, document, exchange
 
 LONG_ERROR = ("ExchangeNotAvailable: binanceusdm GET http://127.0.0.1:9399/fapi/v1/exchangeInfo "
               "(ClientConnectorError: Cannot connect to host 127.0.0.1:9399 ssl:default [Connect call failed])")

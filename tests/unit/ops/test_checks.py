@@ -27,7 +27,7 @@ def test_this_python_and_every_required_package_pass():
 def test_every_package_of_requirements_txt_is_checked():
     """A package added to requirements.txt and forgotten here would pass --check-deps on a
     machine that cannot start the daemon."""
-    requirements = Path(__file__).resolve().parents[2] / "requirements.txt"
+    requirements = Path(__file__).resolve().parents[3] / "requirements.txt"
     names = {re.split(r"[<>=!~\[; ]", line.strip(), maxsplit=1)[0].lower()
              for line in requirements.read_text().splitlines() if line.strip() and not line.startswith("#")}
     checked = {c.name.removeprefix("package ").lower() for c in check_packages()}
@@ -56,7 +56,7 @@ async def test_a_probe_that_raises_fails_with_its_whole_error_on_one_check():
         raise ConnectionRefusedError("DB_001: connection refused\nmore detail")
 
     check = await _timed("sink postgres", probe, timeout=5.0)
-    # nothing cut: the line wraps between words instead (tests/unit/test_check_lines.py)
+    # nothing cut: the line wraps between words instead (tests/unit/ops/test_check_lines.py)
     assert (check.ok, check.detail) == (False, "DB_001: connection refused more detail")
 
 

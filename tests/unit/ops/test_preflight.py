@@ -13,7 +13,7 @@ from collector.config import AppConfig
 from collector.errors import ErrorCode
 from config_manager import ConfigManager
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def config(tmp_path: Path, **sections) -> AppConfig:
