@@ -34,8 +34,8 @@ from collector.journal.appender import Appender
 from collector.journal.drops import Drops
 from collector.journal.reading import Read, Reader
 from collector.journal.segments import Segment
+from collector.lifecycle import OpenClose
 from collector.records import Record
-from collector.sinks.base import OpenClose
 
 log = structlog.get_logger(__name__)
 

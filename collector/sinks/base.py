@@ -38,23 +38,6 @@ class Sink(Protocol):
         """`close()`."""
 
 
-class OpenClose:
-    """The async context manager of a resource that has `open()` and `close()`."""
-
-    async def open(self) -> None:
-        raise NotImplementedError
-
-    async def close(self) -> None:
-        raise NotImplementedError
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-
 def column_definitions(kind: str, type_of: Callable[[str], str]) -> str:
     """`name TYPE [NOT NULL], ...` of a kind's table, for the SQL sinks' CREATE TABLE."""
     required = {*KEY_FIELDS, "funding_rate"} if kind in RATE_REQUIRED else set(KEY_FIELDS)

@@ -23,8 +23,9 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from collector.config import ClickHouseConfig, DatabaseConfig
 from collector.errors import ErrorCode, SinkError
+from collector.lifecycle import OpenClose
 from collector.records import KINDS, TABLES, Record, columns
-from collector.sinks.base import OpenClose, missing_columns
+from collector.sinks.base import missing_columns
 
 log = structlog.get_logger(__name__)
 

@@ -23,8 +23,9 @@ import structlog
 
 from collector.config import DatabaseConfig, PostgresConfig
 from collector.errors import ErrorCode, SinkError
+from collector.lifecycle import OpenClose
 from collector.records import KINDS, TABLES, Record, columns
-from collector.sinks.base import OpenClose, column_definitions, missing_columns
+from collector.sinks.base import column_definitions, missing_columns
 
 log = structlog.get_logger(__name__)
 

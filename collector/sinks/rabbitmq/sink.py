@@ -56,11 +56,11 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
 from collector.config import RabbitMQConfig
 from collector.errors import ErrorCode, SinkError, SinkMisconfigured
+from collector.lifecycle import OpenClose
 from collector.records import Record, message_id
 from collector.sinks.rabbitmq import topology
 from collector.sinks.rabbitmq.amqp_wire import (UnsupportedAiormq, Window, check_supported, encode_window, mark_closed,
                                        returned_routing_key)
-from collector.sinks.base import OpenClose
 from collector.sinks.rabbitmq.reasons import reason
 from collector.sinks.rabbitmq.unroutable import Unroutable
 
