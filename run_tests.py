@@ -28,9 +28,10 @@ def main(argv: list[str]) -> int:
         args = parser.parse_args(argv)
         sys.path.insert(0, str(ROOT))
         from collector.ops.checks import run_checks
+        from config_manager import ConfigManager
         from collector.runner import exit_process, run
         # Bounded: a sink that accepts TCP and never answers must not keep this from exiting.
-        exit_process(run(run_checks(args.config, timeout=args.timeout)))
+        exit_process(run(run_checks(args.config, lambda path: ConfigManager(path).load_config(), timeout=args.timeout)))
     if "--soak" in argv:
         # The default run deselects them (pyproject addopts); a later -m wins in pytest.
         argv = [arg for arg in argv if arg != "--soak"] + ["-m", "soak"]

@@ -26,41 +26,22 @@ from collector import metrics, runner
 from collector.config import AppConfig
 from collector.errors import CollectorError, ConfigError, ErrorCode
 from collector.exchanges.source import ExchangeSource
-from collector.streams.owner import StreamOwner
-from collector.streams.ccxtpro import UnreadableFrames
-from collector.ops.health import HealthServer
 from collector.journal import Journal
+from collector.ops.health import HealthServer
 from collector.ops.latest import LatestRecords
+from collector.ops.systemd import Notifier
 from collector.pipeline import Pipeline
 from collector.records import Record
 from collector.scheduler import Scheduler, poll_intervals
 from collector.shard import symbols_digest
-from collector.sinks.base import Sink
+from collector.sinks.enabled import build_sinks
 from collector.sinks.writer import BatchWriter
-from collector.ops.systemd import Notifier
+from collector.streams.ccxtpro import UnreadableFrames
+from collector.streams.owner import StreamOwner
 
 log = structlog.get_logger(__name__)
 STATUS_EVERY_S = 10.0
 RESTART_DELAYS_S = (1.0, 2.0, 5.0, 10.0, 30.0)
-
-
-def build_sinks(config: AppConfig) -> list[Sink]:
-    """One sink per enabled section; imported lazily so an unused client library costs nothing."""
-    sinks: list[Sink] = []
-    if config.rabbitmq.enabled:
-        from collector.sinks.rabbitmq.sink import RabbitMQSink
-        sinks.append(RabbitMQSink(config.rabbitmq, timeout=config.database.timeout,
-                                  connect_timeout=config.database.connect_timeout))
-    if config.clickhouse.enabled:
-        from collector.sinks.clickhouse import ClickHouseSink
-        sinks.append(ClickHouseSink(config.clickhouse, config.database))
-    if config.postgres.enabled:
-        from collector.sinks.postgres import PostgresSink
-        sinks.append(PostgresSink(config.postgres, config.database))
-    if config.sqlite.enabled:
-        from collector.sinks.sqlite import SQLiteSink
-        sinks.append(SQLiteSink(config.sqlite, config.database))
-    return sinks
 
 
 class Daemon:

@@ -37,7 +37,6 @@ from collector.exchanges.native_plans import NATIVE_CALLS, NATIVE_PLANS, OPEN_IN
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.parts import fetch_parts
 from collector.exchanges.plans import Part, plan
-from collector.ops.probe import probe_exchange  # noqa: F401 - ops/checks.py imports it from here
 from collector.exchanges.rejections import Rejections
 from collector.exchanges.calls import Requests
 from collector.exchanges.settlements import DAY_MS, SettlementLedger, collect, fetch_due

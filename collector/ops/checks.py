@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from collector.config import AppConfig
 from collector.errors import ConfigError
 
 MIN_PYTHON = (3, 11)
@@ -75,24 +76,25 @@ async def _timed(name: str, probe: Callable[[], Awaitable[str]], timeout: float)
     return Check(name, True, f"{detail} ({(time.monotonic() - started) * 1000:.0f} ms)")
 
 
-async def run_checks(config_path: Path, *, timeout: float = 10.0) -> int:
+async def run_checks(config_path: Path, load: Callable[[Path], AppConfig], *, timeout: float = 10.0) -> int:
+    """Print the table; `load` reads and validates the config (config_manager's layers, given by
+    the caller so this package never imports the command line's side)."""
     from collector.config import LoggingConfig
     from collector.logging import configure_logging, shutdown_logging
 
     # The table is the output; the parts' own log lines would only interleave with it.
     configure_logging(LoggingConfig(file=False, format="console"), level="CRITICAL", stream=sys.stderr)
     try:
-        return await _run_checks(config_path, timeout)
+        return await _run_checks(config_path, load, timeout)
     finally:
         shutdown_logging()
 
 
-async def _run_checks(config_path: Path, timeout: float) -> int:
+async def _run_checks(config_path: Path, load: Callable[[Path], AppConfig], timeout: float) -> int:
     checks = [check_python(), *check_packages()]
-    from config_manager import ConfigManager
     config = None
     try:
-        config = ConfigManager(config_path).load_config()
+        config = load(config_path)
         checks.append(Check("config", True, f"{config_path} valid"))
     except ConfigError as err:
         checks.append(Check("config", False, f"{config_path}: {len(err.problems)} problem(s): " + " | ".join(err.lines())))
@@ -106,8 +108,8 @@ async def _run_checks(config_path: Path, timeout: float) -> int:
 
 
 async def _reachability(config, timeout: float) -> list[Check]:
-    from collector.app import build_sinks
-    from collector.exchanges.source import probe_exchange
+    from collector.ops.probe import probe_exchange
+    from collector.sinks.enabled import build_sinks
 
     async def open_sink(sink) -> str:
         try:

@@ -32,6 +32,7 @@ SUMMARY = "collector/ops/summary.py"
 CHECKS = "collector/ops/checks.py"
 APP = "collector/app.py"
 SINK_BASE = "collector/sinks/base.py"
+ENABLED_SINKS = "collector/sinks/enabled.py"
 JOURNAL = "collector/journal/journal.py"
 SEGMENTS = "collector/journal/segments.py"
 FRAMES = "collector/journal/frames.py"
@@ -534,7 +535,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              'return Check(name, False, f"no answer within {timeout:g}s")',
              'return Check(name, False, "timed out")',
              breaks="a FAIL line for a hung server does not say how long it waited", tests=T_CHECKS),
-    mutation("app.disabled_sink_is_built", APP,
+    mutation("enabled_sinks.disabled_sink_is_built", ENABLED_SINKS,
              "if config.rabbitmq.enabled:", "if True:",
              breaks="a disabled RabbitMQ sink is connected to anyway", tests=T_APP),
     mutation("app.status_line_counts_nothing", APP,

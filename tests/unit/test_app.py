@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from collector.app import Daemon, build_sinks
+from collector.app import Daemon
+from collector.sinks.enabled import build_sinks
 from collector.config import AppConfig
 from collector.pipeline import Pipeline
 from collector.records import Ticker

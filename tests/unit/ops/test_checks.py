@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from collector.ops.checks import Check, _timed, check_packages, check_python, run_checks
+from config_manager import ConfigManager
 
 
 def test_a_check_is_one_aligned_line_with_ok_or_fail_first():
@@ -61,7 +62,7 @@ async def test_a_probe_that_raises_fails_with_its_whole_error_on_one_check():
 
 
 async def test_a_config_that_cannot_be_loaded_is_a_fail_line_and_exit_1(tmp_path: Path, capsys) -> None:
-    code = await run_checks(tmp_path / "absent.yaml", timeout=1.0)
+    code = await run_checks(tmp_path / "absent.yaml", lambda path: ConfigManager(path).load_config(), timeout=1.0)
     lines = capsys.readouterr().out.splitlines()
     assert code == 1
     [start] = [i for i, line in enumerate(lines) if line[6:].startswith("config ")]
