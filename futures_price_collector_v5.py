@@ -127,7 +127,7 @@ async def check_online(config: AppConfig) -> int:
 
 
 def export_range(args: argparse.Namespace, config: AppConfig) -> int:
-    from collector import export
+    from collector.ops import export
     try:
         request = export.request_from(args.kind, args.since, args.until, args.format, args.out,
                                       args.exchange, args.symbol)

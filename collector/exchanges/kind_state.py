@@ -20,7 +20,7 @@ from collector.exchanges.normalize import Normalized
 from collector.exchanges.observations import landing_ts
 from collector.records import Record
 from collector.resilience.breaker import BreakerState, CircuitBreaker
-from collector.resilience.cache import TTLCache
+from collector.resilience.ttl_cache import TTLCache
 
 log = structlog.get_logger(__name__)
 

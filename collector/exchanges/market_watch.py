@@ -21,7 +21,7 @@ from collector import metrics
 from collector.errors import ErrorCode, one_line
 from collector.exchanges import market_selection as mk
 from collector.exchanges.kind_state import describe, error_code
-from collector.resilience.cache import TTLCache
+from collector.resilience.ttl_cache import TTLCache
 from collector.resilience.retry import RetryPolicy
 
 log = structlog.get_logger(__name__)

@@ -46,7 +46,7 @@ from collector.exchanges.kind_state import (
 from collector.records import Record
 from collector.resilience import response_cache
 from collector.resilience.breaker import BreakerState, CircuitBreaker
-from collector.resilience.cache import TTLCache
+from collector.resilience.ttl_cache import TTLCache
 from collector.resilience.ratelimit import RateLimiter
 from collector.resilience.retry import RetryPolicy
 from collector.runner import trim_heap

@@ -11,7 +11,7 @@ import pytest
 from collector.exchanges.kind_state import KindState
 from collector.records import Ticker
 from collector.resilience.breaker import CircuitBreaker
-from collector.resilience.cache import TTLCache
+from collector.resilience.ttl_cache import TTLCache
 
 TS = 1_767_225_600_000
 

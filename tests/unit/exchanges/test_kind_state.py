@@ -14,7 +14,7 @@ from collector.exchanges.kind_state import (
 )
 from collector.records import Ticker
 from collector.resilience.breaker import CircuitBreaker
-from collector.resilience.cache import TTLCache
+from collector.resilience.ttl_cache import TTLCache
 
 T0 = 1_700_000_000_000
 

@@ -26,7 +26,7 @@ from collector.streams.owner import StreamOwner
 from collector.streams.dialects import Channel
 from collector.records import RECORD_TYPES, Record
 from collector.resilience.breaker import CircuitBreaker
-from collector.resilience.cache import TTLCache
+from collector.resilience.ttl_cache import TTLCache
 
 TS = 1_767_225_600_000  # the first observation's exchange time
 SECOND = 1_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from collector.resilience.cache import TTLCache
+from collector.resilience.ttl_cache import TTLCache
 
 
 class Clock:
