@@ -33,37 +33,33 @@ import inspect
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from functools import partial
 from operator import attrgetter
 from typing import Any
 
-from ccxt.base import errors as ccxt_errors
 import structlog
+from ccxt.base import errors as ccxt_errors
 
 from collector import metrics
 from collector.config import ExchangeConfig, RetryConfig
 from collector.errors import ErrorCode, one_line
-from collector.streams import ccxtpro_markets as stream_markets, report as stream_report
 from collector.exchanges.field_readers import MalformedEntry
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.observations import streamed
 from collector.exchanges.source import ExchangeSource
-from collector.streams.conflation import Conflation
-from collector.streams.connection import Connection, Session
-from collector.streams.dialects import DIALECTS, Channel, chunks
-from collector.streams.ccxtpro import CcxtProSession, FrameGate
-from collector.streams.merge import Merger
-from collector.streams.native import BadFrames, NativeSession
-from collector.streams.native_dialects import NATIVE_DIALECTS, WIRES
-from collector.streams.state import StreamState
 from collector.records import Record
 from collector.resilience.retry import RetryPolicy
 from collector.runner import trim_heap
+from collector.streams import ccxtpro_markets, report as stream_report
+from collector.streams.connection import Connection
+from collector.streams.dialects import DIALECTS, Channel, chunks
+from collector.streams.merge import Merger
+from collector.streams.native_dialects import NATIVE_DIALECTS
+from collector.streams.sessions import Sessions
+from collector.streams.state import StreamState
 
 log = structlog.get_logger(__name__)
 
 _SWEEP = 0.05  # seconds between sweeps (at most stream_interval)
-_FILL_EVERY = 1.0  # seconds: a channel that only fills is parsed at least this often
 _KIND = attrgetter("kind")
 
 
@@ -87,7 +83,7 @@ class StreamOwner:
         self._last_ts: dict[tuple[str, str], int] = {}
         self._last: dict[tuple[str, str], Record] = {}  # the last streamed record per (kind, symbol); _last_ts: REST's
         self.connections: list[Connection] = []  # filled by run(), then extended and pruned in place
-        self._open_exchange = partial(stream_markets.open_instance, source, config)
+        self._session = Sessions(source, config, self.dialect, native=self.native, clock=clock)
         self._stream = StreamState(source, self.connections, emit=self._emit, ticker_interval=ticker_interval,
                                    stale_after=self._stale_after, clock=clock)
         self.updates = 0
@@ -169,7 +165,8 @@ class StreamOwner:
                 await self.source.refresh_markets()
                 await self._learn_missing_intervals()  # first: a listing added now is asked below
                 await self._follow_listings(group)
-                if not self.native and stream_markets.share_markets(self.source, self.connections):  # after: a new listing's interval is known before any frame of it is read
+                # after: a new listing's interval is known before any frame of it is read
+                if not self.native and ccxtpro_markets.share_markets(self.source, self.connections):
                     trim_heap()  # the tables they let go of were freed
             except ccxt_errors.BaseError:
                 continue  # a failed reload keeps the last markets (logged by the source)
@@ -200,34 +197,6 @@ class StreamOwner:
                 connection.task.cancel()  # nothing left to watch on it
                 self.connections.remove(connection)
             self._merger.watch(self.connections)
-
-    def _session(self, channel: Channel, index: int) -> Session:
-        if not self.native:
-            return CcxtProSession(self._open_exchange, self._gate(channel))
-        exchange_id = self.source.exchange_id
-        wire = WIRES[exchange_id]
-        configured = (getattr(self.source.exchange, "urls", None) or {}).get("api", {}).get("ws")
-        gate = partial(Conflation, self.dialect.frame_ident, self.dialect.frame_merge, self._interval_of(channel),
-                       self._clock)
-        return NativeSession(wire, wire.url(configured, channel.name), ident=self.dialect.frame_ident, gate=gate,
-                             market_ids=self._market_ids, bad=BadFrames(f"{self.name}:{channel.name}:{index}"))
-
-    def _market_ids(self, symbols: tuple[str, ...]) -> dict[str, str]:
-        """Market id -> symbol of `symbols`, from the REST source's loaded markets."""
-        markets = self.source.exchange.markets or {}
-        return {markets[s]["id"]: s for s in symbols if s in markets}
-
-    def _interval_of(self, channel: Channel) -> float:
-        return self._interval if channel.kinds else max(self._interval, _FILL_EVERY)
-
-    def _gate(self, channel: Channel) -> Callable[..., FrameGate]:
-        """The gate factory of `channel`'s connections. A channel that only fills other records
-        (binance bookTicker, okx mark-price) is parsed when a record reads it (Merger: the kept
-        frame first), so even with `stream_interval: 0` it is not parsed frame by frame: once
-        per `_FILL_EVERY` at least keeps the watchdog's view of it."""
-        interval = self._interval_of(channel)
-        return partial(FrameGate, ident=self.dialect.frame_ident, merge=self.dialect.frame_merge, interval=interval,
-                       clock=self._clock)
 
     async def _emit(self, records: list[Record]) -> None:
         if records:

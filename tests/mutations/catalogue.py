@@ -41,6 +41,7 @@ SETTLED = "collector/journal/settled.py"
 SOURCE = "collector/exchanges/source.py"
 RUNNER = "collector/runner.py"
 STREAM = "collector/streams/owner.py"
+STREAM_SESSIONS = "collector/streams/sessions.py"
 STREAM_CONNECTION = "collector/streams/connection.py"
 PARTS = "collector/exchanges/parts.py"
 REJECTIONS = "collector/exchanges/rejections.py"
@@ -343,8 +344,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("streams.lag_flaps", STREAM_REPORT,
              "lagging = lag >= (self.limit / 2 if self.lagging else self.limit)", "lagging = lag >= self.limit",
              breaks="a lag around the limit logs a line every sweep", tests=T_STREAM_REPORT),
-    mutation("streams.fills_parsed_frame_by_frame", STREAM,
-             "return self._interval if channel.kinds else max(self._interval, _FILL_EVERY)",
+    mutation("streams.fills_parsed_frame_by_frame", STREAM_SESSIONS,
+             "return self._interval if channel.kinds else max(self._interval, FILL_EVERY)",
              "return self._interval",
              breaks="with stream_interval 0, every bookTicker frame is parsed though only tickers read it",
              tests=T_STREAM_FILLS),
@@ -354,7 +355,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              breaks="a socket that answers pings but sends no data is never torn down: the exchange goes "
                     "silent with no down line and no REST fallback", tests=T_STREAM_SILENCE),
     mutation("streams.markets_not_shared_after_reload", STREAM,
-             "                if not self.native and stream_markets.share_markets(self.source, self.connections):  # after: a new listing's interval is known before any frame of it is read\n",
+             "                if not self.native and ccxtpro_markets.share_markets(self.source, self.connections):\n",
              "                if False:\n",
              breaks="after each markets reload every open ccxt pro instance keeps the old tables alive until "
                     "its next session: two sets of markets in memory", tests=T_STREAM_LISTING),
