@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from importlib import resources
 
 from exchange_simulator.faults import Fault
-from exchange_simulator.market import HOUR_MS, Quote, SymbolSpec, hash_int, settlements
+from exchange_simulator.listing import HOUR_MS, SymbolSpec, hash_int, settlements
+from exchange_simulator.market import Quote
 from exchange_simulator.replies import DialectBase, Reply, decimal, json_reply, trimmed
 
 NAME = "okx"

@@ -14,7 +14,8 @@ from aiohttp import web
 
 from exchange_simulator import binanceusdm, bybit, control, okx
 from exchange_simulator.faults import Fault, FaultBook, make_fault
-from exchange_simulator.market import MarketState, Quote, seed_for, symbol_specs
+from exchange_simulator.listing import seed_for, symbol_specs
+from exchange_simulator.market import MarketState, Quote
 from exchange_simulator.replies import Reply, encode
 from exchange_simulator.ws_dialects import WS_DIALECTS, ws_urls
 from exchange_simulator.ws_server import WsCounters, WsSession

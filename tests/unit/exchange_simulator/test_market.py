@@ -4,9 +4,8 @@ import dataclasses
 
 import pytest
 
-from exchange_simulator.market import (
-    FUNDING_INTERVAL_MS, MarketState, next_funding_time, settlements, symbol_specs,
-)
+from exchange_simulator.listing import FUNDING_INTERVAL_MS, next_funding_time, settlements, symbol_specs
+from exchange_simulator.market import MarketState
 from tests.support.simulator import FakeClock
 
 START = 1_730_729_903.25  # 2024-11-04T14:18:23.250Z
