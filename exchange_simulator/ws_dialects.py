@@ -166,10 +166,10 @@ class BybitWs(WsDialect):
 
     def frame(self, channel: str, q: Quote, previous: Quote | None) -> str:
         d = self._decimals[q.symbol]
-        row = bybit._ticker_row(q, d)
+        row = bybit.ticker_row(q, d)
         kind = "snapshot"
         if previous is not None:
-            old = bybit._ticker_row(previous, d)
+            old = bybit.ticker_row(previous, d)
             row = {k: v for k, v in row.items() if k == "symbol" or old.get(k) != v}
             kind = "delta"
         return _dumps({"topic": f"tickers.{row['symbol']}", "type": kind, "data": row,
@@ -213,7 +213,7 @@ class OkxWs(WsDialect):
 
     def frame(self, channel: str, q: Quote, previous: Quote | None) -> str:
         d = self._decimals[q.symbol]
-        rows = {"tickers": okx._ticker_row, "mark-price": okx._mark_row, "funding-rate": okx._funding_row}
+        rows = {"tickers": okx.ticker_row, "mark-price": okx.mark_row, "funding-rate": okx.funding_row}
         row = rows[channel](q, d)
         return _dumps({"arg": {"channel": channel, "instId": self.market_id(q.symbol)}, "data": [row]})
 
