@@ -36,6 +36,26 @@ class WsCounters:
         self.pings: collections.Counter[str] = collections.Counter()
 
 
+def ws_handler(dialect: WsDialect, faults: FaultBook, counters: WsCounters, sessions: set[WsSession],
+               heartbeat: float | None):
+    """The aiohttp handler of one exchange's websocket route: a `WsSession` per connection, kept
+    in `sessions` while it runs (the simulator closes them when it stops)."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        # No permessage-deflate: the real venues' public streams send plain text frames.
+        ws = web.WebSocketResponse(compress=False, autoping=True, heartbeat=heartbeat)
+        await ws.prepare(request)
+        session = WsSession(dialect, ws, faults, counters)
+        sessions.add(session)
+        try:
+            await session.run()
+        finally:
+            sessions.discard(session)
+        return ws
+
+    return handle
+
+
 class WsSession:
     def __init__(self, dialect: WsDialect, ws: web.WebSocketResponse, faults: FaultBook,
                  counters: WsCounters) -> None:
