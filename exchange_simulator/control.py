@@ -5,7 +5,9 @@
 {exchange, symbol, mode}; ``POST /_sim/trading`` {exchange, trading} (false: no trades, the 24 h
 window still moves); ``POST /_sim/hold`` {exchange, symbol, moving, time_moves} (only that quote
 field of the symbol moves; time_moves false: its exchange time stands still too);
-``GET /_sim/state?exchange=``; ``GET /_sim/served?exchange=&symbol=&ts=``.
+``GET /_sim/state?exchange=``; ``GET /_sim/served?exchange=&symbol=&ts=``; ``POST /_sim/feed``
+{tick, exchange} (the market steps and the websockets push every `tick` seconds from now on; no
+exchange: all three).
 
 The handlers reach the simulator through the application (`CONTROLLED`) and know it only as the
 `Controlled` protocol below, so this module does not import the server that adds its routes.
@@ -31,6 +33,7 @@ class Controlled(Protocol):
     def reset(self) -> None: ...
     def delist(self, exchange: str, symbol: str, mode: str = "status") -> None: ...
     def set_trading(self, exchange: str, trading: bool) -> None: ...
+    def set_feed(self, tick: float, exchange: str | None = None) -> None: ...
     def hold(self, exchange: str, symbol: str, moving: str, time_moves: bool = True) -> None: ...
     def state(self, exchange: str) -> dict[str, Quote]: ...
     def served(self, exchange: str, symbol: str, ts: int) -> Quote | None: ...
@@ -108,6 +111,15 @@ async def _hold(request: web.Request) -> web.Response:
     return _ok()
 
 
+async def _feed(request: web.Request) -> web.Response:
+    payload = await _json(request)
+    try:
+        request.app[CONTROLLED].set_feed(float(payload["tick"]), payload.get("exchange"))
+    except (KeyError, TypeError, ValueError) as err:
+        return _bad_request(err)
+    return _ok()
+
+
 async def _state(request: web.Request) -> web.Response:
     try:
         quotes = request.app[CONTROLLED].state(request.query.get("exchange", ""))
@@ -136,6 +148,7 @@ _ROUTES = (
     ("POST", "/_sim/delist", _delist),
     ("POST", "/_sim/trading", _trading),
     ("POST", "/_sim/hold", _hold),
+    ("POST", "/_sim/feed", _feed),
     ("GET", "/_sim/state", _state),
     ("GET", "/_sim/served", _served),
 )

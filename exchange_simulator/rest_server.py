@@ -26,6 +26,12 @@ class RestServer:
         # per exchange: (path, query subset, reply), the most specific rule first
         self.replays: dict[str, list[tuple[str, dict[str, str], Reply]]] = {ex: [] for ex in dialects}
 
+    def add_replay(self, exchange: str, path: str, query: dict[str, str], reply: Reply) -> None:
+        # Most specific first: a rule with more query keys wins over a broader one.
+        rules = self.replays[exchange]
+        rules.append((path, query, reply))
+        rules.sort(key=lambda rule: -len(rule[1]))
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         dialect = self._route(request.path)
         if dialect is None:

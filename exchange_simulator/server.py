@@ -144,6 +144,13 @@ class Simulator:
         24 h window, the volumes, the book and the mark price keep moving tick by tick."""
         self._state(exchange).trading = trading
 
+    def set_feed(self, tick: float, exchange: str | None = None) -> None:
+        """Step the market (and push the websocket feed) every `tick` seconds from now on."""
+        if not tick > 0:
+            raise ValueError("tick must be > 0")
+        for ex in self._selected(exchange):
+            self._states[ex].tick = tick
+
     def hold(self, exchange: str, symbol: str, moving: str, time_moves: bool = True) -> None:
         """Only `moving` (a `Quote` field) of `symbol` changes from the next tick on (`MarketState.hold`)."""
         self._state(exchange).hold(symbol, moving, time_moves)
@@ -187,10 +194,7 @@ class Simulator:
             body = body.encode()
         elif not isinstance(body, bytes):
             body = encode(body)
-        # Most specific first: a rule with more query keys wins over a broader one.
-        rules = self._rest.replays[self._checked(exchange)]
-        rules.append((path, dict(query or {}), Reply(status, body)))
-        rules.sort(key=lambda rule: -len(rule[1]))
+        self._rest.add_replay(self._checked(exchange), path, dict(query or {}), Reply(status, body))
 
     def ws_connections(self, exchange: str | None = None, open_only: bool = False) -> int:
         """Websocket connections accepted (or open now) for one exchange or all."""
@@ -216,6 +220,7 @@ class Simulator:
             "faults_fired": {ex: dict(b.fired) for ex, b in self._faults.items()},
             "faults_active": {ex: [f.to_json() for f in b.active()] for ex, b in self._faults.items()},
             "symbols": {ex: len(s.symbols()) for ex, s in self._states.items()},
+            "tick": {ex: s.tick for ex, s in self._states.items()},
             "ts": {ex: s.ts for ex, s in self._states.items()},
         }
 
