@@ -195,7 +195,8 @@ def report_daemon(rounds: list[Round], decoder: str, sink_kind: str, nominal_per
     for r in rounds:
         first, second = r.p99s()
         print(f"  tick {r.tick:.4g} s: pushed {r.frames_per_second:,.0f} frames/s (feed {nominal_per_tick / r.tick:,.0f}), "
-              f"taken {r.taken / r.wall:,.0f} updates/s; cores busy: this process {r.cpu / r.wall:.2f}, "
+              f"taken {r.taken / r.wall:,.0f} updates/s; cores busy: this process {r.cpu / r.wall:.2f} "
+              f"({r.frames / max(r.cpu, 0.001):,.0f} frames per CPU second), "
               f"simulator {r.simulator_cpu / r.wall:.2f}; event -> commit p99 {first:.0f} / {second:.0f} ms "
               f"(halves; target {TARGET_MS:.0f}): {'sustained' if r.sustained() else 'NOT sustained'}")
     kept = [r for r in rounds if r.sustained()]
