@@ -14,6 +14,7 @@ import aiohttp
 
 from exchange_simulator import binanceusdm, bybit, okx
 from exchange_simulator.listing import symbol_specs
+from exchange_simulator.ws_dialects import WS_DIALECTS
 
 # per venue: (websocket path, symbols per connection, subscribe messages for a chunk of market ids)
 _BINANCE_STREAMS = ("bookTicker", "ticker", "markPrice@1s")
@@ -26,6 +27,17 @@ VENUES = {
     "okx": ("/ws/v5/public", 100, okx.inst_id, lambda ids: [
         {"op": "subscribe", "args": [{"channel": c, "instId": i} for i in ids for c in _OKX_CHANNELS]}]),
 }
+
+
+# the wire channels those messages subscribe, per venue
+CHANNELS = {"binanceusdm": ("bookTicker", "ticker", "markPrice"), "bybit": ("tickers",), "okx": _OKX_CHANNELS}
+
+
+def feed_rate(symbols: int, tick: float) -> float:
+    """Frames/s the simulator's feed holds at `tick`: every channel pushed with each tick, or at
+    its venue's cadence when that is slower."""
+    return sum(symbols / max(tick, WS_DIALECTS[venue].cadence.get(channel, 0.0))
+               for venue, channels in CHANNELS.items() for channel in channels)
 
 
 class FeedCounter:

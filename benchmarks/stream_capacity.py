@@ -34,7 +34,7 @@ from pathlib import Path
 import structlog
 
 from benchmarks.engine import simulator_process
-from benchmarks.feed_clients import FeedCounter
+from benchmarks.feed_clients import FeedCounter, feed_rate
 from benchmarks.streaming import EXCHANGES, FLUSH_INTERVAL, exchange_source, frames_sent, others_cpu, percentile
 from collector.config import (BatchProcessingConfig, CircuitBreakerConfig, DatabaseConfig, ExchangeConfig,
                               RetryConfig, SQLiteConfig)
@@ -120,7 +120,7 @@ async def simulator_alone(url: str, symbols: int, ticks: list[float], seconds: f
 
 
 async def daemon_rounds(url: str, decoder: str, sink_kind: str, ticks: list[float], seconds: float,
-                        nominal_per_tick: float) -> list[Round]:
+                        symbols: int) -> list[Round]:
     """The ramp through one daemon's streams; stops after the first round not sustained or one
     the simulator could not push."""
     options = Simulator(port=int(url.rsplit(":", 1)[1]))
@@ -151,11 +151,11 @@ async def daemon_rounds(url: str, decoder: str, sink_kind: str, ticks: list[floa
                 source = await stack.enter_async_context(exchange_source(name, config))
                 owners.append(StreamOwner(source, config, ticker_interval=1.0, retry=RetryConfig(), publish=publish))
             settle_heap()
-            return await _ramp(url, owners, ticks, seconds, nominal_per_tick, latencies)
+            return await _ramp(url, owners, ticks, seconds, symbols, latencies)
 
 
 async def _ramp(url: str, owners: list[StreamOwner], ticks: list[float], seconds: float,
-                nominal_per_tick: float, latencies: list[int]) -> list[Round]:
+                symbols: int, latencies: list[int]) -> list[Round]:
     rounds: list[Round] = []
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(o.run(), name=f"bench:stream:{o.name}") for o in owners]
@@ -168,33 +168,33 @@ async def _ramp(url: str, owners: list[StreamOwner], ticks: list[float], seconds
             await asyncio.sleep(SETTLE_SECONDS)
             done = await Round(url, tick, seconds).measure(latencies, lambda: sum(o.updates for o in owners))
             rounds.append(done)
-            if not done.sustained() or simulator_short(done, nominal_per_tick):
+            if not done.sustained() or simulator_short(done, symbols):
                 break
         for task in tasks:
             task.cancel()
     return rounds
 
 
-def simulator_short(done: Round, nominal_per_tick: float) -> bool:
-    return done.frames_per_second < 0.9 * nominal_per_tick / done.tick
+def simulator_short(done: Round, symbols: int) -> bool:
+    return done.frames_per_second < 0.9 * feed_rate(symbols, done.tick)
 
 
-def report_simulator(rounds: list[Round]) -> None:
+def report_simulator(rounds: list[Round], symbols: int) -> None:
     print("simulator alone (counting clients take every topic):")
     for r in rounds:
-        print(f"  tick {r.tick:.4g} s: pushed {r.frames_per_second:,.0f} frames/s, simulator cores busy "
-              f"{r.simulator_cpu / r.wall:.2f}, counted {r.taken / r.wall:,.0f} messages/s")
+        print(f"  tick {r.tick:.4g} s: pushed {r.frames_per_second:,.0f} frames/s (feed {feed_rate(symbols, r.tick):,.0f}), "
+              f"simulator cores busy {r.simulator_cpu / r.wall:.2f}, counted {r.taken / r.wall:,.0f} messages/s")
     best = max(rounds, key=lambda r: r.frames_per_second)
     cores = best.simulator_cpu / best.wall
     print(f"simulator capacity: {best.frames_per_second:,.0f} frames/s at {cores:.2f} core "
           f"({best.frames_per_second / max(cores, 0.01):,.0f} frames per CPU second)")
 
 
-def report_daemon(rounds: list[Round], decoder: str, sink_kind: str, nominal_per_tick: float) -> None:
+def report_daemon(rounds: list[Round], decoder: str, sink_kind: str, symbols: int) -> None:
     print(f"one daemon process (decoder {decoder}, sink {sink_kind}), stream_interval 0:")
     for r in rounds:
         first, second = r.p99s()
-        print(f"  tick {r.tick:.4g} s: pushed {r.frames_per_second:,.0f} frames/s (feed {nominal_per_tick / r.tick:,.0f}), "
+        print(f"  tick {r.tick:.4g} s: pushed {r.frames_per_second:,.0f} frames/s (feed {feed_rate(symbols, r.tick):,.0f}), "
               f"taken {r.taken / r.wall:,.0f} updates/s; cores busy: this process {r.cpu / r.wall:.2f} "
               f"({r.frames / max(r.cpu, 0.001):,.0f} frames per CPU second), "
               f"simulator {r.simulator_cpu / r.wall:.2f}; event -> commit p99 {first:.0f} / {second:.0f} ms "
@@ -203,7 +203,7 @@ def report_daemon(rounds: list[Round], decoder: str, sink_kind: str, nominal_per
     best = max(kept, key=lambda r: r.frames_per_second) if kept else None
     last = rounds[-1]
     limit = ("the daemon (the next round was not sustained)" if not last.sustained() else
-             "the simulator (it pushed under 90% of the feed)" if simulator_short(last, nominal_per_tick) else
+             "the simulator (it pushed under 90% of the feed)" if simulator_short(last, symbols) else
              "not reached (more rounds would go further)")
     if best is None:
         print(f"most frames/s sustained: none (decoder {decoder}, sink {sink_kind}); limit: {limit}")
@@ -215,12 +215,11 @@ def report_daemon(rounds: list[Round], decoder: str, sink_kind: str, nominal_per
 async def measure(args: argparse.Namespace, url: str) -> None:
     ticks = [args.start_tick / args.step ** i for i in range(args.rounds)]
     alone = await simulator_alone(url, args.symbols, ticks, args.seconds)
-    report_simulator(alone)
+    report_simulator(alone, args.symbols)
     if args.simulator_only:
         return
-    nominal_per_tick = alone[0].frames_per_second * alone[0].tick  # the first, slowest round is pushed whole
-    rounds = await daemon_rounds(url, args.decoder, args.sink, ticks, args.seconds, nominal_per_tick)
-    report_daemon(rounds, args.decoder, args.sink, nominal_per_tick)
+    rounds = await daemon_rounds(url, args.decoder, args.sink, ticks, args.seconds, args.symbols)
+    report_daemon(rounds, args.decoder, args.sink, args.symbols)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -27,7 +27,7 @@ def test_the_capacity_benchmark_ramps_the_feed_and_names_the_most_frames_sustain
         check=False, cwd=ROOT, capture_output=True, text=True, timeout=120)
     out = done.stdout
     assert done.returncode == 0, out + done.stderr[-2000:]
-    alone = re.findall(r"tick ([\d.]+) s: pushed ([\d,]+) frames/s, simulator cores busy ([\d.]+), "
+    alone = re.findall(r"tick ([\d.]+) s: pushed ([\d,]+) frames/s \(feed [\d,]+\), simulator cores busy ([\d.]+), "
                        r"counted ([\d,]+) messages/s", out)
     assert [float(tick) for tick, *_ in alone] == [0.1, 0.05], out
     # 5 symbols: binance 1 book ticker a tick (+ ticker, mark price), bybit 1, okx 1 (+ mark price)
