@@ -1,7 +1,7 @@
 """The most frames/s one daemon process sustains at `stream_interval: 0`, decoded and journaled
 (`--sink journal`) or with the SQLite sink writing every record (`--sink sqlite`).
 
-    python -m benchmarks.stream_capacity [--decoder native|ccxt] [--sink journal|sqlite]
+    python -m benchmarks.stream_capacity [--decoder native [ccxt]] [--sink journal [sqlite]]
                                          [--symbols 500] [--start-tick 0.1] [--step 1.25]
                                          [--rounds 8] [--seconds 10]
                                          [--simulator-only] [--simulator-from DIR]
@@ -14,7 +14,8 @@ process) take the same ramp at `stream_interval: 0`. A round is sustained when t
 time -> commit (the journal append, or the SQLite commit) stays within flush_interval + 250 ms in
 both halves of the round (no growing lag). The report names the most frames/s sustained and
 which side was the limit: the daemon (a round not sustained), or the simulator (it pushed under
-90 % of the round's feed). `--simulator-only` stops after the simulator's rounds;
+90 % of the round's feed). Several decoders and sinks: one ramp each, in this order, so their
+figures compare within one run. `--simulator-only` stops after the simulator's rounds;
 `--simulator-from DIR` runs the `exchange_simulator` package of another checkout at DIR (e.g.
 `git archive <commit> exchange_simulator | tar -x -C DIR`, to compare its cost per frame).
 """
@@ -218,15 +219,18 @@ async def measure(args: argparse.Namespace, url: str) -> None:
     report_simulator(alone, args.symbols)
     if args.simulator_only:
         return
-    rounds = await daemon_rounds(url, args.decoder, args.sink, ticks, args.seconds, args.symbols)
-    report_daemon(rounds, args.decoder, args.sink, args.symbols)
+    for decoder in args.decoder:
+        for sink in args.sink:
+            rounds = await daemon_rounds(url, decoder, sink, ticks, args.seconds, args.symbols)
+            report_daemon(rounds, decoder, sink, args.symbols)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.stream_capacity", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--decoder", choices=("native", "ccxt"), default="native")
-    parser.add_argument("--sink", choices=("journal", "sqlite"), default="journal")
+    parser.add_argument("--decoder", choices=("native", "ccxt"), nargs="+", default=["native"],
+                        help="one daemon ramp per decoder (and sink), in this run")
+    parser.add_argument("--sink", choices=("journal", "sqlite"), nargs="+", default=["journal"])
     parser.add_argument("--symbols", type=int, default=500, help="per exchange")
     parser.add_argument("--start-tick", type=float, default=0.1, help="seconds between market steps, first round")
     parser.add_argument("--step", type=float, default=1.25, help="each round's feed is this many times faster")

@@ -91,3 +91,18 @@ def seed_for(exchange: str, seed: int) -> int:
 def hash_int(text: str, number: int) -> int:
     """A small deterministic hash (Python's str hash is salted per process)."""
     return int.from_bytes(hashlib.blake2b(f"{text}:{number}".encode(), digest_size=4).digest(), "big")
+
+
+class TextHash:
+    """`hash_int(text, n)` for one `text` and many `n`: the hash state of `text` is kept and each
+    number hashed on from a copy of it (the market draws three of these per symbol and tick)."""
+
+    __slots__ = ("_state",)
+
+    def __init__(self, text: str) -> None:
+        self._state = hashlib.blake2b(f"{text}:".encode(), digest_size=4)
+
+    def __call__(self, number: int) -> int:
+        state = self._state.copy()
+        state.update(b"%d" % number)
+        return int.from_bytes(state.digest(), "big")

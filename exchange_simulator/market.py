@@ -12,7 +12,7 @@ import math
 import random
 from collections.abc import Callable, Iterable
 
-from exchange_simulator.listing import SymbolSpec, hash_int, next_funding_time, seed_for
+from exchange_simulator.listing import SymbolSpec, TextHash, next_funding_time, seed_for
 
 _FUNDING_CAP = 0.0075
 
@@ -52,6 +52,8 @@ class _Walk:
     """Mutable per-symbol state between ticks."""
 
     spec: SymbolSpec
+    hash: TextHash  # hash_int(spec.base, n)
+    tick: float  # spec.tick_size
     last: float
     open_24h: float
     high: float
@@ -85,6 +87,8 @@ class MarketState:
         self.trading = True  # False: no trades, while the 24 h window and the mark move on
         self._held: dict[str, tuple[str, bool]] = {}  # symbol -> (the one Quote field that moves, time moves)
         self._tick_index: int | None = None
+        self._funding_hours = {w.spec.funding_interval_hours for w in self._walks.values()}
+        self._funding_times: dict[int, int] = {}
         self._snapshot: dict[str, Quote] = {}
         self._ts = 0
         self.version = 0  # bumped whenever what is served changes; keys response caches
@@ -152,15 +156,17 @@ class MarketState:
             return False
         first = self._tick_index is None
         self._tick_index = index
-        previous_ts, self._ts = self._ts, self.now_ms()
+        self._ts = self.now_ms()
         if first:
             for walk in self._walks.values():
                 walk.last_trade_ts = self._ts
-        else:
+        # the next funding time of each interval in use, before and after this step
+        before, self._funding_times = self._funding_times, {
+            hours: next_funding_time(self._ts, hours) for hours in self._funding_hours}
+        if not first:
             for walk in self._walks.values():
                 hours = walk.spec.funding_interval_hours
-                settled = next_funding_time(previous_ts, hours) != next_funding_time(self._ts, hours)
-                self._step(walk, settled)
+                self._step(walk, before[hours] != self._funding_times[hours])
         previous, self._snapshot = self._snapshot, {
             s: self._quote(w) for s, w in self._walks.items() if s not in self._delisted
         }
@@ -195,6 +201,8 @@ class MarketState:
         rate = round(rng.gauss(0.0001, 0.00005), 8)
         return _Walk(
             spec=spec,
+            hash=TextHash(spec.base),
+            tick=spec.tick_size,
             last=last,
             open_24h=last * math.exp(rng.gauss(0.0, 0.02)),
             high=last * (1 + rng.uniform(0.005, 0.04)),
@@ -222,16 +230,16 @@ class MarketState:
             walk.settled_funding_rate = walk.funding_rate
 
     def _quote(self, walk: _Walk) -> Quote:
-        d = walk.spec.price_decimals
-        tick = walk.spec.tick_size
+        spec, ts, tick, drawn = walk.spec, self._ts, walk.tick, walk.hash
+        d = spec.price_decimals
         last = round(walk.last, d)
-        spread = tick * (1 + (hash_int(walk.spec.base, self._ts) % 3))
-        mark = round(last * (1 + ((hash_int(walk.spec.base, self._ts + 1) % 21) - 10) * 1e-5), d)
-        index = round(mark * (1 + ((hash_int(walk.spec.base, self._ts + 2) % 21) - 10) * 1e-5), d)
+        spread = tick * (1 + (drawn(ts) % 3))
+        mark = round(last * (1 + ((drawn(ts + 1) % 21) - 10) * 1e-5), d)
+        index = round(mark * (1 + ((drawn(ts + 2) % 21) - 10) * 1e-5), d)
         base_volume = round(walk.base_volume, 3)
         return Quote(
-            symbol=walk.spec.symbol,
-            ts=self._ts,
+            symbol=spec.symbol,
+            ts=ts,
             last=last,
             bid=round(last - spread, d),
             ask=round(last + tick, d),
@@ -244,9 +252,9 @@ class MarketState:
             quote_volume=round(base_volume * (walk.high + walk.low) / 2, 4),
             open_interest=round(walk.open_interest, 3),
             funding_rate=round(walk.funding_rate, 8),
-            next_funding_time=next_funding_time(self._ts, walk.spec.funding_interval_hours),
+            next_funding_time=self._funding_times[spec.funding_interval_hours],
             settled_funding_rate=round(walk.settled_funding_rate, 8),
-            last_trade_ts=walk.last_trade_ts or self._ts,
+            last_trade_ts=walk.last_trade_ts or ts,
             predicted_funding_rate=round(walk.funding_rate * 0.9 + 0.00001, 8),
-            funding_interval_hours=walk.spec.funding_interval_hours,
+            funding_interval_hours=spec.funding_interval_hours,
         )
