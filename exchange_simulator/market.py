@@ -10,7 +10,8 @@ import collections
 import dataclasses
 import math
 import random
-from collections.abc import Callable, Iterable
+import types
+from collections.abc import Callable, Iterable, Mapping
 
 from exchange_simulator.listing import SymbolSpec, TextHash, next_funding_time, seed_for
 
@@ -182,6 +183,11 @@ class MarketState:
     @property
     def ts(self) -> int:
         return self._ts
+
+    def quotes(self) -> Mapping[str, Quote]:
+        """The current tick's quotes as they are, no new tick taken (for the websocket feed,
+        which steps the market itself once per round of pushes)."""
+        return types.MappingProxyType(self._snapshot)
 
     def snapshot(self) -> dict[str, Quote]:
         """Current served values per unified symbol (a new tick is taken if one began)."""

@@ -16,7 +16,7 @@ from exchange_simulator.market import MarketState, Quote
 from exchange_simulator.replies import Reply, encode
 from exchange_simulator.rest_server import RestServer
 from exchange_simulator.ws_dialects import WS_DIALECTS, ws_urls
-from exchange_simulator.ws_server import WsCounters, WsSession, ws_handler
+from exchange_simulator.ws_server import WsCounters, WsFeed
 
 log = structlog.get_logger(__name__)
 
@@ -55,11 +55,9 @@ class Simulator:
         self._states = {ex: MarketState(ex, specs, seed, clock, tick, history_ticks) for ex in EXCHANGES}
         self._dialects = {ex: _DIALECTS[ex](self._states[ex]) for ex in EXCHANGES}
         self._faults = {ex: FaultBook(seed_for(f"faults:{ex}", seed)) for ex in EXCHANGES}
-        self._ws_dialects = {ex: WS_DIALECTS[ex](self._states[ex], (ws_cadence or {}).get(ex))
-                             for ex in EXCHANGES}
         self._ws = WsCounters()
-        self._ws_heartbeat = ws_heartbeat
-        self._sessions: set[WsSession] = set()
+        self._feeds = {ex: WsFeed(WS_DIALECTS[ex](self._states[ex], (ws_cadence or {}).get(ex)), self._faults[ex],
+                                  self._ws, ws_heartbeat if ex == binanceusdm.NAME else None) for ex in EXCHANGES}
         self._closing = asyncio.Event()
         self._rest = RestServer(self._dialects, self._faults, self._closing)
         self._runner: web.AppRunner | None = None
@@ -75,10 +73,10 @@ class Simulator:
     async def start(self) -> None:
         app = web.Application()
         control.add_routes(app, self)
-        for exchange, dialect in self._ws_dialects.items():
-            for path in (dialect.path, *dialect.paths):
-                heartbeat = self._ws_heartbeat if exchange == binanceusdm.NAME else None
-                app.router.add_get(path, ws_handler(dialect, self._faults[exchange], self._ws, self._sessions, heartbeat))
+        for feed in self._feeds.values():
+            for path in (feed.dialect.path, *feed.dialect.paths):
+                app.router.add_get(path, feed.handle)
+            feed.start()
         app.router.add_route("*", "/{tail:.*}", self._rest.handle)
         # Handlers of clients that gave up (a timeout fault) are cancelled, not left hanging.
         self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None)
@@ -90,8 +88,8 @@ class Simulator:
 
     async def close(self) -> None:
         self._closing.set()
-        for session in list(self._sessions):
-            await session.close()
+        for feed in self._feeds.values():
+            await feed.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
