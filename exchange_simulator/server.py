@@ -76,7 +76,6 @@ class Simulator:
         for feed in self._feeds.values():
             for path in (feed.dialect.path, *feed.dialect.paths):
                 app.router.add_get(path, feed.handle)
-            feed.start()
         app.router.add_route("*", "/{tail:.*}", self._rest.handle)
         # Handlers of clients that gave up (a timeout fault) are cancelled, not left hanging.
         self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None)
@@ -84,6 +83,8 @@ class Simulator:
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         self.port = self._runner.addresses[0][1]
+        for feed in self._feeds.values():  # once listening: a start that fails leaves no loop behind
+            feed.start()
         log.info("simulator_started", url=self.url, symbols=len(self._states["okx"].specs), seed=self.seed)
 
     async def close(self) -> None:
