@@ -25,12 +25,14 @@ import json
 import math
 import struct
 
+import structlog
 from aiohttp import WSMsgType, web
 
 from exchange_simulator.faults import WS_KINDS, FaultBook
 from exchange_simulator.market import Quote
 from exchange_simulator.ws_dialects import Topic, WsDialect
 
+log = structlog.get_logger(__name__)
 _MIN_SLEEP = 0.005
 _PUSH_FAULTS = WS_KINDS - {"ws_reject"}
 _REJECT = frozenset({"ws_reject"})
@@ -105,9 +107,12 @@ class WsFeed:
             await asyncio.sleep(self._until_next_tick())
             if not self.sessions:
                 continue
-            state.advance()
-            for session in list(self.sessions):
-                session.push_tick()
+            try:
+                state.advance()
+                for session in list(self.sessions):
+                    session.push_tick()
+            except Exception:  # the loop's top: one bad tick must not end every connection's feed
+                log.exception("ws_feed_tick_failed", exchange=self.dialect.name)
 
     def _until_next_tick(self) -> float:
         state = self.dialect.state
