@@ -77,12 +77,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def simulator_process(symbols: int, *options: str):
-    """The simulator in a process of its own (its CPU is not ours); its URL while it runs."""
+def simulator_process(symbols: int, *options: str, cwd: str | None = None):
+    """The simulator in a process of its own (its CPU is not ours); its URL while it runs. `cwd`:
+    run the `exchange_simulator` package found there (another checkout's, to compare)."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "exchange_simulator", "--port", str(port), "--symbols", str(symbols), *options],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd)
     try:
         deadline = time.monotonic() + 20
         while True:

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from importlib import resources
 
 from exchange_simulator.faults import Fault
-from exchange_simulator.market import Quote, SymbolSpec, settlements
+from exchange_simulator.listing import SymbolSpec, settlements
+from exchange_simulator.market import Quote
 from exchange_simulator.replies import (
     LINEAR_OPTIONS,
     DialectBase,

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from importlib import resources
 
 from exchange_simulator.faults import Fault
-from exchange_simulator.market import Quote, SymbolSpec, settlements
+from exchange_simulator.listing import SymbolSpec, settlements
+from exchange_simulator.market import Quote
 from exchange_simulator.replies import (
     LINEAR_OPTIONS,
     DialectBase,
@@ -139,7 +140,7 @@ class Dialect(DialectBase):
 
     def _build_tickers(self) -> tuple[bytes, dict[str, dict]]:
         decimals = {s.symbol: s.price_decimals for s in self.state.specs}
-        rows = {market_id(q.symbol): _ticker_row(q, decimals[q.symbol]) for q in self.state.snapshot().values()}
+        rows = {market_id(q.symbol): ticker_row(q, decimals[q.symbol]) for q in self.state.snapshot().values()}
         envelope = self._envelope({"category": "linear", "list": list(rows.values())}, self.state.ts)
         return json.dumps(envelope, separators=(",", ":")).encode(), rows
 
@@ -163,7 +164,7 @@ def _cursor_offset(cursor: str) -> int:
     return int(head) if head.isdigit() else 0
 
 
-def _ticker_row(q: Quote, d: int) -> dict:
+def ticker_row(q: Quote, d: int) -> dict:
     return dict(
         _TEMPLATES["ticker"],
         symbol=market_id(q.symbol),

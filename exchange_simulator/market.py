@@ -8,45 +8,14 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import hashlib
 import math
 import random
-from collections.abc import Callable, Iterable
+import types
+from collections.abc import Callable, Iterable, Mapping
 
-FUNDING_INTERVAL_MS = 8 * 3600 * 1000
-HOUR_MS = 3600 * 1000
-# Funding intervals in hours that symbols after BTC and ETH (always 8 h) are given, as real
-# exchanges mix them (binance fundingInfo, bybit fundingInterval, okx fundingTime spacing).
-_INTERVAL_CHOICES = (8, 8, 4, 4, 2, 1)
+from exchange_simulator.listing import SymbolSpec, TextHash, next_funding_time, seed_for
+
 _FUNDING_CAP = 0.0075
-
-# (base, rough price) of the first symbols; synthetic bases follow.
-_KNOWN_BASES = (
-    ("BTC", 68000.0), ("ETH", 3400.0), ("SOL", 160.0), ("XRP", 0.55), ("DOGE", 0.16),
-    ("ADA", 0.45), ("AVAX", 35.0), ("LINK", 14.0), ("DOT", 6.5), ("LTC", 80.0),
-    ("TRX", 0.16), ("BCH", 420.0), ("NEAR", 5.5), ("UNI", 8.5), ("ATOM", 7.5),
-    ("APT", 9.0), ("ARB", 0.9), ("OP", 1.9), ("FIL", 4.5), ("ETC", 24.0),
-    ("XLM", 0.11), ("SUI", 1.8), ("INJ", 22.0), ("AAVE", 150.0), ("HBAR", 0.08),
-    ("ALGO", 0.17), ("SEI", 0.45), ("TIA", 6.0), ("LDO", 1.7), ("CRV", 0.35),
-)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class SymbolSpec:
-    """A listed perpetual: ids and the decimals its values are served with."""
-
-    base: str
-    price_decimals: int
-    initial_price: float
-    funding_interval_hours: int = 8
-
-    @property
-    def symbol(self) -> str:
-        return f"{self.base}/USDT:USDT"
-
-    @property
-    def tick_size(self) -> float:
-        return round(10.0 ** -self.price_decimals, self.price_decimals)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -84,6 +53,8 @@ class _Walk:
     """Mutable per-symbol state between ticks."""
 
     spec: SymbolSpec
+    hash: TextHash  # hash_int(spec.base, n)
+    tick: float  # spec.tick_size
     last: float
     open_24h: float
     high: float
@@ -93,45 +64,6 @@ class _Walk:
     funding_rate: float
     settled_funding_rate: float
     last_trade_ts: int = 0
-
-
-def symbol_specs(count: int, seed: int) -> list[SymbolSpec]:
-    """The first ``count`` symbols: well-known bases first, then SIMnnnn synthetic ones."""
-    rng = random.Random(f"specs:{seed}")
-    specs = []
-    for i in range(count):
-        if i < len(_KNOWN_BASES):
-            base, price = _KNOWN_BASES[i]
-        else:
-            base, price = f"SIM{i:04d}", 10.0 ** rng.uniform(-3, 2.5)
-        interval = 8 if i < 2 else _INTERVAL_CHOICES[hash_int(base, seed) % len(_INTERVAL_CHOICES)]
-        specs.append(SymbolSpec(base, _price_decimals(price), price, interval))
-    return specs
-
-
-def _price_decimals(price: float) -> int:
-    """About six significant digits, as exchanges pick tick sizes."""
-    return max(1, min(8, 5 - math.floor(math.log10(price))))
-
-
-def next_funding_time(ts_ms: int, interval_hours: int = 8) -> int:
-    interval = interval_hours * HOUR_MS
-    return (ts_ms // interval + 1) * interval
-
-
-def settlement(spec: SymbolSpec, settled_at: int) -> tuple[float, float]:
-    """(funding rate, mark price) settled at `settled_at`: a pure function of symbol and time, so
-    every past settlement exists however long ago the simulator started."""
-    noise = (hash_int(spec.base, settled_at) % 2001 - 1000) * 1e-7
-    drift = (hash_int(spec.base, settled_at + 1) % 2001 - 1000) * 1e-5
-    return round(0.0001 + noise, 8), round(spec.initial_price * (1 + drift), spec.price_decimals)
-
-
-def settlements(spec: SymbolSpec, start: int, end: int) -> list[tuple[int, float, float]]:
-    """Every (time, rate, mark) settled in start..end (ms, inclusive), oldest first."""
-    interval = spec.funding_interval_hours * HOUR_MS
-    first = -(-start // interval) * interval
-    return [(t, *settlement(spec, t)) for t in range(first, end + 1, interval)]
 
 
 class MarketState:
@@ -156,6 +88,8 @@ class MarketState:
         self.trading = True  # False: no trades, while the 24 h window and the mark move on
         self._held: dict[str, tuple[str, bool]] = {}  # symbol -> (the one Quote field that moves, time moves)
         self._tick_index: int | None = None
+        self._funding_hours = {w.spec.funding_interval_hours for w in self._walks.values()}
+        self._funding_times: dict[int, int] = {}
         self._snapshot: dict[str, Quote] = {}
         self._ts = 0
         self.version = 0  # bumped whenever what is served changes; keys response caches
@@ -223,15 +157,17 @@ class MarketState:
             return False
         first = self._tick_index is None
         self._tick_index = index
-        previous_ts, self._ts = self._ts, self.now_ms()
+        self._ts = self.now_ms()
         if first:
             for walk in self._walks.values():
                 walk.last_trade_ts = self._ts
-        else:
+        # the next funding time of each interval in use, before and after this step
+        before, self._funding_times = self._funding_times, {
+            hours: next_funding_time(self._ts, hours) for hours in self._funding_hours}
+        if not first:
             for walk in self._walks.values():
                 hours = walk.spec.funding_interval_hours
-                settled = next_funding_time(previous_ts, hours) != next_funding_time(self._ts, hours)
-                self._step(walk, settled)
+                self._step(walk, before[hours] != self._funding_times[hours])
         previous, self._snapshot = self._snapshot, {
             s: self._quote(w) for s, w in self._walks.items() if s not in self._delisted
         }
@@ -247,6 +183,11 @@ class MarketState:
     @property
     def ts(self) -> int:
         return self._ts
+
+    def quotes(self) -> Mapping[str, Quote]:
+        """The current tick's quotes as they are, no new tick taken (for the websocket feed,
+        which steps the market itself once per round of pushes)."""
+        return types.MappingProxyType(self._snapshot)
 
     def snapshot(self) -> dict[str, Quote]:
         """Current served values per unified symbol (a new tick is taken if one began)."""
@@ -266,6 +207,8 @@ class MarketState:
         rate = round(rng.gauss(0.0001, 0.00005), 8)
         return _Walk(
             spec=spec,
+            hash=TextHash(spec.base),
+            tick=spec.tick_size,
             last=last,
             open_24h=last * math.exp(rng.gauss(0.0, 0.02)),
             high=last * (1 + rng.uniform(0.005, 0.04)),
@@ -293,16 +236,16 @@ class MarketState:
             walk.settled_funding_rate = walk.funding_rate
 
     def _quote(self, walk: _Walk) -> Quote:
-        d = walk.spec.price_decimals
-        tick = walk.spec.tick_size
+        spec, ts, tick, drawn = walk.spec, self._ts, walk.tick, walk.hash
+        d = spec.price_decimals
         last = round(walk.last, d)
-        spread = tick * (1 + (hash_int(walk.spec.base, self._ts) % 3))
-        mark = round(last * (1 + ((hash_int(walk.spec.base, self._ts + 1) % 21) - 10) * 1e-5), d)
-        index = round(mark * (1 + ((hash_int(walk.spec.base, self._ts + 2) % 21) - 10) * 1e-5), d)
+        spread = tick * (1 + (drawn(ts) % 3))
+        mark = round(last * (1 + ((drawn(ts + 1) % 21) - 10) * 1e-5), d)
+        index = round(mark * (1 + ((drawn(ts + 2) % 21) - 10) * 1e-5), d)
         base_volume = round(walk.base_volume, 3)
         return Quote(
-            symbol=walk.spec.symbol,
-            ts=self._ts,
+            symbol=spec.symbol,
+            ts=ts,
             last=last,
             bid=round(last - spread, d),
             ask=round(last + tick, d),
@@ -315,18 +258,9 @@ class MarketState:
             quote_volume=round(base_volume * (walk.high + walk.low) / 2, 4),
             open_interest=round(walk.open_interest, 3),
             funding_rate=round(walk.funding_rate, 8),
-            next_funding_time=next_funding_time(self._ts, walk.spec.funding_interval_hours),
+            next_funding_time=self._funding_times[spec.funding_interval_hours],
             settled_funding_rate=round(walk.settled_funding_rate, 8),
-            last_trade_ts=walk.last_trade_ts or self._ts,
+            last_trade_ts=walk.last_trade_ts or ts,
             predicted_funding_rate=round(walk.funding_rate * 0.9 + 0.00001, 8),
-            funding_interval_hours=walk.spec.funding_interval_hours,
+            funding_interval_hours=spec.funding_interval_hours,
         )
-
-
-def seed_for(exchange: str, seed: int) -> int:
-    return int.from_bytes(hashlib.sha256(f"{exchange}:{seed}".encode()).digest()[:8], "big")
-
-
-def hash_int(text: str, number: int) -> int:
-    """A small deterministic hash (Python's str hash is salted per process)."""
-    return int.from_bytes(hashlib.blake2b(f"{text}:{number}".encode(), digest_size=4).digest(), "big")

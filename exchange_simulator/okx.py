@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from importlib import resources
 
 from exchange_simulator.faults import Fault
-from exchange_simulator.market import HOUR_MS, Quote, SymbolSpec, hash_int, settlements
+from exchange_simulator.listing import HOUR_MS, SymbolSpec, hash_int, settlements
+from exchange_simulator.market import Quote
 from exchange_simulator.replies import DialectBase, Reply, decimal, json_reply, trimmed
 
 NAME = "okx"
@@ -58,11 +59,11 @@ class Dialect(DialectBase):
         if path == "/api/v5/public/instruments":
             return self._instruments(query)
         if path == "/api/v5/market/tickers":
-            return self._bulk(query, "tickers", _ticker_row)
+            return self._bulk(query, "tickers", ticker_row)
         if path == "/api/v5/market/ticker":
-            return self._single(query, "tickers", _ticker_row)
+            return self._single(query, "tickers", ticker_row)
         if path == "/api/v5/public/mark-price":
-            return self._bulk(query, "mark_prices", _mark_row)
+            return self._bulk(query, "mark_prices", mark_row)
         if path == "/api/v5/public/open-interest":
             return self._bulk(query, "open_interest", _open_interest_row)
         if path == "/api/v5/market/index-tickers":
@@ -71,8 +72,8 @@ class Dialect(DialectBase):
             return self._funding_history(query)
         if path == "/api/v5/public/funding-rate":
             if query.get("instId") == "ANY":
-                return self._bulk({"instType": "SWAP"}, "funding", _funding_row)
-            return self._single(query, "funding", _funding_row)
+                return self._bulk({"instType": "SWAP"}, "funding", funding_row)
+            return self._single(query, "funding", funding_row)
         return json_reply({"msg": "Not Found", "code": "404"}, 404)
 
     def failure(self, fault: Fault) -> Reply:
@@ -162,7 +163,7 @@ class Dialect(DialectBase):
         return json_reply({"code": "0", "data": data, "msg": ""})
 
 
-def _mark_row(q: Quote, d: int) -> dict:
+def mark_row(q: Quote, d: int) -> dict:
     return {"instType": "SWAP", "instId": inst_id(q.symbol), "markPx": decimal(q.mark, d), "ts": str(q.ts)}
 
 
@@ -179,7 +180,7 @@ def _index_row(q: Quote, d: int) -> dict:
                 high24h=index, sodUtc0=index, open24h=index, low24h=index, sodUtc8=index, ts=str(q.ts))
 
 
-def _ticker_row(q: Quote, d: int) -> dict:
+def ticker_row(q: Quote, d: int) -> dict:
     contracts = q.base_volume / contract_value(q.symbol.split("/")[0])
     return dict(
         _TEMPLATES["ticker"],
@@ -201,7 +202,7 @@ def _ticker_row(q: Quote, d: int) -> dict:
     )
 
 
-def _funding_row(q: Quote, d: int) -> dict:
+def funding_row(q: Quote, d: int) -> dict:
     return dict(
         _TEMPLATES["funding_rate"],
         fundingRate=trimmed(q.funding_rate, 16),

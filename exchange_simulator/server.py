@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
-import socket
-import struct
 import time
 from collections.abc import Callable, Mapping
 
@@ -14,10 +11,12 @@ from aiohttp import web
 
 from exchange_simulator import binanceusdm, bybit, control, okx
 from exchange_simulator.faults import Fault, FaultBook, make_fault
-from exchange_simulator.market import MarketState, Quote, seed_for, symbol_specs
+from exchange_simulator.listing import seed_for, symbol_specs
+from exchange_simulator.market import MarketState, Quote
 from exchange_simulator.replies import Reply, encode
+from exchange_simulator.rest_server import RestServer
 from exchange_simulator.ws_dialects import WS_DIALECTS, ws_urls
-from exchange_simulator.ws_server import WsCounters, WsSession
+from exchange_simulator.ws_server import WsCounters, WsFeed
 
 log = structlog.get_logger(__name__)
 
@@ -56,14 +55,11 @@ class Simulator:
         self._states = {ex: MarketState(ex, specs, seed, clock, tick, history_ticks) for ex in EXCHANGES}
         self._dialects = {ex: _DIALECTS[ex](self._states[ex]) for ex in EXCHANGES}
         self._faults = {ex: FaultBook(seed_for(f"faults:{ex}", seed)) for ex in EXCHANGES}
-        self._requests: dict[str, collections.Counter[str]] = {ex: collections.Counter() for ex in EXCHANGES}
-        self._replays: dict[str, list[tuple[str, dict[str, str], Reply]]] = {ex: [] for ex in EXCHANGES}
-        self._ws_dialects = {ex: WS_DIALECTS[ex](self._states[ex], (ws_cadence or {}).get(ex))
-                             for ex in EXCHANGES}
         self._ws = WsCounters()
-        self._ws_heartbeat = ws_heartbeat
-        self._sessions: set[WsSession] = set()
+        self._feeds = {ex: WsFeed(WS_DIALECTS[ex](self._states[ex], (ws_cadence or {}).get(ex)), self._faults[ex],
+                                  self._ws, ws_heartbeat if ex == binanceusdm.NAME else None) for ex in EXCHANGES}
         self._closing = asyncio.Event()
+        self._rest = RestServer(self._dialects, self._faults, self._closing)
         self._runner: web.AppRunner | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -77,22 +73,24 @@ class Simulator:
     async def start(self) -> None:
         app = web.Application()
         control.add_routes(app, self)
-        for exchange, dialect in self._ws_dialects.items():
-            for path in (dialect.path, *dialect.paths):
-                app.router.add_get(path, self._ws_handler(exchange))
-        app.router.add_route("*", "/{tail:.*}", self._handle)
+        for feed in self._feeds.values():
+            for path in (feed.dialect.path, *feed.dialect.paths):
+                app.router.add_get(path, feed.handle)
+        app.router.add_route("*", "/{tail:.*}", self._rest.handle)
         # Handlers of clients that gave up (a timeout fault) are cancelled, not left hanging.
         self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         self.port = self._runner.addresses[0][1]
+        for feed in self._feeds.values():  # once listening: a start that fails leaves no loop behind
+            feed.start()
         log.info("simulator_started", url=self.url, symbols=len(self._states["okx"].specs), seed=self.seed)
 
     async def close(self) -> None:
         self._closing.set()
-        for session in list(self._sessions):
-            await session.close()
+        for feed in self._feeds.values():
+            await feed.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -145,19 +143,26 @@ class Simulator:
         24 h window, the volumes, the book and the mark price keep moving tick by tick."""
         self._state(exchange).trading = trading
 
+    def set_feed(self, tick: float, exchange: str | None = None) -> None:
+        """Step the market (and push the websocket feed) every `tick` seconds from now on."""
+        if not tick > 0:
+            raise ValueError("tick must be > 0")
+        for ex in self._selected(exchange):
+            self._states[ex].tick = tick
+
     def hold(self, exchange: str, symbol: str, moving: str, time_moves: bool = True) -> None:
         """Only `moving` (a `Quote` field) of `symbol` changes from the next tick on (`MarketState.hold`)."""
         self._state(exchange).hold(symbol, moving, time_moves)
 
     def request_count(self, exchange: str | None = None, path_contains: str | None = None) -> int:
         return sum(
-            n for ex in self._selected(exchange) for path, n in self._requests[ex].items()
+            n for ex in self._selected(exchange) for path, n in self._rest.requests[ex].items()
             if path_contains is None or path_contains in path
         )
 
     def requests(self, exchange: str) -> dict[str, int]:
         """Requests served per path (query string included, so single-symbol calls show)."""
-        return dict(self._requests[self._checked(exchange)])
+        return dict(self._rest.requests[self._checked(exchange)])
 
     def fault_count(self, exchange: str | None = None, kind: str | None = None) -> int:
         return sum(
@@ -167,7 +172,7 @@ class Simulator:
 
     def reset_counts(self) -> None:
         for ex in EXCHANGES:
-            self._requests[ex].clear()
+            self._rest.requests[ex].clear()
             self._faults[ex].reset_counts()
 
     def state(self, exchange: str) -> dict[str, Quote]:
@@ -188,10 +193,7 @@ class Simulator:
             body = body.encode()
         elif not isinstance(body, bytes):
             body = encode(body)
-        # Most specific first: a rule with more query keys wins over a broader one.
-        rules = self._replays[self._checked(exchange)]
-        rules.append((path, dict(query or {}), Reply(status, body)))
-        rules.sort(key=lambda rule: -len(rule[1]))
+        self._rest.add_replay(self._checked(exchange), path, dict(query or {}), Reply(status, body))
 
     def ws_connections(self, exchange: str | None = None, open_only: bool = False) -> int:
         """Websocket connections accepted (or open now) for one exchange or all."""
@@ -212,11 +214,12 @@ class Simulator:
             "ws_open": dict(self._ws.open),
             "ws_frames": dict(self._ws.frames),
             "url": self.url,
-            "requests": {ex: dict(c) for ex, c in self._requests.items()},
+            "requests": {ex: dict(c) for ex, c in self._rest.requests.items()},
             "request_total": self.request_count(),
             "faults_fired": {ex: dict(b.fired) for ex, b in self._faults.items()},
             "faults_active": {ex: [f.to_json() for f in b.active()] for ex, b in self._faults.items()},
             "symbols": {ex: len(s.symbols()) for ex, s in self._states.items()},
+            "tick": {ex: s.tick for ex, s in self._states.items()},
             "ts": {ex: s.ts for ex, s in self._states.items()},
         }
 
@@ -225,76 +228,6 @@ class Simulator:
         self.clear_faults()
 
     # --- serving -------------------------------------------------------------------------
-    def _ws_handler(self, exchange: str):
-        async def handle(request: web.Request) -> web.StreamResponse:
-            # No permessage-deflate: the real venues' public streams send plain text frames.
-            heartbeat = self._ws_heartbeat if exchange == binanceusdm.NAME else None
-            ws = web.WebSocketResponse(compress=False, autoping=True, heartbeat=heartbeat)
-            await ws.prepare(request)
-            session = WsSession(self._ws_dialects[exchange], ws, self._faults[exchange], self._ws)
-            self._sessions.add(session)
-            try:
-                await session.run()
-            finally:
-                self._sessions.discard(session)
-            return ws
-
-        return handle
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        dialect = self._route(request.path)
-        if dialect is None:
-            return web.json_response({"error": f"no simulated exchange serves {request.path}"}, status=404)
-        target = request.path_qs
-        self._requests[dialect.name][target] += 1
-        reply = await self._apply_faults(dialect, request, self._faults[dialect.name].draw(target))
-        if reply is None:
-            return await self._hang_up(request)
-        return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type,
-                            headers=reply.headers)
-
-    async def _apply_faults(self, dialect, request: web.Request, hits: list[Fault]) -> Reply | None:
-        delay = sum(f.latency for f in hits if f.kind == "latency")
-        if delay:
-            await asyncio.sleep(delay)
-        failure = next((f for f in hits if f.kind != "latency"), None)
-        if failure is None:
-            return self._answer(dialect, request)
-        if failure.kind == "timeout":
-            await self._closing.wait()
-            return None
-        if failure.kind == "reset":
-            return None
-        if failure.kind in ("malformed_json", "truncated_json"):
-            reply = self._answer(dialect, request)
-            return Reply(200, _mangle(reply.body, failure.kind), reply.content_type)
-        return dialect.failure(failure)
-
-    def _answer(self, dialect, request: web.Request) -> Reply:
-        if dialect.is_signed(request.query, request.headers):
-            return dialect.auth_error()
-        query = dict(request.query)
-        for path, expected, reply in self._replays[dialect.name]:
-            if path == request.path and all(query.get(k) == v for k, v in expected.items()):
-                return reply
-        return dialect.handle(request.path, query)
-
-    async def _hang_up(self, request: web.Request) -> web.StreamResponse:
-        """Drop the connection with a TCP reset, as a crashed gateway or a cut line would."""
-        transport = request.transport
-        if transport is not None:
-            sock = transport.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            transport.abort()
-        raise asyncio.CancelledError("connection reset by the simulator")
-
-    def _route(self, path: str):
-        for dialect in self._dialects.values():
-            if path.startswith(dialect.prefixes):
-                return dialect
-        return None
-
     def _checked(self, exchange: str) -> str:
         if exchange not in self._states:
             raise KeyError(f"unknown exchange {exchange!r}; simulated: {', '.join(EXCHANGES)}")
@@ -312,8 +245,3 @@ class Simulator:
     def _book(self, exchange: str) -> FaultBook:
         return self._faults[self._checked(exchange)]
 
-
-def _mangle(body: bytes, kind: str) -> bytes:
-    if kind == "truncated_json":
-        return body[: max(1, len(body) // 2)]
-    return body.replace(b":", b"", 1) if b":" in body else b"{" + body

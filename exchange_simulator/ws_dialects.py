@@ -15,12 +15,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 
-from exchange_simulator import binanceusdm, bybit, okx
+from exchange_simulator import binanceusdm, bybit, okx, ws_render
 from exchange_simulator.market import MarketState, Quote
-from exchange_simulator.replies import decimal
 
 Topic = tuple[str, str]
-_DAY_MS = 86_400_000
 
 
 def _dumps(payload: object) -> str:
@@ -46,7 +44,9 @@ class WsDialect:
         self.state = state
         self.cadence = {**type(self).cadence, **(cadence or {})}
         self._decimals = {s.symbol: s.price_decimals for s in state.specs}
-        self._by_id = {self.market_id(s.symbol): s.symbol for s in state.specs}
+        self._ids = {s.symbol: self.market_id(s.symbol) for s in state.specs}
+        self._by_id = {market: symbol for symbol, market in self._ids.items()}
+        self._rendered: dict[Topic, tuple] = {}  # per topic: the quote(s) last rendered, the frame
 
     def market_id(self, symbol: str) -> str:
         raise NotImplementedError
@@ -64,13 +64,21 @@ class WsDialect:
         """The answer to an application-level ping frame (None: not a ping)."""
         return None
 
-    def frames(self, quotes: Mapping[str, Quote], topics: Iterable[Topic], previous: Mapping[str, Quote] | None) -> list[str]:
-        """One tick of `topics`; `previous` is the tick this connection was last sent (deltas)."""
+    def frames(self, quotes: Mapping[str, Quote], topics: Iterable[Topic],
+               previous: Mapping[str, Quote]) -> list[bytes]:
+        """One tick of `topics` as the frames' UTF-8 text; `previous` is what this connection was
+        last sent per symbol (deltas). A topic's frame is rendered once per quote and the same
+        bytes go to every session that pushes it (replicas, several clients)."""
         frames = []
-        for channel, symbol in topics:
-            quote = quotes.get(symbol)
-            if quote is not None:
-                frames.append(self.frame(channel, quote, previous.get(symbol) if previous else None))
+        rendered = self._rendered
+        for topic in topics:
+            quote = quotes.get(topic[1])
+            if quote is None:
+                continue
+            kept = rendered.get(topic)
+            if kept is None or kept[0] is not quote:
+                kept = rendered[topic] = (quote, self.frame(topic[0], quote, None).encode())
+            frames.append(kept[1])
         return frames
 
     def frame(self, channel: str, quote: Quote, previous: Quote | None) -> str:
@@ -109,25 +117,12 @@ class BinanceWs(WsDialect):
         return _dumps({"error": {"code": -1121, "msg": "Invalid symbol."}, "id": request.get("id")})
 
     def frame(self, channel: str, q: Quote, previous: Quote | None) -> str:
-        market = self.market_id(q.symbol)
+        market = self._ids[q.symbol]
         if channel == "markPrice":
-            return _dumps({"e": "markPriceUpdate", "E": q.ts, "s": market, "p": decimal(q.mark, 8),
-                           "i": decimal(q.index, 8), "P": decimal(q.index, 8),
-                           "r": decimal(q.funding_rate, 8), "T": q.next_funding_time})
-        d = self._decimals[q.symbol]
+            return ws_render.binance_mark(market, q)
         if channel == "bookTicker":
-            return _dumps({"e": "bookTicker", "u": q.ts, "s": market, "b": decimal(q.bid, d), "B": "1.000",
-                           "a": decimal(q.ask, d), "A": "1.000", "T": q.ts, "E": q.ts})
-        change = round(q.last - q.open_24h, d)
-        return _dumps({
-            "e": "24hrTicker", "E": q.ts, "s": market, "p": decimal(change, d),
-            "P": decimal(change / q.open_24h * 100, 3), "w": decimal(q.quote_volume / q.base_volume, d),
-            "c": decimal(q.last, d), "Q": "1.000", "o": decimal(q.open_24h, d), "h": decimal(q.high_24h, d),
-            "l": decimal(q.low_24h, d), "v": decimal(q.base_volume, 3), "q": decimal(q.quote_volume, 4),
-            "O": q.ts - _DAY_MS, "C": q.ts, "F": q.ts // 1000, "L": q.ts // 1000 + int(q.base_volume),
-            "n": int(q.base_volume) + 1,
-        })
-
+            return ws_render.binance_book(market, q, self._decimals[q.symbol])
+        return ws_render.binance_ticker(market, q, self._decimals[q.symbol])
 
 class BybitWs(WsDialect):
     """`{op: subscribe, req_id, args: [tickers.BTCUSDT]}` → `{success: true, op: subscribe, req_id}`;
@@ -135,6 +130,10 @@ class BybitWs(WsDialect):
 
     name = bybit.NAME
     path = "/v5/public/linear"
+
+    def __init__(self, state: MarketState, cadence: Mapping[str, float] | None = None) -> None:
+        super().__init__(state, cadence)
+        self._rows: dict[str, tuple[tuple[Quote, tuple[str, ...]], ...]] = {}
 
     def market_id(self, symbol: str) -> str:
         return bybit.market_id(symbol)
@@ -164,17 +163,34 @@ class BybitWs(WsDialect):
         return _dumps({"success": True, "ret_msg": "pong", "conn_id": "sim",
                        "req_id": request.get("req_id"), "op": "ping"})
 
-    def frame(self, channel: str, q: Quote, previous: Quote | None) -> str:
-        d = self._decimals[q.symbol]
-        row = bybit._ticker_row(q, d)
-        kind = "snapshot"
-        if previous is not None:
-            old = bybit._ticker_row(previous, d)
-            row = {k: v for k, v in row.items() if k == "symbol" or old.get(k) != v}
-            kind = "delta"
-        return _dumps({"topic": f"tickers.{row['symbol']}", "type": kind, "data": row,
-                       "cs": q.ts, "ts": q.ts})
+    def frames(self, quotes: Mapping[str, Quote], topics: Iterable[Topic],
+               previous: Mapping[str, Quote]) -> list[bytes]:
+        """As `WsDialect.frames`, a frame per quote and the quote it follows (deltas)."""
+        frames = []
+        for topic in topics:
+            quote = quotes.get(topic[1])
+            if quote is None:
+                continue
+            before = previous.get(topic[1])
+            kept = self._rendered.get(topic)
+            if kept is None or kept[0] is not quote or kept[1] is not before:
+                frame = self.frame(topic[0], quote, before).encode()
+                kept = self._rendered[topic] = (quote, before, frame)
+            frames.append(kept[2])
+        return frames
 
+    def frame(self, channel: str, q: Quote, previous: Quote | None) -> str:
+        return ws_render.bybit_frame(self._values(q), self._values(previous) if previous else None, q.ts)
+
+    def _values(self, q: Quote) -> tuple[str, ...]:
+        """The row's values for `q`, kept for the latest two quotes of its symbol (deltas)."""
+        kept = self._rows.get(q.symbol, ())
+        for quote, values in kept:
+            if quote is q:
+                return values
+        values = ws_render.bybit_values(self._ids[q.symbol], q, self._decimals[q.symbol])
+        self._rows[q.symbol] = ((q, values), *kept[:1])
+        return values
 
 class OkxWs(WsDialect):
     """`{op: subscribe, args: [{channel, instId}]}` → one `{event: subscribe, arg}` per arg;
@@ -212,10 +228,12 @@ class OkxWs(WsDialect):
         return "pong" if text == "ping" else None
 
     def frame(self, channel: str, q: Quote, previous: Quote | None) -> str:
-        d = self._decimals[q.symbol]
-        rows = {"tickers": okx._ticker_row, "mark-price": okx._mark_row, "funding-rate": okx._funding_row}
-        row = rows[channel](q, d)
-        return _dumps({"arg": {"channel": channel, "instId": self.market_id(q.symbol)}, "data": [row]})
+        d, inst = self._decimals[q.symbol], self._ids[q.symbol]
+        if channel == "tickers":
+            return ws_render.okx_ticker(inst, q, d)
+        if channel == "mark-price":
+            return ws_render.okx_mark(inst, q, d)
+        return _dumps({"arg": {"channel": channel, "instId": inst}, "data": [okx.funding_row(q, d)]})
 
 
 WS_DIALECTS: Mapping[str, type[WsDialect]] = {

@@ -1,17 +1,29 @@
-"""Websocket side of the simulator: one `WsSession` per client connection.
+"""Websocket side of the simulator: one `WsFeed` per exchange, one `WsSession` per connection.
 
-A session reads the client's requests (subscribe, application pings) and, on every tick of the
-exchange's market, pushes a frame per subscribed topic whose channel is due (the dialect's
-`cadence`; a new topic at once), from the very quotes the REST side serves in that tick. The
-exchange's websocket faults (faults.py WS_KINDS) are applied per tick.
+A session reads the client's requests (subscribe, application pings). The exchange's feed steps
+its market once a tick and pushes each session a frame per subscribed topic whose channel is due
+(the dialect's `cadence`; a new topic at once), from the very quotes the REST side serves in that
+tick. One loop per exchange, not one per connection: when a tick's work outlasts the tick (a
+fast feed, a busy machine), the market still steps once per round of pushes, not once per
+connection that wakes. The exchange's websocket faults (faults.py WS_KINDS) are drawn per session
+and tick.
+
+A tick's frames go out as one write of RFC 6455 text frames straight to the connection's transport
+(a server's frames are not masked; permessage-deflate is off), not one `send_str` each: the
+aiohttp writer's per-frame await and header work were most of what pushing a frame cost. Acks,
+pongs and the frames of a faulted tick still go through aiohttp's writer; each write is whole
+frames, so the two never interleave within one. A reader with more than `_WRITE_HIGH_WATER`
+bytes unread misses ticks until it catches up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import math
+import struct
 
 import structlog
 from aiohttp import WSMsgType, web
@@ -24,6 +36,24 @@ log = structlog.get_logger(__name__)
 _MIN_SLEEP = 0.005
 _PUSH_FAULTS = WS_KINDS - {"ws_reject"}
 _REJECT = frozenset({"ws_reject"})
+_TEXT_FIN = 0x81
+_LENGTH_16, _LENGTH_64 = struct.Struct("!BBH"), struct.Struct("!BBQ")
+_WRITE_HIGH_WATER = 4 * 2**20  # bytes queued for a slow reader before it misses ticks
+
+
+def text_frames(payloads: list[bytes]) -> bytes:
+    """`payloads` as consecutive unmasked websocket text frames (RFC 6455 5.2)."""
+    parts = []
+    for payload in payloads:
+        size = len(payload)
+        if size < 126:
+            parts.append(bytes((_TEXT_FIN, size)))
+        elif size < 65536:
+            parts.append(_LENGTH_16.pack(_TEXT_FIN, 126, size))
+        else:
+            parts.append(_LENGTH_64.pack(_TEXT_FIN, 127, size))
+        parts.append(payload)
+    return b"".join(parts)
 
 
 class WsCounters:
@@ -36,11 +66,67 @@ class WsCounters:
         self.pings: collections.Counter[str] = collections.Counter()
 
 
+class WsFeed:
+    """One exchange's websocket feed: its route's handler and the loop that pushes every tick."""
+
+    def __init__(self, dialect: WsDialect, faults: FaultBook, counters: WsCounters,
+                 heartbeat: float | None) -> None:
+        self.dialect = dialect
+        self.faults = faults
+        self.counters = counters
+        self.heartbeat = heartbeat  # server pings every this many seconds (binance), or None
+        self.sessions: set[WsSession] = set()
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"sim-ws-feed:{self.dialect.name}")
+
+    async def close(self) -> None:
+        for session in list(self.sessions):
+            await session.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        # No permessage-deflate: the real venues' public streams send plain text frames.
+        ws = web.WebSocketResponse(compress=False, autoping=True, heartbeat=self.heartbeat)
+        await ws.prepare(request)
+        session = WsSession(self.dialect, ws, request.transport, self.faults, self.counters)
+        self.sessions.add(session)
+        try:
+            await session.run()
+        finally:
+            self.sessions.discard(session)
+        return ws
+
+    async def _run(self) -> None:
+        state = self.dialect.state
+        while True:
+            await asyncio.sleep(self._until_next_tick())
+            if not self.sessions:
+                continue
+            try:
+                state.advance()
+                for session in list(self.sessions):
+                    session.push_tick()
+            except Exception:  # the loop's top: one bad tick must not end every connection's feed
+                log.exception("ws_feed_tick_failed", exchange=self.dialect.name)
+
+    def _until_next_tick(self) -> float:
+        state = self.dialect.state
+        now = state.clock()
+        following = (math.floor(now / state.tick) + 1) * state.tick
+        return max(_MIN_SLEEP, following - now + 0.001)
+
+
 class WsSession:
-    def __init__(self, dialect: WsDialect, ws: web.WebSocketResponse, faults: FaultBook,
-                 counters: WsCounters) -> None:
+    def __init__(self, dialect: WsDialect, ws: web.WebSocketResponse, transport: asyncio.Transport | None,
+                 faults: FaultBook, counters: WsCounters) -> None:
         self.dialect = dialect
         self.ws = ws
+        self.transport = transport
         self.faults = faults
         self.counters = counters
         self.topics: dict[Topic, None] = {}  # ordered set
@@ -48,18 +134,18 @@ class WsSession:
         self._pushed: dict[str, int] = {}  # channel -> the cadence window of the market clock it was last pushed in
         self._sent: dict[str, Quote] = {}  # symbol -> quote last sent (bybit deltas)
         self._sent_ts = 0
+        self._faulted: asyncio.Task | None = None  # a faulted tick still being sent (ws_slow), or a close
 
     async def run(self) -> None:
         name = self.dialect.name
         self.counters.connections[name] += 1
         self.counters.open[name] += 1
         try:
-            async with asyncio.TaskGroup() as group:
-                pusher = group.create_task(self._push(), name=f"sim-ws-push:{name}")
-                await self._read()
-                pusher.cancel()
+            await self._read()
         finally:
             self.counters.open[name] -= 1
+            if self._faulted is not None:
+                self._faulted.cancel()
 
     async def close(self) -> None:
         await self.ws.close(code=1001, message=b"simulator shutting down")
@@ -95,27 +181,30 @@ class WsSession:
             self._fresh.add(topic)
 
     # --- pushing -------------------------------------------------------------------------
-    async def _push(self) -> None:
+    def push_tick(self) -> None:
+        """This tick's due frames, unless the session has nothing to send, already sent this
+        tick, is still sending a faulted one, or its reader is behind."""
         state = self.dialect.state
-        while not self.ws.closed:
-            await asyncio.sleep(self._until_next_tick())
-            state.advance()
-            if not self.topics or state.ts == self._sent_ts:
-                continue
-            fault = self.faults.ws_fault(_PUSH_FAULTS)
-            kind = fault.kind if fault is not None else None
-            if kind == "ws_close":
-                await self.ws.close(code=1011, message=b"simulated server close")
-                return
-            if kind == "ws_silence":
-                continue
-            await self._send_tick(kind, fault.latency if fault is not None else 0.0)
-
-    def _until_next_tick(self) -> float:
-        state = self.dialect.state
-        now = state.clock()
-        following = (math.floor(now / state.tick) + 1) * state.tick
-        return max(_MIN_SLEEP, following - now + 0.001)
+        if (not self.topics or state.ts == self._sent_ts or self.ws.closed
+                or (self._faulted is not None and not self._faulted.done())):
+            return
+        transport = self.transport
+        if transport is None or transport.is_closing() or transport.get_write_buffer_size() > _WRITE_HIGH_WATER:
+            return
+        fault = self.faults.ws_fault(_PUSH_FAULTS)
+        if fault is not None and fault.kind == "ws_silence":
+            return
+        if fault is not None and fault.kind == "ws_close":
+            self._faulted = asyncio.get_running_loop().create_task(
+                self.ws.close(code=1011, message=b"simulated server close"), name=f"sim-ws-close:{self.dialect.name}")
+            return
+        frames = self._tick_frames()
+        if fault is None:
+            transport.write(text_frames(frames))
+            self.counters.frames[self.dialect.name] += len(frames)
+        else:
+            self._faulted = asyncio.get_running_loop().create_task(
+                self._send_faulted(frames, fault.kind, fault.latency), name=f"sim-ws-fault:{self.dialect.name}")
 
     def _topics_due(self, ts: int) -> list[Topic]:
         """The topics to push in the tick stamped `ts`: those of the channels whose cadence came
@@ -136,8 +225,8 @@ class WsSession:
             return list(self.topics)
         return [t for t in self.topics if t[0] not in skipped or t in fresh]
 
-    async def _send_tick(self, fault: str | None, latency: float) -> None:
-        quotes = self.dialect.state.snapshot()
+    def _tick_frames(self) -> list[bytes]:
+        quotes = self.dialect.state.quotes()
         self._sent_ts = self.dialect.state.ts
         topics = self._topics_due(self._sent_ts)
         frames = self.dialect.frames(quotes, topics, self._sent)
@@ -145,11 +234,16 @@ class WsSession:
             quote = quotes.get(symbol)
             if quote is not None:
                 self._sent[symbol] = quote
+        return frames
+
+    async def _send_faulted(self, frames: list[bytes], fault: str, latency: float) -> None:
+        """A tick's frames one by one through aiohttp's writer: cut in half (`ws_malformed`), or
+        each followed by `latency` seconds (`ws_slow`)."""
         name = self.dialect.name
         for frame in frames:
             if fault == "ws_malformed":
                 frame = frame[: len(frame) // 2]
-            await self.ws.send_str(frame)
+            await self.ws.send_str(frame.decode())
             self.counters.frames[name] += 1
             if fault == "ws_slow":
                 await asyncio.sleep(latency)

@@ -23,7 +23,7 @@ from collector.sinks.postgres import PostgresSink
 from collector.sinks.rabbitmq.sink import RabbitMQSink
 from collector.sinks.sqlite import SQLiteSink
 from exchange_simulator import Simulator
-from exchange_simulator.market import settlements
+from exchange_simulator.listing import settlements
 from tests.support.clickhouse import admin_client, clickhouse_config, clickhouse_server  # noqa: F401
 from tests.support.postgres import postgres_config  # noqa: F401
 from tests.support.rabbitmq import bound_queue, drain, rabbitmq_config  # noqa: F401

@@ -39,6 +39,9 @@ FRAMES = "collector/journal/frames.py"
 WRITER = "collector/sinks/writer.py"
 SETTLED = "collector/journal/settled.py"
 SOURCE = "collector/exchanges/source.py"
+SIM_RENDER = "exchange_simulator/ws_render.py"
+SIM_WS = "exchange_simulator/ws_server.py"
+SIM = "exchange_simulator/server.py"
 RUNNER = "collector/runner.py"
 STREAM = "collector/streams/owner.py"
 STREAM_SESSIONS = "collector/streams/sessions.py"
@@ -868,4 +871,16 @@ MUTATIONS: tuple[Mutation, ...] = (
              "if len(owned) < listed or missing:", "if False:",
              breaks="--status --url ... says nothing of the symbols no shard collects",
              tests="tests/unit/ops/test_status_fleet.py"),
+    mutation("simulator.book_ticker_sides_swapped", SIM_RENDER,
+             '"b":"{q.bid:.{d}f}"', '"b":"{q.ask:.{d}f}"',
+             breaks="the simulator's binance bookTicker frames carry the ask as the bid",
+             tests="tests/unit/exchange_simulator/test_ws_render.py"),
+    mutation("simulator.feed_does_not_step_the_market", SIM_WS,
+             "            state.advance()\n", "            pass\n",
+             breaks="the websocket feed pushes nothing new unless a REST request steps the market",
+             tests="tests/integration/test_simulator_ws_cadence.py"),
+    mutation("simulator.feed_setting_ignored", SIM,
+             "self._states[ex].tick = tick", "self._states[ex].tick = self._states[ex].tick",
+             breaks="POST /_sim/feed answers ok and the feed keeps its pace",
+             tests="tests/unit/exchange_simulator/test_control.py"),
 )

@@ -130,3 +130,23 @@ async def test_control_endpoint_holds_a_symbol_but_one_field_and_a_typo_is_a_400
     async with client.post(f"{sim.url}/_sim/hold", json={**hold, "moving": "colour"}) as resp:
         assert resp.status == 400 and "colour" in (await resp.json())["error"]
     assert sim._states["bybit"]._held == {"BTC/USDT:USDT": ("open_interest", True)}
+
+
+async def test_feed_endpoint_makes_the_market_step_at_the_new_tick_from_then_on(simulator_factory, client):
+    clock = FakeClock(1_730_729_900.0)
+    sim = await simulator_factory(symbols=2, clock=clock, tick=1.0)
+    first = sim.state("bybit")["BTC/USDT:USDT"].ts
+    clock.advance(0.3)
+    assert sim.state("bybit")["BTC/USDT:USDT"].ts == first  # within the 1 s tick
+    async with client.post(f"{sim.url}/_sim/feed", json={"tick": 0.1}) as resp:
+        assert resp.status == 200
+    clock.advance(0.1)
+    assert sim.state("bybit")["BTC/USDT:USDT"].ts > first  # a new 0.1 s tick began
+    async with client.get(f"{sim.url}/_sim/stats") as resp:
+        assert (await resp.json())["tick"] == {"binanceusdm": 0.1, "bybit": 0.1, "okx": 0.1}
+    for bad in ({"tick": 0}, {"tick": "fast"}, {"tick": 0.5, "exchange": "kraken"}, {}):
+        async with client.post(f"{sim.url}/_sim/feed", json=bad) as resp:
+            assert resp.status == 400, bad
+    async with client.post(f"{sim.url}/_sim/feed", json={"tick": 0.5, "exchange": "okx"}) as resp:
+        assert resp.status == 200
+    assert sim.stats()["tick"] == {"binanceusdm": 0.1, "bybit": 0.1, "okx": 0.5}

@@ -4,9 +4,8 @@ import dataclasses
 
 import pytest
 
-from exchange_simulator.market import (
-    FUNDING_INTERVAL_MS, MarketState, next_funding_time, settlements, symbol_specs,
-)
+from exchange_simulator.listing import FUNDING_INTERVAL_MS, next_funding_time, settlements, symbol_specs
+from exchange_simulator.market import MarketState
 from tests.support.simulator import FakeClock
 
 START = 1_730_729_903.25  # 2024-11-04T14:18:23.250Z
@@ -163,3 +162,10 @@ def test_holding_an_unknown_symbol_or_a_field_a_quote_lacks_is_refused():
         state.hold("NOPE/USDT:USDT", "open_interest")
     with pytest.raises(ValueError):
         state.hold("BTC/USDT:USDT", "ts")
+
+
+def test_a_kept_text_hash_draws_what_hash_int_draws():
+    from exchange_simulator.listing import TextHash, hash_int
+
+    drawn = TextHash("SOL")
+    assert [drawn(n) for n in (0, 1, 1_730_729_903_250, -5)] == [hash_int("SOL", n) for n in (0, 1, 1_730_729_903_250, -5)]

@@ -15,7 +15,8 @@ from collector.exchanges.field_readers import MalformedEntry
 from collector.exchanges.normalize import Normalizer
 from collector.streams.dialects import DIALECTS, bybit_frame_merge
 from collector.venues import binance, build, bybit, okx
-from exchange_simulator.market import MarketState, symbol_specs
+from exchange_simulator.listing import symbol_specs
+from exchange_simulator.market import MarketState
 from exchange_simulator.ws_dialects import WS_DIALECTS
 from tests.support.native_diff import bits, swap
 from tests.unit.venues.test_native_properties import BYBIT_ROW, NUMBERS, TIMES, row

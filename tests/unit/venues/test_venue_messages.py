@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 from collector.venues import binance, bybit, okx
-from exchange_simulator.market import MarketState, symbol_specs
+from exchange_simulator.listing import symbol_specs
+from exchange_simulator.market import MarketState
 from exchange_simulator.ws_dialects import WS_DIALECTS
 
 
