@@ -198,6 +198,14 @@ class Daemon:
                     await self.journal.settle()
         await asyncio.gather(*(writer.stop() for writer in self.writers))
 
+    def halt(self, timeout: float) -> dict[str, int]:
+        """A forced exit: the journal stops writing and saves its cursors; what each sink has
+        not confirmed (it stays journaled and is delivered at the next start)."""
+        if self.journal is None:
+            return {}
+        self.journal.halt(timeout)
+        return {writer.name: self.journal.backlog(writer.name) for writer in self.writers}
+
     @property
     def intervals(self) -> dict[str, float]:
         return poll_intervals(self.config)

@@ -39,6 +39,7 @@ WRITER = "collector/sinks/writer.py"
 SETTLED = "collector/journal/settled.py"
 SOURCE = "collector/exchanges/source.py"
 RUNNER = "collector/runner.py"
+STOPPING = "collector/stopping.py"
 STREAM = "collector/streams/owner.py"
 STREAM_CONNECTION = "collector/streams/connection.py"
 PARTS = "collector/exchanges/parts.py"
@@ -101,6 +102,9 @@ T_ARCHIVE_EXPORT = ("tests/e2e/test_parquet_archive.py::"
                     "test_export_writes_a_range_as_csv_and_parquet_from_the_archive_or_sqlite")
 T_LIFECYCLE_SECRETS = "tests/e2e/test_lifecycle.py::test_secrets_never_reach_the_logs"
 T_RUNNER = "tests/unit/test_runner.py"
+T_STOPPING = "tests/unit/test_stopping.py"
+T_SECOND_SIGNAL = ("tests/e2e/test_lifecycle.py::"
+                   "test_a_second_stop_signal_forces_the_exit_saying_what_the_journal_keeps")
 T_SHARD = "tests/unit/test_shard.py"
 T_SHARDS_POLL = "tests/e2e/test_shards.py::test_three_shards_collect_every_symbol_exactly_once[poll]"
 T_SHARD_COLLECTION = "tests/integration/test_shard_collection.py"
@@ -397,6 +401,15 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("runner.heap_never_frozen", RUNNER, "    gc.freeze()\n", "",
              breaks="every full collection walks every market again: half-second stalls of every stream",
              tests=T_RUNNER),
+    # --- a second stop signal forces the exit, leaving the journal whole ----------------------
+    mutation("stopping.second_signal_only_logs", STOPPING, "            self.forced.set()\n",
+             "            log.warning(\"stop_already_requested\")\n",
+             breaks="a second Ctrl-C leaves the operator waiting for a sink that never answers",
+             tests=(T_STOPPING, T_SECOND_SIGNAL)),
+    mutation("journal.halt_saves_no_cursors", JOURNAL, "                ledger.write(self.path, cursors)\n",
+             "                pass\n",
+             breaks="after a forced exit every sink gets again what it confirmed since the last save",
+             tests=T_STOPPING),
     mutation("runner.heap_never_trimmed", RUNNER, "    _MALLOC_TRIM(0)\n", "",
              breaks="each markets reload's peak stays in RSS: glibc keeps the pages freed inside its heap",
              tests=T_RUNNER),
