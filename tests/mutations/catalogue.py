@@ -17,6 +17,7 @@ RETRY = "collector/resilience/retry.py"
 MASKING = "collector/masking.py"
 LOGGING = "collector/logging.py"
 CONFIG = "collector/config.py"
+CONFIG_FIELDS = "collector/config_fields.py"
 MANAGER = "config_manager.py"
 NORMALIZE = "collector/exchanges/normalize.py"
 FIELD_READERS = "collector/exchanges/field_readers.py"
@@ -235,7 +236,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              "        if False:\n            event[key] = mask_value(value)\n",
              breaks="a log line's password= field is written in clear", tests=T_LOGGING),
     # --- config loading and validation -----------------------------------------------------
-    mutation("config.unknown_keys_pass_silently", CONFIG,
+    mutation("config.unknown_keys_pass_silently", CONFIG_FIELDS,
              'model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)',
              'model_config = ConfigDict(frozen=True, extra="ignore", validate_default=True)',
              breaks="a typo in the YAML is silently ignored", tests=T_CONFIG),
