@@ -19,6 +19,7 @@ LOGGING = "collector/logging.py"
 CONFIG = "collector/config.py"
 CONFIG_FIELDS = "collector/config_fields.py"
 MANAGER = "config_manager.py"
+CONFIG_PROBLEMS = "collector/config_problems.py"
 NORMALIZE = "collector/exchanges/normalize.py"
 FIELD_READERS = "collector/exchanges/field_readers.py"
 MARKET_SELECTION = "collector/exchanges/market_selection.py"
@@ -252,12 +253,12 @@ MUTATIONS: tuple[Mutation, ...] = (
              "return _deep_merge(layers[1], layers[0]), sources",
              breaks="CRYPTO_COLLECTOR_* from .env wins over the real environment", tests=T_CONFIG),
     mutation("config.only_the_first_problem_is_reported", MANAGER,
-             "problems.extend(_describe(error, sources) for error in err.errors())",
-             "problems.extend(_describe(error, sources) for error in err.errors()[:1])",
+             "problems.extend(describe(error, sources) for error in err.errors())",
+             "problems.extend(describe(error, sources) for error in err.errors()[:1])",
              breaks="--validate-config stops at the first problem", tests=T_CONFIG),
-    mutation("config.secret_shown_in_a_problem", MANAGER,
-             "shown = mask_value(given) if any(part in SECRET_KEYS for part in loc) else _short(given)",
-             "shown = _short(given)",
+    mutation("config.secret_shown_in_a_problem", CONFIG_PROBLEMS,
+             "shown = mask_value(given) if any(part in SECRET_KEYS for part in loc) else short_repr(given)",
+             "shown = short_repr(given)",
              breaks="a wrongly typed password is printed by --validate-config", tests=T_CONFIG),
     mutation("config.expansion_default_ignored", MANAGER,
              "        if default is not None:\n            return default\n",
