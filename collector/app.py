@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from typing import Any
 
+import ccxt.pro as ccxt_pro
 import structlog
 
 from collector import metrics, runner
@@ -27,6 +28,7 @@ from collector.config import AppConfig
 from collector.errors import CollectorError, ConfigError, ErrorCode
 from collector.exchanges.source import ExchangeSource
 from collector.streams.owner import StreamOwner
+from collector.streams import ccxtpro
 from collector.streams.ccxtpro import UnreadableFrames
 from collector.ops.health import HealthServer
 from collector.journal import Journal
@@ -165,6 +167,8 @@ class Daemon:
                 raise ConfigError([(ErrorCode.CONFIG_003, (
                     f"exchange_configs.{source.name}.mode: stream is not available for ccxt id "
                     f"{source.exchange_id!r} (streaming speaks binanceusdm, bybit and okx); use poll"))])
+            if exchange.decoder == "ccxt":
+                ccxtpro.check_supported(getattr(ccxt_pro, source.exchange_id))
             owners.append(StreamOwner(source, exchange, ticker_interval=config.ticker_interval,
                                       retry=config.retry, publish=self._emit))
         return owners

@@ -42,6 +42,8 @@ SETTLED = "collector/journal/settled.py"
 SOURCE = "collector/exchanges/source.py"
 RUNNER = "collector/runner.py"
 STOPPING = "collector/stopping.py"
+CCXT_ADAPTER = "collector/ccxt_adapter.py"
+CCXT_PRO = "collector/streams/ccxtpro.py"
 STREAM = "collector/streams/owner.py"
 STREAM_CONNECTION = "collector/streams/connection.py"
 PARTS = "collector/exchanges/parts.py"
@@ -105,6 +107,10 @@ T_ARCHIVE_EXPORT = ("tests/e2e/test_parquet_archive.py::"
 T_LIFECYCLE_SECRETS = "tests/e2e/test_lifecycle.py::test_secrets_never_reach_the_logs"
 T_RUNNER = "tests/unit/test_runner.py"
 T_STOPPING = "tests/unit/test_stopping.py"
+T_CCXT_ADAPTER = "tests/unit/test_ccxt_adapter.py"
+T_CCXT_PRO_SUPPORTED = "tests/unit/streams/test_ccxtpro_supported.py"
+T_UNREADABLE = ("tests/unit/streams/test_dialects.py::"
+                "test_a_frame_ccxt_pro_cannot_parse_is_one_coded_line_a_minute_not_a_traceback")
 T_SECOND_SIGNAL = ("tests/e2e/test_lifecycle.py::"
                    "test_a_second_stop_signal_forces_the_exit_saying_what_the_journal_keeps")
 T_SHARD = "tests/unit/test_shard.py"
@@ -419,6 +425,21 @@ MUTATIONS: tuple[Mutation, ...] = (
              "                pass\n",
              breaks="after a forced exit every sink gets again what it confirmed since the last save",
              tests=T_STOPPING),
+    # --- the adapters to other libraries' internals: refused outside their range --------------
+    mutation("ccxt_adapter.any_version_passes", CCXT_ADAPTER,
+             "    if major_minor not in SUPPORTED_CCXT:\n", "    if False:\n",
+             breaks="a ccxt upgrade that no longer calls our throttle goes unnoticed: no rate limit",
+             tests=T_CCXT_ADAPTER),
+    mutation("ccxt_adapter.throttle_not_taken", CCXT_ADAPTER,
+             "    exchange.throttle = throttle\n", "    pass\n",
+             breaks="ccxt's leaky bucket paces the requests, forgetting idle time", tests=T_CCXT_ADAPTER),
+    mutation("ccxtpro.any_version_passes", CCXT_PRO,
+             "    if tuple(int(part) for part in version.split(\".\")[:2]) not in SUPPORTED_CCXT_PRO:\n",
+             "    if False:\n",
+             breaks="a ccxt pro upgrade that renamed handle_message streams through no gate", tests=T_CCXT_PRO_SUPPORTED),
+    mutation("ccxtpro.unreadable_frame_not_recognised", CCXT_PRO,
+             'if module == "ccxt" or module.startswith("ccxt."):', "if False:",
+             breaks="every frame ccxt pro cannot parse prints asyncio's traceback", tests=T_UNREADABLE),
     mutation("runner.heap_never_trimmed", RUNNER, "    _MALLOC_TRIM(0)\n", "",
              breaks="each markets reload's peak stays in RSS: glibc keeps the pages freed inside its heap",
              tests=T_RUNNER),
