@@ -16,16 +16,17 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
 
 import yaml
 from dotenv import dotenv_values
 from pydantic import BaseModel, ValidationError, create_model
-from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from collector.config import AppConfig
 from collector.config_problems import describe, dotted, duplicate_keys, suggestion
 from collector.errors import ConfigError, ErrorCode
+from collector.settings_adapter import parse_environment
 from collector.shard import hostname
 
 ENV_PREFIX = "CRYPTO_COLLECTOR_"
@@ -96,9 +97,7 @@ class ConfigManager:
         settings_cls = _settings_class()
         layers = []
         for names in (dotenv, self._environ):
-            source = EnvSettingsSource(settings_cls)
-            source.env_vars = {key.lower(): value for key, value in names.items()}
-            layers.append(_json_leaves(source()))
+            layers.append(_json_leaves(parse_environment(settings_cls, names)))
         sources: dict[str, str] = {}
         for origin, names in ((".env", dotenv), ("environment", self._environ)):
             for name in names:
@@ -134,7 +133,7 @@ def _settings_class() -> type[BaseSettings]:
     for name, field in AppConfig.model_fields.items():
         annotation = field.annotation
         nested = isinstance(annotation, type) and issubclass(annotation, BaseModel)
-        is_mapping = getattr(annotation, "__origin__", None) is dict
+        is_mapping = get_origin(annotation) is dict
         fields[name] = (dict[str, Any], {}) if nested or is_mapping else (Any, None)
     model = create_model("EnvOverrides", __base__=BaseSettings, **fields)
     model.model_config = SettingsConfigDict(

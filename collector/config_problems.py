@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 
@@ -85,7 +85,7 @@ def _allowed_keys(loc: tuple[str, ...]) -> list[str]:
         field = getattr(model, "model_fields", {}).get(part)
         if field is None:
             # A mapping level (exchange_configs.<name>): step into its value type.
-            args = getattr(model, "__args__", ())
+            args = get_args(model)
             model = args[-1] if args else None
             continue
         model = field.annotation

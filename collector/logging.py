@@ -158,13 +158,10 @@ def reopen_log_files() -> None:
     handler = _file_handler
     if handler is None:
         return
-    handler.acquire()
-    try:
-        if handler.stream:
-            handler.stream.close()
-        handler.stream = handler._open()
-    finally:
-        handler.release()
+    reopened = open(handler.baseFilename, handler.mode, encoding=handler.encoding)  # noqa: SIM115 (the handler's now)
+    previous = handler.setStream(reopened)  # under the handler's lock, flushed first
+    if previous is not None:
+        previous.close()
 
 
 def shutdown_logging() -> None:

@@ -44,6 +44,7 @@ RUNNER = "collector/runner.py"
 STOPPING = "collector/stopping.py"
 CCXT_ADAPTER = "collector/ccxt_adapter.py"
 CCXT_PRO = "collector/streams/ccxtpro.py"
+SETTINGS_ADAPTER = "collector/settings_adapter.py"
 STREAM = "collector/streams/owner.py"
 STREAM_CONNECTION = "collector/streams/connection.py"
 PARTS = "collector/exchanges/parts.py"
@@ -440,6 +441,11 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("ccxtpro.unreadable_frame_not_recognised", CCXT_PRO,
              'if module == "ccxt" or module.startswith("ccxt."):', "if False:",
              breaks="every frame ccxt pro cannot parse prints asyncio's traceback", tests=T_UNREADABLE),
+    mutation("settings_adapter.any_version_passes", SETTINGS_ADAPTER,
+             "    if tuple(int(part) for part in version.split(\".\")[:2]) not in SUPPORTED_PYDANTIC_SETTINGS:\n",
+             "    if False:\n",
+             breaks="a pydantic-settings upgrade that ignores our names drops every environment override unnoticed",
+             tests="tests/unit/test_settings_adapter.py"),
     mutation("runner.heap_never_trimmed", RUNNER, "    _MALLOC_TRIM(0)\n", "",
              breaks="each markets reload's peak stays in RSS: glibc keeps the pages freed inside its heap",
              tests=T_RUNNER),
