@@ -11,22 +11,22 @@ masked where the field is a secret — and, for an override, the variable's name
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
 
 import yaml
 from dotenv import dotenv_values
 from pydantic import BaseModel, ValidationError, create_model
-from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from collector.config import AppConfig, NestedValueError
+from collector.config import AppConfig
+from collector.config_problems import describe, dotted, duplicate_keys, suggestion
 from collector.errors import ConfigError, ErrorCode
-from collector.masking import SECRET_KEYS, mask_value
+from collector.settings_adapter import parse_environment
 from collector.shard import hostname
 
 ENV_PREFIX = "CRYPTO_COLLECTOR_"
@@ -54,7 +54,7 @@ class ConfigManager:
         try:
             config = AppConfig.model_validate(data, context={"hostname": environ.get("HOSTNAME") or hostname()})
         except ValidationError as err:
-            problems.extend(_describe(error, sources) for error in err.errors())
+            problems.extend(describe(error, sources) for error in err.errors())
             config = None
         if problems:
             raise ConfigError(problems)
@@ -97,9 +97,7 @@ class ConfigManager:
         settings_cls = _settings_class()
         layers = []
         for names in (dotenv, self._environ):
-            source = EnvSettingsSource(settings_cls)
-            source.env_vars = {key.lower(): value for key, value in names.items()}
-            layers.append(_json_leaves(source()))
+            layers.append(_json_leaves(parse_environment(settings_cls, names)))
         sources: dict[str, str] = {}
         for origin, names in ((".env", dotenv), ("environment", self._environ)):
             for name in names:
@@ -109,44 +107,10 @@ class ConfigManager:
                 if path[0] not in AppConfig.model_fields:
                     problems.append((ErrorCode.CONFIG_003,
                                      f"{name} (from {origin}): no config field '{path[0]}' to override"
-                                     f"{_suggest(path[0], AppConfig.model_fields)}"))
+                                     f"{suggestion(path[0], AppConfig.model_fields)}"))
                     continue
                 sources[".".join(path)] = f"{name} (from {origin})"
         return _deep_merge(layers[0], layers[1]), sources
-
-
-def duplicate_keys(text: str) -> list[str]:
-    """Every key written twice in one mapping, at any level, naming both lines.
-
-    YAML itself keeps the last one silently: a pasted `exchange_configs:` block below an existing
-    one would replace every exchange above it.
-    """
-    found: list[tuple[int, str]] = []
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
-    pending: list[tuple[yaml.Node, tuple[str, ...]]] = [(root, ())] if root is not None else []
-    visited: set[int] = set()
-    while pending:
-        node, path = pending.pop()
-        if id(node) in visited:
-            continue  # an alias of a node already walked
-        visited.add(id(node))
-        if isinstance(node, yaml.SequenceNode):
-            pending.extend((item, (*path, str(i))) for i, item in enumerate(node.value))
-        if not isinstance(node, yaml.MappingNode):
-            continue
-        first_line: dict[str, int] = {}
-        for key_node, value_node in node.value:
-            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else None
-            if key is None or key == "<<":
-                continue
-            line = key_node.start_mark.line + 1
-            if key in first_line:
-                found.append((line, f"duplicate key '{_dotted((*path, key))}' at line {line} (first at "
-                                    f"line {first_line[key]}); YAML would keep only the last one: merge the two"))
-            else:
-                first_line[key] = line
-            pending.append((value_node, (*path, key)))
-    return [message for _, message in sorted(found)]
 
 
 def _json_leaves(value: Any) -> Any:
@@ -169,7 +133,7 @@ def _settings_class() -> type[BaseSettings]:
     for name, field in AppConfig.model_fields.items():
         annotation = field.annotation
         nested = isinstance(annotation, type) and issubclass(annotation, BaseModel)
-        is_mapping = getattr(annotation, "__origin__", None) is dict
+        is_mapping = get_origin(annotation) is dict
         fields[name] = (dict[str, Any], {}) if nested or is_mapping else (Any, None)
     model = create_model("EnvOverrides", __base__=BaseSettings, **fields)
     model.model_config = SettingsConfigDict(
@@ -221,7 +185,7 @@ def _expand(value: Any, environ: Mapping[str, str], defaults: Mapping[str, str],
         if default is not None:
             return default
         problems.append((ErrorCode.CONFIG_002,
-                         f"{_dotted(path)}: environment variable {name} is not set and has no default "
+                         f"{dotted(path)}: environment variable {name} is not set and has no default "
                          f"(write ${{{name}:-default}} to give one)"))
         return ""
 
@@ -235,63 +199,6 @@ def _expand(value: Any, environ: Mapping[str, str], defaults: Mapping[str, str],
         if isinstance(parsed, (int, float, bool)):
             return parsed
     return expanded
-
-
-def _describe(error: Any, sources: Mapping[str, str]) -> tuple[ErrorCode, str]:
-    loc = tuple(str(part) for part in error["loc"])
-    given = error.get("input")
-    message = error["msg"].removeprefix("Value error, ")
-    nested = (error.get("ctx") or {}).get("error")
-    if isinstance(nested, NestedValueError):  # inside a mapping: the path goes on to the leaf
-        loc, given, message = (*loc, *nested.where), nested.given, nested.message
-    path = _dotted(loc)
-    origin = _origin(loc, sources)
-    where = f"{path} {origin}" if origin else path
-    kind = error["type"]
-    if kind == "missing":
-        return ErrorCode.CONFIG_002, f"{where}: required field is missing"
-    if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1])
-        return ErrorCode.CONFIG_003, f"{where}: unknown key{_suggest(loc[-1], allowed)}"
-    if not loc:  # a check across sections: its message names the fields; the input is the whole file
-        return ErrorCode.CONFIG_003, message
-    shown = mask_value(given) if any(part in SECRET_KEYS for part in loc) else _short(given)
-    return ErrorCode.CONFIG_003, f"{where}: {message} (given: {shown})"
-
-
-def _origin(loc: tuple[str, ...], sources: Mapping[str, str]) -> str:
-    for end in range(len(loc), 0, -1):
-        found = sources.get(".".join(loc[:end]).lower())
-        if found:
-            return f"[{found}]"
-    return ""
-
-
-def _allowed_keys(loc: tuple[str, ...]) -> list[str]:
-    model: Any = AppConfig
-    for part in loc:
-        field = getattr(model, "model_fields", {}).get(part)
-        if field is None:
-            # A mapping level (exchange_configs.<name>): step into its value type.
-            args = getattr(model, "__args__", ())
-            model = args[-1] if args else None
-            continue
-        model = field.annotation
-    return list(getattr(model, "model_fields", {}))
-
-
-def _suggest(word: str, choices: Any) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _dotted(path: tuple[str, ...]) -> str:
-    return ".".join(path) if path else "(top level)"
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

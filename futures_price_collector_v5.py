@@ -8,7 +8,8 @@
     python futures_price_collector_v5.py --status --url A --url B ...   one table of a fleet of shards
 
 Exit codes: 0 normal stop (SIGTERM, or --once done), 1 error (config included), 2 bad usage,
-130 interrupted by SIGINT (after the same graceful flush).
+130 interrupted by SIGINT (after the same graceful flush); a second SIGINT/SIGTERM during the
+stop forces the exit: 130/143, what the sinks had not confirmed stays in the journal.
 """
 
 from __future__ import annotations
@@ -160,16 +161,10 @@ def show_status(args: argparse.Namespace) -> int:
     return code
 
 
-# What a second stop signal changes: nothing is lost either way, because every record is journaled
-# (fsync) before it counts as collected.
-SECOND_SIGNAL_HINT = ("already stopping: the sinks write what is journaled, for up to "
-                      "batch_processing.shutdown_timeout; what they do not write stays in the journal "
-                      "and is written after the restart (even kill -9 loses nothing journaled)")
-
-
 async def run_daemon(config: AppConfig, *, once: bool = False) -> int:
     from collector.app import Daemon
     from collector.logging import configure_logging, reopen_log_files, shutdown_logging
+    from collector.stopping import StopSignals, exit_when_forced
 
     try:
         configure_logging(config.logging, level=config.log_level)
@@ -182,28 +177,20 @@ async def run_daemon(config: AppConfig, *, once: bool = False) -> int:
     for code, message in preflight.warnings(config):
         log.warning("config_warning", error_code=code, warning=message)
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    received: list[int] = []
-
-    def on_stop_signal(signum: int) -> None:
-        # Handlers only set a flag; the daemon drains in its own order.
-        if received:
-            log.warning("stop_already_requested", signal=signal.Signals(signum).name, hint=SECOND_SIGNAL_HINT)
-            return
-        received.append(signum)
-        log.info("stop_requested", signal=signal.Signals(signum).name)
-        stop.set()
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, on_stop_signal, signum)
+    signals = StopSignals(loop)  # the first stops gracefully, a second forces the exit
+    signals.install()
     loop.add_signal_handler(signal.SIGHUP, reopen_log_files)
+    daemon = Daemon(config, settle_heap=True)
+    forcing = asyncio.create_task(exit_when_forced(signals, daemon, before_exit=shutdown_logging),
+                                  name="stop:forced")
     try:
-        code = await Daemon(config, settle_heap=True).run(stop, once=once)
+        code = await daemon.run(signals.stop, once=once)
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.remove_signal_handler(signum)
+        forcing.cancel()
+        signals.remove()
+        loop.remove_signal_handler(signal.SIGHUP)
         shutdown_logging()
-    if code == EXIT_OK and received and received[0] == signal.SIGINT:
+    if code == EXIT_OK and signals.first == signal.SIGINT:
         return EXIT_SIGINT
     return code
 

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from typing import Any
 
+import ccxt.pro as ccxt_pro
 import structlog
 
 from collector import metrics, runner
@@ -36,6 +37,7 @@ from collector.scheduler import Scheduler, poll_intervals
 from collector.shard import symbols_digest
 from collector.sinks.enabled import build_sinks
 from collector.sinks.writer import BatchWriter
+from collector.streams import ccxtpro
 from collector.streams.ccxtpro import UnreadableFrames
 from collector.streams.owner import StreamOwner
 
@@ -146,6 +148,8 @@ class Daemon:
                 raise ConfigError([(ErrorCode.CONFIG_003, (
                     f"exchange_configs.{source.name}.mode: stream is not available for ccxt id "
                     f"{source.exchange_id!r} (streaming speaks binanceusdm, bybit and okx); use poll"))])
+            if exchange.decoder == "ccxt":
+                ccxtpro.check_supported(getattr(ccxt_pro, source.exchange_id))
             owners.append(StreamOwner(source, exchange, ticker_interval=config.ticker_interval,
                                       retry=config.retry, publish=self._emit))
         return owners
@@ -178,6 +182,14 @@ class Daemon:
                 async with asyncio.timeout(self.config.batch_processing.shutdown_timeout):
                     await self.journal.settle()
         await asyncio.gather(*(writer.stop() for writer in self.writers))
+
+    def halt(self, timeout: float) -> dict[str, int]:
+        """A forced exit: the journal stops writing and saves its cursors; what each sink has
+        not confirmed (it stays journaled and is delivered at the next start)."""
+        if self.journal is None:
+            return {}
+        self.journal.halt(timeout)
+        return {writer.name: self.journal.backlog(writer.name) for writer in self.writers}
 
     @property
     def intervals(self) -> dict[str, float]:

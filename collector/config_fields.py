@@ -1,6 +1,7 @@
 """Field types of the configuration that say what a client will connect to or write: a host name,
 a local path, an endpoint URL. An empty or malformed one is a CONFIG_003 naming the field, at
-load, instead of a traceback when the sink or the exchange first uses it."""
+load, instead of a traceback when the sink or the exchange first uses it. And `Section`, the base
+of every section: frozen, a typo an error (`extra="forbid"`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
 # A DNS name, an IPv4 address or an IPv6 literal (bare or in brackets): what a client connects to.
 _HOST = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})|\[?[0-9A-Fa-f:.]+(?:%\w+)?\]?")
@@ -51,3 +52,7 @@ def is_url(value: Any) -> bool:
         return True  # ccxt's own non-string entries (lists of docs links) are not endpoints
     parts = urlsplit(value)
     return parts.scheme in _URL_SCHEMES and bool(parts.hostname) and value == value.strip()
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)

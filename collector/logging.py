@@ -26,6 +26,13 @@ _SYSLOG_PRIORITY = {"debug": 7, "info": 6, "warning": 4, "error": 3, "critical":
 _NOISY_LIBRARIES = ("aio_pika", "aiormq", "asyncio", "urllib3", "ccxt", "aiohttp.access")
 _listener: logging.handlers.QueueListener | None = None
 _file_handler: logging.handlers.RotatingFileHandler | None = None
+# What every line gets, whichever logger wrote it (structlog's or a library's stdlib one).
+_SHARED: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+]
 
 
 def mask_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -93,29 +100,14 @@ def configure_logging(
 ) -> None:
     """(Re)configure structlog and the stdlib root logger from the logging section."""
     shutdown_logging()
-    global _listener, _file_handler
+    global _listener
     stream = stream or sys.stderr
     level_no = logging.getLevelName(level or config.level)
-    shared = [
-        structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
-    tail = [structlog.processors.format_exc_info, mask_secrets]
     handlers: list[logging.Handler] = []
     if config.console:
-        console = logging.StreamHandler(stream)
-        console.setFormatter(_formatter(_console_renderer(console_mode(config, environ, stream), stream), shared, tail))
-        handlers.append(console)
+        handlers.append(_console_handler(config, environ, stream))
     if config.file:
-        config.file_path.parent.mkdir(parents=True, exist_ok=True)
-        _file_handler = logging.handlers.RotatingFileHandler(
-            config.file_path, maxBytes=config.max_bytes, backupCount=config.backup_count, encoding="utf-8",
-        )
-        _file_handler.setFormatter(_formatter(structlog.processors.JSONRenderer(serializer=_json_dumps), shared, tail))
-        handlers.append(_file_handler)
-
+        handlers.append(_open_file_handler(config))
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     root = logging.getLogger()
     root.handlers[:] = [_RecordQueueHandler(records)]
@@ -126,11 +118,10 @@ def configure_logging(
         logging.getLogger(name).setLevel(max(level_no, quiet))
     _listener = logging.handlers.QueueListener(records, *handlers, respect_handler_level=False)
     _listener.start()
-
     structlog.configure(
         # Tracebacks are rendered here, on the caller's thread: sys.exc_info() is empty on the
         # thread that writes the lines.
-        processors=[*shared, structlog.processors.format_exc_info,
+        processors=[*_SHARED, structlog.processors.format_exc_info,
                     structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.make_filtering_bound_logger(level_no),
@@ -138,10 +129,27 @@ def configure_logging(
     )
 
 
-def _formatter(renderer: Any, shared: list[Any], tail: list[Any]) -> logging.Formatter:
+def _console_handler(config: LoggingConfig, environ: Mapping[str, str], stream: TextIO) -> logging.Handler:
+    console = logging.StreamHandler(stream)
+    console.setFormatter(_formatter(_console_renderer(console_mode(config, environ, stream), stream)))
+    return console
+
+
+def _open_file_handler(config: LoggingConfig) -> logging.Handler:
+    global _file_handler
+    config.file_path.parent.mkdir(parents=True, exist_ok=True)
+    _file_handler = logging.handlers.RotatingFileHandler(
+        config.file_path, maxBytes=config.max_bytes, backupCount=config.backup_count, encoding="utf-8",
+    )
+    _file_handler.setFormatter(_formatter(structlog.processors.JSONRenderer(serializer=_json_dumps)))
+    return _file_handler
+
+
+def _formatter(renderer: Any) -> logging.Formatter:
     return structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail, renderer],
+        foreign_pre_chain=_SHARED,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, mask_secrets, renderer],
     )
 
 
@@ -150,13 +158,10 @@ def reopen_log_files() -> None:
     handler = _file_handler
     if handler is None:
         return
-    handler.acquire()
-    try:
-        if handler.stream:
-            handler.stream.close()
-        handler.stream = handler._open()
-    finally:
-        handler.release()
+    reopened = open(handler.baseFilename, handler.mode, encoding=handler.encoding)  # noqa: SIM115 (the handler's now)
+    previous = handler.setStream(reopened)  # under the handler's lock, flushed first
+    if previous is not None:
+        previous.close()
 
 
 def shutdown_logging() -> None:

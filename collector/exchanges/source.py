@@ -28,7 +28,7 @@ import certifi
 import structlog
 from ccxt.base import errors as ccxt_errors
 
-from collector import metrics
+from collector import ccxt_adapter, metrics
 from collector.config import CacheConfig, CircuitBreakerConfig, ExchangeConfig, PerformanceConfig, RetryConfig
 from collector.errors import ConfigError, ErrorCode, one_line
 from collector.exchanges import market_selection as mk
@@ -138,6 +138,7 @@ class ExchangeSource:
             raise ConfigError([(ErrorCode.CONFIG_003,
                                 f"exchange_configs.{self.name}.ccxt_id: unknown ccxt exchange "
                                 f"{self.exchange_id!r}")])
+        ccxt_adapter.check_supported(exchange_class)  # before anything is opened
         connector = aiohttp.TCPConnector(
             limit=self._pool_size, ssl=ssl.create_default_context(cafile=certifi.where()))
         self._session = aiohttp.ClientSession(connector=connector)
@@ -151,10 +152,11 @@ class ExchangeSource:
                 self._open_interest_join = OPEN_INTEREST_JOIN
         if not self._ledger.history_ms:
             self._plans["funding_settlement"] = ()
-        if (self.exchange.tokenBucket or {}).get("algorithm") == "leakyBucket":
+        if ccxt_adapter.leaky_bucket(self.exchange):
             # ccxt's own leaky bucket forgets idle time (see resilience/ratelimit.py); a
             # rolling window chosen through ccxt_options is left to ccxt.
-            self.exchange.throttle = RateLimiter(self.name, self.exchange.rateLimit / 1000)
+            ccxt_adapter.take_throttle(self.exchange, RateLimiter(
+                self.name, ccxt_adapter.requests_per_second(self.exchange)))
         if self._responses is not None:
             self._responses.install(self.exchange)
         try:

@@ -18,6 +18,7 @@ on worker threads, with their own handles); the frame index changes only on the 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -114,6 +115,31 @@ class Journal(OpenClose):
         """Return once every append made so far is on disk."""
         self._wakeup.set()
         await self._idle.wait()
+
+    def halt(self, timeout: float) -> bool:
+        """For a forced exit, from the loop's thread: the write under way finishes (no torn
+        frame), none starts after it, and the cursors are saved. False when the disk did not
+        answer within `timeout` (a torn tail then fails its checksum at the next start's scan)."""
+        cursors = {**self._saved, **self._cursors}
+        for task in self._tasks:  # no commit starts after this one
+            task.cancel()
+
+        def stop_writing() -> None:
+            if self._io is not None:
+                self._io.shutdown(wait=True, cancel_futures=True)
+            try:
+                ledger.write(self.path, cursors)
+            except OSError:
+                pass  # older cursors: the sinks get some records again, none is lost
+
+        # A thread of its own: the I/O thread's queue is closed, the default executor may be stuck.
+        halting = threading.Thread(target=stop_writing, name="journal-halt", daemon=True)
+        halting.start()
+        halting.join(timeout)
+        if halting.is_alive():
+            log.warning("journal_halt_timeout", error_code=ErrorCode.SPOOL_001, timeout_s=timeout)
+            return False
+        return True
 
     def _open_files(self) -> None:
         self._segments = seg.load_all(self.path)

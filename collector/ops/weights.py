@@ -23,6 +23,7 @@ from typing import Any, Final
 import ccxt
 
 from collector.config import AppConfig, ExchangeConfig
+from collector import ccxt_adapter
 from collector.exchanges import market_selection as mk
 from collector.exchanges.plans import Part, plan
 from collector.scheduler import poll_intervals
@@ -130,8 +131,8 @@ def cost(exchange: Any, part: Part) -> float | None:
     def priced(cost: float | None = None) -> None:
         raise _Priced(1.0 if cost is None else float(cost))
 
-    exchange.throttle = priced
-    exchange.enableRateLimit = True
+    ccxt_adapter.take_throttle(exchange, priced)
+    exchange.enableRateLimit = True  # ccxt's option: without it no throttle is asked
     try:
         getattr(exchange, method)(dict(params))
     except _Priced as result:

@@ -32,7 +32,7 @@ from typing import Any
 import structlog
 from ccxt.base import errors as ccxt_errors
 
-from collector import metrics
+from collector import ccxt_adapter, metrics
 from collector.config import CacheConfig
 from collector.errors import ErrorCode, one_line
 
@@ -124,22 +124,23 @@ class ResponseCache:
 
     def install(self, exchange: Any) -> None:
         """Route `exchange`'s requests through this cache (wraps the instance's `fetch2`)."""
-        original = exchange.fetch2
 
-        async def fetch2(path, api=["public"], method="GET", params={}, config={}):  # noqa: B006 (ccxt's defaults)
-            call = lambda: original(path, api, method, params, config)  # noqa: E731
-            scope = _reuse.get()
-            if scope is None or method != "GET":
-                return await call()
-            try:
-                key = request_key(exchange, path, api, method, params)
-            except ccxt_errors.BaseError:
-                return await call()  # the request itself is wrong: let ccxt raise it as usual
-            if key is None:  # signed: private data is never shared
-                return await call()
-            return await self.get(key, scope, call)
+        def wrap(original: ccxt_adapter.Fetch2) -> ccxt_adapter.Fetch2:
+            async def fetch2(path, api=["public"], method="GET", params={}, config={}):  # noqa: B006 (ccxt's defaults)
+                call = lambda: original(path, api, method, params, config)  # noqa: E731
+                scope = _reuse.get()
+                if scope is None or method != "GET":
+                    return await call()
+                try:
+                    key = request_key(exchange, path, api, method, params)
+                except ccxt_errors.BaseError:
+                    return await call()  # the request itself is wrong: let ccxt raise it as usual
+                if key is None:  # signed: private data is never shared
+                    return await call()
+                return await self.get(key, scope, call)
+            return fetch2
 
-        exchange.fetch2 = fetch2
+        ccxt_adapter.wrap_fetch2(exchange, wrap)
 
     async def get(self, key: Hashable, scope: Reuse, fetch: Callable[[], Awaitable[Any]]) -> Any:
         """A cached response for `key` young enough for `scope`, else `fetch()`ed (and stored)."""
@@ -266,7 +267,7 @@ def copy_json(value: Any) -> Any:
 
 def request_key(exchange: Any, path: str, api: Any, method: str, params: dict) -> Hashable | None:
     """(method, url, body) of the request ccxt will send; None when it carries the API key."""
-    request = exchange.sign(path, api, method, params)
+    request = ccxt_adapter.signed_request(exchange, path, api, method, params)
     api_key = getattr(exchange, "apiKey", None)
     if api_key and any(api_key in str(request.get(part) or "") for part in ("url", "headers", "body")):
         return None

@@ -12,8 +12,12 @@ internals.
   one per URL within an instance), watched once to subscribe, then only checked for an open
   socket (`WATCH_PACE`) while ccxt pro's client keeps reading, pinging and parsing.
 - `UnreadableFrames`: ccxt pro parses in a loop callback, so a frame it cannot parse raises there;
-  one STREAM_003 line a minute instead of asyncio's traceback (recognised by "/ccxt/" in the
-  traceback's files).
+  one STREAM_003 line a minute instead of asyncio's traceback (recognised by a frame of a `ccxt`
+  module in its traceback: the modules' names, not where they are installed).
+
+It replaces the instance's `handle_message` and reads its `clients` (their `last_message_at`,
+`closed()`, `url`, `error`). `check_supported()` fails the start loudly (and
+tests/unit/streams/test_ccxtpro_supported.py) on a ccxt whose version or pro classes lack them.
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from importlib import metadata
+from typing import Any, Final
 
 import structlog
 from ccxt.base import errors as ccxt_errors
 
-from collector.errors import ErrorCode, one_line
+from collector.errors import CollectorError, ErrorCode, one_line
 from collector.streams.conflation import Conflation, FrameIdent, FrameMerge
 
 log = structlog.get_logger(__name__)
@@ -34,6 +39,25 @@ log = structlog.get_logger(__name__)
 WATCH_PACE = 0.5  # seconds between two looks at the socket: how soon a closed one is noticed
 # A failed session: the socket, the exchange's answer, or a rejected subscription.
 SESSION_ERRORS = (ccxt_errors.BaseError, OSError, ConnectionError)
+SUPPORTED_CCXT_PRO: Final = ((4, 5),)  # ccxt's (major, minor) whose pro internals this module uses
+_PRO_INTERNALS: Final = ("handle_message", "clients")
+
+
+class UnsupportedCcxtPro(CollectorError):
+    """The installed ccxt's pro is not one whose internals this module was written against."""
+
+    code = ErrorCode.APP_001
+
+
+def check_supported(exchange: object | None = None) -> None:
+    """Raise UnsupportedCcxtPro unless ccxt (and `exchange`, a pro instance or class, when
+    given) has what the gate and the session use."""
+    version = metadata.version("ccxt")
+    if tuple(int(part) for part in version.split(".")[:2]) not in SUPPORTED_CCXT_PRO:
+        raise UnsupportedCcxtPro(f"ccxt {version} is not supported by collector/streams/ccxtpro.py (written for "
+                                 f"{', '.join('.'.join(map(str, v)) for v in SUPPORTED_CCXT_PRO)})")
+    if exchange is not None and (missing := [name for name in _PRO_INTERNALS if not hasattr(exchange, name)]):
+        raise UnsupportedCcxtPro(f"ccxt {version}'s pro exchange lacks {', '.join(missing)}")
 
 
 class FrameGate(Conflation):
@@ -88,9 +112,11 @@ class UnreadableFrames:
 
 
 def _raised_in_ccxt(err: BaseException) -> bool:
+    """A frame of one of ccxt's modules (ccxt pro's client, its parsers) is in the traceback."""
     tb = err.__traceback__
     while tb is not None:
-        if "/ccxt/" in tb.tb_frame.f_code.co_filename:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        if module == "ccxt" or module.startswith("ccxt."):
             return True
         tb = tb.tb_next
     return False

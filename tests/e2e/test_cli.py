@@ -90,14 +90,3 @@ def test_an_empty_rabbitmq_host_fails_validation_and_the_start_naming_the_variab
         assert ("CONFIG_003 rabbitmq.host [CRYPTO_COLLECTOR_RABBITMQ__HOST (from environment)]: "
                 "must be a host name or IP address, not empty") in out, out
         assert "Traceback" not in out
-
-
-def test_the_second_stop_signal_hint_agrees_with_the_journal() -> None:
-    """A second SIGTERM used to say unwritten records go to the spool and kill -9 abandons queues:
-    both false since records are journaled before they count."""
-    sys.path.insert(0, str(ROOT))
-    from futures_price_collector_v5 import SECOND_SIGNAL_HINT
-
-    assert "stays in the journal" in SECOND_SIGNAL_HINT
-    assert "kill -9 loses nothing journaled" in SECOND_SIGNAL_HINT
-    assert "spool" not in SECOND_SIGNAL_HINT and "abandons" not in SECOND_SIGNAL_HINT

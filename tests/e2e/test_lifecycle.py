@@ -16,7 +16,9 @@ from tests.support.daemon import (
     clean_env, daemon_config, free_port, metric_total, start_daemon, wait_for_log, wait_for_metric,
     write_config,
 )
+from tests.support.journal_reader import unwritten_identities
 from tests.support.simulator import simulator_factory  # noqa: F401 (fixture)
+from tests.support.tcp_proxy import TcpProxy
 
 SECRET = "k3y-Never-Logged-77"
 
@@ -180,3 +182,34 @@ async def test_the_started_daemon_takes_its_start_up_heap_out_of_the_garbage_col
     async with asyncio.timeout(60):
         await proc.communicate()
     assert proc.returncode == 0
+
+
+@pytest.mark.parametrize(("signum", "exit_code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+async def test_a_second_stop_signal_forces_the_exit_saying_what_the_journal_keeps(
+    tmp_path: Path, simulator_factory, signum: int, exit_code: int  # noqa: F811
+) -> None:
+    sim = await simulator_factory(symbols=5, seed=4)
+    async with TcpProxy("127.0.0.1", free_port()) as never_answers:
+        await never_answers.stall()  # accepts the PostgreSQL sink's connection, answers nothing
+        config = daemon_config(
+            tmp_path, sim, batch_processing={"shutdown_timeout": 600.0}, database={"connect_timeout": 600.0},
+            postgres={"enabled": True, "host": "127.0.0.1", "port": never_answers.port})
+        proc = await start_daemon("--config", str(write_config(tmp_path, config)), cwd=tmp_path)
+        log_file = tmp_path / "logs" / "collector.log"
+        await wait_for_log(log_file, "collector_started", timeout=60)
+        await wait_for_metric(config["health"]["port"], "collector_records_collected", 3 * 5, labels={"kind": "ticker"})
+        proc.send_signal(signum)
+        await wait_for_log(log_file, "collector_stopping", timeout=30)
+        proc.send_signal(signum)  # the stop waits up to 600 s for the sink that never answers
+        async with asyncio.timeout(20):
+            _, stderr = await proc.communicate()
+    assert proc.returncode == exit_code, stderr.decode()[-2000:]
+    forced = json.loads(await wait_for_log(log_file, "stop_forced", timeout=1))
+    assert forced["exit_code"] == exit_code and forced["signal"] == signal.Signals(signum).name
+    assert forced["undelivered_records"]["postgres"] >= 3 * 5  # never delivered: all of it kept
+    assert "delivered at the next start" in forced["detail"]
+    assert "collector_stopped" not in log_file.read_text()
+    assert b"Traceback" not in stderr
+    # what the line says is kept is in the journal, whole: the next start reads it back
+    kept = await unwritten_identities(tmp_path / "spool", "postgres", tmp_path)
+    assert 3 * 5 <= len(kept) <= forced["undelivered_records"]["postgres"]

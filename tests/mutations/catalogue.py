@@ -17,7 +17,9 @@ RETRY = "collector/resilience/retry.py"
 MASKING = "collector/masking.py"
 LOGGING = "collector/logging.py"
 CONFIG = "collector/config.py"
+CONFIG_FIELDS = "collector/config_fields.py"
 MANAGER = "config_manager.py"
+CONFIG_PROBLEMS = "collector/config_problems.py"
 NORMALIZE = "collector/exchanges/normalize.py"
 FIELD_READERS = "collector/exchanges/field_readers.py"
 MARKET_SELECTION = "collector/exchanges/market_selection.py"
@@ -43,6 +45,10 @@ SIM_RENDER = "exchange_simulator/ws_render.py"
 SIM_WS = "exchange_simulator/ws_server.py"
 SIM = "exchange_simulator/server.py"
 RUNNER = "collector/runner.py"
+STOPPING = "collector/stopping.py"
+CCXT_ADAPTER = "collector/ccxt_adapter.py"
+CCXT_PRO = "collector/streams/ccxtpro.py"
+SETTINGS_ADAPTER = "collector/settings_adapter.py"
 STREAM = "collector/streams/owner.py"
 STREAM_SESSIONS = "collector/streams/sessions.py"
 STREAM_CONNECTION = "collector/streams/connection.py"
@@ -106,6 +112,13 @@ T_ARCHIVE_EXPORT = ("tests/e2e/test_parquet_archive.py::"
                     "test_export_writes_a_range_as_csv_and_parquet_from_the_archive_or_sqlite")
 T_LIFECYCLE_SECRETS = "tests/e2e/test_lifecycle.py::test_secrets_never_reach_the_logs"
 T_RUNNER = "tests/unit/test_runner.py"
+T_STOPPING = "tests/unit/test_stopping.py"
+T_CCXT_ADAPTER = "tests/unit/test_ccxt_adapter.py"
+T_CCXT_PRO_SUPPORTED = "tests/unit/streams/test_ccxtpro_supported.py"
+T_UNREADABLE = ("tests/unit/streams/test_dialects.py::"
+                "test_a_frame_ccxt_pro_cannot_parse_is_one_coded_line_a_minute_not_a_traceback")
+T_SECOND_SIGNAL = ("tests/e2e/test_lifecycle.py::"
+                   "test_a_second_stop_signal_forces_the_exit_saying_what_the_journal_keeps")
 T_SHARD = "tests/unit/test_shard.py"
 T_SHARDS_POLL = "tests/e2e/test_shards.py::test_three_shards_collect_every_symbol_exactly_once[poll]"
 T_SHARD_COLLECTION = "tests/integration/test_shard_collection.py"
@@ -236,7 +249,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              "        if False:\n            event[key] = mask_value(value)\n",
              breaks="a log line's password= field is written in clear", tests=T_LOGGING),
     # --- config loading and validation -----------------------------------------------------
-    mutation("config.unknown_keys_pass_silently", CONFIG,
+    mutation("config.unknown_keys_pass_silently", CONFIG_FIELDS,
              'model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)',
              'model_config = ConfigDict(frozen=True, extra="ignore", validate_default=True)',
              breaks="a typo in the YAML is silently ignored", tests=T_CONFIG),
@@ -252,12 +265,12 @@ MUTATIONS: tuple[Mutation, ...] = (
              "return _deep_merge(layers[1], layers[0]), sources",
              breaks="CRYPTO_COLLECTOR_* from .env wins over the real environment", tests=T_CONFIG),
     mutation("config.only_the_first_problem_is_reported", MANAGER,
-             "problems.extend(_describe(error, sources) for error in err.errors())",
-             "problems.extend(_describe(error, sources) for error in err.errors()[:1])",
+             "problems.extend(describe(error, sources) for error in err.errors())",
+             "problems.extend(describe(error, sources) for error in err.errors()[:1])",
              breaks="--validate-config stops at the first problem", tests=T_CONFIG),
-    mutation("config.secret_shown_in_a_problem", MANAGER,
-             "shown = mask_value(given) if any(part in SECRET_KEYS for part in loc) else _short(given)",
-             "shown = _short(given)",
+    mutation("config.secret_shown_in_a_problem", CONFIG_PROBLEMS,
+             "shown = mask_value(given) if any(part in SECRET_KEYS for part in loc) else short_repr(given)",
+             "shown = short_repr(given)",
              breaks="a wrongly typed password is printed by --validate-config", tests=T_CONFIG),
     mutation("config.expansion_default_ignored", MANAGER,
              "        if default is not None:\n            return default\n",
@@ -338,8 +351,15 @@ MUTATIONS: tuple[Mutation, ...] = (
              "and type(ts) is int and _MIN_TS <= ts <= _MAX_TS", "and type(ts) is int",
              breaks="a timestamp in seconds reaches the sinks", tests=T_RECORDS),
     mutation("records.missing_fields_become_zero", RECORDS,
-             'namespace[f"_default_{item.name}"] = item.default', 'namespace[f"_default_{item.name}"] = 0.0',
+             "received_at: int, last: float | None = None,", "received_at: int, last: float | None = 0.0,",
              breaks="a field the exchange did not give is stored as 0, not empty", tests=T_RECORDS),
+    mutation("records.init_sets_a_field_from_another", RECORDS,
+             "        set_bid(self, bid)\n", "        set_bid(self, ask)\n",
+             breaks="every ticker's bid is stored as its ask", tests=T_RECORDS),
+    mutation("records.replaced_keeps_an_old_value", RECORDS,
+             'get("open_interest", self.open_interest)', "self.open_interest",
+             breaks="a streamed ticker's open interest filled by the merger never reaches the sinks",
+             tests=T_RECORDS),
     # --- streams: how late the records come ------------------------------------------------
     mutation("streams.lag_never_reported", STREAM_REPORT,
              "lagging = lag >= (self.limit / 2 if self.lagging else self.limit)", "lagging = False",
@@ -402,6 +422,35 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("runner.heap_never_frozen", RUNNER, "    gc.freeze()\n", "",
              breaks="every full collection walks every market again: half-second stalls of every stream",
              tests=T_RUNNER),
+    # --- a second stop signal forces the exit, leaving the journal whole ----------------------
+    mutation("stopping.second_signal_only_logs", STOPPING, "            self.forced.set()\n",
+             "            log.warning(\"stop_already_requested\")\n",
+             breaks="a second Ctrl-C leaves the operator waiting for a sink that never answers",
+             tests=(T_STOPPING, T_SECOND_SIGNAL)),
+    mutation("journal.halt_saves_no_cursors", JOURNAL, "                ledger.write(self.path, cursors)\n",
+             "                pass\n",
+             breaks="after a forced exit every sink gets again what it confirmed since the last save",
+             tests=T_STOPPING),
+    # --- the adapters to other libraries' internals: refused outside their range --------------
+    mutation("ccxt_adapter.any_version_passes", CCXT_ADAPTER,
+             "    if major_minor not in SUPPORTED_CCXT:\n", "    if False:\n",
+             breaks="a ccxt upgrade that no longer calls our throttle goes unnoticed: no rate limit",
+             tests=T_CCXT_ADAPTER),
+    mutation("ccxt_adapter.throttle_not_taken", CCXT_ADAPTER,
+             "    exchange.throttle = throttle\n", "    pass\n",
+             breaks="ccxt's leaky bucket paces the requests, forgetting idle time", tests=T_CCXT_ADAPTER),
+    mutation("ccxtpro.any_version_passes", CCXT_PRO,
+             "    if tuple(int(part) for part in version.split(\".\")[:2]) not in SUPPORTED_CCXT_PRO:\n",
+             "    if False:\n",
+             breaks="a ccxt pro upgrade that renamed handle_message streams through no gate", tests=T_CCXT_PRO_SUPPORTED),
+    mutation("ccxtpro.unreadable_frame_not_recognised", CCXT_PRO,
+             'if module == "ccxt" or module.startswith("ccxt."):', "if False:",
+             breaks="every frame ccxt pro cannot parse prints asyncio's traceback", tests=T_UNREADABLE),
+    mutation("settings_adapter.any_version_passes", SETTINGS_ADAPTER,
+             "    if tuple(int(part) for part in version.split(\".\")[:2]) not in SUPPORTED_PYDANTIC_SETTINGS:\n",
+             "    if False:\n",
+             breaks="a pydantic-settings upgrade that ignores our names drops every environment override unnoticed",
+             tests="tests/unit/test_settings_adapter.py"),
     mutation("runner.heap_never_trimmed", RUNNER, "    _MALLOC_TRIM(0)\n", "",
              breaks="each markets reload's peak stays in RSS: glibc keeps the pages freed inside its heap",
              tests=T_RUNNER),
