@@ -734,6 +734,11 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("venues.zero_price_stored", VENUE_PARSE,
              "return None if parsed == 0.0 else parsed", "return parsed",
              breaks="a venue's 0 bid or last (no price) is stored as a price of 0", tests=T_VENUES),
+    mutation("venues.close_reads_text_precise_refuses", VENUE_PARSE,
+             "        if string is not None and _PLAIN(string) is None:\n            break\n",
+             "        pass\n",
+             breaks="a ticker whose last, open, change or volume text ccxt refuses (its whole parse fails) "
+                    "is stored by the native decoders instead", tests=T_VENUES + (T_VENUE_FRAMES,)),
     mutation("venues.nan_stored", VENUE_PARSE,
              "    if parsed - parsed != 0.0:\n        raise MalformedEntry(f\"not a finite number: {value!r}\")\n    return parsed",
              "    return parsed",
