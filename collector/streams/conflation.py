@@ -55,6 +55,9 @@ class Conflation:
     def offer(self, market: str, at: Any, client: Any, message: Mapping[str, Any], arrived: int) -> None:
         """One data frame of `market` at exchange time `at`: handled now, or kept."""
         # One frame of possibly thousands a second: kept to a few list and dictionary operations.
+        if self._every:  # stream_interval 0: every frame goes through now; no window, nothing kept
+            self._hand_over(market, client, message, arrived)
+            return
         state = self._markets.get(market)
         if state is None:
             state = self._markets[market] = [None, None, 0.0, zlib.crc32(market.encode()) % self._interval_ms, None]
@@ -69,11 +72,11 @@ class Conflation:
         # an exchange time, an interval after the market's last one went through.
         if type(at) is int:
             window = (at + state[_PHASE]) // self._interval_ms
-            due = self._every or state[_WINDOW] is None or window > state[_WINDOW]
+            due = state[_WINDOW] is None or window > state[_WINDOW]
             now = None
         else:
             window, now = None, self._clock()
-            due = self._every or state[_PASSED] is None or now - state[_PASSED] >= self._interval
+            due = state[_PASSED] is None or now - state[_PASSED] >= self._interval
         if due:
             self._pass(market, state, client, message, window, now, arrived)
         else:
@@ -113,6 +116,9 @@ class Conflation:
         if window is not None:
             state[_WINDOW] = window
         state[_PASSED] = self._clock() if now is None else now
+        self._hand_over(market, client, message, arrived)
+
+    def _hand_over(self, market: str, client: Any, message: Mapping[str, Any], arrived: int) -> None:
         self.passed += 1
         self._handle(client, message)
         symbol = self._symbols.get(market)

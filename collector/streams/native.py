@@ -33,6 +33,7 @@ log = structlog.get_logger(__name__)
 # Parts of a frame that were missing or of the wrong type, where the wire reads them.
 FRAME_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError)
 _CONNECT_TIMEOUT = 10.0  # seconds for the handshake; the watchdog judges the rest
+_CLOSED = frozenset((aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED))  # as `async for` ends
 
 
 def _no_frame() -> int | None:
@@ -102,7 +103,8 @@ class NativeSession:
                                unreadable=self.bad)
         timeout = aiohttp.ClientWSTimeout(ws_close=_CONNECT_TIMEOUT)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(sock_connect=_CONNECT_TIMEOUT)) as http, \
-                http.ws_connect(self._url, autoping=True, max_msg_size=0, timeout=timeout) as ws:
+                http.ws_connect(self._url, autoping=True, max_msg_size=0, timeout=timeout,
+                                decode_text=False) as ws:
             connection.exchange, connection.gate, connection.entries_of = ws, gate, lambda: entries
             self.last_ms = None
             connection.frame_at = lambda: self.last_ms
@@ -132,16 +134,22 @@ class NativeSession:
                 return  # the reader sees the socket close
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse, gate: Conflation, ids: Mapping[str, str]) -> None:
-        pong = self._wire.pong
-        async for message in ws:
-            if message.type is not aiohttp.WSMsgType.TEXT:
-                continue  # aiohttp answered a ping; a close ends the loop
+        # One call per frame (thousands a second): `receive()` itself rather than `async for`,
+        # and text frames as the bytes that came (decode_text=False), which orjson reads as they are.
+        pong = None if self._wire.pong is None else self._wire.pong.encode()
+        receive, frame, text_type = ws.receive, self._frame, aiohttp.WSMsgType.TEXT
+        while True:
+            message = await receive()
+            if message.type is not text_type:
+                if message.type in _CLOSED:
+                    return
+                continue  # aiohttp answered a ping
             self.last_ms = arrived = int(time.time() * 1000)
-            text = message.data
-            if text != pong:
-                self._frame(text, arrived, gate, ids)
+            data = message.data
+            if data != pong:
+                frame(data, arrived, gate, ids)
 
-    def _frame(self, text: str, arrived: int, gate: Conflation, ids: Mapping[str, str]) -> None:
+    def _frame(self, text: bytes, arrived: int, gate: Conflation, ids: Mapping[str, str]) -> None:
         try:
             frame = orjson.loads(text)
             ident = self._ident(frame) if type(frame) is dict else None

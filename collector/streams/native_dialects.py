@@ -6,7 +6,8 @@ decoders, collector/venues/). The connection itself (native.py) knows nothing of
 The channels, fills and conflation keys are those of the ccxt pro path (dialects.py), so both
 decoders keep the same updates and merge the same fields. A native entry is
 `{"symbol", "frame", "row"}`: the frame as the venue sent it and the row a record reads (bybit:
-the snapshot with every delta since merged in; okx: the frame's first row; binance: the frame).
+the snapshot with every delta since merged in; okx: the frame's first row; binance: the frame);
+a fill's decoded values join it once read (`_read`).
 """
 
 from __future__ import annotations
@@ -127,9 +128,15 @@ def _native(dialect: StreamDialect, builds: Mapping[str, Callable], fills: tuple
 
 
 def _read(decode: Callable[[Mapping[str, Any]], tuple[Any, dict]], fields: tuple[str, ...]) -> Callable:
+    """A fill's values of an entry, decoded once per entry and kept in it under `fields`: every
+    record of the symbol until the channel's next entry reads the same ones (okx: a mark-price
+    row for two tickers, binance: a markPrice frame for two)."""
     def read(normalizer: Normalizer, entry: Entry) -> dict:
-        values = decode(entry["row"])[1]
-        return {f: values.get(f) for f in fields}
+        values = entry.get(fields)
+        if values is None:
+            decoded = decode(entry["row"])[1]
+            values = entry[fields] = {f: decoded.get(f) for f in fields}
+        return values
     return read
 
 

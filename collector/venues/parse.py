@@ -148,17 +148,21 @@ def close(last: Any, open_: Any = None, change: Any = None, percentage: str | No
     read, ccxt's `safe_ticker` fails the whole response: so does this (ValueError)."""
     strings = (text(last), text(open_), text(change), percentage,
                *(map(text, volumes) if volumes else (None, None)))
-    if all(s is None or _PLAIN(s) for s in strings):
-        closing = _omit_zero(strings[0])
-        if closing is None:
-            if fraction and percentage is not None:
-                percentage = Precise.string_mul(percentage, "100")
-            closing = _derived_close(_omit_zero(strings[1]), strings[2], _omit_zero(percentage))
+    for string in strings:  # a loop, not all() over a generator: every streamed ticker comes here
+        if string is not None and _PLAIN(string) is None:
+            break
     else:
-        if fraction:
-            strings = (*strings[:3], Precise.string_mul(percentage, "100"), *strings[4:])
-        closing = _safe_ticker_close(*strings)
-    closing = _omit_zero(closing)
+        closing = _omit_zero(strings[0])
+        if closing is not None:  # the venue's own last price, the common case
+            return lenient(closing)
+        if fraction and percentage is not None:
+            percentage = Precise.string_mul(percentage, "100")
+        closing = _derived_close(_omit_zero(strings[1]), strings[2], _omit_zero(percentage))
+        closing = _omit_zero(closing)
+        return None if closing is None else lenient(closing)
+    if fraction:
+        strings = (*strings[:3], Precise.string_mul(percentage, "100"), *strings[4:])
+    closing = _omit_zero(_safe_ticker_close(*strings))
     return None if closing is None else lenient(closing)
 
 

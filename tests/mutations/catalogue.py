@@ -68,6 +68,7 @@ VENUE_BYBIT = "collector/venues/bybit.py"
 VENUE_OKX = "collector/venues/okx.py"
 VENUE_PARSE = "collector/venues/parse.py"
 NATIVE_STREAM = "collector/streams/native.py"
+NATIVE_DIALECTS = "collector/streams/native_dialects.py"
 _T_DECODERS = "tests/integration/test_streaming_decoders.py::"
 T_NATIVE_PINGS = _T_DECODERS + "test_a_native_stream_pings_as_the_venue_requires_and_reads_the_pongs_as_no_data"
 T_NATIVE_SERVER_PINGS = _T_DECODERS + "test_a_native_binance_stream_answers_the_server_s_pings_and_keeps_its_sockets"
@@ -787,6 +788,11 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("venues.zero_price_stored", VENUE_PARSE,
              "return None if parsed == 0.0 else parsed", "return parsed",
              breaks="a venue's 0 bid or last (no price) is stored as a price of 0", tests=T_VENUES),
+    mutation("venues.close_reads_text_precise_refuses", VENUE_PARSE,
+             "        if string is not None and _PLAIN(string) is None:\n            break\n",
+             "        pass\n",
+             breaks="a ticker whose last, open, change or volume text ccxt refuses (its whole parse fails) "
+                    "is stored by the native decoders instead", tests=T_VENUES + (T_VENUE_FRAMES,)),
     mutation("venues.nan_stored", VENUE_PARSE,
              "    if parsed - parsed != 0.0:\n        raise MalformedEntry(f\"not a finite number: {value!r}\")\n    return parsed",
              "    return parsed",
@@ -806,6 +812,12 @@ MUTATIONS: tuple[Mutation, ...] = (
              "gate.offer(ident[0], ident[1], symbol, frame, arrived)", "gate.offer(ident[0], None, symbol, frame, arrived)",
              breaks="native conflation windows follow this process's receive times, not the exchange's clock: "
                     "replicas (and the ccxt decoder) keep different updates", tests=T_NATIVE_SAME),
+    mutation("native_stream.fill_read_once_per_symbol", NATIVE_DIALECTS,
+             "values = entry[fields] = {f: decoded.get(f) for f in fields}",
+             'values = entry[fields] = read.__dict__.setdefault(entry["symbol"], {f: decoded.get(f) for f in fields})',
+             breaks="native tickers keep the first bid/ask or mark price their symbol's filling stream gave "
+                    "(the fill's values kept per symbol, not per entry)",
+             tests=(T_VENUE_FRAMES + "::test_native_fills_read_each_entry_s_own_values_as_ccxt_pro_reads_its_frame",)),
     mutation("native_stream.bad_frame_stops_the_stream", NATIVE_STREAM,
              "        except FRAME_ERRORS as err:  # orjson's JSONDecodeError is a ValueError\n            self.bad(err)\n",
              "        except FRAME_ERRORS:\n            raise\n",

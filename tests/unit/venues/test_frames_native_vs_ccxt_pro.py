@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from collector.exchanges.field_readers import MalformedEntry
 from collector.exchanges.normalize import Normalizer
 from collector.streams.dialects import DIALECTS, bybit_frame_merge
+from collector.streams.native_dialects import NATIVE_DIALECTS, WIRES
 from collector.venues import binance, build, bybit, okx
 from exchange_simulator.listing import symbol_specs
 from exchange_simulator.market import MarketState
@@ -220,3 +221,34 @@ async def test_bybit_snapshots_with_edge_values_give_the_same_records_or_the_sam
             return
         raise AssertionError("native decoded what ccxt pro refused") from None
     assert native == reference
+
+
+# --- the native fills: what a ticker takes from another stream, entry after entry -----------
+async def test_native_fills_read_each_entry_s_own_values_as_ccxt_pro_reads_its_frame():
+    """binance bookTicker and markPrice, okx mark-price: each simulator frame becomes its
+    symbol's entry as the native stream makes it (the wire's `absorb`), and the native dialect's
+    fill reads it twice (the second time from the values the entry keeps): both equal ccxt pro's
+    fill of the same frame, tick after tick, never an earlier entry's values."""
+    checked = 0
+    for ccxt_id, fill_of in (("binanceusdm", {"bookTicker": "book_ticker", "markPrice": "mark_price"}),
+                             ("okx", {"mark-price": "mark_price"})):
+        normalizer = Normalizer(NAMES[ccxt_id], ccxt_id)
+        exchange = pro_exchange(ccxt_id, symbol_specs_symbols(6))
+        native_fills = {fill.channel: fill.read for fill in NATIVE_DIALECTS[ccxt_id].fills}
+        ccxt_fills = {fill.channel: fill.read for fill in DIALECTS[ccxt_id].fills}
+        entries: dict = {}
+        for channel, frame in frames(ccxt_id, ticks=6):
+            if channel not in fill_of:
+                continue
+            data = frame["data"][0] if ccxt_id == "okx" else frame
+            market_id = data["instId"] if ccxt_id == "okx" else frame["s"]
+            symbol = exchange.markets_by_id[market_id][0]["symbol"]
+            entry = entries[symbol] = WIRES[ccxt_id].absorb(entries.get(symbol), symbol, frame)
+            parsed = exchange.parse_ticker(data) if ccxt_id == "okx" else exchange.parse_ws_ticker(frame, "swap")
+            reference = outcome(lambda: ccxt_fills[fill_of[channel]](normalizer, parsed))
+            read = native_fills[fill_of[channel]]
+            assert outcome(lambda: read(normalizer, entry)) == reference, frame
+            assert outcome(lambda: read(normalizer, entry)) == reference, frame
+            checked += 1
+        await exchange.close()
+    assert checked == 6 * 6 * 3
