@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from urllib.parse import urlsplit
 
 import structlog
 from ccxt.base import errors as ccxt_errors
 
 from collector import metrics
+from collector.config import CircuitBreakerConfig
 from collector.errors import ErrorCode, one_line
 from collector.exchanges.normalize import Normalized
 from collector.exchanges.observations import landing_ts
@@ -179,6 +181,21 @@ class KindState:
             "recovered_at": self.recovered_at,
             "recovered_error": self.recovered_error,
         }
+
+
+# Kinds whose freshness /health watches; the others deliver rarely by design.
+WATCHED = frozenset({"ticker", "funding_rate"})
+
+
+def kind_states(exchange: str, kinds: Iterable[str], breaker: CircuitBreakerConfig,
+                merge: Callable[..., Normalized], *, now: float) -> dict[str, KindState]:
+    """One state per kind of `exchange`, each with its own breaker and its kind's merge."""
+    return {
+        kind: KindState(kind, CircuitBreaker(f"{exchange}:{kind}", failure_threshold=breaker.failure_threshold,
+                                             recovery_timeout=breaker.recovery_timeout),
+                        partial(merge, kind), advanced_at=now, watched=kind in WATCHED)
+        for kind in kinds
+    }
 
 
 def last_recovery(states: Iterable[KindState]) -> dict:

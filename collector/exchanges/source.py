@@ -16,7 +16,6 @@ exchange has no bulk endpoint) gives none itself, its values join the next ticke
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
@@ -24,42 +23,36 @@ from typing import Any
 
 import aiohttp
 import ccxt.async_support as ccxt_async
-import certifi
 import structlog
 from ccxt.base import errors as ccxt_errors
 
-from collector import ccxt_adapter, metrics
+from collector import metrics
 from collector.config import CacheConfig, CircuitBreakerConfig, ExchangeConfig, PerformanceConfig, RetryConfig
-from collector.errors import ConfigError, ErrorCode, one_line
+from collector.errors import one_line
 from collector.exchanges import market_selection as mk
+from collector.exchanges.calls import Requests
+from collector.exchanges.ccxt_client import kind_plans, open_exchange
+from collector.exchanges.kind_state import (
+    SUMMARY_EVERY, KindState, Summary, describe, exchange_status, kind_states, last_recovery, note_streamed,
+)
 from collector.exchanges.market_watch import MarketWatch
-from collector.exchanges.native_plans import NATIVE_CALLS, NATIVE_PLANS, OPEN_INTEREST_JOIN, forget_swaps, native_plan
+from collector.exchanges.native_plans import NATIVE_CALLS, NATIVE_PLANS, forget_swaps
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.parts import fetch_parts
-from collector.exchanges.plans import Part, plan
+from collector.exchanges.plans import Part
 from collector.exchanges.rejections import Rejections
-from collector.exchanges.calls import Requests
 from collector.exchanges.settlements import DAY_MS, SettlementLedger, collect, fetch_due
-from collector.exchanges.kind_state import (
-    SUMMARY_EVERY, KindState, Summary, describe, exchange_status, last_recovery, note_streamed,
-)
 from collector.records import Record
 from collector.resilience import response_cache
-from collector.resilience.breaker import BreakerState, CircuitBreaker
-from collector.resilience.ttl_cache import TTLCache
-from collector.resilience.ratelimit import RateLimiter
+from collector.resilience.breaker import BreakerState
 from collector.resilience.retry import RetryPolicy
+from collector.resilience.ttl_cache import TTLCache
 from collector.runner import trim_heap
 from collector.shard import ShardConfig
 
 log = structlog.get_logger(__name__)
 
 KINDS = ("ticker", "funding_rate", "open_interest", "funding_settlement")
-# Kinds whose freshness /health watches; the others deliver rarely by design.
-_WATCHED = frozenset({"ticker", "funding_rate"})
-# Open interest polled per symbol joins the tickers as one more part of their merge.
-_OPEN_INTEREST_JOIN = Part("open_interest", "fetch_open_interest", reads="open_interest",
-                           fills=("open_interest",))
 
 
 class ExchangeSource:
@@ -105,16 +98,10 @@ class ExchangeSource:
         self._session: aiohttp.ClientSession | None = None
         self._normalizer = normalizer = Normalizer(name, self.exchange_id, contract_size=self._contract_size,
                                                  market=self._market)
-        self._kinds = {
-            kind: KindState(kind, CircuitBreaker(
-                f"{name}:{kind}", failure_threshold=circuit_breaker.failure_threshold,
-                recovery_timeout=circuit_breaker.recovery_timeout), partial(normalizer.merge, kind),
-                advanced_at=clock(), watched=kind in _WATCHED)
-            for kind in KINDS
-        }
+        self._kinds = kind_states(name, KINDS, circuit_breaker, normalizer.merge, now=clock())
         self._plans: dict[str, tuple[Part, ...]] = {}
         self._native = config.decoder == "native" and self.exchange_id in NATIVE_PLANS
-        self._open_interest_join = _OPEN_INTEREST_JOIN
+        self._open_interest_join: Part | None = None
         self._open_interest: dict[str, Any] = {}  # symbol -> ccxt's structure, or native's values
         self._ledger = SettlementLedger(int(funding_history_days * DAY_MS), dict(settled or {}))
         self._rejections = Rejections(name, on_new=self._markets.suspect_delistings)
@@ -133,30 +120,9 @@ class ExchangeSource:
 
     # --- lifecycle -------------------------------------------------------------------------
     async def __aenter__(self) -> ExchangeSource:
-        exchange_class = getattr(ccxt_async, self.exchange_id, None)
-        if self.exchange_id not in ccxt_async.exchanges or exchange_class is None:
-            raise ConfigError([(ErrorCode.CONFIG_003,
-                                f"exchange_configs.{self.name}.ccxt_id: unknown ccxt exchange "
-                                f"{self.exchange_id!r}")])
-        ccxt_adapter.check_supported(exchange_class)  # before anything is opened
-        connector = aiohttp.TCPConnector(
-            limit=self._pool_size, ssl=ssl.create_default_context(cafile=certifi.where()))
-        self._session = aiohttp.ClientSession(connector=connector)
-        config = mk.ccxt_config(self.exchange_id, self._config)
-        config["session"] = self._session  # ours, so the connection pool size is ours too
-        self.exchange = exchange_class(config)
-        self._plans = {kind: plan(self.exchange_id, kind, self.exchange.has) for kind in KINDS}
-        if self._native:  # the same requests, their rows decoded by collector/venues/
-            self._plans = {kind: native_plan(self.exchange_id, kind, self.exchange.has) for kind in KINDS}
-            if self._plans["open_interest"] and self._plans["open_interest"][0].decode:
-                self._open_interest_join = OPEN_INTEREST_JOIN
-        if not self._ledger.history_ms:
-            self._plans["funding_settlement"] = ()
-        if ccxt_adapter.leaky_bucket(self.exchange):
-            # ccxt's own leaky bucket forgets idle time (see resilience/ratelimit.py); a
-            # rolling window chosen through ccxt_options is left to ccxt.
-            ccxt_adapter.take_throttle(self.exchange, RateLimiter(
-                self.name, ccxt_adapter.requests_per_second(self.exchange)))
+        self.exchange, self._session = open_exchange(self.name, self.exchange_id, self._config, self._pool_size)
+        self._plans, self._open_interest_join = kind_plans(self.exchange, KINDS, native=self._native,
+                                                           settlements=bool(self._ledger.history_ms))
         if self._responses is not None:
             self._responses.install(self.exchange)
         try:
