@@ -137,7 +137,11 @@ def _omit_zero(string: str | None) -> str | None:
 
 
 # Text ccxt's Precise reads without failing; anything else takes the slow, exact way.
-_PLAIN: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?").fullmatch
+_NUMBER_TEXT: Final = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_PLAIN: Final = re.compile(_NUMBER_TEXT).fullmatch
+# The same check of 4 or 6 texts at once, joined by NUL (a text holding one fails it: more fields).
+_ALL_PLAIN: Final = {n: re.compile(f"(?:{_NUMBER_TEXT})?" + f"\x00(?:{_NUMBER_TEXT})?" * (n - 1)).fullmatch
+                     for n in (4, 6)}
 
 
 def close(last: Any, open_: Any = None, change: Any = None, percentage: str | None = None,
@@ -146,6 +150,10 @@ def close(last: Any, open_: Any = None, change: Any = None, percentage: str | No
     open + change (or open x percentage / 100) where the venue gives those. `volumes` (base,
     quote) where ccxt derives a vwap from them (the venue sends none). On text Precise cannot
     read, ccxt's `safe_ticker` fails the whole response: so does this (ValueError)."""
+    if type(last) is str and last and _plain_texts(last, open_, change, percentage, volumes):
+        parsed = float(last)  # the common row: a price, every other field plain text or absent
+        if parsed:
+            return finite(parsed)
     strings = (text(last), text(open_), text(change), percentage,
                *(map(text, volumes) if volumes else (None, None)))
     if all(s is None or _PLAIN(s) for s in strings):
@@ -160,6 +168,21 @@ def close(last: Any, open_: Any = None, change: Any = None, percentage: str | No
         closing = _safe_ticker_close(*strings)
     closing = _omit_zero(closing)
     return None if closing is None else lenient(closing)
+
+
+def _plain_texts(last: str, open_: Any, change: Any, percentage: str | None,
+                 volumes: tuple[Any, Any] | None) -> bool:
+    """True where every field is text Precise reads or absent (None, "", a false value: what
+    `text` leaves out or writes plainly); False where one may not be (a number, say): `close`
+    then looks at each in turn. One regular expression over the joined texts (hot path)."""
+    if not volumes:
+        fields = (last, open_ or "", change or "", percentage or "")
+    else:
+        fields = (last, open_ or "", change or "", percentage or "", volumes[0] or "", volumes[1] or "")
+    try:
+        return _ALL_PLAIN[len(fields)]("\x00".join(fields)) is not None
+    except TypeError:  # a field that is no text
+        return False
 
 
 def _clean(value: Any) -> bool:
