@@ -100,6 +100,8 @@ def integer(value: Any) -> int | None:
     """ccxt's `safe_integer`: int(float(value)), None when that fails (bools count as 0 and 1)."""
     if type(value) is int:
         return value
+    if value is None or value == "":  # absent (bybit's rows carry no time): no exception raised
+        return None
     try:
         return int(float(value))
     except (TypeError, ValueError, OverflowError):
