@@ -5,17 +5,20 @@ the weight estimate), so ccxt signs it, weighs it, maps its errors, and our resp
 pacing see it as before; only ccxt's parse_* is replaced. A part answers, per unified symbol, the
 venue decoder's `(exchange time, values)`, or the MalformedEntry that makes normalize.merge skip
 the symbol as it skips a ccxt structure it cannot use. Text ccxt's parse would fail on fails the
-same way here (ValueError → calls.py's BadResponse, retried).
+same way here (ValueError → calls.py's BadResponse, retried). The decoders only read a body:
+the response cache hands it to them uncopied (`response_cache.read_only`).
 """
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from collector.exchanges.field_readers import MalformedEntry
 from collector.exchanges.plans import PLANS, Part, PartResult, plan
+from collector.resilience.response_cache import read_only
 from collector.venues import binance, bybit, okx
 from collector.venues.parse import integer, text
 
@@ -194,8 +197,18 @@ async def okx_funding_history(exchange: Any, symbol: str, since: int) -> list[di
     return history(_data(body), market, since, "instId", okx.funding_history_row)
 
 
+def _reading_only(call: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """`call` with its requests marked read-only for the response cache: no decoder here
+    changes a body, so none needs a copy of its own."""
+    @functools.wraps(call)
+    async def reading(*args: Any) -> Any:
+        with read_only():
+            return await call(*args)
+    return reading
+
+
 NATIVE_CALLS: Final[Mapping[str, Callable[..., Awaitable[Any]]]] = {
-    call.__name__: call for call in (
+    call.__name__: _reading_only(call) for call in (
         binance_tickers, binance_book_tickers, binance_mark_prices, binance_funding_rates,
         binance_funding_intervals, binance_open_interest, bybit_tickers, bybit_funding_rates,
         okx_tickers, okx_mark_prices, okx_index_prices, okx_open_interests, okx_funding_rates,

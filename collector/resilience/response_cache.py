@@ -15,6 +15,11 @@ identical requests share one request in flight; a failure is not cached, nor a b
 not parse, nor a response the poll's parser rejected (`discard_served`); a waiter that is
 cancelled does not cancel the request for the others. A cache failure (an entry that cannot be
 stored) is CACHE_001, logged once per streak, and the caller gets a fresh response instead.
+
+Every caller gets a private copy (ccxt's parsers keep rows in the structures they return, and a
+caller may change them), except inside `read_only()`: a reader that never changes what it is
+given (the native venue decoders) shares the response itself, and a response it fetched is kept
+uncopied (a copying caller still gets its own copy of it).
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ class Reuse:
 
 
 _reuse: ContextVar[Reuse | None] = ContextVar("response_reuse", default=None)
+_read_only: ContextVar[bool] = ContextVar("response_read_only", default=False)
 
 
 @contextlib.contextmanager
@@ -71,6 +77,17 @@ def reuse_within(max_age: float | None) -> Iterator[Reuse | None]:
         yield scope
     finally:
         _reuse.reset(token)
+
+
+@contextlib.contextmanager
+def read_only() -> Iterator[None]:
+    """Requests made inside are read by code that never changes a response: no copy is made
+    for it (about 1/3 ms per 500-row body, a tenth of the native decoders' CPU per record)."""
+    token = _read_only.set(True)
+    try:
+        yield
+    finally:
+        _read_only.reset(token)
 
 
 def bypass() -> contextlib.AbstractContextManager[Reuse | None]:
@@ -97,7 +114,7 @@ def discard_served() -> None:
 @dataclass(slots=True)
 class _Entry:
     stored_at: float
-    response: Any  # a private copy: never handed out, only copied
+    response: Any  # never changed: handed to read-only callers, copied for the others
 
 
 class ResponseCache:
@@ -150,18 +167,19 @@ class ResponseCache:
             self._failed("lookup", err)
             return await fetch()
         scope.served.append((self, key))
+        shared = _read_only.get()
         if entry is not None and self._usable(entry, scope.max_age):
             self._entries.move_to_end(key)
             self._hits.inc()
             scope.reused(entry.stored_at)
-            return await self._copy_or_fetch(entry.response, fetch)
+            return await self._copy_or_fetch(entry.response, fetch, shared)
         task = self._inflight.get(key)
         if task is not None:  # the same request is on its way: wait for it, not for another one
             self._hits.inc()
             _, stored = await asyncio.shield(task)
-            return await self._copy_or_fetch(stored, fetch)
+            return await self._copy_or_fetch(stored, fetch, shared)
         self._misses.inc()
-        task = asyncio.create_task(self._fetch_and_store(key, fetch), name=f"cache:{self.exchange}")
+        task = asyncio.create_task(self._fetch_and_store(key, fetch, shared), name=f"cache:{self.exchange}")
         self._inflight[key] = task
         task.add_done_callback(_retrieve)
         response, _ = await asyncio.shield(task)
@@ -186,21 +204,23 @@ class ResponseCache:
         # A negative age means the clock stepped back: the entry's real age is unknown.
         return 0.0 <= age < min(self.ttl, max_age)
 
-    async def _fetch_and_store(self, key: Hashable, fetch: Callable[[], Awaitable[Any]]) -> tuple[Any, Any]:
+    async def _fetch_and_store(self, key: Hashable, fetch: Callable[[], Awaitable[Any]],
+                               shared: bool) -> tuple[Any, Any]:
         try:
             response = await fetch()
         finally:
             self._inflight.pop(key, None)
-        return response, self._store(key, response)
+        return response, self._store(key, response, shared)
 
-    def _store(self, key: Hashable, response: Any) -> Any:
-        """Keep a private copy of `response`; None when it cannot be kept (CACHE_001) or is no
-        JSON object or array (ccxt hands back the text of a body it could not parse)."""
+    def _store(self, key: Hashable, response: Any, shared: bool = False) -> Any:
+        """Keep `response` (`shared`: its fetcher only reads it) or a private copy of it; None
+        when it cannot be kept (CACHE_001) or is no JSON object or array (ccxt hands back the
+        text of a body it could not parse)."""
         if not isinstance(response, (dict, list)):
             self.discard(key)
             return None
         try:
-            stored = copy_json(response)
+            stored = response if shared else copy_json(response)
         except (TypeError, RecursionError) as err:
             self._failed("store", err)
             self._entries.pop(key, None)  # an older entry must not outlive a newer response
@@ -227,10 +247,16 @@ class ResponseCache:
         for key in expired:
             del self._entries[key]
 
-    async def _copy_or_fetch(self, stored: Any, fetch: Callable[[], Awaitable[Any]]) -> Any:
+    async def _copy_or_fetch(self, stored: Any, fetch: Callable[[], Awaitable[Any]], shared: bool) -> Any:
         if stored is None:  # the shared response could not be stored: ask for one of our own
             return await fetch()
-        return copy_json(stored)  # stored values passed copy_json once: this cannot fail
+        if shared:
+            return stored
+        try:
+            return copy_json(stored)
+        except (TypeError, RecursionError) as err:  # kept uncopied for a reader: not JSON after all
+            self._failed("copy", err)
+            return await fetch()
 
     def _failed(self, operation: str, err: BaseException) -> None:
         metrics.cache_failures.labels(self.exchange).inc()

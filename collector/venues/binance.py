@@ -16,11 +16,12 @@ MalformedEntry where that path skips the record.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import itemgetter
 from typing import Any, Final
 
 from collector.exchanges.field_readers import MalformedEntry, cached_interval_hours, timestamp
 from collector.venues.parse import (
-    ccxt_number, close, fallback, first_integer, integer, lenient, nonzero, number, strict_time, text,
+    ccxt_number, close, fallback, first_integer, integer, lenient, nonzero, number, plain_floats, strict_time, text,
 )
 
 CCXT_ID: Final = "binanceusdm"
@@ -52,6 +53,9 @@ def subscribe_message(streams: list[str], request_id: int) -> dict[str, Any]:
 # --- REST rows ----------------------------------------------------------------------------
 def ticker_24hr(row: Mapping[str, Any]) -> Values:
     """GET /fapi/v1/ticker/24hr row → a ticker's values (its `closeTime` is the last trade's)."""
+    plain = _plain_24hr(row)
+    if plain is not None:
+        return _time(row), plain
     get = row.get
     # ccxt derives a vwap from the volumes only where the row has none (it always has).
     volumes = None if text(get("weightedAvgPrice")) else (get("volume"), get("quoteVolume"))
@@ -66,6 +70,28 @@ def ticker_24hr(row: Mapping[str, Any]) -> Values:
         "open_interest": None,
     }
     return _time(row), values
+
+
+_24HR_TEXTS: Final = itemgetter("lastPrice", "openPrice", "priceChange", "priceChangePercent", "highPrice",
+                                "lowPrice", "volume", "quoteVolume")
+_24HR_UNSENT: Final = frozenset(("bidPrice", "askPrice", "markPrice", "indexPrice"))
+
+
+def _plain_24hr(row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """`ticker_24hr`'s values of the usual row (every number plain text, a last price, no bid,
+    ask, mark or index: binance sends none), else None."""
+    if not _24HR_UNSENT.isdisjoint(row):
+        return None
+    try:
+        floats = plain_floats(_24HR_TEXTS(row))
+    except KeyError:
+        return None
+    if floats is None or not floats[0]:
+        return None
+    last, _, _, _, high, low, base, quote = floats
+    return {"last": last, "bid": None, "ask": None, "mark_price": None, "index_price": None,
+            "high_24h": high or None, "low_24h": low or None, "base_volume_24h": base,
+            "quote_volume_24h": quote, "open_interest": None}
 
 
 def book_ticker(row: Mapping[str, Any]) -> Values:

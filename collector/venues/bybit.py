@@ -15,10 +15,13 @@ and normalize.py store them (collector/venues/parse.py).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import itemgetter
 from typing import Any, Final
 
 from collector.exchanges.field_readers import timestamp
-from collector.venues.parse import ccxt_number, close, integer, lenient, nonzero, number, strict_time, text
+from collector.venues.parse import (
+    ccxt_number, close, integer, lenient, nonzero, number, plain_floats, strict_time, text,
+)
 
 CCXT_ID: Final = "bybit"
 WS_URL: Final = "wss://stream.bybit.com/v5/public/linear"
@@ -50,6 +53,9 @@ def ticker_row(row: Mapping[str, Any]) -> Values:
     ts = integer(get("time"))
     if ts is None:
         ts = get("timestamp")  # absent from bybit's rows; some recordings add one (normalize.py)
+    plain = _plain_ticker(row)
+    if plain is not None:
+        return ts, plain
     open_interest = get("openInterest")
     return ts, {
         "last": close(get("lastPrice"), get("prevPrice24h"), None, text(get("price24hPcnt")),
@@ -60,6 +66,25 @@ def ticker_row(row: Mapping[str, Any]) -> Values:
         "base_volume_24h": lenient(get("volume24h")), "quote_volume_24h": lenient(get("turnover24h")),
         "open_interest": number(open_interest),
     }
+
+
+_TICKER_TEXTS: Final = itemgetter("lastPrice", "prevPrice24h", "price24hPcnt", "volume24h", "turnover24h",
+                                  "bid1Price", "ask1Price", "markPrice", "indexPrice", "highPrice24h",
+                                  "lowPrice24h", "openInterest")
+
+
+def _plain_ticker(row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """`ticker_row`'s values of the usual row (every number plain text, a last price), else None."""
+    try:
+        floats = plain_floats(_TICKER_TEXTS(row))
+    except KeyError:
+        return None
+    if floats is None or not floats[0]:
+        return None
+    last, _, _, base, quote, bid, ask, mark, index, high, low, open_interest = floats
+    return {"last": last, "bid": bid or None, "ask": ask or None, "mark_price": mark, "index_price": index,
+            "high_24h": high or None, "low_24h": low or None, "base_volume_24h": base,
+            "quote_volume_24h": quote, "open_interest": open_interest}
 
 
 def funding_row(row: Mapping[str, Any], market: Mapping[str, Any] | None, snapshot_time: Any) -> Values:

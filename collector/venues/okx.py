@@ -15,12 +15,15 @@ the base currency: okx counts `vol24h` and `oi` in contracts.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import itemgetter
 from typing import Any, Final
 
 from ccxt.base.precise import Precise
 
 from collector.exchanges.field_readers import cached_interval_hours
-from collector.venues.parse import ccxt_number, close, fallback, integer, lenient, nonzero, number, strict_time, text
+from collector.venues.parse import (
+    ccxt_number, close, fallback, integer, lenient, nonzero, number, plain_floats, strict_time, text,
+)
 
 CCXT_ID: Final = "okx"
 WS_URL: Final = "wss://ws.okx.com:8443/ws/v5/public"
@@ -55,6 +58,9 @@ def subscribe_message(swap_ids: list[str], channels: tuple[str, ...] = CHANNELS)
 def ticker_row(row: Mapping[str, Any]) -> Values:
     """`tickers` row → a ticker's values; the base volume is `volCcy24h` (base currency)."""
     get = row.get
+    plain = _plain_ticker(row)
+    if plain is not None:
+        return integer(get("ts")), plain
     mark, index = get("markPx"), get("idxPx")
     last = close(get("last"), get("open24h"))  # first: where ccxt fails the response, so does this
     lenient(get("vol24h"))  # ccxt reads it (contracts) and normalize refuses a NaN before replacing it
@@ -66,6 +72,27 @@ def ticker_row(row: Mapping[str, Any]) -> Values:
         "base_volume_24h": number(get("volCcy24h")), "quote_volume_24h": None,
         "open_interest": None,
     }
+
+
+_TICKER_TEXTS: Final = itemgetter("last", "open24h", "bidPx", "askPx", "high24h", "low24h", "vol24h", "volCcy24h")
+_TICKER_UNSENT: Final = frozenset(("markPx", "idxPx"))
+
+
+def _plain_ticker(row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """`ticker_row`'s values of the usual row (every number plain text, a last price, no mark or
+    index: okx sends those on their own endpoints), else None."""
+    if not _TICKER_UNSENT.isdisjoint(row):
+        return None
+    try:
+        floats = plain_floats(_TICKER_TEXTS(row))
+    except KeyError:
+        return None
+    if floats is None or not floats[0]:
+        return None
+    last, _, bid, ask, high, low, _, base = floats
+    return {"last": last, "bid": bid or None, "ask": ask or None, "mark_price": None, "index_price": None,
+            "high_24h": high or None, "low_24h": low or None, "base_volume_24h": base,
+            "quote_volume_24h": None, "open_interest": None}
 
 
 def mark_price_row(row: Mapping[str, Any]) -> Values:

@@ -20,8 +20,8 @@ from ccxt.base.precise import Precise
 from collector.exchanges.field_readers import MalformedEntry, number
 from collector.records import _MAX_TS, _MIN_TS
 
-__all__ = ("MalformedEntry", "close", "finite", "integer", "lenient", "nonzero", "number", "strict_time",
-           "text")
+__all__ = ("MalformedEntry", "close", "finite", "integer", "lenient", "nonzero", "number", "plain_floats",
+           "strict_time", "text")
 
 _NUMBERS: Final = (int, float)
 
@@ -100,6 +100,8 @@ def integer(value: Any) -> int | None:
     """ccxt's `safe_integer`: int(float(value)), None when that fails (bools count as 0 and 1)."""
     if type(value) is int:
         return value
+    if value is None or value == "":  # absent (bybit's rows carry no time): no exception raised
+        return None
     try:
         return int(float(value))
     except (TypeError, ValueError, OverflowError):
@@ -137,7 +139,11 @@ def _omit_zero(string: str | None) -> str | None:
 
 
 # Text ccxt's Precise reads without failing; anything else takes the slow, exact way.
-_PLAIN: Final = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?").fullmatch
+_NUMBER_TEXT: Final = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_PLAIN: Final = re.compile(_NUMBER_TEXT).fullmatch
+# The same check of 4 or 6 texts at once, joined by NUL (a text holding one fails it: more fields).
+_ALL_PLAIN: Final = {n: re.compile(f"(?:{_NUMBER_TEXT})?" + f"\x00(?:{_NUMBER_TEXT})?" * (n - 1)).fullmatch
+                     for n in (4, 6)}
 
 
 def close(last: Any, open_: Any = None, change: Any = None, percentage: str | None = None,
@@ -146,6 +152,10 @@ def close(last: Any, open_: Any = None, change: Any = None, percentage: str | No
     open + change (or open x percentage / 100) where the venue gives those. `volumes` (base,
     quote) where ccxt derives a vwap from them (the venue sends none). On text Precise cannot
     read, ccxt's `safe_ticker` fails the whole response: so does this (ValueError)."""
+    if type(last) is str and last and _plain_texts(last, open_, change, percentage, volumes):
+        parsed = float(last)  # the common row: a price, every other field plain text or absent
+        if parsed:
+            return finite(parsed)
     strings = (text(last), text(open_), text(change), percentage,
                *(map(text, volumes) if volumes else (None, None)))
     for string in strings:  # a loop, not all() over a generator: every streamed ticker comes here
@@ -164,6 +174,41 @@ def close(last: Any, open_: Any = None, change: Any = None, percentage: str | No
         strings = (*strings[:3], Precise.string_mul(percentage, "100"), *strings[4:])
     closing = _omit_zero(_safe_ticker_close(*strings))
     return None if closing is None else lenient(closing)
+
+
+# Only what plain decimal text is made of: with float() reading each text, each is such text.
+_NUMBER_CHARS: Final = re.compile("[0-9.eE+\\-\x00]*").fullmatch
+
+
+def plain_floats(texts: tuple[Any, ...]) -> tuple[float, ...] | None:
+    """The floats of `texts` where every one is plain decimal text (ASCII digits, a point, an
+    exponent: what float() and ccxt's Precise read alike) and finite; None where any one is not
+    (absent, "", a JSON number, NaN, text of another kind), and the caller reads each field its
+    own way. The venues' usual row, read in a few C calls (hot path): there lenient(text) is its
+    float, nonzero(text) its float or None, and close() the last price's float unless it is 0."""
+    try:
+        if _NUMBER_CHARS("\x00".join(texts)) is None:
+            return None
+        floats = tuple(map(float, texts))
+    except (TypeError, ValueError):
+        return None
+    total = sum(floats)  # NaN or an infinity makes it so (an overflow too: the slow way is exact)
+    return floats if total - total == 0.0 else None
+
+
+def _plain_texts(last: str, open_: Any, change: Any, percentage: str | None,
+                 volumes: tuple[Any, Any] | None) -> bool:
+    """True where every field is text Precise reads or absent (None, "", a false value: what
+    `text` leaves out or writes plainly); False where one may not be (a number, say): `close`
+    then looks at each in turn. One regular expression over the joined texts (hot path)."""
+    if not volumes:
+        fields = (last, open_ or "", change or "", percentage or "")
+    else:
+        fields = (last, open_ or "", change or "", percentage or "", volumes[0] or "", volumes[1] or "")
+    try:
+        return _ALL_PLAIN[len(fields)]("\x00".join(fields)) is not None
+    except TypeError:  # a field that is no text
+        return False
 
 
 def _clean(value: Any) -> bool:

@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 from collector.config import CacheConfig
 from collector.metrics import REGISTRY
 from collector.resilience.response_cache import (
-    ResponseCache, Reuse, discard_served, received_at, request_key, reuse_within,
+    ResponseCache, Reuse, discard_served, read_only, received_at, request_key, reuse_within,
 )
 
 _names = itertools.count()
@@ -143,6 +143,36 @@ async def test_every_caller_gets_its_own_copy_of_a_cached_response():
     theirs = await cache.get("tickers", Reuse(max_age=30.0), exchange.fetch)
     theirs["result"]["list"][0]["n"] = 99
     assert await cache.get("tickers", Reuse(max_age=30.0), exchange.fetch) == {"result": {"list": [{"n": 1}]}}
+    assert exchange.calls == 1
+
+
+async def test_a_read_only_reader_shares_the_response_and_a_copying_caller_still_gets_its_own():
+    clock, exchange = Clock(), Exchange()
+    cache = make_cache(clock)
+    with read_only():  # the native decoders: no copy made for them, none kept apart from theirs
+        fetched = await cache.get("tickers", Reuse(max_age=30.0), exchange.fetch)
+        assert await cache.get("tickers", Reuse(max_age=30.0), exchange.fetch) is fetched
+    theirs = await cache.get("tickers", Reuse(max_age=30.0), exchange.fetch)
+    assert theirs == fetched and theirs is not fetched
+    theirs["result"]["list"].clear()  # a ccxt parser that mutates what it was given
+    with read_only():
+        assert await cache.get("tickers", Reuse(max_age=30.0), exchange.fetch) == {"result": {"list": [{"n": 1}]}}
+    assert exchange.calls == 1
+
+
+async def test_a_read_only_reader_never_shares_what_a_copying_caller_was_given():
+    clock, exchange = Clock(), Exchange(gate=asyncio.Event())
+    cache = make_cache(clock)
+    mine = asyncio.create_task(cache.get("tickers", Reuse(max_age=30.0), exchange.fetch))
+    await asyncio.sleep(0)
+    with read_only():
+        waiter = asyncio.create_task(cache.get("tickers", Reuse(max_age=30.0), exchange.fetch))
+    await asyncio.sleep(0)
+    exchange.gate.set()
+    (await mine)["result"]["list"].clear()
+    assert (await waiter) == {"result": {"list": [{"n": 1}]}}
+    with read_only():
+        assert await cache.get("tickers", Reuse(max_age=30.0), exchange.fetch) is await waiter
     assert exchange.calls == 1
 
 

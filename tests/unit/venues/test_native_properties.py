@@ -5,6 +5,7 @@ through `decoder: native` as through ccxt's parsers."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +17,8 @@ ABSENT = object()
 # examples must still become records for the comparison to mean something.
 SENT = st.sampled_from([ABSENT, None, "", "0", "0.0", "-0.0", "0e5", "1e-5", "2.5E+3", "-1.5", 0, 0.0,
                         -0.0, 1.5, 42])
-BROKEN = st.sampled_from(["NaN", "nan", "inf", "-Infinity", "abc", " 7 ", "1_000", True, [], {"a": 1}])
+BROKEN = st.sampled_from(["NaN", "nan", "inf", "-Infinity", "1e999", "abc", " 7 ", "1_000", "1\x002", True, [],
+                         {"a": 1}])
 PLAIN = st.decimals(min_value=-10**6, max_value=10**6, places=6, allow_nan=False).map(str)
 NUMBERS = st.integers(0, 39).flatmap(lambda i: BROKEN if i == 0 else SENT if i < 8 else PLAIN)
 # A field the venue's rows do not carry (binance's 24 h ticker has no bid): mostly absent.
@@ -107,6 +109,45 @@ async def test_okx_rows_with_edge_values_give_the_same_records(tickers, marks, i
            publicGetPublicOpenInterest={"code": "0", "data": interest},
            publicGetPublicFundingRate={"code": "0", "data": funding})
     await same(exchange, "ticker", "funding_rate")
+
+
+# The usual ticker row of each venue (every number plain text) with one number that overflows to
+# an infinity: plain text all the same, so only the finiteness check refuses it, on both paths.
+USUAL_ROWS = {
+    "binanceusdm": ("fapiPublicGetTicker24hr", lambda rows: rows, {
+        "symbol": "BTCUSDT", "lastPrice": "100.5", "openPrice": "99", "priceChange": "1.5",
+        "priceChangePercent": "1.515", "weightedAvgPrice": "100", "highPrice": "101", "lowPrice": "98",
+        "volume": "12.5", "quoteVolume": "1250", "closeTime": 1_733_000_000_000}),
+    "bybit": ("publicGetV5MarketTickers", lambda rows: {"retCode": 0, "result": {"list": rows}, "time": 1_733_000_000_000}, {
+        "symbol": "BTCUSDT", "lastPrice": "100.5", "prevPrice24h": "99", "price24hPcnt": "0.015",
+        "volume24h": "12.5", "turnover24h": "1250", "bid1Price": "100.4", "ask1Price": "100.6",
+        "markPrice": "100.5", "indexPrice": "100.4", "highPrice24h": "101", "lowPrice24h": "98",
+        "openInterest": "7", "fundingRate": "0.0001"}),
+    "okx": ("publicGetMarketTickers", lambda rows: {"code": "0", "data": rows}, {
+        "instId": "BTC-USDT-SWAP", "last": "100.5", "open24h": "99", "bidPx": "100.4", "askPx": "100.6",
+        "high24h": "101", "low24h": "98", "vol24h": "1250", "volCcy24h": "12.5", "ts": "1733000000000"}),
+}
+
+
+# The ticker plan's other requests answer no rows (an earlier test's answers would fill the record).
+NO_OTHER_ROWS = {"binanceusdm": {"fapiPublicGetTickerBookTicker": [], "fapiPublicGetPremiumIndex": []},
+                 "bybit": {},
+                 "okx": {name: {"code": "0", "data": []} for name in (
+                     "publicGetPublicMarkPrice", "publicGetMarketIndexTickers", "publicGetPublicOpenInterest")}}
+
+
+@pytest.mark.parametrize("ccxt_id", USUAL_ROWS)
+async def test_a_usual_row_with_a_number_that_overflows_is_skipped_as_ccxt_skips_it(ccxt_id):
+    exchange = EXCHANGES[ccxt_id]
+    endpoint, envelope, usual = USUAL_ROWS[ccxt_id]
+    for field in [name for name, value in usual.items() if type(value) is str and value[0].isdigit()]:
+        answer(exchange, **NO_OTHER_ROWS[ccxt_id], **{endpoint: envelope([{**usual, field: "1e999"}])})
+        ccxt_side, native_side = await both(exchange, "ticker")
+        assert_same(ccxt_side, native_side)
+    answer(exchange, **NO_OTHER_ROWS[ccxt_id], **{endpoint: envelope([usual])})
+    ccxt_side, native_side = await both(exchange, "ticker")
+    assert_same(ccxt_side, native_side)
+    assert len(native_side[0]) == 1  # the usual row itself is a record
 
 
 # One instance each for every example: they never open a connection (their API answers offline).
