@@ -16,9 +16,9 @@ import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
-from collector.exchanges.field_readers import MalformedEntry
 from collector.exchanges.plans import PLANS, Part, PartResult, plan
 from collector.resilience.response_cache import read_only
+from collector.values import MalformedEntry
 from collector.venues import binance, bybit, okx
 from collector.venues.parse import integer, text
 

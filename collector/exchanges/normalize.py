@@ -25,10 +25,10 @@ from typing import Any, Final
 from collector.exchanges.field_readers import (
     DEFAULT_FUNDING_INTERVAL_HOURS, FUNDING_INFO_FALLBACK, FUNDING_INFO_OVERRIDE, FUNDING_TABLE,
     MARKET_INTERVAL_MINUTES, OPEN_INTEREST_OVERRIDE, TICKER_FIELDS, TICKER_INFO_FALLBACK, TICKER_INFO_OVERRIDE, TICKER_TABLE,
-    MalformedEntry, cached_interval_hours, from_info, info_fields, interval_only, make_table, number,
-    numbers, ticker_subset, timestamp,
+    from_info, info_fields, interval_only, make_table, numbers, ticker_subset,
 )
 from collector.records import _MAX_TS, _MIN_TS, FundingRate, FundingSettlement, Ticker
+from collector.values import MalformedEntry, cached_interval_hours, number, timestamp
 
 
 @dataclass(frozen=True, slots=True)

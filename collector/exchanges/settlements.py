@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from collector.exchanges.field_readers import MalformedEntry
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.parts import fetch_each
 from collector.exchanges.rejections import Rejections
 from collector.records import FundingRate, FundingSettlement
+from collector.values import MalformedEntry
 
 Page = Callable[[str, int], Awaitable[list[Mapping[str, Any]]]]
 

@@ -22,9 +22,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from collector.exchanges.field_readers import MalformedEntry, number, timestamp
 from collector.exchanges.normalize import Normalizer
 from collector.records import FundingRate, Record
+from collector.values import MalformedEntry, number, timestamp
 
 Build = Callable[[Normalizer, Mapping[str, Any], int], list[Record]]
 

@@ -23,11 +23,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from collector.exchanges.field_readers import MalformedEntry
 from collector.exchanges.normalize import Normalizer
+from collector.records import FundingRate, Record
 from collector.streams.connection import Connection
 from collector.streams.dialects import StreamDialect
-from collector.records import FundingRate, Record
+from collector.values import MalformedEntry
 
 
 class Merger:

@@ -42,7 +42,6 @@ from ccxt.base import errors as ccxt_errors
 from collector import metrics
 from collector.config import ExchangeConfig, RetryConfig
 from collector.errors import ErrorCode, one_line
-from collector.exchanges.field_readers import MalformedEntry
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.observations import streamed
 from collector.exchanges.source import ExchangeSource
@@ -56,6 +55,7 @@ from collector.streams.merge import Merger
 from collector.streams.native_dialects import NATIVE_DIALECTS
 from collector.streams.sessions import Sessions
 from collector.streams.state import StreamState
+from collector.values import MalformedEntry
 
 log = structlog.get_logger(__name__)
 

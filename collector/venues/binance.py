@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from operator import itemgetter
 from typing import Any, Final
 
-from collector.exchanges.field_readers import MalformedEntry, cached_interval_hours, timestamp
+from collector.values import MalformedEntry, cached_interval_hours, timestamp
 from collector.venues.parse import (
     ccxt_number, close, fallback, first_integer, integer, lenient, nonzero, number, plain_floats, strict_time, text,
 )

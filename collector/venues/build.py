@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from collector.exchanges.field_readers import MalformedEntry, timestamp
 from collector.records import FundingRate, Ticker
+from collector.values import MalformedEntry, timestamp
 
 
 def ticker(exchange: str, symbol: str, decoded: tuple[Any, Mapping[str, Any]], received_at: int) -> Ticker:

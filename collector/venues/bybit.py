@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from operator import itemgetter
 from typing import Any, Final
 
-from collector.exchanges.field_readers import timestamp
+from collector.values import timestamp
 from collector.venues.parse import (
     ccxt_number, close, integer, lenient, nonzero, number, plain_floats, strict_time, text,
 )

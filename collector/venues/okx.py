@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from ccxt.base.precise import Precise
 
-from collector.exchanges.field_readers import cached_interval_hours
+from collector.values import cached_interval_hours
 from collector.venues.parse import (
     ccxt_number, close, fallback, integer, lenient, nonzero, number, plain_floats, strict_time, text,
 )

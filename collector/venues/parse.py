@@ -17,8 +17,8 @@ from typing import Any, Final
 
 from ccxt.base.precise import Precise
 
-from collector.exchanges.field_readers import MalformedEntry, number
 from collector.records import _MAX_TS, _MIN_TS
+from collector.values import MalformedEntry, number
 
 __all__ = ("MalformedEntry", "close", "finite", "integer", "lenient", "nonzero", "number", "plain_floats",
            "strict_time", "text")

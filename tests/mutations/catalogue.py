@@ -22,6 +22,7 @@ MANAGER = "config_manager.py"
 CONFIG_PROBLEMS = "collector/config_problems.py"
 NORMALIZE = "collector/exchanges/normalize.py"
 FIELD_READERS = "collector/exchanges/field_readers.py"
+VALUES = "collector/values.py"
 MARKET_SELECTION = "collector/exchanges/market_selection.py"
 KIND_STATE = "collector/exchanges/kind_state.py"
 RECORDS = "collector/records.py"
@@ -286,7 +287,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              breaks="log lines carry a code the operator guide and the alerts do not know",
              tests="tests/unit/test_errors.py::test_error_codes_are_the_contract_codes"),
     # --- normalize -------------------------------------------------------------------------
-    mutation("normalize.nan_accepted", FIELD_READERS,
+    mutation("values.nan_accepted", VALUES,
              "if value - value == 0.0:  # False for NaN and ±inf", "if True:",
              breaks="a NaN price from an exchange becomes a record", tests=T_NORMALIZE),
     mutation("normalize.okx_volume_in_contracts", FIELD_READERS,
@@ -295,7 +296,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("normalize.unwanted_symbols_collected", NORMALIZE,
              'if entry["symbol"] not in wanted:', "if False:",
              breaks="symbols the config did not ask for are collected", tests=T_NORMALIZE),
-    mutation("normalize.timestamp_range_unchecked", FIELD_READERS,
+    mutation("values.timestamp_range_unchecked", VALUES,
              "    if not _MIN_TS <= value <= _MAX_TS:\n        raise MalformedEntry",
              "    if False:\n        raise MalformedEntry",
              breaks="a timestamp in seconds (or year 1970) becomes a record", tests=T_NORMALIZE),

@@ -8,11 +8,11 @@ import logging
 import pytest
 from structlog.testing import capture_logs
 
-from collector.exchanges.field_readers import MalformedEntry
 from collector.exchanges.normalize import Normalizer
+from collector.records import FundingRate, Ticker
 from collector.streams.ccxtpro import UnreadableFrames
 from collector.streams.dialects import DIALECTS, binance_mark_price, bybit_ticker, chunks
-from collector.records import FundingRate, Ticker
+from collector.values import MalformedEntry
 
 MARK_PRICE = {  # ccxt pro binance parse_ws_ticker of a markPriceUpdate frame
     "symbol": "BTC/USDT:USDT", "timestamp": 1796117432000, "markPrice": 69167.2, "indexPrice": 69160.1,

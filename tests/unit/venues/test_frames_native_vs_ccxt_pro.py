@@ -11,10 +11,10 @@ import ccxt.pro as ccxt_pro
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collector.exchanges.field_readers import MalformedEntry
 from collector.exchanges.normalize import Normalizer
 from collector.streams.dialects import DIALECTS, bybit_frame_merge
 from collector.streams.native_dialects import NATIVE_DIALECTS, WIRES
+from collector.values import MalformedEntry
 from collector.venues import binance, build, bybit, okx
 from exchange_simulator.listing import symbol_specs
 from exchange_simulator.market import MarketState

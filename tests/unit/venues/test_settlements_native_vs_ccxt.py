@@ -6,9 +6,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collector.exchanges.field_readers import MalformedEntry
 from collector.exchanges.native_plans import NATIVE_CALLS
 from collector.exchanges.normalize import Normalizer
+from collector.values import MalformedEntry
 from tests.support.native_diff import RECEIVED, bits, offline_exchange, swap
 from tests.unit.venues.test_native_properties import NUMBERS, row
 
