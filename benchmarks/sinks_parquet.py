@@ -22,7 +22,7 @@ from pathlib import Path
 from benchmarks.sinks import DATABASE, MAX_QUEUED, Footprint, _load, tickers
 from collector.config import ParquetConfig, SQLiteConfig
 from collector.journal import Journal
-from collector.sinks.parquet import ArchiveWriter
+from collector.sinks.parquet.sink import ArchiveWriter
 from collector.sinks.sqlite import SQLiteSink
 
 TARGET = 300_000

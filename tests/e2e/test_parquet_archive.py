@@ -146,7 +146,7 @@ def readme_one_liners() -> list[str]:
 def test_the_readmes_three_one_liners_read_the_archive(tmp_path):
     import shlex
 
-    from collector.archive.parts import RangeWriter
+    from collector.sinks.parquet.parts import RangeWriter
     from tests.support.records import mixed_records
     records = [r for r in mixed_records(600) if r.kind == "ticker"]
     records += [r.replaced({"symbol": "BTC/USDT:USDT", "ts": r.ts + 1 + k}) for k, r in enumerate(records[:30])]

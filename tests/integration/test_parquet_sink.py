@@ -12,12 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 from structlog.testing import capture_logs
 
-from collector.archive import layout
-from collector.archive.parts import read_metadata
+from collector.sinks.parquet import layout
+from collector.sinks.parquet.parts import read_metadata
 from collector.config import ParquetConfig
 from collector.journal import Journal
 from collector.records import Ticker
-from collector.sinks.parquet import ArchiveWriter
+from collector.sinks.parquet.sink import ArchiveWriter
 from tests.support.archive import archive_files, expected_rows, rows_by_duckdb, rows_by_pyarrow
 from tests.support.memory_sink import eventually
 from tests.support.records import mixed_records
@@ -207,7 +207,7 @@ async def test_late_records_go_beside_data_parquet_and_merge_at_the_next_compact
 
 
 async def test_a_day_compacted_twice_is_unchanged(tmp_path):
-    from collector.archive.compaction import compact_day
+    from collector.sinks.parquet.compaction import compact_day
     root = tmp_path / "a"
     await archive(mixed_records(300), root, tmp_path / "spool", compact_after=1.0)
     (day,) = (root / "ticker/exchange=okx").iterdir()

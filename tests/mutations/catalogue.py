@@ -63,10 +63,10 @@ T_NATIVE_SERVER_PINGS = _T_DECODERS + "test_a_native_binance_stream_answers_the_
 T_NATIVE_SAME = _T_DECODERS + "test_native_and_ccxt_stream_the_same_records_from_the_same_feed"
 T_NATIVE_BAD_FRAME = _T_DECODERS + "test_a_native_stream_reads_past_a_bad_frame_with_one_stream_003_line"
 
-ARCHIVE_SINK = "collector/sinks/parquet.py"
-ARCHIVE_LAYOUT = "collector/archive/layout.py"
-ARCHIVE_TABLES = "collector/archive/tables.py"
-ARCHIVE_COMPACTION = "collector/archive/compaction.py"
+ARCHIVE_SINK = "collector/sinks/parquet/sink.py"
+ARCHIVE_LAYOUT = "collector/sinks/parquet/layout.py"
+ARCHIVE_TABLES = "collector/sinks/parquet/tables.py"
+ARCHIVE_COMPACTION = "collector/sinks/parquet/compaction.py"
 EXPORT = "collector/export.py"
 SHARD = "collector/shard.py"
 MARKET_WATCH = "collector/exchanges/market_watch.py"
@@ -781,7 +781,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              "await self._add(read.records[:self._room])", "await self._add(read.records)",
              breaks="a part read back from the journal holds more than max_part_records, and more than its name says",
              tests=T_ARCHIVE + "::test_a_part_is_closed_at_max_part_records[from_disk]"),
-    mutation("archive.live_part_passes_max_part_records", "collector/sinks/offers.py",
+    mutation("archive.live_part_passes_max_part_records", "collector/sinks/parquet/offers.py",
              "if len(records) > room:", "if False:",
              breaks="a part filled from live records holds more than max_part_records, and more than its name says",
              tests=T_ARCHIVE + "::test_a_part_is_closed_at_max_part_records[live]"),

@@ -16,9 +16,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from collector.archive import tables
-from collector.archive.layout import COMPACTED, STAGING, fsync_dir, make_dirs, part_range, parts_of, swap_dirs
-from collector.archive.parts import file_metadata, writer_options
+from collector.sinks.parquet import tables
+from collector.sinks.parquet.layout import COMPACTED, STAGING, fsync_dir, make_dirs, part_range, parts_of, swap_dirs
+from collector.sinks.parquet.parts import file_metadata, writer_options
 
 ROW_GROUP_ROWS = 1_000_000
 

@@ -2,7 +2,7 @@
 
 A part is a range of journal positions. While the writer keeps up it takes the journal's live
 offers (as the other sinks' `BatchWriter` does) and converts them at once, on a worker thread,
-into the part's temporary files (collector/archive/parts.py: Arrow row groups, so what waits in
+into the part's temporary files (collector/sinks/parquet/parts.py: Arrow row groups, so what waits in
 memory is compact); a writer that is behind, or restarted, reads the journal from disk instead.
 The part closes when it is due — `roll_interval` seconds after its oldest record was journaled,
 `max_part_records` records, or a flush (stop, `--once`). The archive's own cursor file names the
@@ -29,14 +29,14 @@ from typing import Any
 import structlog
 
 from collector import metrics
-from collector.archive import state
-from collector.archive.parts import Opener, RangeWriter, open_for_writing
-from collector.archive.upkeep import ArchiveFault, CompactionSweep, prepare_root
+from collector.sinks.parquet import state
+from collector.sinks.parquet.parts import Opener, RangeWriter, open_for_writing
+from collector.sinks.parquet.upkeep import ArchiveFault, CompactionSweep, prepare_root
 from collector.config import ParquetConfig
 from collector.errors import ErrorCode, one_line
 from collector.journal import Journal
 from collector.records import Record
-from collector.sinks.offers import LiveOffers
+from collector.sinks.parquet.offers import LiveOffers
 
 log = structlog.get_logger(__name__)
 

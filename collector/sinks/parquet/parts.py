@@ -18,8 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import collector
-from collector.archive import tables
-from collector.archive.layout import fsync_dir, make_dirs, part_name, partition, temporary
+from collector.sinks.parquet import tables
+from collector.sinks.parquet.layout import fsync_dir, make_dirs, part_name, partition, temporary
 from collector.records import Record
 
 Opener = Callable[[Path], IO[bytes]]

@@ -15,7 +15,7 @@ from typing import Final
 import numpy as np
 import pyarrow as pa
 
-from collector.archive.layout import day_of
+from collector.sinks.parquet.layout import day_of
 from collector.records import KINDS, Record, columns
 
 TIME: Final = pa.timestamp("ms", tz="UTC")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import structlog
 
-from collector.archive import compaction, layout, state
+from collector.sinks.parquet import compaction, layout, state
 from collector.errors import ErrorCode
 
 log = structlog.get_logger(__name__)
