@@ -30,8 +30,8 @@ import structlog
 
 from collector import metrics
 from collector.sinks.parquet import state
-from collector.sinks.parquet.parts import Opener, RangeWriter, open_for_writing
-from collector.sinks.parquet.upkeep import ArchiveFault, CompactionSweep, prepare_root
+from collector.sinks.parquet.upkeep import ArchiveFault, CompactionLog, prepare_root
+from collector.sinks.parquet.writer_process import WriterProcess, WriterProcessEnded
 from collector.config import ParquetConfig
 from collector.errors import ErrorCode, one_line
 from collector.journal import Journal
@@ -61,8 +61,7 @@ class ArchiveSink:
 class ArchiveWriter:
     def __init__(self, config: ParquetConfig, journal: Journal, *, stop_timeout: float = 30.0,
                  queue_max: int = INCOMING_MAX, clock: Callable[[], float] = time.time,
-                 retry_delays: Sequence[float] = RETRY_DELAYS_S,
-                 opener: Opener = open_for_writing) -> None:
+                 retry_delays: Sequence[float] = RETRY_DELAYS_S) -> None:
         self.root = Path(config.path)
         self.sink = ArchiveSink(str(self.root))
         self.name = self.sink.name
@@ -71,18 +70,18 @@ class ArchiveWriter:
         self._stop_timeout = stop_timeout
         self._clock = clock
         self._retry_delays = tuple(retry_delays)
-        self._opener = opener
         self.lag_threshold = config.roll_interval + 60.0
         self._next_seq = 0
         self._pending: tuple[int, int] | None = None
-        self._range: RangeWriter | None = None  # the open part: records next_seq ..< filled_to
+        self._process = WriterProcess(self.root, config.compression)
+        self._range_open = False  # the open part, in the process: records next_seq ..< filled_to
         self._filled_to = 0
         self._offers = LiveOffers(queue_max)  # live records from filled_to on
         self._prepared = False
         self._flushing = 0
         self._failures = 0
         self._last_compaction = float("-inf")
-        self._sweep = CompactionSweep()
+        self._compaction_log = CompactionLog()
         self.last_error: str | None = None
         self.last_flush: float | None = None
         # The writers' common face (app.py): an archive never refuses its config, a bad path
@@ -123,6 +122,7 @@ class ArchiveWriter:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        await self._process.close()
         self._state = "stopped"
         metrics.sink_lag.labels(sink=self.name).set(0)
 
@@ -130,7 +130,7 @@ class ArchiveWriter:
         """The journal's `Reader`: the open part's records and the live offers queued after them
         are in memory and archived from there when their segment goes (a full journal); a
         pending range is read back from disk, so it holds none."""
-        held = self._filled_to if self._range is not None else self._next_seq
+        held = self._filled_to if self._range_open else self._next_seq
         queued = self._offers.end
         return held if queued is None else max(held, queued)
 
@@ -160,6 +160,11 @@ class ArchiveWriter:
     def taken_seq(self) -> int:
         """The journal position up to which records are archived or in the open part."""
         return self._filled_to
+
+    @property
+    def writer_process_pid(self) -> int | None:
+        """The archive writer process's pid (writer_process.py); None before it started."""
+        return self._process.pid
 
     @property
     def following(self) -> bool:
@@ -250,27 +255,19 @@ class ArchiveWriter:
         self._filled_to = min(read.end_seq, self._next_seq + self._config.max_part_records)
 
     async def _add(self, records: list[Record]) -> None:
-        if self._range is None:
-            self._range = RangeWriter(self.root, self._next_seq, self._config.compression, self._opener)
-        # Counted before the conversion: the next live offer, arriving meanwhile, follows these
+        # Counted before they are sent: the next live offer, arriving meanwhile, follows these
         # (a failure forgets the whole open part, this included).
+        self._range_open = True
         self._filled_to += len(records)
-        try:
-            await asyncio.to_thread(self._range.add, records)
-        except (OSError, ValueError) as err:
-            raise ArchiveFault(self.root, one_line(err, 300)) from err
+        await self._process.add(self._next_seq, records)
 
     async def _close_range(self) -> None:
         first, last = self._next_seq, self._filled_to - 1
         await asyncio.to_thread(state.write, self.root, state.ArchiveState(first, (first, last)))
         self._pending = (first, last)
-        writer, self._range = self._range, None
-        try:
-            paths = await asyncio.to_thread(writer.commit, last)
-        except (OSError, ValueError) as err:
-            await asyncio.to_thread(writer.abort)
-            raise ArchiveFault(self.root, one_line(err, 300)) from err
-        await self._committed(first, last, writer.rows_written, paths)
+        self._range_open = False
+        rows, files = await self._process.commit(first, last)
+        await self._committed(first, last, rows, files)
 
     async def _prepare(self) -> None:
         """Check the path, remove what a crash left, and find where the archive stands."""
@@ -285,50 +282,46 @@ class ArchiveWriter:
         # archive's, never lead it. The archive's own state says where to go on.
         self._next_seq = self._filled_to = max(start, saved.next_seq)
         self._pending = saved.pending if saved.pending and saved.pending[0] >= self._next_seq else None
+        await self._process.start()
         self._prepared = True
 
     async def _write_range(self, first: int, last: int) -> None:
         """Write `first ..= last` from the journal on disk: a range pending at start, or retried."""
         await asyncio.to_thread(state.write, self.root, state.ArchiveState(first, (first, last)))
         self._pending = (first, last)
-        writer = RangeWriter(self.root, first, self._config.compression, self._opener)
-        try:
-            seq = first
-            while seq <= last:
-                read = await self._journal.read(self.name, seq, min(READ_CHUNK, last + 1 - seq))
-                if read.end_seq <= seq:
-                    break  # past the journal's end: nothing more of this range exists
-                # A read returns whole frames, which may reach past the range: never beyond it,
-                # or the next range would hold those records again.
-                records = read.records[:max(0, last + 1 - read.first_seq)]
-                if records:
-                    await asyncio.to_thread(writer.add, records)
-                seq = min(read.end_seq, last + 1)
-            paths = await asyncio.to_thread(writer.commit, last)
-        except (OSError, ValueError) as err:
-            await asyncio.to_thread(writer.abort)
-            raise ArchiveFault(self.root, one_line(err, 300)) from err
-        await self._committed(first, last, writer.rows_written, paths)
+        seq = first
+        while seq <= last:
+            read = await self._journal.read(self.name, seq, min(READ_CHUNK, last + 1 - seq))
+            if read.end_seq <= seq:
+                break  # past the journal's end: nothing more of this range exists
+            # A read returns whole frames, which may reach past the range: never beyond it,
+            # or the next range would hold those records again.
+            records = read.records[:max(0, last + 1 - read.first_seq)]
+            if records:
+                await self._process.add(first, records)
+            seq = min(read.end_seq, last + 1)
+        rows, files = await self._process.commit(first, last)
+        await self._committed(first, last, rows, files)
 
-    async def _committed(self, first: int, last: int, rows: int, paths: list[Path]) -> None:
+    async def _committed(self, first: int, last: int, rows: int, files: int) -> None:
         await asyncio.to_thread(state.write, self.root, state.ArchiveState(last + 1))
         self._pending = None
         self._next_seq = self._filled_to = last + 1
         self._journal.commit(self.name, last + 1)
-        self.parts_written += len(paths)
+        self.parts_written += files
         self.last_flush = time.time()
         metrics.records_written.labels(sink=self.name).inc(rows)
-        log.debug("archive_range_written", sink=self.name, first=first, last=last, records=rows, files=len(paths))
+        log.debug("archive_range_written", sink=self.name, first=first, last=last, records=rows, files=files)
 
     async def _compact_due_days(self) -> None:
         self._last_compaction = self._clock()
         if self._config.compact_after:
-            await asyncio.to_thread(self._sweep.run, self.root, self._clock() - self._config.compact_after,
-                                    self._config.compression)
+            found = await self._process.compact(self._clock() - self._config.compact_after)
+            self._compaction_log.report(found["compacted"], found["corrupt"])
 
     # --- failures -------------------------------------------------------------------------
     async def _on_failure(self, err: Exception) -> None:
-        await self._drop_open_part()
+        await self._drop_open_part(err)
         reason = str(err) if isinstance(err, ArchiveFault) else f"{self.root}: {one_line(err, 300)}"
         if self._failures == 0 or reason != self.last_error:
             log.error("archive_write_failed", sink=self.name, error_code=ErrorCode.ARCHIVE_001,
@@ -340,13 +333,21 @@ class ArchiveWriter:
         self._progress.set()  # a flush waiting on a failing archive returns
         await asyncio.sleep(delay)
 
-    async def _drop_open_part(self) -> None:
+    async def _drop_open_part(self, err: Exception) -> None:
         """After a failure: forget the open part (its records are in the journal) and read
-        them back from disk on the next try."""
+        them back from disk on the next try. A writer process that ended is started anew after
+        the start-up's cleanup (its temporary files)."""
         self._journal.lost(self.name, self._held_and_gone())
-        writer, self._range = self._range, None
-        if writer is not None:
-            await asyncio.to_thread(writer.abort)
+        self._range_open = False
+        try:
+            if not isinstance(err, WriterProcessEnded):
+                await self._process.abort()
+        except WriterProcessEnded:
+            err = WriterProcessEnded(self.root, "")
+        except (ArchiveFault, RuntimeError):
+            pass  # the failure that matters is reported already; the process ends the range itself
+        if isinstance(err, WriterProcessEnded):
+            self._prepared = False
         self._filled_to = self._next_seq
         self._offers.drop()
 

@@ -1,13 +1,15 @@
-"""The archive's upkeep around the writes: the start's checks and cleanup, and the compaction
-sweep over finished days. Blocking functions: the sink runs them on a worker thread."""
+"""The archive's upkeep around the writes, in the daemon: the start's checks and cleanup, and the
+log lines of the compaction sweeps the writer process runs. Blocking functions: the sink runs
+them on a worker thread."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import structlog
 
-from collector.sinks.parquet import compaction, layout, state
+from collector.sinks.parquet import layout, state
 from collector.errors import ErrorCode
 
 log = structlog.get_logger(__name__)
@@ -32,29 +34,22 @@ def prepare_root(root: Path) -> state.ArchiveState:
     return state.read(root)
 
 
-def due_days(root: Path, ended_before: float) -> list[Path]:
-    """Day partitions with parts whose UTC day ended before `ended_before` (epoch seconds)."""
-    return [day_dir for day, day_dir in layout.days(root)
-            if layout.day_end(day) <= ended_before and compaction.needs_compaction(day_dir)]
-
-
-class CompactionSweep:
-    """Compacts every due day; a corrupt file is reported once (not once per sweep) and its day
-    is left as it is until the file is moved away."""
+class CompactionLog:
+    """The log lines of the writer process's compaction sweeps: a corrupt file is reported once
+    (not once per sweep), and again only after its day was compacted and it turns up anew."""
 
     def __init__(self) -> None:
         self._corrupt: set[Path] = set()
 
-    def run(self, root: Path, ended_before: float, compression: str) -> None:
-        for day_dir in due_days(root, ended_before):
-            try:
-                rows = compaction.compact_day(root, day_dir, compression)
-            except compaction.CorruptFile as err:
-                if err.path not in self._corrupt:
-                    self._corrupt.add(err.path)
-                    log.error("archive_part_corrupt", sink="parquet", error_code=ErrorCode.ARCHIVE_001,
-                              path=str(err.path), error=str(err),
-                              detail="the day is not compacted until the file is moved away; nothing was changed")
-                continue
+    def report(self, compacted: list[list[Any]], corrupt: list[list[str]]) -> None:
+        for path_text, error in corrupt:
+            path = Path(path_text)
+            if path not in self._corrupt:
+                self._corrupt.add(path)
+                log.error("archive_part_corrupt", sink="parquet", error_code=ErrorCode.ARCHIVE_001,
+                          path=path_text, error=error,
+                          detail="the day is not compacted until the file is moved away; nothing was changed")
+        for day_text, rows in compacted:
+            day_dir = Path(day_text)
             self._corrupt = {path for path in self._corrupt if path.parent != day_dir}
-            log.info("archive_day_compacted", sink="parquet", path=str(day_dir), records=rows)
+            log.info("archive_day_compacted", sink="parquet", path=day_text, records=rows)
