@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from structlog.testing import capture_logs
@@ -86,3 +87,31 @@ async def test_stopping_the_sink_ends_the_writer_process(tmp_path):
 
 def _zombie(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+
+
+def test_the_writer_process_dies_with_a_daemon_killed_9_even_when_it_is_not_reading(tmp_path):
+    """A writer process outliving its daemon would write beside the restarted daemon's own."""
+    import psutil
+
+    from tests.integration.test_parquet_kill import start_child
+    daemon = start_child(tmp_path / "a", tmp_path / "spool")
+    try:
+        writers = []
+        for _ in range(400):  # a part written: the process runs past its start (die_with)
+            if list((tmp_path / "a").rglob("*.parquet")):
+                writers = psutil.Process(daemon.pid).children()
+                break
+            time.sleep(0.05)
+        assert len(writers) == 1
+        writer = writers[0]
+        writer.send_signal(signal.SIGSTOP)  # it would not see its stdin close
+        daemon.kill()
+        daemon.wait()
+        for _ in range(200):
+            if not writer.is_running() or writer.status() == psutil.STATUS_ZOMBIE:
+                break  # gone (a zombie waits for init to reap it: it runs no more)
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"the writer process outlived its daemon: {writer.status()} {writer.cmdline()}")
+    finally:
+        daemon.kill()

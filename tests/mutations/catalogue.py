@@ -98,6 +98,7 @@ T_SETTLED_RESTART = ("tests/integration/test_observations.py::"
                      "test_a_restarted_collector_asks_settled_funding_after_the_last_one_journaled_and_repeats_none")
 T_SETTLED_DAEMON = "tests/e2e/test_settlement_restart.py"
 T_ARCHIVE = "tests/integration/test_parquet_sink.py"
+T_ARCHIVE_PROCESS = "tests/integration/test_parquet_writer_process.py"
 T_ARCHIVE_EXPORT = ("tests/e2e/test_parquet_archive.py::"
                     "test_export_writes_a_range_as_csv_and_parquet_from_the_archive_or_sqlite")
 T_LIFECYCLE_SECRETS = "tests/e2e/test_lifecycle.py::test_secrets_never_reach_the_logs"
@@ -823,6 +824,15 @@ MUTATIONS: tuple[Mutation, ...] = (
              "if self._failures == 0 or reason != self.last_error:", "if True:",
              breaks="a full disk floods the log with one ARCHIVE_001 line per retry",
              tests=T_ARCHIVE + "::test_a_bad_path_is_one_archive_001_line_and_the_records_wait"),
+    mutation("archive.writer_process_outlives_the_daemon", "collector/sinks/parquet/process.py",
+             "    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)\n", "",
+             breaks="after a kill -9 of the daemon its writer process lives on and may write beside the restarted "
+                    "daemon's own",
+             tests=T_ARCHIVE_PROCESS + "::test_the_writer_process_dies_with_a_daemon_killed_9_even_when_it_is_not_reading"),
+    mutation("archive.ended_writer_process_never_replaced", "collector/sinks/parquet/writer_process.py",
+             "        if not line:\n            await self._ended_now(process)\n", "",
+             breaks="a writer process killed (OOM, by hand) stops the archive for good: records pile up in the journal",
+             tests=T_ARCHIVE_PROCESS + "::test_a_killed_writer_process_is_one_archive_001_line_and_a_new_one_rewrites_the_part"),
     mutation("export.csv_times_in_milliseconds", EXPORT,
              "column = pc.multiply(column.cast(pa.int64()), 1000)  # tardis: microseconds",
              "column = column.cast(pa.int64())",
