@@ -147,6 +147,17 @@ def wait_first_write(daemon: Daemon, health_url: str) -> float:
     raise RuntimeError(f"no record written within {STARTUP_TIMEOUT_S:.0f} s: {daemon.stderr_tail()}")
 
 
+def writer_process_rows(daemon: Daemon, second_half: float, cpu: float) -> list[tuple[str, str, str]]:
+    """The archive writer process's figures (a child of the daemon with --archive); none without."""
+    steady = [rss for t, rss in daemon.children_rss if t >= second_half]
+    if not any(steady):
+        return []
+    mb = 1_048_576
+    return [("archive writer process: steady RSS (median, 2nd half)", f"{statistics.median(steady) / mb:.1f}", "MB"),
+            ("archive writer process: peak RSS", f"{max(rss for _, rss in daemon.children_rss) / mb:.1f}", "MB"),
+            ("archive writer process: CPU s (whole run)", f"{cpu:.2f}", "s")]
+
+
 def measure(args: argparse.Namespace, workdir: Path, sim_url: str) -> int:
     health_port = free_port()
     config_path = workdir / "config.yaml"
@@ -186,13 +197,7 @@ def measure(args: argparse.Namespace, workdir: Path, sim_url: str) -> int:
         ("records written/s (sqlite)", f"{written / wall:.1f}", "/s"),
         ("SIGTERM to exit", f"{stop_s:.2f}", "s"),
     ]
-    children = [rss for t, rss in daemon.children_rss if t >= t0 + wall / 2]
-    if any(children):
-        rows[4:4] = [("archive writer process: steady RSS (median, 2nd half)",
-                      f"{statistics.median(children) / mb:.1f}", "MB"),
-                     ("archive writer process: peak RSS", f"{max(rss for _, rss in daemon.children_rss) / mb:.1f}",
-                      "MB"),
-                     ("archive writer process: CPU s (whole run)", f"{children_cpu:.2f}", "s")]
+    rows[4:4] = writer_process_rows(daemon, t0 + wall / 2, children_cpu)
     print(f"baseline: 3 exchanges x {args.symbols} symbols, ticker every {args.ticker_interval:g} s, "
           f"funding rate every {args.funding_interval:g} s, {wall:.0f} s measured after the first write, "
           f"SQLite sink, rate_limit {RATE_LIMIT}/min")

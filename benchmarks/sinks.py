@@ -305,7 +305,7 @@ def main() -> None:
     if args.only == "parquet":
         from benchmarks import sinks_parquet
         structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-        sinks_parquet.main(args.records)
+        sinks_parquet.main(args.records or 1_000_000)
         return
     names = [n.strip() for n in (args.only or args.sinks).split(",") if n.strip()]
     unknown = set(names) - set(ALL_SINKS)
