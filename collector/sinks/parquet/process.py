@@ -63,7 +63,7 @@ class OpenRange:
             if self.range is None or self.range.first != head["first"]:
                 self.abort()
                 self.range = RangeWriter(self.root, head["first"], self.compression)
-            self.range.add(wire.decode_records(body))
+            self.range.add(orjson.loads(body))
             return {}
         if op == "commit":
             if self.range is None or self.range.first != head["first"]:

@@ -2,7 +2,8 @@
 
 A request is `<u32 head length><u32 body length>`, the head (a JSON object: `{"op": ...}`), then
 the body: for `add`, the records as the journal's frames hold them (one JSON array per record,
-`[kind, *values in records.columns(kind)]`). A reply is one JSON line. Both sides import this
+`[kind, *values in records.columns(kind)]`), which the process turns into Arrow columns without
+making Record objects again. A reply is one JSON line. Both sides import this
 module; neither numpy nor pyarrow is imported here, so the daemon never loads them.
 """
 
@@ -21,14 +22,13 @@ PREFIX: Final = struct.Struct("<II")
 _ROW_OF: Final = {kind: operator.attrgetter("kind", *columns(kind)) for kind in RECORD_TYPES}
 
 
-def encode_records(records: Sequence[Record]) -> bytes:
+def rows_of(records: Sequence[Record]) -> list[tuple[Any, ...]]:
     row_of = _ROW_OF
-    return orjson.dumps([row_of[record.kind](record) for record in records])
+    return [row_of[record.kind](record) for record in records]
 
 
-def decode_records(body: bytes) -> list[Record]:
-    types = RECORD_TYPES
-    return [types[row[0]](*row[1:]) for row in orjson.loads(body)]
+def encode_records(records: Sequence[Record]) -> bytes:
+    return orjson.dumps(rows_of(records))
 
 
 def request(head: dict[str, Any], body: bytes = b"") -> tuple[bytes, bytes]:

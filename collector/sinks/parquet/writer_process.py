@@ -18,7 +18,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 import structlog
@@ -31,6 +31,8 @@ from collector.sinks.parquet.upkeep import ArchiveFault
 log = structlog.get_logger(__name__)
 
 MODULE = "collector.sinks.parquet.process"
+SEND_BUFFER_BYTES = 8 * 1024 * 1024
+UNANSWERED_ADDS = 8  # adds in flight at most (each a journal commit's records or a read chunk)
 _CODE_ROOT = str(Path(collector.__file__).resolve().parents[1])
 
 
@@ -45,30 +47,41 @@ class WriterProcess:
         self._close_timeout = close_timeout
         self._process: asyncio.subprocess.Process | None = None
         self._ended: list[asyncio.subprocess.Process] = []  # killed, still to be reaped
+        self._unanswered = 0  # requests sent whose reply is not read yet
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
     async def add(self, first: int, records: Sequence[Record]) -> None:
-        """Append records to the open range `first ..` (opened by its first add)."""
+        """Append records to the open range `first ..` (opened by its first add). Not awaited
+        one by one: up to `UNANSWERED_ADDS` are in flight, so the process converts while the
+        daemon takes the next; a fault among them is raised by a later call."""
         body = await asyncio.to_thread(wire.encode_records, records)
-        await self._request({"op": "add", "first": first}, body)
+        await self._send({"op": "add", "first": first}, body)
+        while self._unanswered > UNANSWERED_ADDS:
+            await self._answer()
 
     async def commit(self, first: int, last: int) -> tuple[int, int]:
         """Close the range's parts and rename them into place, fsync'd: (rows, files)."""
-        done = await self._request({"op": "commit", "first": first, "last": last})
+        await self._settle(raise_faults=True)
+        await self._send({"op": "commit", "first": first, "last": last})
+        done = await self._answer()
         return done["rows"], done["files"]
 
     async def abort(self) -> None:
         """Forget the open range and its temporary files (a process that ended left them to the
         sink's next start-up cleanup)."""
+        await self._settle(raise_faults=False)  # the fault that ended the range is reported already
         if self._process is not None:
-            await self._request({"op": "abort"})
+            await self._send({"op": "abort"})
+            await self._answer()
 
     async def compact(self, ended_before: float) -> dict[str, list[list[Any]]]:
         """Compact every day that ended before `ended_before`: {compacted, corrupt}."""
-        return await self._request({"op": "compact", "ended_before": ended_before})
+        await self._settle(raise_faults=True)
+        await self._send({"op": "compact", "ended_before": ended_before})
+        return await self._answer()
 
     async def close(self) -> None:
         """End the process: its stdin closed, it exits once its request is done (killed after
@@ -94,22 +107,35 @@ class WriterProcess:
         if self._process is None:
             await self._start()
 
-    async def _request(self, head: dict[str, Any], body: bytes = b"") -> dict[str, Any]:
+    async def _send(self, head: dict[str, Any], body: bytes = b"") -> None:
         process = self._process or await self._start()
-        assert process.stdin is not None and process.stdout is not None
+        assert process.stdin is not None
         prefix, body = wire.request(head, body)
         try:
             process.stdin.write(prefix)
             process.stdin.write(body)
             await process.stdin.drain()
-            line = await process.stdout.readline()
         except ConnectionError:
-            line = b""
+            await self._ended_now(process)
+        except asyncio.CancelledError:
+            self._kill()
+            raise
+        self._unanswered += 1
+
+    async def _answer(self) -> dict[str, Any]:
+        """The next reply, in the order of the requests; a fault or a bug raised."""
+        process = self._process
+        if process is None:
+            raise WriterProcessEnded(self.root, "no archive writer process runs")
+        assert process.stdout is not None
+        try:
+            line = await process.stdout.readline()
         except asyncio.CancelledError:
             self._kill()
             raise
         if not line:
             await self._ended_now(process)
+        self._unanswered -= 1
         reply: dict[str, Any] = orjson.loads(line)
         if "fault" in reply:
             raise ArchiveFault(self.root, reply["fault"])
@@ -117,17 +143,36 @@ class WriterProcess:
             raise RuntimeError(f"archive writer process: {reply['bug']}")
         return reply
 
+    async def _settle(self, *, raise_faults: bool) -> None:
+        """Read the replies of the adds in flight; the first fault among them raised (after all
+        are read), or not."""
+        first: Exception | None = None
+        while self._unanswered:
+            try:
+                await self._answer()
+            except WriterProcessEnded:
+                raise
+            except (ArchiveFault, RuntimeError) as err:
+                first = first or err
+        if first is not None and raise_faults:
+            raise first
+
     async def _start(self) -> asyncio.subprocess.Process:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_CODE_ROOT, os.environ.get("PYTHONPATH")]))}
         self._process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", MODULE, str(self.root), self.compression, str(os.getpid()),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env)
+        assert self._process.stdin is not None
+        # Room for a few adds in flight (a 10,000-record add is ~1.7 MB): the process converts
+        # one while the next is sent, instead of each send waiting for the pipe's 64 KiB.
+        self._process.stdin.transport.set_write_buffer_limits(high=SEND_BUFFER_BYTES)
         self.started += 1
         log.info("archive_writer_process_started", sink="parquet", pid=self._process.pid, started=self.started)
         return self._process
 
-    async def _ended_now(self, process: asyncio.subprocess.Process) -> None:
+    async def _ended_now(self, process: asyncio.subprocess.Process) -> NoReturn:
         self._process = None
+        self._unanswered = 0
         code = await process.wait()
         how = f"signal {signal.Signals(-code).name}" if -code in signal.valid_signals() else f"exit code {code}"
         raise WriterProcessEnded(self.root, f"the archive writer process (pid {process.pid}) ended ({how}); "
@@ -135,6 +180,7 @@ class WriterProcess:
 
     def _kill(self) -> None:
         process, self._process = self._process, None
+        self._unanswered = 0
         if process is not None and process.returncode is None:
             process.kill()
             self._ended.append(process)
