@@ -281,20 +281,25 @@ async def test_a_full_disk_is_one_archive_001_line_then_the_archive_catches_up(t
 
 async def test_a_caught_up_writer_converts_live_records_without_reading_the_journal_back(tmp_path):
     from collector import metrics
+    from collector.sinks.parquet.writer_process import UNANSWERED_ADDS
 
     def spooled() -> float:
         return metrics.REGISTRY.get_sample_value("collector_records_spooled_total", {"sink": "parquet"}) or 0.0
 
     before = spooled()
-    records = mixed_records(2000)
+    records = mixed_records(3000)
+    chunks = [records[start:start + 100] for start in range(0, 3000, 100)]
+    blocked_at = (UNANSWERED_ADDS + 1) * 100  # the add that waits for the process to answer
     async with Journal(tmp_path / "spool", max_bytes=2**30) as journal:
         async with ArchiveWriter(config(tmp_path / "a"), journal) as writer:
             await eventually(lambda: writer.following and writer.writer_process_pid)
-            os.kill(writer.writer_process_pid, signal.SIGSTOP)  # the first thousand wait in the process
+            os.kill(writer.writer_process_pid, signal.SIGSTOP)  # the adds wait for the process
             try:
-                await journal.append(records[:1000])
-                await eventually(lambda: writer.taken_seq == 1000)
-                await journal.append(records[1000:])  # offered while the first thousand convert
+                for chunk in chunks[:blocked_at // 100]:
+                    await journal.append(chunk)
+                await eventually(lambda: writer.taken_seq == blocked_at)
+                for chunk in chunks[blocked_at // 100:]:
+                    await journal.append(chunk)  # offered while an add waits
             finally:
                 os.kill(writer.writer_process_pid, signal.SIGCONT)
             await writer.flush()

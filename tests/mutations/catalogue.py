@@ -830,7 +830,7 @@ MUTATIONS: tuple[Mutation, ...] = (
                     "daemon's own",
              tests=T_ARCHIVE_PROCESS + "::test_the_writer_process_dies_with_a_daemon_killed_9_even_when_it_is_not_reading"),
     mutation("archive.ended_writer_process_never_replaced", "collector/sinks/parquet/writer_process.py",
-             "        if not line:\n            await self._ended_now(process)\n", "",
+             "        self._process = None\n        self._unanswered = 0\n", "        self._unanswered = 0\n",
              breaks="a writer process killed (OOM, by hand) stops the archive for good: records pile up in the journal",
              tests=T_ARCHIVE_PROCESS + "::test_a_killed_writer_process_is_one_archive_001_line_and_a_new_one_rewrites_the_part"),
     mutation("export.csv_times_in_milliseconds", EXPORT,
