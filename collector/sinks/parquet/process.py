@@ -2,8 +2,8 @@
 
     python -m collector.sinks.parquet.process ROOT COMPRESSION DAEMON_PID
 
-The parquet sink starts it (writer_process.py) and sends it requests on stdin (wire.py), one at a
-time, each answered by one JSON line on stdout:
+The parquet sink starts it (writer_process.py) and sends it requests on stdin (wire.py), each
+answered in order by one JSON line on stdout:
 
     add {first} + records   append records to the open range `first ..` (opened by the first add)
     commit {first, last}    close the range's parts, fsync, rename them into place: {rows, files}

@@ -2,7 +2,8 @@
 
 Only that process imports pyarrow and numpy, builds the Arrow row groups and compacts days: the
 daemon's RSS does not carry them, and compacting a big day never stalls the daemon's event loop
-nor grows its heap. The sink's write task is the only caller, one request at a time.
+nor grows its heap. The sink's write task is the only caller; replies come in the order of the
+requests, and up to `UNANSWERED_ADDS` adds are sent before their replies are read.
 
 A process that ended (killed, out of memory, a crash) raises `WriterProcessEnded`, an
 `ArchiveFault`: the sink logs ARCHIVE_001, forgets the open part (its records are in the
