@@ -99,6 +99,13 @@ class Daemon:
                                           cwd=workdir, env=daemon_env(), stdout=subprocess.DEVNULL, stderr=stderr)
         self.process = psutil.Process(self.popen.pid)
         self.rss: list[tuple[float, int]] = []
+        self.children_rss: list[tuple[float, int]] = []  # the archive writer process (--archive)
+
+    def children_cpu_seconds(self) -> float:
+        return sum(sum(child.cpu_times()[:2]) for child in self._children())
+
+    def _children(self) -> list[psutil.Process]:
+        return self.process.children(recursive=True)
 
     def cpu_seconds(self) -> float:
         times = self.process.cpu_times()
@@ -108,6 +115,11 @@ class Daemon:
         if self.popen.poll() is not None:
             raise RuntimeError(f"the daemon exited with {self.popen.returncode}: {self.stderr_tail()}")
         self.rss.append((time.monotonic(), self.process.memory_info().rss))
+        try:
+            children = sum(child.memory_info().rss for child in self._children())
+        except psutil.NoSuchProcess:
+            return  # one ended between the listing and the reading: the next sample has it
+        self.children_rss.append((time.monotonic(), children))
 
     def stderr_tail(self) -> str:
         return self.stderr_path.read_text(errors="replace")[-2000:]
@@ -135,6 +147,17 @@ def wait_first_write(daemon: Daemon, health_url: str) -> float:
     raise RuntimeError(f"no record written within {STARTUP_TIMEOUT_S:.0f} s: {daemon.stderr_tail()}")
 
 
+def writer_process_rows(daemon: Daemon, second_half: float, cpu: float) -> list[tuple[str, str, str]]:
+    """The archive writer process's figures (a child of the daemon with --archive); none without."""
+    steady = [rss for t, rss in daemon.children_rss if t >= second_half]
+    if not any(steady):
+        return []
+    mb = 1_048_576
+    return [("archive writer process: steady RSS (median, 2nd half)", f"{statistics.median(steady) / mb:.1f}", "MB"),
+            ("archive writer process: peak RSS", f"{max(rss for _, rss in daemon.children_rss) / mb:.1f}", "MB"),
+            ("archive writer process: CPU s (whole run)", f"{cpu:.2f}", "s")]
+
+
 def measure(args: argparse.Namespace, workdir: Path, sim_url: str) -> int:
     health_port = free_port()
     config_path = workdir / "config.yaml"
@@ -148,6 +171,7 @@ def measure(args: argparse.Namespace, workdir: Path, sim_url: str) -> int:
             time.sleep(SAMPLE_EVERY_S)
             daemon.sample()
         after, cpu1, t1 = scrape(base + "/metrics"), daemon.cpu_seconds(), time.monotonic()
+        children_cpu = daemon.children_cpu_seconds()
     except BaseException:
         daemon.stop()
         raise
@@ -173,6 +197,7 @@ def measure(args: argparse.Namespace, workdir: Path, sim_url: str) -> int:
         ("records written/s (sqlite)", f"{written / wall:.1f}", "/s"),
         ("SIGTERM to exit", f"{stop_s:.2f}", "s"),
     ]
+    rows[4:4] = writer_process_rows(daemon, t0 + wall / 2, children_cpu)
     print(f"baseline: 3 exchanges x {args.symbols} symbols, ticker every {args.ticker_interval:g} s, "
           f"funding rate every {args.funding_interval:g} s, {wall:.0f} s measured after the first write, "
           f"SQLite sink, rate_limit {RATE_LIMIT}/min")

@@ -30,12 +30,11 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, closing
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,14 +42,14 @@ from pathlib import Path
 import aio_pika
 import asyncpg
 import clickhouse_connect
-import psutil
 import structlog
 
+from benchmarks.sink_fixtures import DATABASE, MAX_QUEUED, Footprint, load_average, tickers
 from collector.config import (BatchProcessingConfig, CircuitBreakerConfig, ClickHouseConfig,
-                              DatabaseConfig, PostgresConfig, RabbitMQConfig, RetryConfig,
+                              PostgresConfig, RabbitMQConfig, RetryConfig,
                               SQLiteConfig)
 from collector.journal import Journal
-from collector.records import TABLES, Record, Ticker, as_row, columns, message_id, routing_key, to_dict
+from collector.records import TABLES, Record, as_row, columns, message_id, routing_key, to_dict
 from collector.sinks.base import Sink
 from collector.sinks.clickhouse import ClickHouseSink
 from collector.sinks.postgres import PostgresSink
@@ -61,63 +60,6 @@ from collector.sinks.writer import BatchWriter
 ALL_SINKS = ("postgres", "clickhouse", "rabbitmq", "sqlite")
 TARGETS = {"postgres": 100_000, "clickhouse": 150_000, "rabbitmq": 15_000, "sqlite": 100_000}
 JOURNAL_TARGET = 300_000
-T0 = 1_704_067_200_000
-CHUNK = 10_000
-MAX_QUEUED = 50_000
-DATABASE = DatabaseConfig(timeout=60.0)
-
-
-def tickers(count: int, *, offset: int = 0) -> Iterator[list[Record]]:
-    """`count` distinct tickers in chunks: 3 exchanges x 500 symbols, one tick a second."""
-    for start in range(offset, offset + count, CHUNK):
-        chunk = []
-        for i in range(start, min(start + CHUNK, offset + count)):
-            price = 100.0 + (i % 9973) * 0.01
-            chunk.append(Ticker(("binance", "bybit", "okx")[i % 3], f"C{(i // 3) % 500}/USDT:USDT",
-                                T0 + (i // 1500) * 1000, T0 + (i // 1500) * 1000 + 7, price,
-                                price - 0.01, price + 0.01, price, price, price * 1.05, price * 0.95,
-                                1e6 + i, 1e8 + i, 5e5))
-        yield chunk
-
-
-class Footprint:
-    """This process's peak RSS (sampled every 20 ms) and the bytes it wrote to disk while active:
-    `.peak_mb`, `.growth_mb` (peak minus the RSS at the start: what the run itself added) and
-    `.disk_bytes` afterwards. Disk bytes are the process's own (SQLite's file and WAL, a spool),
-    not a database server's."""
-
-    def __init__(self) -> None:
-        self._process = psutil.Process()
-        self.start = self.peak = 0
-        self._written_before = 0
-        self.disk_bytes = 0
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Footprint:
-        self.start = self.peak = self._process.memory_info().rss
-        self._written_before = self._process.io_counters().write_bytes
-        self._task = asyncio.create_task(self._sample(), name="benchmark:rss")
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self._task.cancel()
-        self.peak = max(self.peak, self._process.memory_info().rss)
-        self.disk_bytes = self._process.io_counters().write_bytes - self._written_before
-
-    async def _sample(self) -> None:
-        while True:
-            self.peak = max(self.peak, self._process.memory_info().rss)
-            await asyncio.sleep(0.02)
-
-    @property
-    def peak_mb(self) -> float:
-        return self.peak / 1_048_576
-
-    @property
-    def growth_mb(self) -> float:
-        return (self.peak - self.start) / 1_048_576
-
-
 async def through_writers(sinks: list[Sink], count: int, batch_size: int, spool_dir: Path,
                           offset: int) -> tuple[float, Footprint]:
     """records/s (per sink, all of them written) and the memory and disk footprint of one run,
@@ -311,7 +253,7 @@ async def run(names: list[str], count: int, naive_count: int, batch_size: int) -
         async with AsyncExitStack() as stack:
             configs = {name: await stack.enter_async_context(resources[name]()) for name in names}
             print(f"{count:,} ticker records per run, batch_size {batch_size:,}; "
-                  f"naive baseline on {naive_count:,} records; {_load()}")
+                  f"naive baseline on {naive_count:,} records; {load_average()}")
             print(await journal_alone(count, workdir / "spool"))
             offset = count
             for name in names:
@@ -332,13 +274,7 @@ async def run(names: list[str], count: int, naive_count: int, batch_size: int) -
                                                   batch_size, workdir / "spool-together", offset)
                 print(f"{'together':<11} {rate:>10,.0f} records/s into each of {len(names)} sinks  "
                       f"{_rss(rss, count)}")
-            print(f"done; {_load()}")
-
-
-def _load() -> str:
-    """The machine's load: figures from a busy machine are not comparable with a quiet one's."""
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+            print(f"done; {load_average()}")
 
 
 def _rss(footprint: Footprint, count: int) -> str:
@@ -369,7 +305,7 @@ def main() -> None:
     if args.only == "parquet":
         from benchmarks import sinks_parquet
         structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-        sinks_parquet.main(args.records)
+        sinks_parquet.main(args.records or 1_000_000)
         return
     names = [n.strip() for n in (args.only or args.sinks).split(",") if n.strip()]
     unknown = set(names) - set(ALL_SINKS)

@@ -6,7 +6,8 @@ writer, as the other sinks' run is fed) while the archive writer runs with the
 `parquet:` defaults (zstd, `max_part_records` 1,000,000); the clock stops once the writer has
 archived them all (the stop's flush writes the last part). Figures: records/s through the
 journal (append + archive), the archive's own rate (the same records read back from the journal
-and written), the peak RSS the run added, and disk bytes per ticker in the archive beside the
+and written), the peak RSS the run added (this process) and the archive writer process's peak
+RSS, and disk bytes per ticker in the archive beside the
 SQLite sink's file for the same records (WAL checkpointed). Targets: >= 300,000 records/s, and
 at most 1/5 of SQLite's bytes per ticker.
 """
@@ -19,10 +20,10 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from benchmarks.sinks import DATABASE, MAX_QUEUED, Footprint, _load, tickers
+from benchmarks.sink_fixtures import DATABASE, MAX_QUEUED, Footprint, load_average, tickers
 from collector.config import ParquetConfig, SQLiteConfig
 from collector.journal import Journal
-from collector.sinks.parquet import ArchiveWriter
+from collector.sinks.parquet.sink import ArchiveWriter
 from collector.sinks.sqlite import SQLiteSink
 
 TARGET = 300_000
@@ -84,7 +85,7 @@ def disk_bytes(root: Path) -> int:
 
 
 async def run(count: int, workdir: Path) -> None:
-    print(f"{count:,} ticker records, parquet defaults (zstd); {_load()}")
+    print(f"{count:,} ticker records, parquet defaults (zstd); {load_average()}")
     rate, footprint, root = await through_journal(count, workdir)
     alone = await archive_alone(count, workdir)
     parquet_per = disk_bytes(root) / count
@@ -94,11 +95,12 @@ async def run(count: int, workdir: Path) -> None:
     size_verdict = "ok" if parquet_per * BYTES_RATIO <= sqlite_per else "ABOVE TARGET"
     print(f"{'parquet':<11} {rate:>10,.0f} records/s through the journal (append + archive)  "
           f"archive alone {alone:>9,.0f}/s  CPU {footprint.cpu_per_record * 1e6:.2f} µs/record  "
-          f"peak RSS {footprint.peak_mb:>5.0f} MB (run +{footprint.growth_mb:>4.0f})  "
+          f"peak RSS {footprint.peak_mb:>5.0f} MB (run +{footprint.growth_mb:>4.0f}; "
+          f"writer process {footprint.children_peak_mb:.0f} MB)  "
           f"target {TARGET:,}/s {verdict}")
     print(f"{'disk':<11} {parquet_per:>8.1f} B/ticker in {files} files  sqlite {sqlite_per:>7.1f} B/ticker  "
           f"ratio 1/{sqlite_per / parquet_per:.1f}  target <= 1/{BYTES_RATIO} {size_verdict}")
-    print(f"done; {_load()}")
+    print(f"done; {load_average()}")
 
 
 def main(count: int) -> None:

@@ -167,7 +167,7 @@ class Daemon:
                 connect_timeout=config.database.connect_timeout, write_timeout=config.database.timeout,
                 on_misconfigured=self.sink_misconfigured.set))
         if config.parquet.enabled:
-            from collector.sinks.parquet import ArchiveWriter
+            from collector.sinks.parquet.sink import ArchiveWriter
             self.writers.append(ArchiveWriter(config.parquet, self.journal,
                                               stop_timeout=config.batch_processing.shutdown_timeout,
                                               queue_max=config.batch_processing.queue_max_size))

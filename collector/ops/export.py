@@ -27,7 +27,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from collector.archive.tables import TIME
+from collector.sinks.parquet.tables import TIME
 from collector.config import AppConfig
 from collector.errors import ErrorCode
 from collector.records import KINDS, TABLES, columns

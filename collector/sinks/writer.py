@@ -18,7 +18,6 @@ unwritten record is older than max(3 × flush_interval, 10 s).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from collector.journal import Journal
 from collector.records import Record
 from collector.sinks.base import Sink
 from collector.sinks.delivery import Delivery
+from collector.sinks.progress import JournalProgress
 
 log = structlog.get_logger(__name__)
 
@@ -67,16 +67,13 @@ class BatchWriter:
         self.lag_threshold = max(3 * batch.flush_interval, 10.0)
         self._stop_timeout = stop_timeout
         self._clock = clock
-        self._wall_clock = wall_clock
         self._ahead: deque[tuple[list[Record], int]] = deque()  # (records, first seq), in order
         self._ahead_count = 0
         self._ahead_since = 0.0
         self._read_seq = 0  # the next record not yet in memory
         self._live = False  # the read-ahead follows the journal's commits
         self._batch: Batch | None = None  # taken from the journal, not confirmed yet
-        self._flushing = 0
-        self._wakeup = asyncio.Event()
-        self._progress = asyncio.Event()
+        self._follow = JournalProgress(self.name, journal, wall_clock)
         self._state = "starting"
         self._task: asyncio.Task[None] | None = None
         self._on_misconfigured = on_misconfigured
@@ -88,8 +85,7 @@ class BatchWriter:
         self._state = "running"
         # Connecting is the write task's first step: a sink that is down or stalled never
         # holds up the start, the other sinks or the collection.
-        self._task = asyncio.create_task(self._run(), name=f"write:{self.name}")
-        metrics.sink_lag.labels(sink=self.name).set_function(self.lag_seconds)
+        self._task = self._follow.start(self._run())
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -104,20 +100,15 @@ class BatchWriter:
             self._state = "stopped"
             return
         self._state = "stopping"
-        try:
-            async with asyncio.timeout(self._stop_timeout):
-                await self.flush()
-        except TimeoutError:
-            log.warning("sink_flush_timeout", sink=self.name, error_code=self.sink.error_code,
-                        stop_timeout=self._stop_timeout, unwritten_records=self.backlog,
-                        detail="they stay in the journal and are written after the restart")
+        await self._follow.flush_at_stop(self.flush, self._stop_timeout, self.sink.error_code,
+                                         "they stay in the journal and are written after the restart")
         if self._task is not None:
             await _cancel(self._task, f"write:{self.name}")
         self._journal.lost(self.name, self._held_and_gone())
         self._journal.detach(self.name)
         await self._close_sink()
         self._state = "stopped"
-        metrics.sink_lag.labels(sink=self.name).set(0)
+        self._follow.stopped()
 
     async def _close_sink(self) -> None:
         closing = asyncio.create_task(self.sink.close(), name=f"close:{self.name}")
@@ -144,7 +135,7 @@ class BatchWriter:
         self._ahead_count += len(records)
         self._read_seq = first_seq + len(records)
         if self._ahead_count == len(records) or self._ahead_count >= self._batch_size:
-            self._wakeup.set()
+            self._follow.wakeup.set()
         metrics.queue_depth.labels(sink=self.name).set(self._ahead_count)
 
     def held_until(self) -> int:
@@ -154,39 +145,22 @@ class BatchWriter:
     # --- flush and status -----------------------------------------------------------------
     async def flush(self) -> None:
         """Return once every record journaled so far is written, or the sink is down."""
-        target = self._journal.end_seq
-        self._flushing += 1
-        self._wakeup.set()
-        try:
-            while self._journal.cursor(self.name) < target and not self._delivery.down and not self._delivery.held:
-                self._progress.clear()
-                await self._progress.wait()
-        finally:
-            self._flushing -= 1
+        await self._follow.flush(lambda: self._delivery.down or self._delivery.held)
 
     @property
     def backlog(self) -> int:
-        return self._journal.backlog(self.name)
+        return self._follow.backlog
 
     def lag_seconds(self) -> float:
-        since = self._journal.oldest_unwritten_at(self.name)
-        return 0.0 if since is None else max(0.0, self._wall_clock() - since)
+        return self._follow.lag_seconds()
 
     def status(self) -> dict[str, Any]:
         lag = self.lag_seconds()
-        return {
-            "state": self._public_state(lag),
-            "queue_depth": self._ahead_count + (len(self._batch.records) if self._batch else 0),
-            "spooled_records": self.backlog,
-            "last_flush": self._delivery.last_flush,
-            "last_error": self._delivery.last_error,
-            "recovered_at": self._delivery.recovered_at,
-            "lag_s": round(lag, 1),
-            "lag_threshold_s": self.lag_threshold,
-            "dropped_records": self._journal.dropped(self.name),
-            "journal_bytes": self._journal.bytes_needed(self.name),
-            "endpoint": getattr(self.sink, "endpoint", None),
-        }
+        return self._follow.status(
+            self._public_state(lag), lag, self.lag_threshold,
+            queue_depth=self._ahead_count + (len(self._batch.records) if self._batch else 0),
+            last_flush=self._delivery.last_flush, last_error=self._delivery.last_error,
+            recovered_at=self._delivery.recovered_at, endpoint=getattr(self.sink, "endpoint", None))
 
     def _public_state(self, lag: float) -> str:
         if self._state != "running":
@@ -208,7 +182,7 @@ class BatchWriter:
                 log.exception("writer_step_failed", sink=self.name, error_code=code, error=one_line(err))
                 await asyncio.sleep(1.0)
             metrics.queue_depth.labels(sink=self.name).set(self._ahead_count)
-            self._progress.set()
+            self._follow.progress.set()
 
     @property
     def misconfigured(self) -> SinkError | None:
@@ -238,12 +212,12 @@ class BatchWriter:
                 return await self._read_from_disk()
             if not self._delivery.opened and not self._delivery.down:
                 return Batch([], self._read_seq)  # nothing to write yet: connect now
-            await self._wait_for_wakeup(None)
+            await self._follow.wait_for_wakeup(None)
             return None
         deadline = self._ahead_since + self._flush_interval
-        while (self._ahead_count < self._batch_size and not self._flushing and self._live
+        while (self._ahead_count < self._batch_size and not self._follow.flushing and self._live
                and self._clock() < deadline):
-            await self._wait_for_wakeup(min(_TICK, deadline - self._clock()))
+            await self._follow.wait_for_wakeup(min(_TICK, deadline - self._clock()))
         return self._take()
 
     async def _read_from_disk(self) -> Batch | None:
@@ -298,12 +272,6 @@ class BatchWriter:
         if self._batch is not None and self._batch.records:
             held.append((self._batch.records, self._batch.end_seq - len(self._batch.records)))
         return sum(min(len(part), max(0, oldest - first_seq)) for part, first_seq in held)
-
-    async def _wait_for_wakeup(self, timeout: float | None) -> None:
-        self._wakeup.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                await self._wakeup.wait()
 
 
 async def _cancel(task: asyncio.Task[Any], name: str) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from pathlib import Path
 
 import pyarrow as pa
@@ -12,12 +14,12 @@ import pyarrow.parquet as pq
 import pytest
 from structlog.testing import capture_logs
 
-from collector.archive import layout
-from collector.archive.parts import read_metadata
+from collector.sinks.parquet import layout
+from collector.sinks.parquet.parts import read_metadata
 from collector.config import ParquetConfig
 from collector.journal import Journal
 from collector.records import Ticker
-from collector.sinks.parquet import ArchiveWriter
+from collector.sinks.parquet.sink import ArchiveWriter
 from tests.support.archive import archive_files, expected_rows, rows_by_duckdb, rows_by_pyarrow
 from tests.support.memory_sink import eventually
 from tests.support.records import mixed_records
@@ -207,7 +209,7 @@ async def test_late_records_go_beside_data_parquet_and_merge_at_the_next_compact
 
 
 async def test_a_day_compacted_twice_is_unchanged(tmp_path):
-    from collector.archive.compaction import compact_day
+    from collector.sinks.parquet.compaction import compact_day
     root = tmp_path / "a"
     await archive(mixed_records(300), root, tmp_path / "spool", compact_after=1.0)
     (day,) = (root / "ticker/exchange=okx").iterdir()
@@ -278,30 +280,28 @@ async def test_a_full_disk_is_one_archive_001_line_then_the_archive_catches_up(t
 
 
 async def test_a_caught_up_writer_converts_live_records_without_reading_the_journal_back(tmp_path):
-    import threading
-
     from collector import metrics
+    from collector.sinks.parquet.writer_process import UNANSWERED_ADDS
 
     def spooled() -> float:
         return metrics.REGISTRY.get_sample_value("collector_records_spooled_total", {"sink": "parquet"}) or 0.0
 
-    converting, go_on = threading.Event(), threading.Event()
-
-    def held_open(path):  # the first conversion waits here until the next offer has come
-        converting.set()
-        go_on.wait(10)
-        return open(path, "wb")  # noqa: SIM115 (the part file closes it)
-
     before = spooled()
-    records = mixed_records(2000)
+    records = mixed_records(3000)
+    chunks = [records[start:start + 100] for start in range(0, 3000, 100)]
+    blocked_at = (UNANSWERED_ADDS + 1) * 100  # the add that waits for the process to answer
     async with Journal(tmp_path / "spool", max_bytes=2**30) as journal:
-        async with ArchiveWriter(config(tmp_path / "a"), journal, opener=held_open) as writer:
-            while not writer.following:
-                await asyncio.sleep(0.01)
-            await journal.append(records[:1000])
-            await asyncio.to_thread(converting.wait, 10)
-            await journal.append(records[1000:])  # offered while the first thousand convert
-            go_on.set()
+        async with ArchiveWriter(config(tmp_path / "a"), journal) as writer:
+            await eventually(lambda: writer.following and writer.writer_process_pid)
+            os.kill(writer.writer_process_pid, signal.SIGSTOP)  # the adds wait for the process
+            try:
+                for chunk in chunks[:blocked_at // 100]:
+                    await journal.append(chunk)
+                await eventually(lambda: writer.taken_seq == blocked_at)
+                for chunk in chunks[blocked_at // 100:]:
+                    await journal.append(chunk)  # offered while an add waits
+            finally:
+                os.kill(writer.writer_process_pid, signal.SIGCONT)
             await writer.flush()
             assert writer.following
     assert spooled() == before
@@ -326,24 +326,18 @@ async def test_a_full_journal_counts_nothing_the_archive_holds_and_exactly_what_
             assert journal.dropped("parquet") == 0
     assert len(rows_by_pyarrow(tmp_path / "held", "ticker")) == 6000
 
-    refused = [False]
-
-    def opener(path: Path):
-        if refused[0]:
-            raise OSError(28, "No space left on device")
-        return open(path, "wb")  # noqa: SIM115
-
     async with Journal(tmp_path / "spool2", **small) as journal:
-        async with ArchiveWriter(config(tmp_path / "lost", roll_interval=3600.0), journal, opener=opener,
+        async with ArchiveWriter(config(tmp_path / "lost", roll_interval=3600.0), journal,
                                  retry_delays=[0.05]) as writer:
             await journal.append(records[:10])
             await writer.flush()
             await eventually(lambda: writer._offers.following)
-            refused[0] = True
+            pid = writer.writer_process_pid
+            os.kill(pid, signal.SIGSTOP)  # the part's records wait in the daemon and the process
             await journal.append(records[10:])
             oldest = journal.oldest_seq
-            await writer.flush()  # the part fails: forgotten, its records read back from the journal
-            refused[0] = False
+            os.kill(pid, signal.SIGKILL)  # the part fails: forgotten, its records read back from the journal
+            await writer.flush()
             async with asyncio.timeout(60):  # the retry reads back what the journal still has
                 while journal.cursor("parquet") < journal.end_seq:
                     await writer.flush()

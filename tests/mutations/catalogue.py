@@ -76,10 +76,11 @@ T_NATIVE_SERVER_PINGS = _T_DECODERS + "test_a_native_binance_stream_answers_the_
 T_NATIVE_SAME = _T_DECODERS + "test_native_and_ccxt_stream_the_same_records_from_the_same_feed"
 T_NATIVE_BAD_FRAME = _T_DECODERS + "test_a_native_stream_reads_past_a_bad_frame_with_one_stream_003_line"
 
-ARCHIVE_SINK = "collector/sinks/parquet.py"
-ARCHIVE_LAYOUT = "collector/archive/layout.py"
-ARCHIVE_TABLES = "collector/archive/tables.py"
-ARCHIVE_COMPACTION = "collector/archive/compaction.py"
+ARCHIVE_SINK = "collector/sinks/parquet/sink.py"
+ARCHIVE_RANGES = "collector/sinks/parquet/ranges.py"
+ARCHIVE_LAYOUT = "collector/sinks/parquet/layout.py"
+ARCHIVE_TABLES = "collector/sinks/parquet/tables.py"
+ARCHIVE_COMPACTION = "collector/sinks/parquet/compaction.py"
 EXPORT = "collector/ops/export.py"
 SHARD = "collector/shard.py"
 MARKET_WATCH = "collector/exchanges/market_watch.py"
@@ -110,6 +111,7 @@ T_SETTLED_RESTART = ("tests/integration/test_observations.py::"
                      "test_a_restarted_collector_asks_settled_funding_after_the_last_one_journaled_and_repeats_none")
 T_SETTLED_DAEMON = "tests/e2e/test_settlement_restart.py"
 T_ARCHIVE = "tests/integration/test_parquet_sink.py"
+T_ARCHIVE_PROCESS = "tests/integration/test_parquet_writer_process.py"
 T_ARCHIVE_EXPORT = ("tests/e2e/test_parquet_archive.py::"
                     "test_export_writes_a_range_as_csv_and_parquet_from_the_archive_or_sqlite")
 T_LIFECYCLE_SECRETS = "tests/e2e/test_lifecycle.py::test_secrets_never_reach_the_logs"
@@ -865,33 +867,31 @@ MUTATIONS: tuple[Mutation, ...] = (
              breaks="a full journal counts as dropped the open part's records the archive then writes",
              tests=T_ARCHIVE + "::test_a_full_journal_counts_nothing_the_archive_holds_and_exactly_what_a_failed_part_forgets"),
     mutation("archive.forgotten_part_not_counted", ARCHIVE_SINK,
-             "        self._journal.lost(self.name, self._held_and_gone())\n        writer, self._range",
-             "        writer, self._range",
+             "        self._journal.lost(self.name, self._held_and_gone())\n        await self._ranges.forget_open_part(err)\n",
+             "        await self._ranges.forget_open_part(err)\n",
              breaks="records of a failed part that the full journal no longer has are lost without a count",
              tests=T_ARCHIVE + "::test_a_full_journal_counts_nothing_the_archive_holds_and_exactly_what_a_failed_part_forgets"),
-    mutation("archive.part_passes_max_part_records", ARCHIVE_SINK,
-             "await self._add(read.records[:self._room])", "await self._add(read.records)",
+    mutation("archive.part_passes_max_part_records", ARCHIVE_RANGES,
+             "await self.add(read.records[:self.room])", "await self.add(read.records)",
              breaks="a part read back from the journal holds more than max_part_records, and more than its name says",
              tests=T_ARCHIVE + "::test_a_part_is_closed_at_max_part_records[from_disk]"),
-    mutation("archive.live_part_passes_max_part_records", "collector/sinks/offers.py",
+    mutation("archive.live_part_passes_max_part_records", "collector/sinks/parquet/offers.py",
              "if len(records) > room:", "if False:",
              breaks="a part filled from live records holds more than max_part_records, and more than its name says",
              tests=T_ARCHIVE + "::test_a_part_is_closed_at_max_part_records[live]"),
-    mutation("archive.live_offers_dropped_during_a_conversion", ARCHIVE_SINK,
-             "        self._filled_to += len(records)\n        try:\n"
-             "            await asyncio.to_thread(self._range.add, records)\n",
-             "        try:\n            await asyncio.to_thread(self._range.add, records)\n"
-             "            self._filled_to += len(records)\n",
+    mutation("archive.live_offers_dropped_during_a_conversion", ARCHIVE_RANGES,
+             "        self.filled_to += len(records)\n        await self.process.add(self.next_seq, records)\n",
+             "        await self.process.add(self.next_seq, records)\n        self.filled_to += len(records)\n",
              breaks="a caught-up archive rereads every record from the journal on disk: a third of the rate",
              tests=T_ARCHIVE + "::test_a_caught_up_writer_converts_live_records_without_reading_the_journal_back"),
-    mutation("archive.pending_range_forgotten_at_restart", ARCHIVE_SINK,
-             "self._pending = saved.pending if saved.pending and saved.pending[0] >= self._next_seq else None",
-             "self._pending = None",
+    mutation("archive.pending_range_forgotten_at_restart", ARCHIVE_RANGES,
+             "self.pending = saved.pending if saved.pending and saved.pending[0] >= self.next_seq else None",
+             "self.pending = None",
              breaks="after kill -9 mid-part a restart writes a differently named part beside the first: rows twice",
              tests=T_ARCHIVE + "::test_restart_rewrites_a_pending_range_onto_the_same_names"),
-    mutation("archive.restart_trusts_the_lagging_journal_cursor", ARCHIVE_SINK,
-             "self._next_seq = self._filled_to = max(start, saved.next_seq)",
-             "self._next_seq = self._filled_to = start",
+    mutation("archive.restart_trusts_the_lagging_journal_cursor", ARCHIVE_RANGES,
+             "self.next_seq = self.filled_to = max(start, saved.next_seq)",
+             "self.next_seq = self.filled_to = start",
              breaks="after kill -9 a part already archived is archived again under another name",
              tests=T_ARCHIVE + "::test_restart_continues_after_a_range_the_journal_cursor_missed"),
     mutation("archive.stray_temporary_files_kept", ARCHIVE_LAYOUT,
@@ -916,6 +916,15 @@ MUTATIONS: tuple[Mutation, ...] = (
              "if self._failures == 0 or reason != self.last_error:", "if True:",
              breaks="a full disk floods the log with one ARCHIVE_001 line per retry",
              tests=T_ARCHIVE + "::test_a_bad_path_is_one_archive_001_line_and_the_records_wait"),
+    mutation("archive.writer_process_outlives_the_daemon", "collector/sinks/parquet/process.py",
+             "    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)\n", "",
+             breaks="after a kill -9 of the daemon its writer process lives on and may write beside the restarted "
+                    "daemon's own",
+             tests=T_ARCHIVE_PROCESS + "::test_the_writer_process_dies_with_a_daemon_killed_9_even_when_it_is_not_reading"),
+    mutation("archive.ended_writer_process_never_replaced", "collector/sinks/parquet/writer_process.py",
+             "        self._process = None\n        self._unanswered = 0\n", "        self._unanswered = 0\n",
+             breaks="a writer process killed (OOM, by hand) stops the archive for good: records pile up in the journal",
+             tests=T_ARCHIVE_PROCESS + "::test_a_killed_writer_process_is_one_archive_001_line_and_a_new_one_rewrites_the_part"),
     mutation("export.csv_times_in_milliseconds", EXPORT,
              "column = pc.multiply(column.cast(pa.int64()), 1000)  # tardis: microseconds",
              "column = column.cast(pa.int64())",

@@ -18,7 +18,7 @@ import structlog
 from collector.config import ParquetConfig
 from collector.journal import Journal
 from collector.records import Ticker
-from collector.sinks.parquet import ArchiveWriter
+from collector.sinks.parquet.sink import ArchiveWriter
 
 DAY1 = 1_764_547_200_000  # 2025-12-01T00:00:00Z
 EXCHANGES = ("binance", "okx")

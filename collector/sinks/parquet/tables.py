@@ -8,15 +8,14 @@ and a column in both places makes some readers refuse the file). Times are
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterable, Sequence
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pyarrow as pa
 
-from collector.archive.layout import day_of
-from collector.records import KINDS, Record, columns
+from collector.sinks.parquet.layout import day_of
+from collector.records import KINDS, columns
 
 TIME: Final = pa.timestamp("ms", tz="UTC")
 _TIME_COLUMNS: Final = frozenset({"ts", "received_at", "next_funding_time"})
@@ -36,42 +35,48 @@ def _type_of(name: str) -> pa.DataType:
 
 SCHEMAS: Final = {kind: pa.schema([pa.field(name, _type_of(name), nullable=name not in ("symbol", "ts"))
                                    for name in file_columns(kind)]) for kind in KINDS}
-_GETTERS: Final = {kind: [operator.attrgetter(name) for name in file_columns(kind)] for kind in KINDS}
+Row = Sequence[Any]  # a record as the journal's frames and the writer process's requests hold it (wire.py)
+# Where each file column stands in a row: `[kind, *values in records.columns(kind)]`.
+_AT: Final = {kind: {name: 1 + i for i, name in enumerate(columns(kind))} for kind in KINDS}
+_KIND, _EXCHANGE, _TS = 0, 1, 3
 
 
-def split(records: Iterable[Record]) -> dict[PartitionKey, list[Record]]:
-    """The records of each (kind, exchange, UTC day of ts), in journal order."""
-    groups: dict[PartitionKey, list[Record]] = {}
+def split(rows: Iterable[Row]) -> dict[PartitionKey, list[Row]]:
+    """The rows of each (kind, exchange, UTC day of ts), in journal order."""
+    groups: dict[PartitionKey, list[Row]] = {}
     days: dict[int, str] = {}
-    for record in records:
-        day_number = record.ts // _DAY_MS
-        day = days.get(day_number) or days.setdefault(day_number, day_of(record.ts))
-        key = (record.kind, record.exchange, day)
+    for row in rows:
+        ts = row[_TS]
+        day_number = ts // _DAY_MS
+        day = days.get(day_number) or days.setdefault(day_number, day_of(ts))
+        key = (row[_KIND], row[_EXCHANGE], day)
         group = groups.get(key)
         if group is None:
             groups[key] = group = []
-        group.append(record)
+        group.append(row)
     return groups
 
 
-def to_table(kind: str, records: Sequence[Record]) -> pa.Table:
-    """One partition's records as a table, sorted by (symbol, ts), one row per identity.
+def to_table(kind: str, rows: Sequence[Row]) -> pa.Table:
+    """One partition's rows as a table, sorted by (symbol, ts), one row per identity.
 
-    Built through numpy buffers, not `pa.array(list)`: twice as fast, and pyarrow's conversion of
-    Python objects imports pandas (~60 MB of RSS) wherever it is installed."""
-    names = file_columns(kind)
-    codes, symbols = _encode([record.symbol for record in records])
-    ts = np.fromiter((record.ts for record in records), np.int64, len(records))
+    Built column by column through numpy buffers, not `pa.array(list)`: twice as fast, and
+    pyarrow's conversion of Python objects imports pandas (~60 MB of RSS) wherever it is
+    installed."""
+    at = _AT[kind]
+    values_of = list(zip(*rows, strict=False))  # the row's columns; a row never ends early (wire.py)
+    codes, symbols = _encode(values_of[at["symbol"]])
+    ts = np.array(values_of[at["ts"]], np.int64)
     ranks = _rank(symbols)[codes]
     keep = _first_of_each_sorted(ranks, ts)
     arrays = []
-    for name, getter in zip(names, _GETTERS[kind], strict=True):
+    for name in file_columns(kind):
         if name == "symbol":
             arrays.append(_symbols(ranks[keep], symbols))
         elif name == "ts":
             arrays.append(_int_array(ts[keep], TIME))
-        else:
-            values = np.array([getter(record) for record in records], dtype=np.float64)[keep]
+        else:  # None becomes NaN here, then a null
+            values = np.array(values_of[at[name]], dtype=np.float64)[keep]
             arrays.append(_nullable(values, TIME if name in _TIME_COLUMNS else pa.float64()))
     return pa.Table.from_arrays(arrays, schema=SCHEMAS[kind])
 
@@ -87,7 +92,7 @@ def finish(table: pa.Table, kind: str) -> pa.Table:
     return table.select(list(file_columns(kind))).cast(SCHEMAS[kind])
 
 
-def _encode(symbols: list[str]) -> tuple[np.ndarray, list[str]]:
+def _encode(symbols: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     """Dictionary codes (int32) and the distinct values, in first-seen order."""
     index: dict[str, int] = {}
     codes = np.fromiter((index.setdefault(s, len(index)) for s in symbols), np.int32, len(symbols))

@@ -18,9 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import collector
-from collector.archive import tables
-from collector.archive.layout import fsync_dir, make_dirs, part_name, partition, temporary
-from collector.records import Record
+from collector.sinks.parquet import tables
+from collector.sinks.parquet.layout import fsync_dir, make_dirs, part_name, partition, temporary
 
 Opener = Callable[[Path], IO[bytes]]
 ROW_GROUP_ROWS = 16_384  # rows held in memory per part before they are written
@@ -96,9 +95,10 @@ class RangeWriter:
         self._opener = opener
         self._parts: dict[tables.PartitionKey, PartFile] = {}
 
-    def add(self, records: Sequence[Record]) -> None:
-        """Append a chunk of the range (in journal order) as one row group per partition."""
-        for key, group in tables.split(records).items():
+    def add(self, rows: Sequence[tables.Row]) -> None:
+        """Append a chunk of the range (in journal order, as `wire.rows_of` gives records) as one
+        row group per partition."""
+        for key, group in tables.split(rows).items():
             table = tables.to_table(key[0], group)
             part = self._parts.get(key) or self._open(key)
             part.add(table)

@@ -12,13 +12,15 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from collector.archive import tables
-from collector.archive.layout import COMPACTED, STAGING, fsync_dir, make_dirs, part_range, parts_of, swap_dirs
-from collector.archive.parts import file_metadata, writer_options
+from collector.sinks.parquet import tables
+from collector.sinks.parquet.layout import (COMPACTED, STAGING, day_end, days, fsync_dir, make_dirs, part_range, parts_of,
+                                            swap_dirs)
+from collector.sinks.parquet.parts import file_metadata, writer_options
 
 ROW_GROUP_ROWS = 1_000_000
 
@@ -33,6 +35,24 @@ class CorruptFile(Exception):
 
 def needs_compaction(day_dir: Path) -> bool:
     return bool(parts_of(day_dir))
+
+
+def due_days(root: Path, ended_before: float) -> list[Path]:
+    """Day partitions with parts whose UTC day ended before `ended_before` (epoch seconds)."""
+    return [day_dir for day, day_dir in days(root) if day_end(day) <= ended_before and needs_compaction(day_dir)]
+
+
+def compact_due(root: Path, ended_before: float, compression: str) -> dict[str, list[list[Any]]]:
+    """Compact every due day: `compacted` [day directory, rows], and `corrupt` [file, error] for
+    the days left as they are (a file cannot be read). OSError when the disk refuses."""
+    compacted: list[list[Any]] = []
+    corrupt: list[list[Any]] = []
+    for day_dir in due_days(root, ended_before):
+        try:
+            compacted.append([str(day_dir), compact_day(root, day_dir, compression)])
+        except CorruptFile as err:
+            corrupt.append([str(err.path), str(err)])
+    return {"compacted": compacted, "corrupt": corrupt}
 
 
 def compact_day(root: Path, day_dir: Path, compression: str) -> int:

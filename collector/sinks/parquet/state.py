@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.archive.layout import STATE, fsync_dir
+from collector.sinks.parquet.layout import STATE, fsync_dir
 
 
 @dataclass(frozen=True, slots=True)
