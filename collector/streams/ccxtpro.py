@@ -177,7 +177,7 @@ def _last_message_at(exchange: Any) -> int | None:
 def _market_ids(exchange: Any, symbols: tuple[str, ...]) -> dict[str, str]:
     """Market id -> symbol of the connection's symbols. Not in the session's frame: a local there
     would hold the markets tables the session opened with until it ends, past every reload (the
-    instance itself takes the reloaded ones, markets.share_markets)."""
+    instance itself takes the reloaded ones, ccxtpro_markets.share_markets)."""
     markets = exchange.markets or {}
     return {markets[s]["id"]: s for s in symbols if s in markets}
 
