@@ -17,7 +17,7 @@ from operator import itemgetter
 from typing import Any, Final
 
 from collector.exchanges.info_keys import OTHER_TICKER_FIELDS
-from collector.records import _MAX_TS, _MIN_TS
+from collector.record_checks import _MAX_TS, _MIN_TS
 
 # record field -> ccxt unified key
 TICKER_FIELDS: Final = (

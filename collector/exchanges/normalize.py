@@ -28,7 +28,8 @@ from collector.exchanges.field_readers import (
     MalformedEntry, cached_interval_hours, from_info, info_fields, interval_only, make_table, number,
     numbers, ticker_subset, timestamp,
 )
-from collector.records import _MAX_TS, _MIN_TS, FundingRate, FundingSettlement, Ticker
+from collector.record_checks import _MAX_TS, _MIN_TS
+from collector.records import FundingRate, FundingSettlement, Ticker
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from typing import Any, Final
 from ccxt.base.precise import Precise
 
 from collector.exchanges.field_readers import MalformedEntry, number
-from collector.records import _MAX_TS, _MIN_TS
+from collector.record_checks import _MAX_TS, _MIN_TS
 
 __all__ = ("MalformedEntry", "close", "finite", "integer", "lenient", "nonzero", "number", "strict_time",
            "text")

@@ -25,6 +25,7 @@ FIELD_READERS = "collector/exchanges/field_readers.py"
 MARKET_SELECTION = "collector/exchanges/market_selection.py"
 KIND_STATE = "collector/exchanges/kind_state.py"
 RECORDS = "collector/records.py"
+RECORD_CHECKS = "collector/record_checks.py"
 STREAM_REPORT = "collector/streams/report.py"
 PIPELINE = "collector/pipeline.py"
 SCHEDULER = "collector/scheduler.py"
@@ -315,16 +316,16 @@ MUTATIONS: tuple[Mutation, ...] = (
              breaks="a failed binance fundingInfo request stores 8 h for symbols that settle every 4 h or 1 h",
              tests=T_RECORDED),
     # --- records ---------------------------------------------------------------------------
-    mutation("records.nan_passes_validation", RECORDS,
+    mutation("records.nan_passes_validation", RECORD_CHECKS,
              "or not math.isfinite(value)", "or False",
              breaks="a NaN reaches the sinks, which refuse the whole batch", tests=T_RECORDS),
-    mutation("records.bool_passes_as_a_number", RECORDS,
+    mutation("records.bool_passes_as_a_number", RECORD_CHECKS,
              "if type(value) is bool or not isinstance", "if not isinstance",
              breaks="True is stored as a price of 1.0", tests=T_RECORDS),
-    mutation("records.time_range_unchecked", RECORDS,
+    mutation("records.time_range_unchecked", RECORD_CHECKS,
              "if not _MIN_TS <= value <= _MAX_TS:", "if False:",
              breaks="a timestamp in seconds is stored as 1970", tests=T_RECORDS),
-    mutation("records.symbol_length_unchecked", RECORDS,
+    mutation("records.symbol_length_unchecked", RECORD_CHECKS,
              "if len(value) > max_length:", "if False:",
              breaks="a 10 KB symbol reaches the sinks", tests=T_RECORDS),
     mutation("records.message_id_ignores_ts", RECORDS,
@@ -341,14 +342,14 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("records.to_dict_loses_kind", RECORDS,
              'data = {"kind": record.kind}', "data = {}",
              breaks="RabbitMQ messages do not say what kind of record they carry", tests=T_RECORDS),
-    mutation("records.plain_check_passes_nan", RECORDS,
+    mutation("records.plain_check_passes_nan", RECORD_CHECKS,
              "return total - total == 0", "return True",
              breaks="a NaN or infinite price reaches the sinks", tests=T_RECORDS),
-    mutation("records.plain_check_passes_bool", RECORDS,
+    mutation("records.plain_check_passes_bool", RECORD_CHECKS,
              "_NUMBER_TYPES: Final = frozenset({int, float, type(None)})",
              "_NUMBER_TYPES: Final = frozenset({int, float, bool, type(None)})",
              breaks="a true/false value is stored as a price", tests=T_RECORDS),
-    mutation("records.plain_check_passes_a_bad_time", RECORDS,
+    mutation("records.plain_check_passes_a_bad_time", RECORD_CHECKS,
              "and type(ts) is int and _MIN_TS <= ts <= _MAX_TS", "and type(ts) is int",
              breaks="a timestamp in seconds reaches the sinks", tests=T_RECORDS),
     mutation("records.missing_fields_become_zero", RECORDS,

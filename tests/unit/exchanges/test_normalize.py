@@ -12,7 +12,8 @@ import pytest
 from collector.exchanges.field_readers import MalformedEntry, number, timestamp
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.plans import Part
-from collector.records import FundingRate, Ticker, validate
+from collector.record_checks import validate
+from collector.records import FundingRate, Ticker
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "exchanges"
 RECEIVED_AT = 1_800_000_000_000
