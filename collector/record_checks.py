@@ -16,8 +16,8 @@ from collector.records import RATE_REQUIRED, FundingRate, FundingSettlement, Rec
 MAX_SYMBOL_LENGTH: Final = 64
 MAX_EXCHANGE_LENGTH: Final = 64
 # 2000-01-01 .. 2100-01-01 in ms: a timestamp outside is a unit or parsing mistake.
-_MIN_TS: Final = 946_684_800_000
-_MAX_TS: Final = 4_102_444_800_000
+MIN_TS: Final = 946_684_800_000
+MAX_TS: Final = 4_102_444_800_000
 
 
 def validate(record: Record) -> None:
@@ -44,14 +44,14 @@ def _plainly_valid(record: Record) -> bool:
     exchange, symbol, ts, received_at = record.exchange, record.symbol, record.ts, record.received_at
     if not (type(exchange) is str and 0 < len(exchange) <= MAX_EXCHANGE_LENGTH
             and type(symbol) is str and 0 < len(symbol) <= MAX_SYMBOL_LENGTH
-            and type(ts) is int and _MIN_TS <= ts <= _MAX_TS
-            and type(received_at) is int and _MIN_TS <= received_at <= _MAX_TS):
+            and type(ts) is int and MIN_TS <= ts <= MAX_TS
+            and type(received_at) is int and MIN_TS <= received_at <= MAX_TS):
         return False
     if record.kind in RATE_REQUIRED and record.funding_rate is None:
         return False
     if type(record) is FundingRate:
         next_time = record.next_funding_time
-        if next_time is not None and not (type(next_time) is int and _MIN_TS <= next_time <= _MAX_TS):
+        if next_time is not None and not (type(next_time) is int and MIN_TS <= next_time <= MAX_TS):
             return False
     values = numbers_of(record)
     if not _NUMBER_TYPES.issuperset(map(type, values)):
@@ -92,7 +92,7 @@ def _check_time(name: str, value: Any, *, required: bool) -> None:
         return
     if type(value) is not int:
         raise RecordError(f"{name} must be an integer of UTC milliseconds, got {_short(value)}")
-    if not _MIN_TS <= value <= _MAX_TS:
+    if not MIN_TS <= value <= MAX_TS:
         raise RecordError(f"{name} {value} is not a UTC millisecond time between 2000 and 2100")
 
 

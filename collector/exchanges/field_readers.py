@@ -17,7 +17,7 @@ from operator import itemgetter
 from typing import Any, Final
 
 from collector.exchanges.info_keys import OTHER_TICKER_FIELDS
-from collector.record_checks import _MAX_TS, _MIN_TS
+from collector.record_checks import MAX_TS, MIN_TS
 
 # record field -> ccxt unified key
 TICKER_FIELDS: Final = (
@@ -96,7 +96,7 @@ def timestamp(value: Any, default: int | None) -> int | None:
             value = int(value)
         except (TypeError, ValueError):
             raise MalformedEntry(f"not a millisecond timestamp: {value!r}") from None
-    if not _MIN_TS <= value <= _MAX_TS:
+    if not MIN_TS <= value <= MAX_TS:
         raise MalformedEntry(f"timestamp {value} is outside 2000..2100")
     return value
 
