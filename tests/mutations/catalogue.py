@@ -37,6 +37,7 @@ APP = "collector/app.py"
 SINK_BASE = "collector/sinks/base.py"
 ENABLED_SINKS = "collector/sinks/enabled.py"
 JOURNAL = "collector/journal/journal.py"
+RETENTION = "collector/journal/retention.py"
 SEGMENTS = "collector/journal/segments.py"
 FRAMES = "collector/journal/frames.py"
 WRITER = "collector/sinks/writer.py"
@@ -610,18 +611,18 @@ MUTATIONS: tuple[Mutation, ...] = (
              "    if False:\n        return None\n",
              breaks="a damaged frame whose bytes still parse reaches the sinks with wrong prices",
              tests=T_JOURNAL),
-    mutation("journal.segment_deleted_before_every_sink_passed_it", JOURNAL,
+    mutation("journal.segment_deleted_before_every_sink_passed_it", RETENTION,
              "done = min(cursors.values())", "done = max(cursors.values())",
              breaks="a sink that is behind loses records once the fastest sink has written them",
              tests=T_JOURNAL),
-    mutation("journal.full_journal_grows_without_bound", JOURNAL,
-             "while self.bytes > self.max_bytes and len(self._segments) > 1:", "while False:",
+    mutation("journal.full_journal_grows_without_bound", RETENTION,
+             "while self._index.bytes > self.max_bytes and len(segments) > 1:", "while False:",
              breaks="a sink down for days fills the disk past spool_max_bytes", tests=T_JOURNAL),
-    mutation("journal.full_journal_counts_records_a_writer_holds", JOURNAL,
+    mutation("journal.full_journal_counts_records_a_writer_holds", RETENTION,
              "held = max(cursor, reader.held_until()) if reader is not None else cursor", "held = cursor",
              breaks="journal_full reports records dropped for a sink that already held them and wrote them",
              tests=(T_JOURNAL, T_JOURNAL_FULL)),
-    mutation("journal.full_journal_counts_records_a_sink_is_reading", JOURNAL,
+    mutation("journal.full_journal_counts_records_a_sink_is_reading", RETENTION,
              "return max(held, self._reading.get(name, held))", "return held",
              breaks="records a catching-up sink was reading when the full journal deleted their "
                     "segment are counted twice", tests=T_JOURNAL),
