@@ -6,15 +6,15 @@
     commit(sink, seq)             the sink confirmed everything before `seq`
 
 Under `<spool_dir>/journal/`: segments of checksummed frames (frames.py, segments.py),
-`cursors.json` (ledger.py) and the newest settlement journaled per symbol (settled.py). The
-group commit is commit.py; the cursors, reads and which segments go are retention.py. A segment
-goes once every attached sink passed it (a sink disabled in
-the config is not waited for); cursors are saved a few times a second, so after a crash a sink
-may get a few records again, never miss one. Full (`max_bytes`): the oldest segment goes although
-a lagging sink still needs it, so the sinks that keep up lose nothing; the laggard's records in
-it that its writer does not hold in memory (`Reader.held_until`) are counted and logged once
-per episode (drops.py). File work runs on one I/O thread (reads
-on worker threads, with their own handles); the frame index changes only on the loop.
+`cursors.json` (ledger.py) and the newest settlement journaled per symbol (settled.py). The group
+commit is commit.py; the sinks' cursors, their reads and which segments go are retention.py.
+A segment goes once every attached sink passed it (a sink disabled in the config is not waited
+for); cursors are saved a few times a second, so after a crash a sink may get a few records
+again, never miss one. Full (`max_bytes`): the oldest segment goes although a lagging sink still
+needs it, so the sinks that keep up lose nothing; the laggard's records in it that its writer
+does not hold in memory (`Reader.held_until`) are counted and logged once per episode
+(drops.py). File work runs on one I/O thread (reads on worker threads, with their own handles);
+the frame index changes only on the loop. This module keeps the files' lifecycle.
 """
 
 from __future__ import annotations
