@@ -22,7 +22,8 @@ import structlog
 
 from collector import metrics
 from collector.errors import ErrorCode, RecordError
-from collector.records import Record, validate
+from collector.record_checks import validate
+from collector.records import Record
 from collector.journal import Journal
 from collector.sinks.writer import BatchWriter
 

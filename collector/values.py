@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Final
 
-from collector.records import _MAX_TS, _MIN_TS
+from collector.record_checks import MAX_TS, MIN_TS
 
 
 class MalformedEntry(ValueError):
@@ -48,7 +48,7 @@ def timestamp(value: Any, default: int | None) -> int | None:
             value = int(value)
         except (TypeError, ValueError):
             raise MalformedEntry(f"not a millisecond timestamp: {value!r}") from None
-    if not _MIN_TS <= value <= _MAX_TS:
+    if not MIN_TS <= value <= MAX_TS:
         raise MalformedEntry(f"timestamp {value} is outside 2000..2100")
     return value
 

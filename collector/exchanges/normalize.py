@@ -27,7 +27,8 @@ from collector.exchanges.field_readers import (
     MARKET_INTERVAL_MINUTES, OPEN_INTEREST_OVERRIDE, TICKER_FIELDS, TICKER_INFO_FALLBACK, TICKER_INFO_OVERRIDE, TICKER_TABLE,
     from_info, info_fields, interval_only, make_table, numbers, ticker_subset,
 )
-from collector.records import _MAX_TS, _MIN_TS, FundingRate, FundingSettlement, Ticker
+from collector.record_checks import MAX_TS, MIN_TS
+from collector.records import FundingRate, FundingSettlement, Ticker
 from collector.values import MalformedEntry, cached_interval_hours, number, timestamp
 
 
@@ -115,7 +116,7 @@ class Normalizer:
         if info:
             ts = from_info(values, info, self._funding_info, ts)
         next_time = entry.get("fundingTimestamp") or entry.get("nextFundingTimestamp")
-        if next_time is not None and (type(next_time) is not int or not _MIN_TS <= next_time <= _MAX_TS):
+        if next_time is not None and (type(next_time) is not int or not MIN_TS <= next_time <= MAX_TS):
             next_time = timestamp(next_time, None)  # the rest of timestamp(): inline above (hot path)
         values["next_funding_time"] = next_time
         interval = entry.get("interval")
@@ -160,7 +161,7 @@ class Normalizer:
                 continue
             try:
                 ts, values = read(entry)
-                if envelope is not None or not (ts is None or type(ts) is int and _MIN_TS <= ts <= _MAX_TS):
+                if envelope is not None or not (ts is None or type(ts) is int and MIN_TS <= ts <= MAX_TS):
                     ts = _newest(ts, envelope)  # the rest of _newest(): inline above (hot path)
                 merged[symbol] = [values, ts, None]
             except _UNUSABLE:
@@ -204,7 +205,7 @@ class Normalizer:
                 continue
             try:
                 ts, part_values = read(entry)
-                if envelope is not None or not (ts is None or type(ts) is int and _MIN_TS <= ts <= _MAX_TS):
+                if envelope is not None or not (ts is None or type(ts) is int and MIN_TS <= ts <= MAX_TS):
                     ts = _newest(ts, envelope)
             except _UNUSABLE:
                 unusable.append(symbol)

@@ -69,6 +69,23 @@ class Segment:
                             self.counts[index], self.times[index])
 
 
+@dataclass(eq=False, slots=True)
+class Index:
+    """The journal's segments, oldest first, and the seq after the last durable record (changed
+    on the loop only; shared by the group commit that adds to it and the retention that deletes)."""
+
+    segments: list[Segment] = field(default_factory=list)
+    end_seq: int = 0
+
+    @property
+    def oldest_seq(self) -> int:
+        return self.segments[0].first_seq if self.segments else self.end_seq
+
+    @property
+    def bytes(self) -> int:
+        return sum(s.size for s in self.segments)
+
+
 def plan_read(segments: list[Segment], seq: int, max_records: int,
               durable_end: int) -> tuple[Segment, range, int, int] | None:
     """Which frames a read from `seq` takes: (segment, frame indexes, records to skip in the first,

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from ccxt.base.precise import Precise
 
-from collector.records import _MAX_TS, _MIN_TS
+from collector.record_checks import MAX_TS, MIN_TS
 from collector.values import MalformedEntry, number
 
 __all__ = ("MalformedEntry", "close", "finite", "integer", "lenient", "nonzero", "number", "plain_floats",
@@ -123,7 +123,7 @@ def first_integer(row: Mapping[str, Any], keys: tuple[str, ...]) -> int | None:
 
 def strict_time(value: int | None) -> int | None:
     """A time normalize accepts as is (None stays None); outside 2000..2100 is malformed."""
-    if value is not None and not _MIN_TS <= value <= _MAX_TS:
+    if value is not None and not MIN_TS <= value <= MAX_TS:
         raise MalformedEntry(f"timestamp {value} is outside 2000..2100")
     return value
 

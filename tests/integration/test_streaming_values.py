@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from collector.records import FundingRate, Ticker, validate
+from collector.record_checks import validate
+from collector.records import FundingRate, Ticker
 from exchange_simulator import Simulator
 from tests.support.collection import EXCHANGES, FUNDING_FIELDS, TICKER_FIELDS, decoders  # noqa: F401 (fixture)
 from tests.support.streams import streaming, wait_until

@@ -26,6 +26,7 @@ VALUES = "collector/values.py"
 MARKET_SELECTION = "collector/exchanges/market_selection.py"
 KIND_STATE = "collector/exchanges/kind_state.py"
 RECORDS = "collector/records.py"
+RECORD_CHECKS = "collector/record_checks.py"
 STREAM_REPORT = "collector/streams/report.py"
 PIPELINE = "collector/pipeline.py"
 SCHEDULER = "collector/scheduler.py"
@@ -37,6 +38,7 @@ APP = "collector/app.py"
 SINK_BASE = "collector/sinks/base.py"
 ENABLED_SINKS = "collector/sinks/enabled.py"
 JOURNAL = "collector/journal/journal.py"
+RETENTION = "collector/journal/retention.py"
 SEGMENTS = "collector/journal/segments.py"
 FRAMES = "collector/journal/frames.py"
 WRITER = "collector/sinks/writer.py"
@@ -299,7 +301,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              'if entry["symbol"] not in wanted:', "if False:",
              breaks="symbols the config did not ask for are collected", tests=T_NORMALIZE),
     mutation("values.timestamp_range_unchecked", VALUES,
-             "    if not _MIN_TS <= value <= _MAX_TS:\n        raise MalformedEntry",
+             "    if not MIN_TS <= value <= MAX_TS:\n        raise MalformedEntry",
              "    if False:\n        raise MalformedEntry",
              breaks="a timestamp in seconds (or year 1970) becomes a record", tests=T_NORMALIZE),
     mutation("normalize.one_malformed_entry_loses_the_response", NORMALIZE,  # the merged poll's
@@ -318,16 +320,16 @@ MUTATIONS: tuple[Mutation, ...] = (
              breaks="a failed binance fundingInfo request stores 8 h for symbols that settle every 4 h or 1 h",
              tests=T_RECORDED),
     # --- records ---------------------------------------------------------------------------
-    mutation("records.nan_passes_validation", RECORDS,
+    mutation("records.nan_passes_validation", RECORD_CHECKS,
              "or not math.isfinite(value)", "or False",
              breaks="a NaN reaches the sinks, which refuse the whole batch", tests=T_RECORDS),
-    mutation("records.bool_passes_as_a_number", RECORDS,
+    mutation("records.bool_passes_as_a_number", RECORD_CHECKS,
              "if type(value) is bool or not isinstance", "if not isinstance",
              breaks="True is stored as a price of 1.0", tests=T_RECORDS),
-    mutation("records.time_range_unchecked", RECORDS,
-             "if not _MIN_TS <= value <= _MAX_TS:", "if False:",
+    mutation("records.time_range_unchecked", RECORD_CHECKS,
+             "if not MIN_TS <= value <= MAX_TS:", "if False:",
              breaks="a timestamp in seconds is stored as 1970", tests=T_RECORDS),
-    mutation("records.symbol_length_unchecked", RECORDS,
+    mutation("records.symbol_length_unchecked", RECORD_CHECKS,
              "if len(value) > max_length:", "if False:",
              breaks="a 10 KB symbol reaches the sinks", tests=T_RECORDS),
     mutation("records.message_id_ignores_ts", RECORDS,
@@ -344,15 +346,15 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("records.to_dict_loses_kind", RECORDS,
              'data = {"kind": record.kind}', "data = {}",
              breaks="RabbitMQ messages do not say what kind of record they carry", tests=T_RECORDS),
-    mutation("records.plain_check_passes_nan", RECORDS,
+    mutation("records.plain_check_passes_nan", RECORD_CHECKS,
              "return total - total == 0", "return True",
              breaks="a NaN or infinite price reaches the sinks", tests=T_RECORDS),
-    mutation("records.plain_check_passes_bool", RECORDS,
+    mutation("records.plain_check_passes_bool", RECORD_CHECKS,
              "_NUMBER_TYPES: Final = frozenset({int, float, type(None)})",
              "_NUMBER_TYPES: Final = frozenset({int, float, bool, type(None)})",
              breaks="a true/false value is stored as a price", tests=T_RECORDS),
-    mutation("records.plain_check_passes_a_bad_time", RECORDS,
-             "and type(ts) is int and _MIN_TS <= ts <= _MAX_TS", "and type(ts) is int",
+    mutation("records.plain_check_passes_a_bad_time", RECORD_CHECKS,
+             "and type(ts) is int and MIN_TS <= ts <= MAX_TS", "and type(ts) is int",
              breaks="a timestamp in seconds reaches the sinks", tests=T_RECORDS),
     mutation("records.missing_fields_become_zero", RECORDS,
              "received_at: int, last: float | None = None,", "received_at: int, last: float | None = 0.0,",
@@ -612,18 +614,18 @@ MUTATIONS: tuple[Mutation, ...] = (
              "    if False:\n        return None\n",
              breaks="a damaged frame whose bytes still parse reaches the sinks with wrong prices",
              tests=T_JOURNAL),
-    mutation("journal.segment_deleted_before_every_sink_passed_it", JOURNAL,
+    mutation("journal.segment_deleted_before_every_sink_passed_it", RETENTION,
              "done = min(cursors.values())", "done = max(cursors.values())",
              breaks="a sink that is behind loses records once the fastest sink has written them",
              tests=T_JOURNAL),
-    mutation("journal.full_journal_grows_without_bound", JOURNAL,
-             "while self.bytes > self.max_bytes and len(self._segments) > 1:", "while False:",
+    mutation("journal.full_journal_grows_without_bound", RETENTION,
+             "while self._index.bytes > self.max_bytes and len(segments) > 1:", "while False:",
              breaks="a sink down for days fills the disk past spool_max_bytes", tests=T_JOURNAL),
-    mutation("journal.full_journal_counts_records_a_writer_holds", JOURNAL,
+    mutation("journal.full_journal_counts_records_a_writer_holds", RETENTION,
              "held = max(cursor, reader.held_until()) if reader is not None else cursor", "held = cursor",
              breaks="journal_full reports records dropped for a sink that already held them and wrote them",
              tests=(T_JOURNAL, T_JOURNAL_FULL)),
-    mutation("journal.full_journal_counts_records_a_sink_is_reading", JOURNAL,
+    mutation("journal.full_journal_counts_records_a_sink_is_reading", RETENTION,
              "return max(held, self._reading.get(name, held))", "return held",
              breaks="records a catching-up sink was reading when the full journal deleted their "
                     "segment are counted twice", tests=T_JOURNAL),

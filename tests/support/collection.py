@@ -14,7 +14,8 @@ import pytest
 
 from collector.config import CacheConfig, CircuitBreakerConfig, ExchangeConfig, PerformanceConfig, RetryConfig
 from collector.exchanges.source import ExchangeSource
-from collector.records import FundingRate, Ticker, validate
+from collector.record_checks import validate
+from collector.records import FundingRate, Ticker
 from collector.shard import ShardConfig
 from exchange_simulator import Quote, Simulator
 

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from collector.errors import RecordError
+from collector.record_checks import validate
 from collector.records import (
     RECORD_TYPES, FundingRate, FundingSettlement, Ticker, as_row, columns, from_dict, identity, message_id,
-    routing_key, to_dict, validate,
+    routing_key, to_dict,
 )
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,8 @@ import pytest
 
 from collector.exchanges.normalize import Normalizer
 from collector.exchanges.plans import Part
-from collector.records import FundingRate, Ticker, validate
+from collector.record_checks import validate
+from collector.records import FundingRate, Ticker
 from collector.values import MalformedEntry, number, timestamp
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "exchanges"
