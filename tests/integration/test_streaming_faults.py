@@ -50,7 +50,7 @@ def assert_recorded_as_served(sim: Simulator, record, rest: set, fault_ms: tuple
     else:
         during_fault = fault_ms[0] <= record.received_at <= fault_ms[1]
         assert_streamed_as_served(sim, record, fills_lag_since=fault_ms[0] if during_fault else None,
-                                  emitted_ms=emitted_ms)
+                                  emitted_ms=emitted_ms, stream_interval=STREAM_INTERVAL)
 
 
 def identity(record) -> tuple:
@@ -213,7 +213,7 @@ async def test_a_symbol_listed_while_streaming_is_streamed_without_a_restart_or_
         assert [r for r in sol if r.kind == "funding_rate"][-1].funding_interval_hours is not None
         sol = [r for r in sol if r.kind == "ticker" or r.funding_interval_hours is not None]
     for record in sol:
-        assert_streamed_as_served(sim, record, emitted_ms=records.emitted_ms(record))
+        assert_streamed_as_served(sim, record, emitted_ms=records.emitted_ms(record), stream_interval=STREAM_INTERVAL)
     assert sum(1 for r in sol if r.kind == "ticker" and r.received_at > listed_ms) >= 2 * STALE_AFTER / STREAM_INTERVAL - 2
     assert "SOL/USDT:USDT" in streamed and "ETH/USDT:USDT" not in streamed
     # the REST source's markets and markets_by_id entries; counted against what the process held
