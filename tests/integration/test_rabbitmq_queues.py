@@ -194,10 +194,19 @@ def test_the_installed_aiormq_is_one_the_publishing_adapter_supports() -> None:
 
 def test_an_unsupported_aiormq_is_refused_by_name(monkeypatch) -> None:
     from collector.sinks.rabbitmq import amqp_wire
-    monkeypatch.setattr(amqp_wire.metadata, "version", lambda _name: "7.2.4")
+    installed = amqp_wire.metadata.version
+    monkeypatch.setattr(amqp_wire.metadata, "version", lambda name: "7.2.4" if name == "aiormq" else installed(name))
     with pytest.raises(UnsupportedAiormq, match="aiormq 7.2.4 is not supported"):
         check_supported()
     assert (7, 2) not in SUPPORTED_AIORMQ
+
+
+def test_an_unsupported_aio_pika_is_refused_by_name(monkeypatch) -> None:
+    from collector.sinks.rabbitmq import amqp_wire
+    installed = amqp_wire.metadata.version
+    monkeypatch.setattr(amqp_wire.metadata, "version", lambda name: "10.0.1" if name == "aio-pika" else installed(name))
+    with pytest.raises(UnsupportedAiormq, match="aio-pika 10.0.1 is not supported"):
+        check_supported()
 
 
 async def test_the_channel_the_sink_publishes_on_has_every_internal_the_adapter_uses(

@@ -32,6 +32,7 @@ from collector.records import Record, message_id, routing_key, to_dict
 CONTENT_TYPE: Final = "application/json"
 PERSISTENT: Final = 2
 SUPPORTED_AIORMQ: Final = ((6, 9),)  # (major, minor) whose channel internals we use
+SUPPORTED_AIO_PIKA: Final = (9,)  # majors whose connection's `_closed` future mark_closed settles
 _CHANNEL_INTERNALS: Final = ("write_queue", "confirmations", "message_id_delivery_tag", "delivery_tag",
                              "lock", "closing", "number", "max_content_size")
 
@@ -41,7 +42,12 @@ class UnsupportedAiormq(Exception):
 
 
 def check_supported(channel: object | None = None) -> None:
-    """Raise UnsupportedAiormq unless aiormq (and `channel`, when given) is what we publish through."""
+    """Raise UnsupportedAiormq unless aiormq (and `channel`, when given) is what we publish through,
+    and aio-pika the major version whose connection we mark closed."""
+    pika = metadata.version("aio-pika")
+    if int(pika.split(".")[0]) not in SUPPORTED_AIO_PIKA:
+        raise UnsupportedAiormq(f"aio-pika {pika} is not supported by collector/sinks/rabbitmq/amqp_wire.py "
+                                f"(written for {', '.join(f'{v}.x' for v in SUPPORTED_AIO_PIKA)})")
     version = metadata.version("aiormq")
     major_minor = tuple(int(part) for part in version.split(".")[:2])
     if major_minor not in SUPPORTED_AIORMQ:
