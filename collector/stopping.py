@@ -75,7 +75,7 @@ async def exit_when_forced(signals: StopSignals, daemon: Halting, *,
     # Blocks the loop for at most HALT_TIMEOUT_S: nothing is left for it to serve.
     undelivered = daemon.halt(HALT_TIMEOUT_S)
     log.warning("stop_forced", signal=signal.Signals(signum).name, exit_code=code,
-                undelivered_records=undelivered, records_kept=sum(undelivered.values()),
+                undelivered_records=undelivered, records_kept=max(undelivered.values(), default=0),
                 detail="the records not yet delivered stay in the journal and are delivered at the next start")
     before_exit()
     sys.stdout.flush()

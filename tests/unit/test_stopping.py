@@ -31,7 +31,9 @@ async def forced_exit(tmp_path: Path, *signums: int) -> tuple[list[int], list[di
     await journal.open()
     journal.attach("postgres", Collect())
     journal.attach("sqlite", Collect())
-    journal.commit("sqlite", await journal.append(mixed_records(300)))
+    records = mixed_records(400)
+    journal.commit("sqlite", await journal.append(records[:300]))
+    await journal.append(records[300:])  # neither sink has these yet
     signals = StopSignals(asyncio.get_running_loop())
     exits: list[int] = []
     with capture_logs() as logs:
@@ -55,8 +57,8 @@ async def test_a_second_sigterm_exits_143_saying_what_each_sink_left_in_the_jour
     assert exits == [143]
     forced = [line for line in logs if line["event"] == "stop_forced"]
     assert len(forced) == 1
-    assert forced[0]["undelivered_records"] == {"postgres": 300, "sqlite": 0}
-    assert forced[0]["records_kept"] == 300
+    assert forced[0]["undelivered_records"] == {"postgres": 400, "sqlite": 100}
+    assert forced[0]["records_kept"] == 400  # the journal keeps each record once, for every sink
     assert "delivered at the next start" in forced[0]["detail"]
 
 
@@ -70,7 +72,7 @@ async def test_after_a_forced_exit_the_next_start_reads_every_record_and_the_sav
     async with Journal(tmp_path, max_bytes=2**30) as journal:
         assert journal.attach("sqlite", Collect()) == 300, "the cursor saved at the halt"
         assert journal.attach("postgres", Collect()) == 0
-        assert await read_all(journal, "postgres") == mixed_records(300)
+        assert await read_all(journal, "postgres") == mixed_records(400)
 
 
 async def test_a_halted_journal_writes_nothing_more(tmp_path: Path) -> None:
