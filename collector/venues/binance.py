@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from collector.values import MalformedEntry, cached_interval_hours, timestamp
 from collector.venues.parse import (
-    ccxt_number, close, fallback, first_integer, integer, lenient, nonzero, number, plain_floats, strict_time, text,
+    ccxt_number, close, fallback, first_integer, integer, lenient, nonzero, number, plain_row, strict_time, text,
 )
 
 CCXT_ID: Final = "binanceusdm"
@@ -82,11 +82,8 @@ def _plain_24hr(row: Mapping[str, Any]) -> dict[str, Any] | None:
     ask, mark or index: binance sends none), else None."""
     if not _24HR_UNSENT.isdisjoint(row):
         return None
-    try:
-        floats = plain_floats(_24HR_TEXTS(row))
-    except KeyError:
-        return None
-    if floats is None or not floats[0]:
+    floats = plain_row(_24HR_TEXTS, row)
+    if floats is None:
         return None
     last, _, _, _, high, low, base, quote = floats
     return {"last": last, "bid": None, "ask": None, "mark_price": None, "index_price": None,

@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from collector.values import timestamp
 from collector.venues.parse import (
-    ccxt_number, close, integer, lenient, nonzero, number, plain_floats, strict_time, text,
+    ccxt_number, close, integer, lenient, nonzero, number, plain_row, strict_time, text,
 )
 
 CCXT_ID: Final = "bybit"
@@ -75,11 +75,8 @@ _TICKER_TEXTS: Final = itemgetter("lastPrice", "prevPrice24h", "price24hPcnt", "
 
 def _plain_ticker(row: Mapping[str, Any]) -> dict[str, Any] | None:
     """`ticker_row`'s values of the usual row (every number plain text, a last price), else None."""
-    try:
-        floats = plain_floats(_TICKER_TEXTS(row))
-    except KeyError:
-        return None
-    if floats is None or not floats[0]:
+    floats = plain_row(_TICKER_TEXTS, row)
+    if floats is None:
         return None
     last, _, _, base, quote, bid, ask, mark, index, high, low, open_interest = floats
     return {"last": last, "bid": bid or None, "ask": ask or None, "mark_price": mark, "index_price": index,

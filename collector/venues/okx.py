@@ -22,7 +22,7 @@ from ccxt.base.precise import Precise
 
 from collector.values import cached_interval_hours
 from collector.venues.parse import (
-    ccxt_number, close, fallback, integer, lenient, nonzero, number, plain_floats, strict_time, text,
+    ccxt_number, close, fallback, integer, lenient, nonzero, number, plain_row, strict_time, text,
 )
 
 CCXT_ID: Final = "okx"
@@ -83,11 +83,8 @@ def _plain_ticker(row: Mapping[str, Any]) -> dict[str, Any] | None:
     index: okx sends those on their own endpoints), else None."""
     if not _TICKER_UNSENT.isdisjoint(row):
         return None
-    try:
-        floats = plain_floats(_TICKER_TEXTS(row))
-    except KeyError:
-        return None
-    if floats is None or not floats[0]:
+    floats = plain_row(_TICKER_TEXTS, row)
+    if floats is None:
         return None
     last, _, bid, ask, high, low, _, base = floats
     return {"last": last, "bid": bid or None, "ask": ask or None, "mark_price": None, "index_price": None,

@@ -12,7 +12,7 @@ refuses text that is no number at all. Each venue module says which reading each
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from ccxt.base.precise import Precise
@@ -21,7 +21,7 @@ from collector.record_checks import MAX_TS, MIN_TS
 from collector.values import MalformedEntry, number
 
 __all__ = ("MalformedEntry", "close", "finite", "integer", "lenient", "nonzero", "number", "plain_floats",
-           "strict_time", "text")
+           "plain_row", "strict_time", "text")
 
 _NUMBERS: Final = (int, float)
 
@@ -194,6 +194,17 @@ def plain_floats(texts: tuple[Any, ...]) -> tuple[float, ...] | None:
         return None
     total = sum(floats)  # NaN or an infinity makes it so (an overflow too: the slow way is exact)
     return floats if total - total == 0.0 else None
+
+
+def plain_row(fields: Callable[[Mapping[str, Any]], tuple[Any, ...]],
+              row: Mapping[str, Any]) -> tuple[float, ...] | None:
+    """`plain_floats` of the texts `fields` takes from `row`, its first one the last price: None
+    where a field is missing, any is not plain, or the last price is 0 (the slow way reads those)."""
+    try:
+        floats = plain_floats(fields(row))
+    except KeyError:
+        return None
+    return floats if floats is not None and floats[0] else None
 
 
 def _plain_texts(last: str, open_: Any, change: Any, percentage: str | None,
