@@ -49,12 +49,12 @@ def open_exchange(name: str, exchange_id: str, config: ExchangeConfig,
     return exchange, session
 
 
-def kind_plans(exchange: Any, kinds: Iterable[str], *, native: bool,
+def kind_plans(exchange_id: str, has: dict[str, Any], kinds: Iterable[str], *, native: bool,
                settlements: bool) -> tuple[dict[str, tuple[Part, ...]], Part]:
-    """(kind -> its parts, the part that joins polled open interest to the tickers)."""
-    exchange_id = exchange.id
+    """(kind -> its parts, the part that joins polled open interest to the tickers), for the
+    ccxt id the source was configured with and what its instance `has`."""
     make = native_plan if native else plan  # native: the same requests, their rows decoded by venues/
-    plans = {kind: make(exchange_id, kind, exchange.has) for kind in kinds}
+    plans = {kind: make(exchange_id, kind, has) for kind in kinds}
     join = CCXT_OPEN_INTEREST_JOIN
     if native and plans["open_interest"] and plans["open_interest"][0].decode:
         join = OPEN_INTEREST_JOIN

@@ -121,8 +121,8 @@ class ExchangeSource:
     # --- lifecycle -------------------------------------------------------------------------
     async def __aenter__(self) -> ExchangeSource:
         self.exchange, self._session = open_exchange(self.name, self.exchange_id, self._config, self._pool_size)
-        self._plans, self._open_interest_join = kind_plans(self.exchange, KINDS, native=self._native,
-                                                           settlements=bool(self._ledger.history_ms))
+        self._plans, self._open_interest_join = kind_plans(
+            self.exchange_id, self.exchange.has, KINDS, native=self._native, settlements=bool(self._ledger.history_ms))
         if self._responses is not None:
             self._responses.install(self.exchange)
         try:
