@@ -2,8 +2,10 @@
 data frames built from the same ticks the REST side serves.
 
 A dialect is a small class: `subscribe(request)` turns a client request into the topics it names
-(or an error frame), `pong(text)` answers an application-level ping, `frames(...)` renders one
-tick of the subscribed topics. Topics are `(channel, unified symbol)` pairs.
+(or an error frame), `pong(text)` answers an application-level ping, `frames(...)` picks one
+tick's frames of the subscribed topics. Topics are `(channel, unified symbol)` pairs. A channel's
+frames are rendered for every symbol at once (ws_render.py), the first time a connection pushes
+the channel in a tick, and the same bytes go to every connection that pushes them in that tick.
 
 `cadence` is how often the venue pushes a channel, in seconds (the venues' documented update
 speeds; a channel not named is pushed with every market tick, as a book ticker or bybit's 100 ms
@@ -13,10 +15,12 @@ tickers are). A topic's first frame follows its subscription at once, as on the 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import collections
+from collections.abc import Iterable, Mapping, MutableMapping
 
 from exchange_simulator import binanceusdm, bybit, okx, ws_render
-from exchange_simulator.market import MarketState, Quote
+from exchange_simulator.market import MarketState, Tick
+from exchange_simulator.quotes import Columns
 
 Topic = tuple[str, str]
 
@@ -43,10 +47,13 @@ class WsDialect:
     def __init__(self, state: MarketState, cadence: Mapping[str, float] | None = None) -> None:
         self.state = state
         self.cadence = {**type(self).cadence, **(cadence or {})}
-        self._decimals = {s.symbol: s.price_decimals for s in state.specs}
-        self._ids = {s.symbol: self.market_id(s.symbol) for s in state.specs}
-        self._by_id = {market: symbol for symbol, market in self._ids.items()}
-        self._rendered: dict[Topic, tuple] = {}  # per topic: the quote(s) last rendered, the frame
+        self._decimals = [s.price_decimals for s in state.specs]  # per column of a tick
+        self._prices = [f".{d}f" for d in self._decimals]
+        self._ids = [self.market_id(s.symbol) for s in state.specs]
+        self._by_id = {market: s.symbol for s, market in zip(state.specs, self._ids, strict=True)}
+        self._serial = -1  # the tick whose frames `_rendered` holds
+        self._columns: Columns | None = None
+        self._rendered: dict[str, list] = {}  # channel -> that tick's frame per column
 
     def market_id(self, symbol: str) -> str:
         raise NotImplementedError
@@ -64,24 +71,29 @@ class WsDialect:
         """The answer to an application-level ping frame (None: not a ping)."""
         return None
 
-    def frames(self, quotes: Mapping[str, Quote], topics: Iterable[Topic],
-               previous: Mapping[str, Quote]) -> list[bytes]:
-        """One tick of `topics` as the frames' UTF-8 text; `previous` is what this connection was
-        last sent per symbol (deltas). A topic's frame is rendered once per quote and the same
-        bytes go to every session that pushes it (replicas, several clients)."""
+    def frames(self, tick: Tick, topics: Iterable[Topic], sent: MutableMapping[str, Tick]) -> list[bytes]:
+        """The frames of `topics` in `tick` (UTF-8 text) for one connection; `sent` is the tick
+        this connection was last sent per symbol (bybit's deltas), updated here."""
         frames = []
-        rendered = self._rendered
-        for topic in topics:
-            quote = quotes.get(topic[1])
-            if quote is None:
+        rendered, index = self.rendered(tick), tick.index
+        for channel, symbol in topics:
+            column = index.get(symbol)
+            if column is None:
                 continue
-            kept = rendered.get(topic)
-            if kept is None or kept[0] is not quote:
-                kept = rendered[topic] = (quote, self.frame(topic[0], quote, None).encode())
-            frames.append(kept[1])
+            channel_frames = rendered.get(channel)
+            if channel_frames is None:
+                channel_frames = rendered[channel] = self.render(channel, tick, self._columns)
+            frames.append(channel_frames[column])
         return frames
 
-    def frame(self, channel: str, quote: Quote, previous: Quote | None) -> str:
+    def rendered(self, tick: Tick) -> dict[str, list]:
+        """The frames rendered so far in `tick`, per channel (a new tick starts afresh)."""
+        if tick.serial != self._serial:
+            self._serial, self._columns, self._rendered = tick.serial, tick.columns(), {}
+        return self._rendered
+
+    def render(self, channel: str, tick: Tick, columns: Columns) -> list[bytes | None]:
+        """`channel`'s frame of every column of `tick` (None where a symbol is not quoted)."""
         raise NotImplementedError
 
 
@@ -116,13 +128,13 @@ class BinanceWs(WsDialect):
     def reject(self, request: Mapping) -> str:
         return _dumps({"error": {"code": -1121, "msg": "Invalid symbol."}, "id": request.get("id")})
 
-    def frame(self, channel: str, q: Quote, previous: Quote | None) -> str:
-        market = self._ids[q.symbol]
+    def render(self, channel: str, tick: Tick, columns: Columns) -> list[bytes | None]:
         if channel == "markPrice":
-            return ws_render.binance_mark(market, q)
+            return ws_render.binance_marks(columns, self._ids)
         if channel == "bookTicker":
-            return ws_render.binance_book(market, q, self._decimals[q.symbol])
-        return ws_render.binance_ticker(market, q, self._decimals[q.symbol])
+            return ws_render.binance_books(columns, self._ids, self._prices)
+        return ws_render.binance_tickers(columns, self._ids, self._decimals, self._prices)
+
 
 class BybitWs(WsDialect):
     """`{op: subscribe, req_id, args: [tickers.BTCUSDT]}` → `{success: true, op: subscribe, req_id}`;
@@ -131,9 +143,13 @@ class BybitWs(WsDialect):
     name = bybit.NAME
     path = "/v5/public/linear"
 
+    _KEPT_ROWS = 4  # ticks whose rows are kept: a connection that fell behind gets its delta from them
+
     def __init__(self, state: MarketState, cadence: Mapping[str, float] | None = None) -> None:
         super().__init__(state, cadence)
-        self._rows: dict[str, tuple[tuple[Quote, tuple[str, ...]], ...]] = {}
+        self._rows: collections.OrderedDict[int, dict[str, list[str]]] = collections.OrderedDict()
+        self._tick: Tick | None = None  # the tick rendered last
+        self._previous: Tick | None = None  # the tick rendered before it
 
     def market_id(self, symbol: str) -> str:
         return bybit.market_id(symbol)
@@ -163,34 +179,47 @@ class BybitWs(WsDialect):
         return _dumps({"success": True, "ret_msg": "pong", "conn_id": "sim",
                        "req_id": request.get("req_id"), "op": "ping"})
 
-    def frames(self, quotes: Mapping[str, Quote], topics: Iterable[Topic],
-               previous: Mapping[str, Quote]) -> list[bytes]:
-        """As `WsDialect.frames`, a frame per quote and the quote it follows (deltas)."""
+    def frames(self, tick: Tick, topics: Iterable[Topic], sent: MutableMapping[str, Tick]) -> list[bytes]:
+        """As `WsDialect.frames`: a snapshot of a topic's row first, then deltas from the tick
+        this connection was sent last (most often the tick before, whose deltas are rendered
+        for every symbol at once)."""
         frames = []
-        for topic in topics:
-            quote = quotes.get(topic[1])
-            if quote is None:
+        rendered, index, previous = self.rendered(tick), tick.index, self._previous
+        ts = self._columns.ts
+        for _, symbol in topics:
+            column = index.get(symbol)
+            if column is None:
                 continue
-            before = previous.get(topic[1])
-            kept = self._rendered.get(topic)
-            if kept is None or kept[0] is not quote or kept[1] is not before:
-                frame = self.frame(topic[0], quote, before).encode()
-                kept = self._rendered[topic] = (quote, before, frame)
-            frames.append(kept[2])
+            before = sent.get(symbol)
+            if before is None:
+                frame = ws_render.bybit_snapshot(self._rows_of(tick), column, ts[column])
+            elif previous is not None and before.serial == previous.serial:
+                deltas = rendered.get("deltas")
+                if deltas is None:
+                    deltas = rendered["deltas"] = ws_render.bybit_deltas(self._rows_of(tick), self._rows_of(previous), ts)
+                frame = deltas[column]
+            else:
+                frame = ws_render.bybit_delta(self._rows_of(tick), self._rows_of(before), column, ts[column])
+            sent[symbol] = tick
+            frames.append(frame)
         return frames
 
-    def frame(self, channel: str, q: Quote, previous: Quote | None) -> str:
-        return ws_render.bybit_frame(self._values(q), self._values(previous) if previous else None, q.ts)
+    def rendered(self, tick: Tick) -> dict[str, list]:
+        if tick.serial != self._serial and self._tick is not None:
+            self._previous = self._tick
+        self._tick = tick
+        return super().rendered(tick)
 
-    def _values(self, q: Quote) -> tuple[str, ...]:
-        """The row's values for `q`, kept for the latest two quotes of its symbol (deltas)."""
-        kept = self._rows.get(q.symbol, ())
-        for quote, values in kept:
-            if quote is q:
-                return values
-        values = ws_render.bybit_values(self._ids[q.symbol], q, self._decimals[q.symbol])
-        self._rows[q.symbol] = ((q, values), *kept[:1])
-        return values
+    def _rows_of(self, tick: Tick) -> dict[str, list[str]]:
+        """Every symbol's row values in `tick` (ws_render.bybit_columns), kept for a few ticks."""
+        rows = self._rows.get(tick.serial)
+        if rows is None:
+            columns = self._columns if tick.serial == self._serial else tick.columns()
+            rows = self._rows[tick.serial] = ws_render.bybit_columns(columns, self._ids, self._prices)
+            while len(self._rows) > self._KEPT_ROWS:
+                self._rows.popitem(last=False)
+        return rows
+
 
 class OkxWs(WsDialect):
     """`{op: subscribe, args: [{channel, instId}]}` → one `{event: subscribe, arg}` per arg;
@@ -227,13 +256,20 @@ class OkxWs(WsDialect):
     def pong(self, text: str) -> str | None:
         return "pong" if text == "ping" else None
 
-    def frame(self, channel: str, q: Quote, previous: Quote | None) -> str:
-        d, inst = self._decimals[q.symbol], self._ids[q.symbol]
+    def __init__(self, state: MarketState, cadence: Mapping[str, float] | None = None) -> None:
+        super().__init__(state, cadence)
+        self._contract_values = [okx.contract_value(s.base) for s in state.specs]
+        self._symbols = [s.symbol for s in state.specs]
+
+    def render(self, channel: str, tick: Tick, columns: Columns) -> list[bytes | None]:
         if channel == "tickers":
-            return ws_render.okx_ticker(inst, q, d)
+            return ws_render.okx_tickers(columns, self._ids, self._prices, self._contract_values)
         if channel == "mark-price":
-            return ws_render.okx_mark(inst, q, d)
-        return _dumps({"arg": {"channel": channel, "instId": inst}, "data": [okx.funding_row(q, d)]})
+            return ws_render.okx_marks(columns, self._ids, self._prices)
+        # every 30 s or more: built from the tick's quotes, as the REST body is
+        return [_dumps({"arg": {"channel": channel, "instId": inst}, "data": [okx.funding_row(tick[symbol], d)]}).encode()
+                if symbol in tick else None
+                for symbol, inst, d in zip(self._symbols, self._ids, self._decimals, strict=True)]
 
 
 WS_DIALECTS: Mapping[str, type[WsDialect]] = {

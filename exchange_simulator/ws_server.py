@@ -29,7 +29,7 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from exchange_simulator.faults import WS_KINDS, FaultBook
-from exchange_simulator.market import Quote
+from exchange_simulator.market import Tick
 from exchange_simulator.ws_dialects import Topic, WsDialect
 
 log = structlog.get_logger(__name__)
@@ -132,7 +132,7 @@ class WsSession:
         self.topics: dict[Topic, None] = {}  # ordered set
         self._fresh: set[Topic] = set()  # subscribed since the last tick pushed: sent at once
         self._pushed: dict[str, int] = {}  # channel -> the cadence window of the market clock it was last pushed in
-        self._sent: dict[str, Quote] = {}  # symbol -> quote last sent (bybit deltas)
+        self._sent: dict[str, Tick] = {}  # symbol -> the tick it was last sent in (bybit deltas)
         self._sent_ts = 0
         self._faulted: asyncio.Task | None = None  # a faulted tick still being sent (ws_slow), or a close
 
@@ -226,15 +226,9 @@ class WsSession:
         return [t for t in self.topics if t[0] not in skipped or t in fresh]
 
     def _tick_frames(self) -> list[bytes]:
-        quotes = self.dialect.state.quotes()
+        tick = self.dialect.state.quotes()
         self._sent_ts = self.dialect.state.ts
-        topics = self._topics_due(self._sent_ts)
-        frames = self.dialect.frames(quotes, topics, self._sent)
-        for _, symbol in topics:
-            quote = quotes.get(symbol)
-            if quote is not None:
-                self._sent[symbol] = quote
-        return frames
+        return self.dialect.frames(tick, self._topics_due(self._sent_ts), self._sent)
 
     async def _send_faulted(self, frames: list[bytes], fault: str, latency: float) -> None:
         """A tick's frames one by one through aiohttp's writer: cut in half (`ws_malformed`), or

@@ -970,7 +970,7 @@ MUTATIONS: tuple[Mutation, ...] = (
              breaks="--status --url ... says nothing of the symbols no shard collects",
              tests="tests/unit/ops/test_status_fleet.py"),
     mutation("simulator.book_ticker_sides_swapped", SIM_RENDER,
-             '"b":"{q.bid:.{d}f}"', '"b":"{q.ask:.{d}f}"',
+             '"b":"{bid:{p}}"', '"b":"{ask:{p}}"',
              breaks="the simulator's binance bookTicker frames carry the ask as the bid",
              tests="tests/unit/exchange_simulator/test_ws_render.py"),
     mutation("simulator.feed_does_not_step_the_market", SIM_WS,

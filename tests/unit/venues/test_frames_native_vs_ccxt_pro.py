@@ -41,14 +41,13 @@ def frames(ccxt_id: str, ticks: int = 4, count: int = 6) -> list[tuple[str, dict
     dialect = WS_DIALECTS[ccxt_id](state)
     channels = {"binanceusdm": ("ticker", "bookTicker", "markPrice"), "bybit": ("tickers",),
                 "okx": ("tickers", "mark-price", "funding-rate")}[ccxt_id]
-    sent, previous = [], None
+    sent, last_sent = [], {}
     for _ in range(ticks):
         state.advance()
-        quotes = state.snapshot()
+        tick = state.quotes()
         for channel in channels:
-            for symbol, quote in quotes.items():
-                sent.append((channel, json.loads(dialect.frame(channel, quote, previous.get(symbol) if previous else None))))
-        previous = quotes
+            for frame in dialect.frames(tick, [(channel, symbol) for symbol in tick], last_sent):
+                sent.append((channel, json.loads(frame)))
         now[0] += 1.0
     return sent
 
