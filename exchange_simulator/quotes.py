@@ -7,7 +7,6 @@ renders its frames from the rows, so a fast feed never builds the objects at all
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 from collections.abc import Iterator, Mapping
 
@@ -47,9 +46,24 @@ class Quote:
 FIELDS = tuple(field.name for field in dataclasses.fields(Quote))[1:]  # a tick's rows, in this order
 ROW = {name: row for row, name in enumerate(FIELDS)}
 _INT_ROWS = [ROW[name] for name in ("ts", "next_funding_time", "last_trade_ts", "funding_interval_hours")]
-# Every value a tick holds is exact as a float64: prices are rounded doubles, times are < 2**53.
-Columns = collections.namedtuple("Columns", FIELDS)
-Columns.__doc__ = "A tick's rows as lists, one per quote field (times as ints), a value per symbol."
+_INTS = frozenset(FIELDS[at] for at in _INT_ROWS)
+
+
+class Columns:
+    """A tick's rows as lists of Python numbers, `columns.<field>` a value per symbol (times as
+    ints: every value a tick holds is exact as a float64, prices rounded doubles, times < 2**53).
+    A row is converted the first time it is read: a channel's frames read a few of them."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self._values = values
+
+    def __getattr__(self, field: str) -> list:
+        if field not in ROW:
+            raise AttributeError(field)
+        row = self._values[ROW[field]]
+        converted = (row.astype(np.int64) if field in _INTS else row).tolist()
+        setattr(self, field, converted)
+        return converted
 
 
 class Tick(Mapping[str, Quote]):
@@ -91,11 +105,8 @@ class Tick(Mapping[str, Quote]):
         return f"Tick(serial={self.serial}, ts={self.ts}, symbols={len(self.index)})"
 
     def columns(self) -> Columns:
-        """Every row as a list of Python numbers (the frames' renderers read these)."""
-        rows = self.values.tolist()
-        for at, ints in zip(_INT_ROWS, self.values[_INT_ROWS].astype(np.int64).tolist(), strict=True):
-            rows[at] = ints
-        return Columns(*rows)
+        """The rows as lists of Python numbers (the frames' renderers read these)."""
+        return Columns(self.values)
 
     def without(self, symbol: str) -> Tick:
         """The same tick with `symbol` no longer quoted (delisted within the tick)."""
