@@ -46,6 +46,7 @@ SETTLED = "collector/journal/settled.py"
 SOURCE = "collector/exchanges/source.py"
 SIM_RENDER = "exchange_simulator/ws_render.py"
 SIM_WS = "exchange_simulator/ws_server.py"
+SIM_WALK = "exchange_simulator/walk.py"
 SIM = "exchange_simulator/server.py"
 RUNNER = "collector/runner.py"
 STOPPING = "collector/stopping.py"
@@ -972,6 +973,14 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("simulator.book_ticker_sides_swapped", SIM_RENDER,
              '"b":"{bid:{p}}"', '"b":"{ask:{p}}"',
              breaks="the simulator's binance bookTicker frames carry the ask as the bid",
+             tests="tests/unit/exchange_simulator/test_ws_render.py"),
+    mutation("simulator.walk_prices_not_rounded", SIM_WALK,
+             "return np.rint(values * scale) / scale", "return values + 0 * scale",
+             breaks="the simulator keeps prices a client cannot parse back from the decimals it served",
+             tests="tests/integration/test_simulator_ccxt.py"),
+    mutation("simulator.bybit_deltas_repeat_unchanged_fields", SIM_RENDER,
+             "if value != old else text", "if value or old else text",
+             breaks="bybit's deltas, rendered for every symbol at once, carry fields that did not change",
              tests="tests/unit/exchange_simulator/test_ws_render.py"),
     mutation("simulator.feed_does_not_step_the_market", SIM_WS,
              "            state.advance()\n", "            pass\n",
