@@ -116,6 +116,8 @@ def bybit_deltas(columns: dict[str, list[str]], previous: dict[str, list[str]], 
     """`bybit_delta` of every column at once: a field at a time over all symbols."""
     data = [""] * len(ts)
     for key in _BYBIT_MOVING:
+        if columns[key] == previous[key]:  # the field moved for no symbol (the 24 h open, mostly)
+            continue
         prefix = f'","{key}":"'
         data = [text + prefix + value if value != old else text
                 for text, value, old in zip(data, columns[key], previous[key], strict=True)]
