@@ -1,6 +1,6 @@
 """Market state of one simulated exchange: seeded random walks that step once per clock tick.
 
-Every price is rounded to the symbol's tick size when it is stepped, so the float a client parses
+Every price is rounded to the symbol's tick size when a tick is served, so the float a client parses
 from the served decimal string is exactly the float kept here; tests compare them with ``==``.
 The walks themselves are walk.py's arrays; what each tick served is a `quotes.Tick`.
 """

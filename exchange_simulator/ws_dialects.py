@@ -14,8 +14,8 @@ tickers are). A topic's first frame follows its subscription at once, as on the 
 
 from __future__ import annotations
 
-import json
 import collections
+import json
 from collections.abc import Iterable, Mapping, MutableMapping
 
 from exchange_simulator import binanceusdm, bybit, okx, ws_render
@@ -196,7 +196,8 @@ class BybitWs(WsDialect):
             elif previous is not None and before.serial == previous.serial:
                 deltas = rendered.get("deltas")
                 if deltas is None:
-                    deltas = rendered["deltas"] = ws_render.bybit_deltas(self._rows_of(tick), self._rows_of(previous), ts)
+                    deltas = rendered["deltas"] = ws_render.bybit_deltas(
+                        self._rows_of(tick), self._rows_of(previous), ts)
                 frame = deltas[column]
             else:
                 frame = ws_render.bybit_delta(self._rows_of(tick), self._rows_of(before), column, ts[column])
@@ -232,6 +233,11 @@ class OkxWs(WsDialect):
     cadence = {"mark-price": 0.2, "funding-rate": 30.0}
     _CHANNELS = ("tickers", "mark-price", "funding-rate")
 
+    def __init__(self, state: MarketState, cadence: Mapping[str, float] | None = None) -> None:
+        super().__init__(state, cadence)
+        self._contract_values = [okx.contract_value(s.base) for s in state.specs]
+        self._symbols = [s.symbol for s in state.specs]
+
     def market_id(self, symbol: str) -> str:
         return okx.inst_id(symbol)
 
@@ -256,19 +262,14 @@ class OkxWs(WsDialect):
     def pong(self, text: str) -> str | None:
         return "pong" if text == "ping" else None
 
-    def __init__(self, state: MarketState, cadence: Mapping[str, float] | None = None) -> None:
-        super().__init__(state, cadence)
-        self._contract_values = [okx.contract_value(s.base) for s in state.specs]
-        self._symbols = [s.symbol for s in state.specs]
-
     def render(self, channel: str, tick: Tick, columns: Columns) -> list[bytes | None]:
         if channel == "tickers":
             return ws_render.okx_tickers(columns, self._ids, self._prices, self._contract_values)
         if channel == "mark-price":
             return ws_render.okx_marks(columns, self._ids, self._prices)
         # every 30 s or more: built from the tick's quotes, as the REST body is
-        return [_dumps({"arg": {"channel": channel, "instId": inst}, "data": [okx.funding_row(tick[symbol], d)]}).encode()
-                if symbol in tick else None
+        return [_dumps({"arg": {"channel": channel, "instId": inst},
+                        "data": [okx.funding_row(tick[symbol], d)]}).encode() if symbol in tick else None
                 for symbol, inst, d in zip(self._symbols, self._ids, self._decimals, strict=True)]
 
 

@@ -6,9 +6,9 @@ text `json.dumps(payload, separators=(",", ":"))` gives for the venue's payload 
 the same order, the same decimal strings), without building the dict and walking it: one f-string
 per frame in one list comprehension per channel, so the simulator can push the feed a native
 daemon takes. `ids` are the venue's market ids, `decimals` the price decimals and `prices` their
-format specs (".4f"), a value per column. Every value written between quotes is a decimal, an id or a fixed word, none of which JSON
-escapes. tests/unit/exchange_simulator/test_ws_render.py holds each function to the `json.dumps`
-of the venue's payload, byte for byte, over many quotes.
+format specs (".4f"), a value per column. Every value written between quotes is a decimal, an id
+or a fixed word, none of which JSON escapes. tests/unit/exchange_simulator/test_ws_render.py
+holds each function to the `json.dumps` of the venue's payload, byte for byte, over many quotes.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def binance_marks(c: Columns, ids: Sequence[str]) -> list[bytes]:
 def binance_tickers(c: Columns, ids: Sequence[str], decimals: Sequence[int], prices: Sequence[str]) -> list[bytes]:
     """`<symbol>@ticker`: the 24 h rolling window (binance futures: no bid/ask in it)."""
     return [_binance_ticker(*values) for values in zip(
-        c.ts, ids, decimals, prices, c.last, c.open_24h, c.high_24h, c.low_24h, c.base_volume, c.quote_volume, strict=True)]
+        c.ts, ids, decimals, prices, c.last, c.open_24h, c.high_24h, c.low_24h, c.base_volume, c.quote_volume,
+        strict=True)]
 
 
 def _binance_ticker(ts: int, market: str, d: int, p: str, last: float, open_24h: float, high: float, low: float,
@@ -94,7 +95,8 @@ def bybit_columns(c: Columns, ids: Sequence[str], prices: Sequence[str]) -> dict
 
 
 def _bybit_frame(kind: str, market: str, data: str, ts: int) -> bytes:
-    return f'{{"topic":"tickers.{market}","type":"{kind}","data":{{"symbol":"{market}{data}"}},"cs":{ts},"ts":{ts}}}'.encode()
+    return (f'{{"topic":"tickers.{market}","type":"{kind}","data":{{"symbol":"{market}{data}"}},'
+            f'"cs":{ts},"ts":{ts}}}').encode()
 
 
 def bybit_snapshot(columns: dict[str, list[str]], at: int, ts: int) -> bytes:
