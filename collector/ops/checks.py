@@ -28,7 +28,7 @@ REQUIRED = {
     "python-dotenv": "dotenv", "PyYAML": "yaml", "structlog": "structlog", "asyncpg": "asyncpg",
     "aio-pika": "aio_pika", "clickhouse-connect": "clickhouse_connect",
     "prometheus-client": "prometheus_client", "psutil": "psutil", "aiormq": "aiormq", "orjson": "orjson",
-    "pyarrow": "pyarrow", "tqdm": "tqdm",
+    "pyarrow": "pyarrow", "tqdm": "tqdm", "numpy": "numpy",  # numpy: the bundled exchange simulator
 }
 
 
