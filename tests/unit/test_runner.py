@@ -77,3 +77,46 @@ def test_trim_heap_gives_the_kernel_back_what_free_left_in_the_c_heap():
         pytest.skip("this C library has no malloc_trim")
     assert seen["kept_after_free_mb"] > -20  # free() alone returns (almost) nothing
     assert seen["returned_mb"] > 60
+
+
+def test_the_young_threshold_doubles_while_collections_find_nothing_and_falls_back_when_one_finds_garbage():
+    from collector.runner import YoungThreshold
+    thresholds = [(700, 10, 10)]
+    pacing = YoungThreshold(set_threshold=lambda *t: thresholds.append(t), get_threshold=lambda: thresholds[-1])
+    pacing("start", {"generation": 0})
+    assert thresholds[-1] == (700, 10, 10)  # only a finished collection says anything
+    for _ in range(8):
+        pacing("stop", {"generation": 0, "collected": 0, "uncollectable": 0})
+    assert [t[0] for t in thresholds] == [700, 1400, 2800, 5600, 11200, 20000]  # the ceiling holds
+    pacing("stop", {"generation": 1, "collected": 3, "uncollectable": 0})
+    assert thresholds[-1] == (700, 10, 10)
+    pacing("stop", {"generation": 0, "collected": 0, "uncollectable": 2})  # garbage it cannot free counts too
+    assert thresholds[-1] == (700, 10, 10)
+
+
+def test_after_settle_heap_acyclic_churn_raises_the_threshold_and_the_first_cycles_bring_python_s_back():
+    """What the native streams do (objects freed by their counts) against what ccxt does (cycles)."""
+    seen = in_fresh_interpreter("""
+        import gc, json
+        from collector.runner import settle_heap
+        settle_heap()
+        settle_heap()  # a second settle does not pace twice
+        class Node: pass
+        held = []
+        for i in range(200_000):  # records in flight: kept a while, then freed by their counts
+            held.append({"n": i, "values": [i]})
+            if len(held) > 15_000:
+                held.clear()
+        churned = gc.get_threshold()[0]
+        for _ in range(2_000):
+            a, b = Node(), Node()
+            a.other, b.other = b, a
+        del a, b
+        gc.collect(0)
+        after_cycles = gc.get_threshold()[0]
+        print(json.dumps({"churned": churned, "after_cycles": after_cycles,
+                          "callbacks": sum(type(cb).__name__ == "YoungThreshold" for cb in gc.callbacks)}))
+    """)
+    assert seen["churned"] == 20_000
+    assert seen["after_cycles"] == 700
+    assert seen["callbacks"] == 1
