@@ -71,27 +71,30 @@ async def _bounded(awaitable: Any, seconds: float) -> None:
 
 class YoungThreshold:
     """The cyclic collector's young-generation threshold, following what its collections find
-    (a `gc.callbacks` entry). A collection that found no garbage doubles it, up to `ceiling`;
-    one that found any sets it back to `floor` (Python's own 700).
+    (a `gc.callbacks` entry). A collection that found at most `tolerance` objects of garbage
+    doubles it, up to `ceiling`; one that found more sets it back to `floor` (Python's own 700).
+    So it settles where a collection finds about `tolerance` objects: the garbage waiting for
+    the collector stays a few hundred objects, whatever the threshold.
 
     Why: the native streams make no reference cycles (every object they make is freed by its
-    reference count), yet at 3 x 500 symbols and every update (~19,000 frames/s) Python's
-    default collected ~130 times a second, walking the records in flight, and found nothing:
-    14 to 25 % of the daemon's time went to collections, and a sink that fell behind made each
-    walk longer (up to 300 ms). ccxt and ccxt pro do make cycles: their collections keep
-    finding some, so the threshold stays near Python's where they run. At the ceiling, garbage
-    that does appear waits at most 20,000 net allocations of tracked objects."""
+    reference count), and asyncio, aiohttp and asyncpg only a few dozen objects' worth now and
+    then; yet at 3 x 500 symbols and every update (~19,000 frames/s) Python's default collected
+    ~130 times a second, walking the records in flight: 14 to 25 % of the daemon's time went to
+    collections, and a sink that fell behind made each walk longer (up to 300 ms). ccxt and ccxt
+    pro parse into cycles: where they run, collections find more, and the threshold stays near
+    Python's."""
 
-    def __init__(self, floor: int = 700, ceiling: int = 20_000, *,
+    def __init__(self, floor: int = 700, ceiling: int = 20_000, tolerance: int = 250, *,
                  set_threshold: Any = gc.set_threshold, get_threshold: Any = gc.get_threshold) -> None:
-        self.floor, self.ceiling = floor, ceiling
+        self.floor, self.ceiling, self.tolerance = floor, ceiling, tolerance
         self._set, self._get = set_threshold, get_threshold
 
     def __call__(self, phase: str, info: dict[str, int]) -> None:
         if phase != "stop":
             return
         young, older, oldest = self._get()
-        wanted = self.floor if info.get("collected") or info.get("uncollectable") else min(self.ceiling, young * 2)
+        found = info.get("collected", 0) + info.get("uncollectable", 0)
+        wanted = self.floor if found > self.tolerance else min(self.ceiling, young * 2)
         if wanted != young:
             self._set(wanted, older, oldest)
 

@@ -79,18 +79,19 @@ def test_trim_heap_gives_the_kernel_back_what_free_left_in_the_c_heap():
     assert seen["returned_mb"] > 60
 
 
-def test_the_young_threshold_doubles_while_collections_find_nothing_and_falls_back_when_one_finds_garbage():
+def test_the_young_threshold_doubles_while_collections_find_little_and_falls_back_when_one_finds_more():
     from collector.runner import YoungThreshold
     thresholds = [(700, 10, 10)]
     pacing = YoungThreshold(set_threshold=lambda *t: thresholds.append(t), get_threshold=lambda: thresholds[-1])
     pacing("start", {"generation": 0})
     assert thresholds[-1] == (700, 10, 10)  # only a finished collection says anything
-    for _ in range(8):
-        pacing("stop", {"generation": 0, "collected": 0, "uncollectable": 0})
+    for found in (0, 0, 0, 250, 0, 0, 0, 0):  # up to the tolerance: a few dozen objects of asyncio's
+        pacing("stop", {"generation": 0, "collected": found, "uncollectable": 0})
     assert [t[0] for t in thresholds] == [700, 1400, 2800, 5600, 11200, 20000]  # the ceiling holds
-    pacing("stop", {"generation": 1, "collected": 3, "uncollectable": 0})
+    pacing("stop", {"generation": 1, "collected": 251, "uncollectable": 0})
     assert thresholds[-1] == (700, 10, 10)
-    pacing("stop", {"generation": 0, "collected": 0, "uncollectable": 2})  # garbage it cannot free counts too
+    pacing("stop", {"generation": 0, "collected": 0, "uncollectable": 0})
+    pacing("stop", {"generation": 0, "collected": 200, "uncollectable": 60})  # garbage it cannot free counts too
     assert thresholds[-1] == (700, 10, 10)
 
 
@@ -108,7 +109,7 @@ def test_after_settle_heap_acyclic_churn_raises_the_threshold_and_the_first_cycl
             if len(held) > 15_000:
                 held.clear()
         churned = gc.get_threshold()[0]
-        for _ in range(2_000):
+        for _ in range(2_000):  # ccxt's parse: garbage in cycles, far more than the tolerance
             a, b = Node(), Node()
             a.other, b.other = b, a
         del a, b
