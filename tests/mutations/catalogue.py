@@ -461,6 +461,12 @@ MUTATIONS: tuple[Mutation, ...] = (
     mutation("runner.heap_never_trimmed", RUNNER, "    _MALLOC_TRIM(0)\n", "",
              breaks="each markets reload's peak stays in RSS: glibc keeps the pages freed inside its heap",
              tests=T_RUNNER),
+    mutation("runner.young_threshold_never_falls_back", RUNNER,
+             "wanted = self.floor if found > self.tolerance else", "wanted = self.ceiling if found > self.tolerance else",
+             breaks="ccxt's cycles wait for 20,000 allocations each: the heap of a ccxt stream grows", tests=T_RUNNER),
+    mutation("runner.young_threshold_never_rises", RUNNER, "    YoungThreshold().install()\n", "",
+             breaks="at every update of 1,500 perps a fifth of the core walks records in flight for nothing",
+             tests=T_RUNNER),
     mutation("runner.start_up_garbage_frozen", RUNNER, "    gc.collect()  # garbage of start-up", "    pass  # garbage of start-up",
              breaks="cycles start-up let go of are frozen with the rest and never freed", tests=T_RUNNER),
     # --- pipeline: rejection at the boundary ----------------------------------------------
