@@ -88,7 +88,8 @@ class ArchiveRanges:
         first, last = self.next_seq, self.filled_to - 1
         await asyncio.to_thread(state.write, self.root, state.ArchiveState(first, (first, last)))
         self.pending = (first, last)
-        self.open = False
+        # Still open until the process reports it renamed into place: its records are held there
+        # (`held_until`), and lost with it if it fails (a full journal may have deleted them).
         rows, files = await self.process.commit(first, last)
         await self._committed(first, last, rows, files)
 
@@ -114,6 +115,7 @@ class ArchiveRanges:
     async def _committed(self, first: int, last: int, rows: int, files: int) -> None:
         await asyncio.to_thread(state.write, self.root, state.ArchiveState(last + 1))
         self.pending = None
+        self.open = False
         self.next_seq = self.filled_to = last + 1
         self._journal.commit(self.name, last + 1)
         self.parts_written += files
