@@ -147,7 +147,7 @@ def test_the_readmes_three_one_liners_read_the_archive(tmp_path):
     import shlex
 
     from collector.sinks.parquet.parts import RangeWriter
-    from collector.sinks.parquet.wire import rows_of
+    from collector.journal.frames import rows_of
     from tests.support.records import mixed_records
     records = [r for r in mixed_records(600) if r.kind == "ticker"]
     records += [r.replaced({"symbol": "BTC/USDT:USDT", "ts": r.ts + 1 + k}) for k, r in enumerate(records[:30])]

@@ -9,6 +9,7 @@ import os
 import signal
 from pathlib import Path
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -17,7 +18,8 @@ from structlog.testing import capture_logs
 from collector.sinks.parquet import layout
 from collector.sinks.parquet.parts import read_metadata
 from collector.config import ParquetConfig
-from collector.journal import Journal
+from collector.journal import Journal, frames
+from collector.journal.segments import segment_path
 from collector.records import Ticker
 from collector.sinks.parquet.sink import ArchiveWriter
 from tests.support.archive import archive_files, expected_rows, rows_by_duckdb, rows_by_pyarrow
@@ -67,6 +69,20 @@ async def test_layout_schema_and_metadata_follow_the_contract(tmp_path):
     assert meta["collector_version"]
 
 
+async def test_a_journal_written_before_a_record_type_gained_a_field_is_archived_with_it_empty(tmp_path):
+    """Frames keep each record's values in order; one journaled by a version whose tickers ended
+    before `open_interest` is archived beside today's frames, the missing field null."""
+    old = [Ticker("okx", f"S{i % 3}/USDT:USDT", DAY1 + i, DAY1 + i, last=float(i)) for i in range(20)]
+    new = [Ticker("okx", f"S{i % 3}/USDT:USDT", DAY1 + i, DAY1 + i, last=float(i), open_interest=5.0)
+           for i in range(20, 30)]
+    short_rows = [row[:-1] for row in frames.rows_of(old)]
+    journal_dir = tmp_path / "spool" / "journal"
+    journal_dir.mkdir(parents=True)
+    segment_path(journal_dir, 0).write_bytes(frames.framed(orjson.dumps(short_rows), len(old), 0, DAY1))
+    await archive(new, tmp_path / "a", tmp_path / "spool")
+    assert rows_by_pyarrow(tmp_path / "a", "ticker") == expected_rows(old + new, "ticker")
+
+
 async def test_rows_of_a_part_are_sorted_by_symbol_then_ts(tmp_path):
     records = [Ticker("okx", f"S{(7 * i) % 5}/USDT:USDT", DAY1 + (i * 37) % 101, DAY1, last=1.0)
                for i in range(100)]
@@ -113,7 +129,7 @@ async def test_a_part_is_closed_once_roll_interval_passed(tmp_path):
             await asyncio.sleep(0.6)  # the writer looked: not due yet
             assert journal.cursor("parquet") == 0
             now[0] += 600.0
-            writer.offer([], 5)  # the next commit's offer finds the part due
+            writer.offer([], 5, b"")  # the next commit's offer finds the part due
             while journal.cursor("parquet") < 5:
                 await asyncio.sleep(0.01)
     assert [p.name for p in (tmp_path / "a").rglob("part-*")] == ["part-0-4.parquet"]

@@ -96,10 +96,9 @@ class RangeWriter:
         self._parts: dict[tables.PartitionKey, PartFile] = {}
 
     def add(self, rows: Sequence[tables.Row]) -> None:
-        """Append a chunk of the range (in journal order, as `wire.rows_of` gives records) as one
-        row group per partition."""
-        for key, group in tables.split(rows).items():
-            table = tables.to_table(key[0], group)
+        """Append a chunk of the range (rows in journal order, as `frames.rows_of` gives records)
+        to each partition's part."""
+        for key, table in tables.tables_of(rows):
             part = self._parts.get(key) or self._open(key)
             part.add(table)
 
