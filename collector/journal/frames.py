@@ -75,7 +75,7 @@ def rows_between(data: bytes | memoryview, start: int, end: int) -> list[list[An
     back as the journal wrote them (checked when they were read); the frames' other records are
     left out. No Record objects are made: a reader that wants columns builds them from rows."""
     rows: list[list[Any]] = []
-    for first_seq, count, payload in _payloads(data):
+    for first_seq, count, payload in payloads(data):
         if first_seq >= end or first_seq + count <= start:
             continue
         decoded = orjson.loads(payload)
@@ -85,7 +85,8 @@ def rows_between(data: bytes | memoryview, start: int, end: int) -> list[list[An
     return rows
 
 
-def _payloads(data: bytes | memoryview) -> Iterator[tuple[int, int, memoryview]]:
+def payloads(data: bytes | memoryview) -> Iterator[tuple[int, int, memoryview]]:
+    """(first seq, record count, payload) of each frame in `data`, frames laid back to back."""
     view = memoryview(data)
     offset = 0
     while offset < len(view):

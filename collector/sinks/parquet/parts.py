@@ -95,10 +95,10 @@ class RangeWriter:
         self._opener = opener
         self._parts: dict[tables.PartitionKey, PartFile] = {}
 
-    def add(self, rows: Sequence[tables.Row]) -> None:
-        """Append a chunk of the range (rows in journal order, as `frames.rows_of` gives records)
-        to each partition's part."""
-        for key, table in tables.tables_of(rows):
+    def add(self, found: Sequence[tuple[tables.PartitionKey, pa.Table]]) -> None:
+        """Append a chunk of the range (its tables per partition, in journal order: `tables.tables_of`,
+        `decode.tables_of_frames`) to each partition's part."""
+        for key, table in found:
             part = self._parts.get(key) or self._open(key)
             part.add(table)
 

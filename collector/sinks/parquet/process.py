@@ -34,9 +34,9 @@ import orjson
 import pyarrow as pa
 
 from collector.errors import one_line
-from collector.journal import frames
 from collector.sinks.parquet import wire
 from collector.sinks.parquet.compaction import compact_due
+from collector.sinks.parquet.decode import tables_of_frames
 from collector.sinks.parquet.parts import RangeWriter
 
 _PR_SET_PDEATHSIG = 1
@@ -83,13 +83,13 @@ class OpenRange:
 
     def _add(self, body: bytes, start: int, end: int) -> None:
         """Records `start ..< end` of the frames in `body` into the open range. The garbage
-        collector waits meanwhile: the rows are ~10 Python objects per record, all freed by
-        reference counting when this returns, and collections that scan them while they live
-        cost a third as much as the conversion itself."""
+        collector waits meanwhile: where the frames are read through orjson (decode.py) their rows
+        are ~10 Python objects per record, all freed by reference counting when this returns,
+        and collections that scan them while they live cost a third as much as the conversion."""
         assert self.range is not None
         gc.disable()
         try:
-            self.range.add(frames.rows_between(body, start, end))
+            self.range.add(tables_of_frames(body, start, end))
         finally:
             gc.enable()
 

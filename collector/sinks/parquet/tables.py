@@ -50,7 +50,8 @@ class _Columns:
     """One kind's rows, column by column: what each partition's table is cut from."""
 
     kind: str
-    exchanges: Sequence[str]
+    exchange_codes: np.ndarray  # each row's exchange, as an index into `exchanges`
+    exchanges: list[str]
     symbols: list[str]  # the distinct symbols, first seen first
     codes: np.ndarray  # each row's symbol, as an index into `symbols`
     ts: np.ndarray
@@ -67,8 +68,19 @@ def tables_of(rows: Sequence[Row]) -> list[tuple[PartitionKey, pa.Table]]:
     found = []
     for kind, of_kind in _by_kind(rows):
         values = _columns(kind, of_kind)
-        for exchange, day, index in _partitions(values.exchanges, values.ts):
+        for exchange, day, index in partitions(values.exchange_codes, values.exchanges, values.ts):
             found.append(((kind, exchange, day), _table(values, index)))
+    return found
+
+
+def tables_of_table(kind: str, table: pa.Table) -> list[tuple[PartitionKey, pa.Table]]:
+    """`tables_of` for rows of one kind already in Arrow columns named as `records.columns(kind)`
+    (times as int64 ms, `exchange` and `symbol` strings or dictionaries)."""
+    codes, exchanges = _encode_column(table.column("exchange"))
+    found = []
+    for exchange, day, index in partitions(codes, exchanges, _int64s(table.column("ts"))):
+        part = table if index is None else table.take(_int_array(index, pa.int64()))
+        found.append(((kind, exchange, day), finish(part, kind)))
     return found
 
 
@@ -89,21 +101,23 @@ def _columns(kind: str, rows: Sequence[Row]) -> _Columns:
     at = _AT[kind]
     values_of = list(zip(*rows, strict=False))
     codes, symbols = _encode(values_of[at["symbol"]])
-    return _Columns(kind, values_of[at["exchange"]], symbols, codes, np.array(values_of[at["ts"]], np.int64),
+    return _Columns(kind, *_encode(values_of[at["exchange"]]), symbols, codes,
+                    np.array(values_of[at["ts"]], np.int64),
                     {name: np.array(values_of[at[name]], np.float64) for name in _NUMBERS[kind]})
 
 
-def _partitions(exchanges: Sequence[str], ts: np.ndarray) -> list[tuple[str, str, np.ndarray | None]]:
-    """(exchange, day, the row numbers of it) for each partition, in order of exchange first seen,
-    then day; None for every row (the usual chunk: one exchange's poll of one day)."""
+def partitions(codes: np.ndarray, names: list[str], ts: np.ndarray) -> list[tuple[str, str, np.ndarray | None]]:
+    """(exchange, day, the row numbers of it) for each partition of rows whose exchanges are
+    `names[codes]`, in order of exchange code, then day; None for every row (the usual chunk:
+    one exchange's poll of one day)."""
+    if not len(ts):
+        return []
     days = ts // _DAY_MS
-    names = list(dict.fromkeys(exchanges))
     low, high = int(days.min()), int(days.max())
-    if len(names) == 1 and low == high:
-        return [(names[0], day_of(low * _DAY_MS), None)]
+    if low == high and codes.min() == codes.max():
+        return [(names[codes[0]], day_of(low * _DAY_MS), None)]
     span = high - low + 1
-    code_of = {name: code for code, name in enumerate(names)}
-    keys = np.fromiter(map(code_of.__getitem__, exchanges), np.int64, len(exchanges)) * span + (days - low)
+    keys = codes.astype(np.int64) * span + (days - low)
     order = np.argsort(keys, kind="stable")  # rows keep their journal order within a partition
     starts = np.flatnonzero(np.diff(keys[order])) + 1
     found = []
@@ -145,7 +159,7 @@ def _only_present(codes: np.ndarray, symbols: list[str]) -> tuple[np.ndarray, li
 
 def finish(table: pa.Table, kind: str) -> pa.Table:
     """Keep the first row of each (symbol, ts), sort by it, and give it the archive's schema."""
-    codes, symbols = _encode_column(table.column("symbol"))
+    codes, symbols = _only_present(*_encode_column(table.column("symbol")))
     ts = _int64s(table.column("ts"))
     ranks = _rank(symbols)[codes]
     keep = _first_of_each_sorted(ranks, ts)
@@ -169,7 +183,7 @@ def _encode_column(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
     for chunk in column.chunks:
         mapping = np.array([index.setdefault(v, len(index)) for v in chunk.dictionary.to_pylist()], np.int32)
         indices = chunk.indices.cast(pa.int32())
-        local = np.frombuffer(indices.buffers()[1], np.int32, len(indices), indices.offset)
+        local = np.frombuffer(indices.buffers()[1], np.int32, len(indices), indices.offset * 4)
         parts.append(mapping[local] if len(mapping) else local)
     return (np.concatenate(parts) if parts else np.empty(0, np.int32)), list(index)
 
