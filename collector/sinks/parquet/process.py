@@ -2,8 +2,9 @@
 
     python -m collector.sinks.parquet.process ROOT COMPRESSION DAEMON_PID
 
-The parquet sink starts it (writer_process.py) and sends it requests on stdin (wire.py), each
-answered in order by one JSON line on stdout:
+The parquet sink starts it (writer_process.py) and waits for its first line, `{"ready": pid}`
+(its imports done), then sends it requests on stdin (wire.py), each answered in order by one
+JSON line on stdout:
 
     add {first, from, to} + frames   append records `from ..< to` of the journal frames to the
                             open range `first ..` (opened by the first add)
@@ -113,6 +114,8 @@ def read_request(stream: BinaryIO) -> tuple[dict[str, Any], bytes] | None:
 
 def serve(requests: BinaryIO, replies: BinaryIO, root: Path, compression: str) -> None:
     handler = OpenRange(root, compression)
+    replies.write(wire.reply({"ready": os.getpid()}))  # imported: requests are answered from now on
+    replies.flush()
     try:
         while (message := read_request(requests)) is not None:
             replies.write(wire.reply(handler.handle(*message)))

@@ -104,7 +104,8 @@ class WriterProcess:
         self._ended.clear()
 
     async def start(self) -> None:
-        """Start the process unless it runs."""
+        """Start the process unless it runs; return once it is ready to answer (WriterProcessEnded
+        when it cannot start, e.g. pyarrow missing: exit code 1)."""
         if self._process is None:
             await self._start()
 
@@ -169,7 +170,20 @@ class WriterProcess:
         self._process.stdin.transport.set_write_buffer_limits(high=SEND_BUFFER_BYTES)
         self.started += 1
         log.info("archive_writer_process_started", sink="parquet", pid=self._process.pid, started=self.started)
+        await self._ready(self._process)
         return self._process
+
+    async def _ready(self, process: asyncio.subprocess.Process) -> None:
+        """Wait for the process's first line: it has imported pyarrow (about a second of CPU) and
+        answers from now on."""
+        assert process.stdout is not None
+        try:
+            line = await process.stdout.readline()
+        except asyncio.CancelledError:
+            self._kill()
+            raise
+        if not line:
+            await self._ended_now(process)
 
     async def _ended_now(self, process: asyncio.subprocess.Process) -> NoReturn:
         self._process = None
