@@ -65,11 +65,11 @@ class PartFile:
             self.write_held()
 
     def write_held(self) -> None:
-        """The held chunks as one row group, sorted by (symbol, ts)."""
+        """The held chunks as one row group, sorted by (symbol, ts), one row per identity."""
         if not self.held:
             return
-        table = self.held[0] if len(self.held) == 1 else tables.finish(
-            pa.concat_tables(self.held).combine_chunks(), self.kind)
+        held = self.held[0] if len(self.held) == 1 else pa.concat_tables(self.held).combine_chunks()
+        table = tables.finish(held, self.kind)
         self.writer.write_table(table, row_group_size=max(1, table.num_rows))
         self.rows += table.num_rows
         self.held, self.held_rows = [], 0

@@ -75,12 +75,14 @@ def tables_of(rows: Sequence[Row]) -> list[tuple[PartitionKey, pa.Table]]:
 
 def tables_of_table(kind: str, table: pa.Table) -> list[tuple[PartitionKey, pa.Table]]:
     """`tables_of` for rows of one kind already in Arrow columns named as `records.columns(kind)`
-    (times as int64 ms, `exchange` and `symbol` strings or dictionaries)."""
+    (times as int64 ms, `symbol` a dictionary), but in journal order, duplicates kept: the part
+    sorts and deduplicates each row group once (`finish`), not each chunk of it too."""
     codes, exchanges = _encode_column(table.column("exchange"))
+    table = table.select(list(file_columns(kind))).cast(SCHEMAS[kind])
     found = []
     for exchange, day, index in partitions(codes, exchanges, _int64s(table.column("ts"))):
         part = table if index is None else table.take(_int_array(index, pa.int64()))
-        found.append(((kind, exchange, day), finish(part, kind)))
+        found.append(((kind, exchange, day), part))
     return found
 
 
