@@ -295,6 +295,38 @@ async def test_a_full_disk_is_one_archive_001_line_then_the_archive_catches_up(t
         shutil.rmtree(disk, ignore_errors=True)
 
 
+async def test_a_full_disk_met_by_a_row_group_written_behind_fails_the_part_and_loses_nothing(tmp_path):
+    """Full row groups are written on a thread of their own while the next chunk is decoded: a
+    disk that fills meanwhile fails the whole part (no renamed file short of rows)."""
+    import shutil
+    import subprocess
+    disk = tmp_path / "small"
+    _mount_tmpfs(disk, "1m")
+    try:
+        filler = disk / "filler"
+        filler.write_bytes(b"\0" * (1024 * 1024 - 4096 * 8))  # the directories and a few pages
+        records = [Ticker("okx", f"S{i % 500}/USDT:USDT", DAY1 + i // 500 * 1000, DAY1 + i, last=i * 0.5,
+                          bid=i * 0.25, ask=i * 0.75, open_interest=float(i)) for i in range(60_000)]
+        async with Journal(tmp_path / "spool", max_bytes=2**30, frame_records=5000) as journal:
+            with capture_logs() as logs:
+                async with ArchiveWriter(config(disk / "archive"), journal, retry_delays=[0.05]) as writer:
+                    for start in range(0, len(records), 5000):
+                        await journal.append(records[start:start + 5000])
+                    await writer.flush()
+                    assert writer.status()["state"] == "down"
+                    assert not list((disk / "archive").rglob("part-*"))  # no short part renamed
+                    filler.unlink()
+                    async with asyncio.timeout(60):
+                        while journal.backlog("parquet"):
+                            await asyncio.sleep(0.05)
+        assert "No space left on device" in [e for e in logs if e.get("error_code") == "ARCHIVE_001"][0]["error"]
+        assert not list((disk / "archive").rglob("*.tmp"))
+        assert rows_by_pyarrow(disk / "archive", "ticker") == expected_rows(records, "ticker")
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+        shutil.rmtree(disk, ignore_errors=True)
+
+
 async def test_a_caught_up_writer_converts_live_records_without_reading_the_journal_back(tmp_path):
     from collector import metrics
     from collector.sinks.parquet.writer_process import UNANSWERED_ADDS
