@@ -7,6 +7,7 @@ this module; neither imports the other at module level.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 from collections.abc import Iterator
 
@@ -19,6 +20,7 @@ T0 = 1_704_067_200_000
 CHUNK = 10_000
 MAX_QUEUED = 50_000
 DATABASE = DatabaseConfig(timeout=60.0)
+_CHILDREN_EVERY = 50  # samples (of 20 ms) between two listings of the child processes
 
 
 def tickers(count: int, *, offset: int = 0) -> Iterator[list[Record]]:
@@ -39,7 +41,7 @@ class Footprint:
     `.peak_mb`, `.growth_mb` (peak minus the RSS at the start: what the run itself added) and
     `.disk_bytes` afterwards. Disk bytes are the process's own (SQLite's file and WAL, a spool),
     not a database server's. `.children_peak_mb`: the peak RSS of its child processes (the
-    archive writer process), sampled alike."""
+    archive writer process; listed once a second, their RSS sampled alike)."""
 
     def __init__(self) -> None:
         self._process = psutil.Process()
@@ -60,13 +62,19 @@ class Footprint:
         self.disk_bytes = self._process.io_counters().write_bytes - self._written_before
 
     async def _sample(self) -> None:
-        while True:
+        children: list[psutil.Process] = []
+        relist = True
+        for sample in itertools.count(1):
             self.peak = max(self.peak, self._process.memory_info().rss)
+            if relist or sample % _CHILDREN_EVERY == 0:
+                # Listing children reads every process's /proc entry: on a busy machine that is
+                # a tenth of a core at every sample, taken from the run it measures.
+                children, relist = self._process.children(recursive=True), False
             try:
-                children = sum(child.memory_info().rss for child in self._process.children(recursive=True))
+                rss = sum(child.memory_info().rss for child in children)
             except psutil.NoSuchProcess:
-                children = 0  # one ended between the listing and the reading
-            self.children_peak = max(self.children_peak, children)
+                rss, relist = 0, True  # one ended: listed again at the next sample
+            self.children_peak = max(self.children_peak, rss)
             await asyncio.sleep(0.02)
 
     @property

@@ -1,5 +1,5 @@
 """The durable log of accepted records and the sinks' cursors (see journal.py)."""
 
-from collector.journal.journal import Journal, Read
+from collector.journal.journal import FrameRead, Journal, Read
 
-__all__ = ["Journal", "Read"]
+__all__ = ["FrameRead", "Journal", "Read"]

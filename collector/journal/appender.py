@@ -11,7 +11,7 @@ from collector.journal import frames
 from collector.journal.segments import Segment, fsync_dir, segment_path
 from collector.records import Record
 
-Written = list[tuple[Segment, frames.Frame]]
+Written = list[tuple[Segment, frames.Frame, bytes]]  # where each frame lies, and its bytes
 
 
 class Appender:
@@ -25,8 +25,8 @@ class Appender:
         self._file: Any = None
 
     def write(self, chunks: list[tuple[list[Record], int]], appended_ms: int) -> Written:
-        """Frame each `(records, first seq)` chunk, append, fsync; where each frame now lies.
-        The caller adds them to the segments' index."""
+        """Frame each `(records, first seq)` chunk, append, fsync; where each frame now lies, and
+        the frame itself. The caller adds them to the segments' index."""
         written: Written = []
         data: list[bytes] = []
         segment = self._writable(chunks[0][1])
@@ -37,7 +37,7 @@ class Appender:
                 data, segment, offset = [], self._new_segment(first_seq), 0
             frame = frames.encode(part, first_seq, appended_ms)
             data.append(frame)
-            written.append((segment, frames.Frame(offset, len(frame), first_seq, len(part), appended_ms)))
+            written.append((segment, frames.Frame(offset, len(frame), first_seq, len(part), appended_ms), frame))
             offset += len(frame)
         self._flush(data)
         return written

@@ -24,12 +24,13 @@ _WRITE_RETRY_S = 1.0
 
 Pending = list[tuple[list[Record], asyncio.Future[int]]]
 Chunks = list[tuple[list[Record], int]]
+Framed = list[tuple[list[Record], int, bytes]]  # a chunk's records, first seq, and its frame on disk
 
 
 class GroupCommit:
     def __init__(self, appender: Appender, index: Index, *, frame_records: int, clock: Callable[[], float],
                  run: Callable[..., Awaitable[Any]], journaled: Callable[[Chunks], Awaitable[None]],
-                 durable: Callable[[Chunks], None]) -> None:
+                 durable: Callable[[Framed], None]) -> None:
         """`journaled(chunks)` runs once they are on disk, before the appends return;
         `durable(chunks)` right after."""
         self.next_seq = 0  # the next seq to assign
@@ -84,7 +85,7 @@ class GroupCommit:
 
     async def _commit(self, pending: Pending) -> None:
         chunks, written = await self._write(pending)
-        for segment, frame in written:
+        for segment, frame, _ in written:
             if not self._index.segments or self._index.segments[-1] is not segment:
                 self._index.segments.append(segment)
             segment.add(frame)
@@ -93,7 +94,8 @@ class GroupCommit:
         for _, future in pending:
             if not future.done():
                 future.set_result(self._index.end_seq)
-        self._durable(chunks)
+        self._durable([(records, first_seq, data) for (records, first_seq), (_, _, data) in zip(chunks, written,
+                                                                                               strict=True)])
 
     async def _write(self, pending: Pending) -> tuple[Chunks, Written]:
         while True:

@@ -18,9 +18,9 @@ import mmap
 import operator
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import orjson
 
@@ -48,17 +48,52 @@ class Frame:
         return self.first_seq + self.count
 
 
-def encode(records: Sequence[Record], first_seq: int, appended_ms: int) -> bytes:
+def rows_of(records: Sequence[Record]) -> list[tuple[Any, ...]]:
+    """The records as a payload holds them: `[kind, *values in records.columns(kind)]` each."""
     row_of = _ROW_OF
-    payload = orjson.dumps([row_of[r.kind](r) for r in records])
-    checked = _CHECKED.pack(len(payload), len(records), first_seq, appended_ms)
+    return [row_of[r.kind](r) for r in records]
+
+
+def encode(records: Sequence[Record], first_seq: int, appended_ms: int) -> bytes:
+    return framed(orjson.dumps(rows_of(records)), len(records), first_seq, appended_ms)
+
+
+def framed(payload: bytes, count: int, first_seq: int, appended_ms: int) -> bytes:
+    """The frame of a payload of `count` records."""
+    checked = _CHECKED.pack(len(payload), count, first_seq, appended_ms)
     crc = zlib.crc32(payload, zlib.crc32(checked))
-    return HEADER.pack(MAGIC, len(payload), len(records), first_seq, appended_ms, crc) + payload
+    return HEADER.pack(MAGIC, len(payload), count, first_seq, appended_ms, crc) + payload
 
 
 def decode(payload: bytes) -> list[Record]:
     types = RECORD_TYPES
     return [types[row[0]](*row[1:]) for row in orjson.loads(payload)]
+
+
+def rows_between(data: bytes | memoryview, start: int, end: int) -> list[list[Any]]:
+    """The rows (as `rows_of` gives them) of records `start ..< end` in `data`, frames laid back to
+    back as the journal wrote them (checked when they were read); the frames' other records are
+    left out. No Record objects are made: a reader that wants columns builds them from rows."""
+    rows: list[list[Any]] = []
+    for first_seq, count, payload in payloads(data):
+        if first_seq >= end or first_seq + count <= start:
+            continue
+        decoded = orjson.loads(payload)
+        if first_seq < start or first_seq + count > end:
+            decoded = decoded[max(0, start - first_seq):end - first_seq]
+        rows.extend(decoded)
+    return rows
+
+
+def payloads(data: bytes | memoryview) -> Iterator[tuple[int, int, memoryview]]:
+    """(first seq, record count, payload) of each frame in `data`, frames laid back to back."""
+    view = memoryview(data)
+    offset = 0
+    while offset < len(view):
+        _, length, count, first_seq, _, _ = HEADER.unpack_from(view, offset)
+        start = offset + HEADER.size
+        offset = start + length
+        yield first_seq, count, view[start:offset]
 
 
 def frame_at(data: bytes | memoryview | mmap.mmap, offset: int) -> Frame | None:

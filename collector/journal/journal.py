@@ -2,7 +2,7 @@
 
     append(records) -> seq        group commit: what arrives while one fsync runs shares the next
     attach(sink, reader) -> seq   where a sink starts; `reader.offer()` then gets each commit live
-    read(sink, seq, n)            a sink that fell behind reads from disk
+    read(sink, seq, n)            a sink that fell behind reads from disk (read_frames: as written)
     commit(sink, seq)             the sink confirmed everything before `seq`
 
 Under `<spool_dir>/journal/`: segments of checksummed frames (frames.py, segments.py),
@@ -34,7 +34,7 @@ from collector.journal import ledger, legacy, settled
 from collector.journal import segments as seg
 from collector.journal.appender import Appender
 from collector.journal.commit import Chunks, GroupCommit
-from collector.journal.reading import Read, Reader
+from collector.journal.reading import FrameRead, Read, Reader
 from collector.journal.retention import Retention
 from collector.journal.segments import Segment
 from collector.lifecycle import OpenClose
@@ -189,6 +189,10 @@ class Journal(OpenClose):
     async def read(self, name: str, seq: int, max_records: int) -> Read:
         """Records from `seq` on (or from the oldest kept one), at most one segment's worth."""
         return await self._retention.read(name, seq, max_records)
+
+    async def read_frames(self, name: str, seq: int, max_records: int) -> FrameRead:
+        """`read`, the records left in their frames as written (frames.py): no Record is made."""
+        return await self._retention.read_frames(name, seq, max_records)
 
     def backlog(self, name: str) -> int:
         """Records journaled that the sink has not confirmed yet."""

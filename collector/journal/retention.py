@@ -22,9 +22,10 @@ from collector.journal import ledger
 from collector.journal import segments as seg
 from collector.journal.appender import Appender
 from collector.journal.drops import Drops
-from collector.journal.reading import Read, Reader
+from collector.journal.commit import Framed
+from collector.journal.frames import Frame
+from collector.journal.reading import FrameRead, Read, Reader
 from collector.journal.segments import Index, Segment
-from collector.records import Record
 
 log = structlog.get_logger(__name__)
 
@@ -77,27 +78,39 @@ class Retention:
 
     async def read(self, name: str, seq: int, max_records: int) -> Read:
         """Records from `seq` on (or from the oldest kept one), at most one segment's worth."""
+        records, seq, end = await self._read(name, seq, max_records, seg.read)
+        return Read(records, seq, end)
+
+    async def read_frames(self, name: str, seq: int, max_records: int) -> FrameRead:
+        """`read`, as the frames on disk hold the records (no Record made)."""
+        # Whole frames: the first may begin before `seq`, its reader skips by seq.
+        found, seq, end = await self._read(name, seq, max_records, lambda segment, indexes, _: seg.read_frames(
+            segment, indexes))
+        return FrameRead(found, seq, end)
+
+    async def _read(self, name: str, seq: int, max_records: int,
+                    read: Callable[[Segment, range, int], tuple[list[Any], list[Frame]]]) -> tuple[list[Any], int, int]:
         index = self._index
         seq = max(seq, self._cursors.get(name, seq), index.oldest_seq)
         plan = seg.plan_read(index.segments, seq, max_records, index.end_seq)
         if plan is None:
-            return Read([], seq, seq)
+            return [], seq, seq
         segment, frame_indexes, skip, end = plan
         self._reading[name] = end  # records the reader will hold: not counted if their segment goes
         try:
-            records, damaged = await asyncio.to_thread(seg.read, segment, frame_indexes, skip)
+            found, damaged = await asyncio.to_thread(read, segment, frame_indexes, skip)
         except FileNotFoundError:
             if segment in index.segments:
                 raise
             self._drops.count(name, end - seq, "journal_full")  # the full journal deleted it first
-            return Read([], seq, end)
+            return [], seq, end
         finally:
             del self._reading[name]
         for frame in damaged:
             self._drops.count(name, frame.count, "journal_corrupt")
             log.warning("journal_frame_corrupt", sink=name, file=str(segment.path), error_code=ErrorCode.SPOOL_002,
                         offset=frame.offset, records_lost=frame.count)
-        return Read(records, seq, end)
+        return found, seq, end
 
     def backlog(self, name: str) -> int:
         """Records journaled that the sink has not confirmed yet."""
@@ -119,11 +132,11 @@ class Retention:
         cursor = self._cursors.get(name, self._index.end_seq)
         return sum(s.size for s in self._index.segments if s.end_seq > cursor)
 
-    def committed(self, chunks: list[tuple[list[Record], int]]) -> None:
+    def committed(self, chunks: Framed) -> None:
         """Records just became durable: each reader is offered them, then the disk bound holds."""
-        for part, first_seq in chunks:
+        for part, first_seq, frame in chunks:
             for reader in tuple(self._readers.values()):
-                reader.offer(part, first_seq)
+                reader.offer(part, first_seq, frame)
         self._enforce_limit()
         self.update_gauge()
 

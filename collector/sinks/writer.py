@@ -121,7 +121,7 @@ class BatchWriter:
             log.warning("sink_close_failed", sink=self.name, error_code=self.sink.error_code, error=one_line(err))
 
     # --- the journal's side: never blocks -------------------------------------------------
-    def offer(self, records: list[Record], first_seq: int) -> None:
+    def offer(self, records: list[Record], first_seq: int, frame: bytes) -> None:
         if not self._live or first_seq != self._read_seq:
             self._live = False
             return

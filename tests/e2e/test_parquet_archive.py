@@ -147,12 +147,13 @@ def test_the_readmes_three_one_liners_read_the_archive(tmp_path):
     import shlex
 
     from collector.sinks.parquet.parts import RangeWriter
-    from collector.sinks.parquet.wire import rows_of
+    from collector.journal.frames import rows_of
+    from collector.sinks.parquet.tables import tables_of
     from tests.support.records import mixed_records
     records = [r for r in mixed_records(600) if r.kind == "ticker"]
     records += [r.replaced({"symbol": "BTC/USDT:USDT", "ts": r.ts + 1 + k}) for k, r in enumerate(records[:30])]
     writer = RangeWriter(tmp_path / "data" / "archive", 0, "zstd")
-    writer.add(rows_of(records))
+    writer.add(tables_of(rows_of(records)))
     writer.commit(len(records) - 1)
     lines = readme_one_liners()
     assert [line.split(";")[0] for line in lines] == [

@@ -9,6 +9,7 @@ import os
 import signal
 from pathlib import Path
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -17,7 +18,8 @@ from structlog.testing import capture_logs
 from collector.sinks.parquet import layout
 from collector.sinks.parquet.parts import read_metadata
 from collector.config import ParquetConfig
-from collector.journal import Journal
+from collector.journal import Journal, frames
+from collector.journal.segments import segment_path
 from collector.records import Ticker
 from collector.sinks.parquet.sink import ArchiveWriter
 from tests.support.archive import archive_files, expected_rows, rows_by_duckdb, rows_by_pyarrow
@@ -67,6 +69,20 @@ async def test_layout_schema_and_metadata_follow_the_contract(tmp_path):
     assert meta["collector_version"]
 
 
+async def test_a_journal_written_before_a_record_type_gained_a_field_is_archived_with_it_empty(tmp_path):
+    """Frames keep each record's values in order; one journaled by a version whose tickers ended
+    before `open_interest` is archived beside today's frames, the missing field null."""
+    old = [Ticker("okx", f"S{i % 3}/USDT:USDT", DAY1 + i, DAY1 + i, last=float(i)) for i in range(20)]
+    new = [Ticker("okx", f"S{i % 3}/USDT:USDT", DAY1 + i, DAY1 + i, last=float(i), open_interest=5.0)
+           for i in range(20, 30)]
+    short_rows = [row[:-1] for row in frames.rows_of(old)]
+    journal_dir = tmp_path / "spool" / "journal"
+    journal_dir.mkdir(parents=True)
+    segment_path(journal_dir, 0).write_bytes(frames.framed(orjson.dumps(short_rows), len(old), 0, DAY1))
+    await archive(new, tmp_path / "a", tmp_path / "spool")
+    assert rows_by_pyarrow(tmp_path / "a", "ticker") == expected_rows(old + new, "ticker")
+
+
 async def test_rows_of_a_part_are_sorted_by_symbol_then_ts(tmp_path):
     records = [Ticker("okx", f"S{(7 * i) % 5}/USDT:USDT", DAY1 + (i * 37) % 101, DAY1, last=1.0)
                for i in range(100)]
@@ -113,7 +129,7 @@ async def test_a_part_is_closed_once_roll_interval_passed(tmp_path):
             await asyncio.sleep(0.6)  # the writer looked: not due yet
             assert journal.cursor("parquet") == 0
             now[0] += 600.0
-            writer.offer([], 5)  # the next commit's offer finds the part due
+            writer.offer([], 5, b"")  # the next commit's offer finds the part due
             while journal.cursor("parquet") < 5:
                 await asyncio.sleep(0.01)
     assert [p.name for p in (tmp_path / "a").rglob("part-*")] == ["part-0-4.parquet"]
@@ -274,6 +290,38 @@ async def test_a_full_disk_is_one_archive_001_line_then_the_archive_catches_up(t
         assert not list((disk / "archive").rglob("*.tmp"))  # each failed attempt removed its own
         for kind in ("ticker", "funding_rate"):
             assert rows_by_pyarrow(disk / "archive", kind) == expected_rows(records, kind)
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+        shutil.rmtree(disk, ignore_errors=True)
+
+
+async def test_a_full_disk_met_by_a_row_group_written_behind_fails_the_part_and_loses_nothing(tmp_path):
+    """Full row groups are written on a thread of their own while the next chunk is decoded: a
+    disk that fills meanwhile fails the whole part (no renamed file short of rows)."""
+    import shutil
+    import subprocess
+    disk = tmp_path / "small"
+    _mount_tmpfs(disk, "1m")
+    try:
+        filler = disk / "filler"
+        filler.write_bytes(b"\0" * (1024 * 1024 - 4096 * 8))  # the directories and a few pages
+        records = [Ticker("okx", f"S{i % 500}/USDT:USDT", DAY1 + i // 500 * 1000, DAY1 + i, last=i * 0.5,
+                          bid=i * 0.25, ask=i * 0.75, open_interest=float(i)) for i in range(60_000)]
+        async with Journal(tmp_path / "spool", max_bytes=2**30, frame_records=5000) as journal:
+            with capture_logs() as logs:
+                async with ArchiveWriter(config(disk / "archive"), journal, retry_delays=[0.05]) as writer:
+                    for start in range(0, len(records), 5000):
+                        await journal.append(records[start:start + 5000])
+                    await writer.flush()
+                    assert writer.status()["state"] == "down"
+                    assert not list((disk / "archive").rglob("part-*"))  # no short part renamed
+                    filler.unlink()
+                    async with asyncio.timeout(60):
+                        while journal.backlog("parquet"):
+                            await asyncio.sleep(0.05)
+        assert "No space left on device" in [e for e in logs if e.get("error_code") == "ARCHIVE_001"][0]["error"]
+        assert not list((disk / "archive").rglob("*.tmp"))
+        assert rows_by_pyarrow(disk / "archive", "ticker") == expected_rows(records, "ticker")
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
         shutil.rmtree(disk, ignore_errors=True)

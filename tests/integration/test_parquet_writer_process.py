@@ -76,6 +76,23 @@ async def test_a_killed_writer_process_is_one_archive_001_line_and_a_new_one_rew
     assert not list((tmp_path / "a").rglob("*.tmp"))
 
 
+async def test_a_writer_process_that_cannot_start_is_reported_before_any_record_arrives(tmp_path, monkeypatch):
+    """The sink waits for the process to say it is ready: a broken install (pyarrow missing) is
+    one ARCHIVE_001 line at start, not at the first record an hour later."""
+    broken = tmp_path / "broken"
+    (broken / "pyarrow").mkdir(parents=True)
+    (broken / "pyarrow" / "__init__.py").write_text("raise ImportError('pyarrow is broken here')\n")
+    monkeypatch.setenv("PYTHONPATH", str(broken))  # the process's path: before site-packages
+    async with Journal(tmp_path / "spool", max_bytes=2**30) as journal:
+        with capture_logs() as logs:
+            # compact_after 0: no compaction request at start either
+            async with ArchiveWriter(ParquetConfig(enabled=True, path=tmp_path / "a", compact_after=0.0), journal,
+                                     retry_delays=[3600.0]) as writer:
+                await eventually(lambda: writer.status()["state"] == "down")
+    (failure,) = [e for e in logs if e.get("error_code") == "ARCHIVE_001"]
+    assert "exit code 1" in failure["error"]
+
+
 async def test_stopping_the_sink_ends_the_writer_process(tmp_path):
     async with Journal(tmp_path / "spool", max_bytes=2**30) as journal:
         async with ArchiveWriter(ParquetConfig(enabled=True, path=tmp_path / "a"), journal) as writer:

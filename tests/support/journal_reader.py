@@ -12,7 +12,7 @@ Identity = tuple[str, str, str, int]
 
 
 class _Nobody:
-    def offer(self, records, first_seq) -> None:
+    def offer(self, records, first_seq, frame) -> None:
         pass
 
     def held_until(self) -> int:

@@ -2,14 +2,15 @@
 
 Each part grows in a temporary file, a row group per `ROW_GROUP_ROWS` rows (chunks are held as
 Arrow tables until then: bigger row groups compress better); `commit(last)` closes them, fsyncs
-each, renames each to `part-<first>-<last>.parquet` and fsyncs the directories.
-Nothing here is asynchronous: the sink runs every call on a worker thread.
+each, renames each to `part-<first>-<last>.parquet` and fsyncs the directories. The archive
+writer process (process.py) calls it.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -58,25 +59,26 @@ class PartFile:
     held: list[pa.Table] = field(default_factory=list)
     held_rows: int = 0
 
-    def add(self, table: pa.Table) -> None:
+    def hold(self, table: pa.Table) -> bool:
+        """Keep a chunk for the next row group; True once the row group is full."""
         self.held.append(table)
         self.held_rows += table.num_rows
-        if self.held_rows >= ROW_GROUP_ROWS:
-            self.write_held()
+        return self.held_rows >= ROW_GROUP_ROWS
 
-    def write_held(self) -> None:
-        """The held chunks as one row group, sorted by (symbol, ts)."""
-        if not self.held:
+    def take_held(self) -> list[pa.Table]:
+        held, self.held, self.held_rows = self.held, [], 0
+        return held
+
+    def write(self, held: list[pa.Table]) -> None:
+        """Chunks as one row group, sorted by (symbol, ts), one row per identity."""
+        if not held:
             return
-        table = self.held[0] if len(self.held) == 1 else tables.finish(
-            pa.concat_tables(self.held).combine_chunks(), self.kind)
+        table = tables.finish(held[0] if len(held) == 1 else pa.concat_tables(held).combine_chunks(), self.kind)
         self.writer.write_table(table, row_group_size=max(1, table.num_rows))
         self.rows += table.num_rows
-        self.held, self.held_rows = [], 0
 
     def close(self) -> None:
         try:
-            self.write_held()
             self.writer.add_key_value_metadata(self.metadata)
             self.writer.close()
             self.file.flush()
@@ -87,26 +89,36 @@ class PartFile:
 
 class RangeWriter:
     """The part files of one journal range of an archive: from `first`, to the `last` given to
-    `commit()` (the range closes when it is due, not when it opens)."""
+    `commit()` (the range closes when it is due, not when it opens).
+
+    A full row group is sorted, encoded and compressed on a thread of its own while the next
+    chunk is decoded (pyarrow and numpy let go of the GIL meanwhile): one row group in flight at
+    most, its failure raised by the next `add` or by `commit`."""
 
     def __init__(self, root: Path, first: int, compression: str, opener: Opener = open_for_writing) -> None:
         self.root, self.first = root, first
         self._compression = compression
         self._opener = opener
         self._parts: dict[tables.PartitionKey, PartFile] = {}
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="parquet-row-group")
+        self._writing: Future[None] | None = None
 
-    def add(self, rows: Sequence[tables.Row]) -> None:
-        """Append a chunk of the range (in journal order, as `wire.rows_of` gives records) as one
-        row group per partition."""
-        for key, group in tables.split(rows).items():
-            table = tables.to_table(key[0], group)
+    def add(self, found: Sequence[tuple[tables.PartitionKey, pa.Table]]) -> None:
+        """Append a chunk of the range (its tables per partition, in journal order: `tables.tables_of`,
+        `decode.tables_of_frames`) to each partition's part."""
+        for key, table in found:
             part = self._parts.get(key) or self._open(key)
-            part.add(table)
+            if part.hold(table):
+                held = part.take_held()
+                self._wait()
+                self._writing = self._thread.submit(part.write, held)
 
     def commit(self, last: int) -> list[Path]:
         """Close, fsync and rename every part into place as `part-<first>-<last>`; the paths."""
+        self._wait()
+        self._thread.shutdown()
         for (kind, exchange, _), part in self._parts.items():
-            part.write_held()
+            part.write(part.take_held())
             part.metadata = file_metadata(kind, exchange, self.first, last, part.rows)
             part.close()
         done = []
@@ -120,6 +132,7 @@ class RangeWriter:
 
     def abort(self) -> None:
         """Close and delete the temporary files (after a failure); never raises."""
+        self._thread.shutdown()  # a row group in flight is written (or fails) first
         for part in self._parts.values():
             try:
                 part.writer.close()
@@ -128,6 +141,12 @@ class RangeWriter:
             part.file.close()
             part.path.unlink(missing_ok=True)
         self._parts.clear()
+
+    def _wait(self) -> None:
+        """The row group in flight written; its failure raised."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.result()
 
     @property
     def rows_written(self) -> int:

@@ -19,15 +19,15 @@ import structlog
 from collector import metrics
 from collector.config import ParquetConfig
 from collector.errors import ErrorCode
-from collector.journal import Journal
-from collector.records import Record
+from collector.journal import FrameRead, Journal
 from collector.sinks.parquet import state
 from collector.sinks.parquet.upkeep import ArchiveFault, CompactionLog, prepare_root
 from collector.sinks.parquet.writer_process import WriterProcess, WriterProcessEnded
 
 log = structlog.get_logger(__name__)
 
-READ_CHUNK = 50_000  # records per journal read while writing a range
+# Records per request to the writer process at most (a journal read, or the live offers queued).
+ADD_RECORDS = 50_000
 
 
 class ArchiveRanges:
@@ -67,28 +67,31 @@ class ArchiveRanges:
         await self.process.start()
         self.prepared = True
 
-    async def add(self, records: list[Record]) -> None:
+    async def add(self, read: FrameRead) -> None:
+        """Send records `read.first_seq ..< read.end_seq` to the open part (opened by the first)."""
         # Counted before they are sent: the next live offer, arriving meanwhile, follows these
         # (a failure forgets the whole open part, this included).
         self.open = True
-        self.filled_to += len(records)
-        await self.process.add(self.next_seq, records)
+        self.filled_to = read.end_seq
+        await self.process.add(self.next_seq, read)
 
     async def fill_from_disk(self) -> None:
-        read = await self._journal.read(self.name, self.filled_to, min(READ_CHUNK, self.room))
+        read = await self._journal.read_frames(self.name, self.filled_to, min(ADD_RECORDS, self.room))
         if read.end_seq <= self.filled_to:
             return
-        self.filled_to = read.first_seq  # records dropped from the journal are skipped
-        metrics.records_spooled.labels(sink=self.name).inc(len(read.records[:self.room]))
-        await self.add(read.records[:self.room])
-        self.filled_to = min(read.end_seq, self.next_seq + self._config.max_part_records)
+        # Records dropped from the journal are skipped (the read starts past them); a frame may
+        # reach past the part's end: never beyond it, or the next part would hold them again.
+        read = read.until(self.next_seq + self._config.max_part_records)
+        metrics.records_spooled.labels(sink=self.name).inc(read.records)
+        await self.add(read)
 
     async def close(self) -> None:
         """Close the open part: `next_seq ..= filled_to - 1` renamed into place."""
         first, last = self.next_seq, self.filled_to - 1
         await asyncio.to_thread(state.write, self.root, state.ArchiveState(first, (first, last)))
         self.pending = (first, last)
-        self.open = False
+        # Still open until the process reports it renamed into place: its records are held there
+        # (`held_until`), and lost with it if it fails (a full journal may have deleted them).
         rows, files = await self.process.commit(first, last)
         await self._committed(first, last, rows, files)
 
@@ -99,21 +102,22 @@ class ArchiveRanges:
         await asyncio.to_thread(state.write, self.root, state.ArchiveState(first, (first, last)))
         seq = first
         while seq <= last:
-            read = await self._journal.read(self.name, seq, min(READ_CHUNK, last + 1 - seq))
+            read = await self._journal.read_frames(self.name, seq, min(ADD_RECORDS, last + 1 - seq))
             if read.end_seq <= seq:
                 break  # past the journal's end: nothing more of this range exists
             # A read returns whole frames, which may reach past the range: never beyond it,
             # or the next range would hold those records again.
-            records = read.records[:max(0, last + 1 - read.first_seq)]
-            if records:
-                await self.process.add(first, records)
-            seq = min(read.end_seq, last + 1)
+            read = read.until(last + 1)
+            if read.frames:
+                await self.process.add(first, read)
+            seq = read.end_seq
         rows, files = await self.process.commit(first, last)
         await self._committed(first, last, rows, files)
 
     async def _committed(self, first: int, last: int, rows: int, files: int) -> None:
         await asyncio.to_thread(state.write, self.root, state.ArchiveState(last + 1))
         self.pending = None
+        self.open = False
         self.next_seq = self.filled_to = last + 1
         self._journal.commit(self.name, last + 1)
         self.parts_written += files

@@ -1,9 +1,10 @@
 """The archive sink: reads the journal and writes it to Parquet files, exactly once.
 
 A part is a range of journal positions (ranges.py). While the writer keeps up it takes the
-journal's live offers (as the other sinks' `BatchWriter` does) and sends them at once to the
-archive writer process (writer_process.py), which alone imports pyarrow and holds the part's
-Arrow row groups; a writer that is behind, or restarted, reads the journal from disk instead.
+journal's live offers (as the other sinks' `BatchWriter` does) and sends them at once, as the
+journal's own frame bytes, to the archive writer process (writer_process.py), which alone
+imports pyarrow, decodes the frames and holds the part's Arrow row groups; a writer that is
+behind, or restarted, reads the journal's frames from disk instead.
 The part closes when it is due — `roll_interval` seconds after its oldest record was journaled,
 `max_part_records` records, or a flush (stop, `--once`) — and the journal's cursor moves once the
 process reported it renamed into place. Compaction runs in the process too, between parts, so
@@ -29,7 +30,7 @@ from collector.errors import ErrorCode, one_line
 from collector.journal import Journal
 from collector.records import Record
 from collector.sinks.parquet.offers import LiveOffers
-from collector.sinks.parquet.ranges import ArchiveRanges
+from collector.sinks.parquet.ranges import ADD_RECORDS, ArchiveRanges
 from collector.sinks.parquet.upkeep import ArchiveFault
 from collector.sinks.progress import JournalProgress
 
@@ -118,9 +119,9 @@ class ArchiveWriter:
         """Records held in memory that the journal no longer has: lost once they are forgotten."""
         return max(0, min(self.held_until(), self._journal.oldest_seq) - self._ranges.next_seq)
 
-    def offer(self, records: list[Record], first_seq: int) -> None:
-        """The journal's live offer: kept while caught up (LiveOffers), never blocks."""
-        if self._offers.offer(records, first_seq, self._ranges.filled_to):
+    def offer(self, records: list[Record], first_seq: int, frame: bytes) -> None:
+        """The journal's live offer: its frame kept while caught up (LiveOffers), never blocks."""
+        if self._offers.offer(frame, first_seq, len(records), self._ranges.filled_to):
             self._follow.wakeup.set()
 
     async def flush(self) -> None:
@@ -193,7 +194,7 @@ class ArchiveWriter:
             await ranges.close()
             await self._compact_due_days()
         elif self._offers:
-            await ranges.add(self._offers.take(ranges.room))
+            await ranges.add(self._offers.take(min(ranges.room, ADD_RECORDS)))
         elif not self._offers.following and ranges.filled_to < self._journal.end_seq:
             await ranges.fill_from_disk()
         else:

@@ -8,7 +8,9 @@ and a column in both places makes some readers refuse the file). Times are
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -35,55 +37,131 @@ def _type_of(name: str) -> pa.DataType:
 
 SCHEMAS: Final = {kind: pa.schema([pa.field(name, _type_of(name), nullable=name not in ("symbol", "ts"))
                                    for name in file_columns(kind)]) for kind in KINDS}
-Row = Sequence[Any]  # a record as the journal's frames and the writer process's requests hold it (wire.py)
+Row = Sequence[Any]  # a record as the journal's frames hold it (frames.rows_of)
 # Where each file column stands in a row: `[kind, *values in records.columns(kind)]`.
 _AT: Final = {kind: {name: 1 + i for i, name in enumerate(columns(kind))} for kind in KINDS}
-_KIND, _EXCHANGE, _TS = 0, 1, 3
+_WIDTH: Final = {kind: 1 + len(columns(kind)) for kind in KINDS}
+_NUMBERS: Final = {kind: tuple(name for name in file_columns(kind) if name not in ("symbol", "ts")) for kind in KINDS}
+_KIND: Final = operator.itemgetter(0)
 
 
-def split(rows: Iterable[Row]) -> dict[PartitionKey, list[Row]]:
-    """The rows of each (kind, exchange, UTC day of ts), in journal order."""
-    groups: dict[PartitionKey, list[Row]] = {}
-    days: dict[int, str] = {}
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """One kind's rows, column by column: what each partition's table is cut from."""
+
+    kind: str
+    exchange_codes: np.ndarray  # each row's exchange, as an index into `exchanges`
+    exchanges: list[str]
+    symbols: list[str]  # the distinct symbols, first seen first
+    codes: np.ndarray  # each row's symbol, as an index into `symbols`
+    ts: np.ndarray
+    numbers: dict[str, np.ndarray]  # float64, NaN for None (times too: exact below 2**53 ms)
+
+
+def tables_of(rows: Sequence[Row]) -> list[tuple[PartitionKey, pa.Table]]:
+    """A table per (kind, exchange, UTC day of ts) the rows touch, each sorted by (symbol, ts),
+    one row per identity (the first in journal order).
+
+    Built column by column through numpy buffers, never a Python object per row: the rows are
+    transposed once, each column becomes one numpy array, and partitions are cut from those.
+    (`pa.array(list)` would import pandas, ~60 MB of RSS, wherever it is installed.)"""
+    found = []
+    for kind, of_kind in _by_kind(rows):
+        values = _columns(kind, of_kind)
+        for exchange, day, index in partitions(values.exchange_codes, values.exchanges, values.ts):
+            found.append(((kind, exchange, day), _table(values, index)))
+    return found
+
+
+def tables_of_table(kind: str, table: pa.Table) -> list[tuple[PartitionKey, pa.Table]]:
+    """`tables_of` for rows of one kind already in Arrow columns named as `records.columns(kind)`
+    (times as int64 ms, `symbol` a dictionary), but in journal order, duplicates kept: the part
+    sorts and deduplicates each row group once (`finish`), not each chunk of it too."""
+    codes, exchanges = _encode_column(table.column("exchange"))
+    table = table.select(list(file_columns(kind))).cast(SCHEMAS[kind])
+    found = []
+    for exchange, day, index in partitions(codes, exchanges, _int64s(table.column("ts"))):
+        part = table if index is None else table.take(_int_array(index, pa.int64()))
+        found.append(((kind, exchange, day), part))
+    return found
+
+
+def _by_kind(rows: Sequence[Row]) -> list[tuple[str, Sequence[Row]]]:
+    kinds = dict.fromkeys(map(_KIND, rows))
+    if len(kinds) <= 1:
+        return [(kind, rows) for kind in kinds]
+    groups: dict[str, list[Row]] = {kind: [] for kind in kinds}
     for row in rows:
-        ts = row[_TS]
-        day_number = ts // _DAY_MS
-        day = days.get(day_number) or days.setdefault(day_number, day_of(ts))
-        key = (row[_KIND], row[_EXCHANGE], day)
-        group = groups.get(key)
-        if group is None:
-            groups[key] = group = []
-        group.append(row)
-    return groups
+        groups[row[0]].append(row)
+    return list(groups.items())
 
 
-def to_table(kind: str, rows: Sequence[Row]) -> pa.Table:
-    """One partition's rows as a table, sorted by (symbol, ts), one row per identity.
-
-    Built column by column through numpy buffers, not `pa.array(list)`: twice as fast, and
-    pyarrow's conversion of Python objects imports pandas (~60 MB of RSS) wherever it is
-    installed."""
+def _columns(kind: str, rows: Sequence[Row]) -> _Columns:
+    width = _WIDTH[kind]
+    if min(map(len, rows)) < width:  # a frame journaled before the record type gained fields
+        rows = [[*row, *(None,) * (width - len(row))] for row in rows]
     at = _AT[kind]
-    values_of = list(zip(*rows, strict=False))  # the row's columns; a row never ends early (wire.py)
+    values_of = list(zip(*rows, strict=False))
     codes, symbols = _encode(values_of[at["symbol"]])
-    ts = np.array(values_of[at["ts"]], np.int64)
+    return _Columns(kind, *_encode(values_of[at["exchange"]]), symbols, codes,
+                    np.array(values_of[at["ts"]], np.int64),
+                    {name: np.array(values_of[at[name]], np.float64) for name in _NUMBERS[kind]})
+
+
+def partitions(codes: np.ndarray, names: list[str], ts: np.ndarray) -> list[tuple[str, str, np.ndarray | None]]:
+    """(exchange, day, the row numbers of it) for each partition of rows whose exchanges are
+    `names[codes]`, in order of exchange code, then day; None for every row (the usual chunk:
+    one exchange's poll of one day)."""
+    if not len(ts):
+        return []
+    days = ts // _DAY_MS
+    low, high = int(days.min()), int(days.max())
+    if low == high and codes.min() == codes.max():
+        return [(names[codes[0]], day_of(low * _DAY_MS), None)]
+    span = high - low + 1
+    keys = codes.astype(np.int64) * span + (days - low)
+    order = np.argsort(keys, kind="stable")  # rows keep their journal order within a partition
+    starts = np.flatnonzero(np.diff(keys[order])) + 1
+    found = []
+    for index in np.split(order, starts):
+        key = int(keys[index[0]])
+        found.append((names[key // span], day_of((low + key % span) * _DAY_MS), index))
+    return found
+
+
+def _table(values: _Columns, index: np.ndarray | None) -> pa.Table:
+    """The rows at `index` (all for None) as a table, sorted by (symbol, ts), one row per identity."""
+    codes, symbols, ts = values.codes, values.symbols, values.ts
+    if index is not None:
+        codes, ts = codes[index], ts[index]
+        codes, symbols = _only_present(codes, symbols)
     ranks = _rank(symbols)[codes]
     keep = _first_of_each_sorted(ranks, ts)
+    rows = keep if index is None else index[keep]
     arrays = []
-    for name in file_columns(kind):
+    for name in file_columns(values.kind):
         if name == "symbol":
             arrays.append(_symbols(ranks[keep], symbols))
         elif name == "ts":
             arrays.append(_int_array(ts[keep], TIME))
-        else:  # None becomes NaN here, then a null
-            values = np.array(values_of[at[name]], dtype=np.float64)[keep]
-            arrays.append(_nullable(values, TIME if name in _TIME_COLUMNS else pa.float64()))
-    return pa.Table.from_arrays(arrays, schema=SCHEMAS[kind])
+        else:  # None became NaN, now a null
+            arrays.append(_nullable(values.numbers[name][rows], TIME if name in _TIME_COLUMNS else pa.float64()))
+    return pa.Table.from_arrays(arrays, schema=SCHEMAS[values.kind])
+
+
+def _only_present(codes: np.ndarray, symbols: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Codes into the symbols present only (a partition's file names no symbol it lacks)."""
+    present = np.flatnonzero(np.bincount(codes, minlength=len(symbols)))
+    if len(present) == len(symbols):
+        return codes, symbols
+    renumbered = np.zeros(len(symbols), np.int32)
+    renumbered[present] = np.arange(len(present), dtype=np.int32)
+    return renumbered[codes], [symbols[i] for i in present]
 
 
 def finish(table: pa.Table, kind: str) -> pa.Table:
     """Keep the first row of each (symbol, ts), sort by it, and give it the archive's schema."""
-    codes, symbols = _encode_column(table.column("symbol"))
+    codes, symbols = _only_present(*_encode_column(table.column("symbol")))
     ts = _int64s(table.column("ts"))
     ranks = _rank(symbols)[codes]
     keep = _first_of_each_sorted(ranks, ts)
@@ -94,9 +172,8 @@ def finish(table: pa.Table, kind: str) -> pa.Table:
 
 def _encode(symbols: Sequence[str]) -> tuple[np.ndarray, list[str]]:
     """Dictionary codes (int32) and the distinct values, in first-seen order."""
-    index: dict[str, int] = {}
-    codes = np.fromiter((index.setdefault(s, len(index)) for s in symbols), np.int32, len(symbols))
-    return codes, list(index)
+    index = {symbol: code for code, symbol in enumerate(dict.fromkeys(symbols))}
+    return np.fromiter(map(index.__getitem__, symbols), np.int32, len(symbols)), list(index)
 
 
 def _encode_column(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
@@ -108,7 +185,7 @@ def _encode_column(column: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
     for chunk in column.chunks:
         mapping = np.array([index.setdefault(v, len(index)) for v in chunk.dictionary.to_pylist()], np.int32)
         indices = chunk.indices.cast(pa.int32())
-        local = np.frombuffer(indices.buffers()[1], np.int32, len(indices), indices.offset)
+        local = np.frombuffer(indices.buffers()[1], np.int32, len(indices), indices.offset * 4)
         parts.append(mapping[local] if len(mapping) else local)
     return (np.concatenate(parts) if parts else np.empty(0, np.int32)), list(index)
 

@@ -25,7 +25,7 @@ import orjson
 import structlog
 
 import collector
-from collector.records import Record
+from collector.journal import FrameRead
 from collector.sinks.parquet import wire
 from collector.sinks.parquet.upkeep import ArchiveFault
 
@@ -33,7 +33,7 @@ log = structlog.get_logger(__name__)
 
 MODULE = "collector.sinks.parquet.process"
 SEND_BUFFER_BYTES = 8 * 1024 * 1024
-UNANSWERED_ADDS = 8  # adds in flight at most (each a journal commit's records or a read chunk)
+UNANSWERED_ADDS = 8  # adds in flight at most (each the live offers queued, or a read; ranges.ADD_RECORDS)
 _CODE_ROOT = str(Path(collector.__file__).resolve().parents[1])
 
 
@@ -54,12 +54,12 @@ class WriterProcess:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    async def add(self, first: int, records: Sequence[Record]) -> None:
-        """Append records to the open range `first ..` (opened by its first add). Not awaited
-        one by one: up to `UNANSWERED_ADDS` are in flight, so the process converts while the
-        daemon takes the next; a fault among them is raised by a later call."""
-        body = await asyncio.to_thread(wire.encode_records, records)
-        await self._send({"op": "add", "first": first}, body)
+    async def add(self, first: int, read: FrameRead) -> None:
+        """Append the read's records, in their journal frames, to the open range `first ..`
+        (opened by its first add). Not awaited one by one: up to `UNANSWERED_ADDS` are in
+        flight, so the process converts while the daemon takes the next; a fault among them is
+        raised by a later call."""
+        await self._send({"op": "add", "first": first, "from": read.first_seq, "to": read.end_seq}, read.frames)
         while self._unanswered > UNANSWERED_ADDS:
             await self._answer()
 
@@ -104,17 +104,18 @@ class WriterProcess:
         self._ended.clear()
 
     async def start(self) -> None:
-        """Start the process unless it runs."""
+        """Start the process unless it runs; return once it is ready to answer (WriterProcessEnded
+        when it cannot start, e.g. pyarrow missing: exit code 1)."""
         if self._process is None:
             await self._start()
 
-    async def _send(self, head: dict[str, Any], body: bytes = b"") -> None:
+    async def _send(self, head: dict[str, Any], body: Sequence[bytes | memoryview] = ()) -> None:
         process = self._process or await self._start()
         assert process.stdin is not None
-        prefix, body = wire.request(head, body)
         try:
-            process.stdin.write(prefix)
-            process.stdin.write(body)
+            process.stdin.write(wire.request(head, body))
+            for piece in body:
+                process.stdin.write(piece)
             await process.stdin.drain()
         except ConnectionError:
             await self._ended_now(process)
@@ -164,12 +165,25 @@ class WriterProcess:
             sys.executable, "-m", MODULE, str(self.root), self.compression, str(os.getpid()),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env)
         assert self._process.stdin is not None
-        # Room for a few adds in flight (a 10,000-record add is ~1.7 MB): the process converts
-        # one while the next is sent, instead of each send waiting for the pipe's 64 KiB.
+        # Room for a few adds in flight (10,000 tickers are ~1.7 MB of frames): the process
+        # converts one while the next is sent, instead of each send waiting for the pipe's 64 KiB.
         self._process.stdin.transport.set_write_buffer_limits(high=SEND_BUFFER_BYTES)
         self.started += 1
         log.info("archive_writer_process_started", sink="parquet", pid=self._process.pid, started=self.started)
+        await self._ready(self._process)
         return self._process
+
+    async def _ready(self, process: asyncio.subprocess.Process) -> None:
+        """Wait for the process's first line: it has imported pyarrow (about a second of CPU) and
+        answers from now on."""
+        assert process.stdout is not None
+        try:
+            line = await process.stdout.readline()
+        except asyncio.CancelledError:
+            self._kill()
+            raise
+        if not line:
+            await self._ended_now(process)
 
     async def _ended_now(self, process: asyncio.subprocess.Process) -> NoReturn:
         self._process = None

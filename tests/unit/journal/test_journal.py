@@ -18,7 +18,7 @@ from structlog.testing import capture_logs
 from collector import metrics
 from collector.errors import CollectorError, ErrorCode
 from collector.journal import Journal
-from collector.journal.frames import HEADER
+from collector.journal.frames import HEADER, rows_between, rows_of
 from collector.records import FundingSettlement, columns, identity
 from tests.support.records import mixed_records
 
@@ -28,7 +28,7 @@ HOUR_0 = 1_767_225_600_000  # 2026-01-01T00:00Z
 class Collect:
     """A reader that takes nothing live, so every test reads from disk."""
 
-    def offer(self, records, first_seq) -> None:
+    def offer(self, records, first_seq, frame) -> None:
         pass
 
     def held_until(self) -> int:
@@ -157,6 +157,41 @@ async def test_a_corrupt_frame_in_the_middle_loses_only_its_own_records(tmp_path
     assert not [e for e in again if e["event"] == "journal_frame_corrupt"], "rewritten without it"
 
 
+async def test_frames_read_as_written_give_exactly_the_range_asked_for(tmp_path):
+    """`read_frames` hands over whole frames (the first may begin before the range, the last end
+    after it); their rows between the two seqs are the records of the range, nothing else."""
+    records = mixed_records(500)
+    async with Journal(tmp_path, max_bytes=2**30, frame_records=100) as journal:
+        journal.attach("parquet", Collect())
+        await journal.append(records)
+        read = await journal.read_frames("parquet", 150, 200)
+        assert (read.first_seq, read.end_seq, len(read.frames)) == (150, 300, 2)
+        assert read.records == 150
+        assert rows_between(b"".join(read.frames), 150, 300) == [list(row) for row in rows_of(records[150:300])]
+        cut = read.until(220)
+        assert (cut.first_seq, cut.end_seq, cut.records) == (150, 220, 70)
+        assert rows_between(b"".join(cut.frames), cut.first_seq, cut.end_seq) == [
+            list(row) for row in rows_of(records[150:220])]
+
+
+async def test_frames_read_as_written_leave_out_a_damaged_frame_and_count_its_records(tmp_path):
+    records = mixed_records(300)
+    async with Journal(tmp_path, max_bytes=2**30, frame_records=100) as journal:
+        journal.attach("parquet", Collect())
+        await journal.append(records)
+        (path,) = segment_files(tmp_path)
+        data = bytearray(path.read_bytes())
+        second = HEADER.unpack_from(data, 0)[1] + HEADER.size
+        data[second + HEADER.size + 20] ^= 0xFF  # damaged after the journal's scan at open
+        path.write_bytes(bytes(data))
+        with capture_logs() as logs:
+            read = await journal.read_frames("parquet", 0, 300)
+        assert rows_between(b"".join(read.frames), 0, 300) == [
+            list(row) for row in rows_of(records[:100] + records[200:])]
+        assert journal.dropped("parquet") == 100
+    assert [e["records_lost"] for e in logs if e["event"] == "journal_frame_corrupt"] == [100]
+
+
 async def test_a_frame_whose_payload_still_parses_but_changed_is_caught_by_its_checksum(tmp_path):
     async with Journal(tmp_path, max_bytes=2**30, frame_records=100) as journal:
         journal.attach("sqlite", Collect())
@@ -208,7 +243,7 @@ class Holding:
     def __init__(self) -> None:
         self.end = 0
 
-    def offer(self, records, first_seq) -> None:
+    def offer(self, records, first_seq, frame) -> None:
         self.end = first_seq + len(records)
 
     def held_until(self) -> int:
