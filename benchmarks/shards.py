@@ -3,7 +3,7 @@
 in a process of its own; each daemon writes its own throwaway PostgreSQL database.
 
     python -m benchmarks.shards [--symbols 1500] [--tick 0.1] [--seconds 20] [--shards 2]
-                                [--decoder ccxt|native]
+                                [--decoder ccxt|native] [--warmup 2]
 
 Per run: frames/s the simulator pushed, updates/s the daemons took together (each after its
 streams are up, over the same `--seconds`), and event time -> PostgreSQL commit p50 / p99 over
@@ -30,19 +30,19 @@ from benchmarks.streaming import frames_sent, percentile, run, throwaway_databas
 from collector.shard import ShardConfig
 
 
-async def one_shard(url: str, count: int, index: int, seconds: float, decoder: str) -> dict:
+async def one_shard(url: str, count: int, index: int, seconds: float, decoder: str, warmup: float = 2.0) -> dict:
     async with throwaway_database() as database:
         result = await run(url, database, 0.0, seconds, None, decoder=decoder,
-                           shard=ShardConfig(count=count, index=index))
+                           shard=ShardConfig(count=count, index=index), warmup=warmup)
     return {"updates": result["updates"], "wall": result["wall"], "cpu": result["cpu"],
             "frames": result["frames"], "latencies": result["latencies"], "states": result["states"],
             "others": result["others"]}
 
 
-def fleet(url: str, count: int, seconds: float, decoder: str) -> list[dict]:
+def fleet(url: str, count: int, seconds: float, decoder: str, warmup: float = 2.0) -> list[dict]:
     """`count` shard processes started together; their results."""
     processes = [subprocess.Popen([sys.executable, "-m", "benchmarks.shards", "--worker", url, str(count), str(index),
-                                   "--seconds", str(seconds), "--decoder", decoder],
+                                   "--seconds", str(seconds), "--decoder", decoder, "--warmup", str(warmup)],
                                   stdout=subprocess.PIPE, text=True)
                  for index in range(count)]
     return [json.loads(p.communicate(timeout=seconds + 300)[0].strip().splitlines()[-1]) for p in processes]
@@ -74,19 +74,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--decoder", choices=["ccxt", "native"], default="ccxt",
                         help="the streams' decoder: ccxt pro, or the venues' own JSON (collector/venues/)")
+    parser.add_argument("--warmup", type=float, default=2.0,
+                        help="seconds between the streams up and the measured window")
     parser.add_argument("--worker", nargs=3, metavar=("URL", "COUNT", "INDEX"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     if args.worker:
         url, count, index = args.worker
-        print(json.dumps(asyncio.run(one_shard(url, int(count), int(index), args.seconds, args.decoder))))
+        print(json.dumps(asyncio.run(one_shard(url, int(count), int(index), args.seconds, args.decoder,
+                                                  args.warmup))))
         return
     print(f"3 exchanges x {args.symbols} symbols, one update per symbol every {args.tick:g} s, "
           f"stream_interval 0, decoder {args.decoder}, {args.seconds:g} s measured")
     with simulator_process(args.symbols, "--tick", str(args.tick), "--history-ticks", "20") as url:
         time.sleep(1.0)
         for count in (1, args.shards):
-            report(count, fleet(url, count, args.seconds, args.decoder))
+            report(count, fleet(url, count, args.seconds, args.decoder, args.warmup))
             print(f"  (simulator frames so far {frames_sent(url):,})")
 
 

@@ -3,7 +3,7 @@
 
     python -m benchmarks.stream_capacity [--decoder native [ccxt]] [--sink journal [sqlite]]
                                          [--symbols 500] [--start-tick 0.1] [--step 1.25]
-                                         [--rounds 8] [--seconds 10]
+                                         [--rounds 8] [--seconds 10] [--settle 2] [--warm-up 5]
                                          [--simulator-only] [--simulator-from DIR]
 
 The simulator runs in a process of its own (on a 2-core machine it gets one core, this process
@@ -109,20 +109,22 @@ class Round:
         return all(half for half in self.latencies) and first <= TARGET_MS and second <= TARGET_MS
 
 
-async def simulator_alone(url: str, symbols: int, ticks: list[float], seconds: float) -> list[Round]:
+async def simulator_alone(url: str, symbols: int, ticks: list[float], seconds: float, *,
+                          settle: float = SETTLE_SECONDS) -> list[Round]:
     rounds = []
     counter = FeedCounter(url, symbols)
     async with counter.running():
         for tick in ticks:
             if rounds:  # the first round's tick is the one the simulator started with
                 set_feed(url, tick)
-            await asyncio.sleep(SETTLE_SECONDS)
+            await asyncio.sleep(settle)
             rounds.append(await Round(url, tick, seconds).measure([], lambda: counter.messages))
     return rounds
 
 
 async def daemon_rounds(url: str, decoder: str, sink_kind: str, ticks: list[float], seconds: float,
-                        symbols: int) -> list[Round]:
+                        symbols: int, *, settle: float = SETTLE_SECONDS,
+                        warm_up: float = WARM_UP_SECONDS) -> list[Round]:
     """The ramp through one daemon's streams; stops after the first round not sustained or one
     the simulator could not push."""
     options = Simulator(port=int(url.rsplit(":", 1)[1]))
@@ -153,21 +155,21 @@ async def daemon_rounds(url: str, decoder: str, sink_kind: str, ticks: list[floa
                 source = await stack.enter_async_context(exchange_source(name, config))
                 owners.append(StreamOwner(source, config, ticker_interval=1.0, retry=RetryConfig(), publish=publish))
             settle_heap()
-            return await _ramp(url, owners, ticks, seconds, symbols, latencies)
+            return await _ramp(url, owners, ticks, seconds, symbols, latencies, settle, warm_up)
 
 
 async def _ramp(url: str, owners: list[StreamOwner], ticks: list[float], seconds: float,
-                symbols: int, latencies: list[int]) -> list[Round]:
+                symbols: int, latencies: list[int], settle: float, warm_up: float) -> list[Round]:
     rounds: list[Round] = []
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(o.run(), name=f"bench:stream:{o.name}") for o in owners]
         deadline = time.monotonic() + 60
         while not all(o.state == "up" for o in owners) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
-        await asyncio.sleep(WARM_UP_SECONDS)
+        await asyncio.sleep(warm_up)
         for tick in ticks:
             set_feed(url, tick)
-            await asyncio.sleep(SETTLE_SECONDS)
+            await asyncio.sleep(settle)
             done = await Round(url, tick, seconds).measure(latencies, lambda: sum(o.updates for o in owners))
             rounds.append(done)
             if not done.sustained() or simulator_short(done, symbols):
@@ -229,13 +231,14 @@ def report_daemon(rounds: list[Round], decoder: str, sink_kind: str, symbols: in
 
 async def measure(args: argparse.Namespace, url: str) -> None:
     ticks = [args.start_tick / args.step ** i for i in range(args.rounds)]
-    alone = await simulator_alone(url, args.symbols, ticks, args.seconds)
+    alone = await simulator_alone(url, args.symbols, ticks, args.seconds, settle=args.settle)
     report_simulator(alone, args.symbols)
     if args.simulator_only:
         return
     for decoder in args.decoder:
         for sink in args.sink:
-            rounds = await daemon_rounds(url, decoder, sink, ticks, args.seconds, args.symbols)
+            rounds = await daemon_rounds(url, decoder, sink, ticks, args.seconds, args.symbols,
+                                         settle=args.settle, warm_up=args.warm_up)
             report_daemon(rounds, decoder, sink, args.symbols)
 
 
@@ -250,6 +253,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--step", type=float, default=1.25, help="each round's feed is this many times faster")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10.0, help="per round")
+    parser.add_argument("--settle", type=float, default=SETTLE_SECONDS,
+                        help="seconds after a tick change before the round is measured")
+    parser.add_argument("--warm-up", type=float, default=WARM_UP_SECONDS,
+                        help="seconds after the daemon's streams are up before its first round")
     parser.add_argument("--simulator-only", action="store_true", help="only the simulator's rounds")
     parser.add_argument("--simulator-from", metavar="DIR", help="run the exchange_simulator package found in DIR")
     args = parser.parse_args(argv)

@@ -2,7 +2,7 @@
 `--tick` seconds between market steps (0.1 = 10 updates/s per symbol), into PostgreSQL.
 
     python -m benchmarks.streaming [--symbols 500] [--tick 0.1] [--seconds 20] [--intervals 1.0 0]
-                                   [--decoder ccxt|native]
+                                   [--decoder ccxt|native] [--warmup 4]
 
 `--decoder native` streams through the daemon's own websocket connections and the venue
 decoders (collector/streams/native.py); `ccxt` (the default) through ccxt pro.
@@ -142,7 +142,7 @@ def exchange_source(name: str, config: ExchangeConfig, shard: ShardConfig = Shar
 
 async def run(url: str, database: PostgresConfig, interval: float, seconds: float,
               profiler: cProfile.Profile | None, *, settle: bool = True, decoder: str = "ccxt",
-              shard: ShardConfig = ShardConfig()) -> dict:
+              shard: ShardConfig = ShardConfig(), warmup: float = 2.0) -> dict:
     sim_options = Simulator(port=int(url.rsplit(":", 1)[1]))
     sink = TimedPostgresSink(database, DatabaseConfig())
     sink.latencies_ms = []
@@ -167,7 +167,7 @@ async def run(url: str, database: PostgresConfig, interval: float, seconds: floa
                 deadline = time.monotonic() + 60
                 while not all(o.state == "up" for o in owners) and time.monotonic() < deadline:
                     await asyncio.sleep(0.1)
-                await asyncio.sleep(2.0)
+                await asyncio.sleep(warmup)
                 sink.latencies_ms.clear()
                 frames, updates = frames_sent(url), sum(o.updates for o in owners)
                 port = url.rsplit(":", 1)[1]
@@ -191,7 +191,8 @@ async def run(url: str, database: PostgresConfig, interval: float, seconds: floa
             "states": states, "others": others, "pauses": pauses}
 
 
-async def bare_run(url: str, seconds: float, profiler: cProfile.Profile | None = None) -> dict:
+async def bare_run(url: str, seconds: float, profiler: cProfile.Profile | None = None, *,
+                   warmup: float = 4.0) -> dict:
     """The hand-rolled ccxt pro loop a user would write instead of the daemon, as the baseline
     of CPU per frame: the same subscriptions over the same connections (each channel's watch
     method per chunk of symbols, a ccxt pro instance each), watched again as soon as it
@@ -216,7 +217,7 @@ async def bare_run(url: str, seconds: float, profiler: cProfile.Profile | None =
                     loops.append((exchange, channel.method, part, channel.params))
         tasks = [asyncio.create_task(watch(*loop), name="bench:bare") for loop in loops]
         try:
-            await asyncio.sleep(4.0)  # every subscription made and answered
+            await asyncio.sleep(warmup)  # every subscription made and answered
             frames = frames_sent(url)
             cpu, wall = time.process_time(), time.monotonic()
             if profiler:
@@ -291,19 +292,25 @@ def report(interval: float, plain: dict, profiled: dict, figures: dict[str, floa
 
 
 async def measure(url: str, intervals: list[float], seconds: float, settle: bool, bare: bool,
-                  decoder: str = "ccxt") -> None:
+                  decoder: str = "ccxt", warmup: float | None = None) -> None:
+    """`warmup`: seconds before each measured phase; None, the defaults (4 s for the bare loop's
+    subscriptions, 2 s once the streams are up)."""
+    bare_warmup = 4.0 if warmup is None else warmup
+    run_warmup = 2.0 if warmup is None else warmup
     baseline = None
     if bare:
-        baseline = await bare_run(url, seconds)
+        baseline = await bare_run(url, seconds, warmup=bare_warmup)
         profiler = cProfile.Profile()
-        profiled = await bare_run(url, seconds, profiler)
+        profiled = await bare_run(url, seconds, profiler, warmup=bare_warmup)
         baseline["ccxt_per_frame"] = split_profile(profiler)["ccxt"] / max(1, profiled["frames"])
         report_bare(baseline)
     async with throwaway_database() as database:
         for interval in intervals:
-            plain = await run(url, database, interval, seconds, None, settle=settle, decoder=decoder)
+            plain = await run(url, database, interval, seconds, None, settle=settle, decoder=decoder,
+                              warmup=run_warmup)
             profiler = cProfile.Profile()
-            profiled = await run(url, database, interval, seconds, profiler, settle=settle, decoder=decoder)
+            profiled = await run(url, database, interval, seconds, profiler, settle=settle, decoder=decoder,
+                                 warmup=run_warmup)
             report(interval, plain, profiled, split_profile(profiler), baseline)
 
 
@@ -321,13 +328,16 @@ def main(argv: list[str] | None = None) -> None:
                         help="skip the bare ccxt pro loop measured first as the baseline")
     parser.add_argument("--decoder", choices=("ccxt", "native"), default="ccxt",
                         help="the stream owners' decoder (the bare loop is ccxt pro's either way)")
+    parser.add_argument("--warmup", type=float, default=None,
+                        help="seconds before each measured phase (default 4 for the bare loop, 2 once the "
+                             "streams are up); a smoke run on a few symbols needs less")
     args = parser.parse_args(argv)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     print(f"3 exchanges x {args.symbols} symbols, one update per symbol every {args.tick:g} s, "
           f"flush_interval {FLUSH_INTERVAL:g} s, {args.seconds:g} s per phase, decoder {args.decoder}"
           f"{'' if args.settle else ', heap not settled'}")
     with simulator_process(args.symbols, "--tick", str(args.tick), "--history-ticks", "20") as url:
-        asyncio.run(measure(url, args.intervals, args.seconds, args.settle, args.bare, args.decoder))
+        asyncio.run(measure(url, args.intervals, args.seconds, args.settle, args.bare, args.decoder, args.warmup))
 
 
 if __name__ == "__main__":

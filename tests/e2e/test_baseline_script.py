@@ -21,7 +21,7 @@ FIGURES = (
 @pytest.mark.timeout(240)
 def test_baseline_prints_every_figure_as_a_number_and_exits_0() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.baseline", "--symbols", "20", "--seconds", "10",
+        [sys.executable, "-m", "benchmarks.baseline", "--symbols", "20", "--seconds", "4",
          "--ticker-interval", "1"],
         check=False, cwd=ROOT, capture_output=True, text=True, timeout=220)
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]

@@ -5,18 +5,22 @@ status page and /metrics list the sink, and `--export` writes ranges as CSV or P
 from __future__ import annotations
 
 import asyncio
+import copy
 import csv
 import re
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import pyarrow.parquet as pq
+import pytest
 
 from tests.support.archive import rows_by_duckdb, rows_by_pyarrow, sqlite_rows
 from tests.support.daemon import ENTRY, daemon_config, start_daemon, wait_for_log, wait_for_metric, write_config
+from exchange_simulator import Simulator
 from tests.support.simulator import simulator_factory  # noqa: F401 (fixture)
 
 KINDS = ("ticker", "funding_rate", "funding_settlement")
@@ -35,15 +39,34 @@ def assert_archive_equals_sqlite(tmp_path: Path) -> None:
     assert sqlite_rows(tmp_path / "collector.db", "ticker")
 
 
-async def test_once_archive_equals_sqlite_record_for_record(tmp_path, simulator_factory):  # noqa: F811
-    sim = await simulator_factory(symbols=15, seed=5)
-    proc = await start_daemon("--config", str(write_config(tmp_path, archive_config(tmp_path, sim))), "--once",
-                              cwd=tmp_path)
-    async with asyncio.timeout(90):
-        _, stderr = await proc.communicate()
-    assert proc.returncode == 0, stderr.decode()[-2000:]
-    assert_archive_equals_sqlite(tmp_path)
-    assert len(rows_by_pyarrow(tmp_path / "archive", "ticker")) == 45
+@dataclass(frozen=True)
+class OnceRun:
+    path: Path  # the run's directory: its config's archive, SQLite file, spool and log
+    config: dict
+    returncode: int
+    stderr: str
+
+
+async def _run_once(path: Path) -> OnceRun:
+    async with Simulator(symbols=15, seed=5) as sim:
+        config = archive_config(path, sim)
+        proc = await start_daemon("--config", str(write_config(path, config)), "--once", cwd=path)
+        async with asyncio.timeout(90):
+            _, stderr = await proc.communicate()
+    return OnceRun(path, config, proc.returncode, stderr.decode())
+
+
+@pytest.fixture(scope="module")
+def once_run(tmp_path_factory) -> OnceRun:
+    """One `--once` run with the archive on, 15 symbols: the tests below only read what it wrote
+    (one daemon start for both, not one each)."""
+    return asyncio.run(_run_once(tmp_path_factory.mktemp("once")))
+
+
+def test_once_archive_equals_sqlite_record_for_record(once_run):
+    assert once_run.returncode == 0, once_run.stderr[-2000:]
+    assert_archive_equals_sqlite(once_run.path)
+    assert len(rows_by_pyarrow(once_run.path / "archive", "ticker")) == 45
 
 
 async def test_continuous_run_archive_equals_sqlite_and_the_sink_is_listed(tmp_path, simulator_factory):  # noqa: F811
@@ -91,13 +114,11 @@ def export(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
                           cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
 
 
-async def test_export_writes_a_range_as_csv_and_parquet_from_the_archive_or_sqlite(tmp_path, simulator_factory):  # noqa: F811
-    sim = await simulator_factory(symbols=15, seed=5)
-    config = archive_config(tmp_path, sim)
-    proc = await start_daemon("--config", str(write_config(tmp_path, config)), "--once", cwd=tmp_path)
-    async with asyncio.timeout(90):
-        await proc.communicate()
-    rows = sqlite_rows(tmp_path / "collector.db", "ticker")
+def test_export_writes_a_range_as_csv_and_parquet_from_the_archive_or_sqlite(tmp_path, once_run):
+    # the run's config (its paths, its archive and SQLite file), here: the outputs land in tmp_path
+    config = copy.deepcopy(once_run.config)
+    write_config(tmp_path, config)
+    rows = sqlite_rows(once_run.path / "collector.db", "ticker")
     binance_btc = [r for r in rows if r[0] == "binance" and r[1] == "BTC/USDT:USDT"]
     assert binance_btc
     done = export(tmp_path, "--kind", "ticker", "--since", "2000-01-01", "--format", "csv", "--out", "all.csv")
@@ -112,7 +133,7 @@ async def test_export_writes_a_range_as_csv_and_parquet_from_the_archive_or_sqli
     done = export(tmp_path, "--kind", "ticker", "--exchange", "binance", "--symbol", "BTC/USDT:USDT",
                   "--since", "2000-01-01", "--until", "2100-01-01", "--format", "parquet", "--out", "btc.parquet")
     assert done.returncode == 0, done.stderr
-    assert "from " + str(tmp_path / "archive" / "ticker") in done.stdout
+    assert "from " + str(once_run.path / "archive" / "ticker") in done.stdout
     table = pq.read_table(tmp_path / "btc.parquet")
     assert table.column("symbol").to_pylist() == ["BTC/USDT:USDT"] * len(binance_btc)
     assert table.column("exchange").to_pylist() == ["binance"] * len(binance_btc)

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.support.daemon import daemon_config, start_daemon, wait_for_log, write_config
+from tests.support.daemon import daemon_config, metric_total, start_daemon, wait_for_log, write_config
 from tests.support.simulator import simulator_factory  # noqa: F401 (fixture)
 
 BYBIT_TICKERS = "/v5/market/tickers?category=linear"
@@ -50,7 +50,10 @@ async def test_metrics_show_the_cache_of_every_exchange(tmp_path: Path, simulato
     proc = await start_daemon("--config", str(write_config(tmp_path, config)), cwd=tmp_path)
     try:
         await wait_for_log(tmp_path / "logs" / "collector.log", "collector_started", timeout=60)
-        await asyncio.sleep(2.5)
+        async with asyncio.timeout(2.5):  # a round whose two kinds read one bybit tickers response
+            while await metric_total(config["health"]["port"], "collector_cache_hits",
+                                     {"exchange": "bybit"}) < 1:
+                await asyncio.sleep(0.05)
         status, text = await get(f"http://127.0.0.1:{config['health']['port']}/metrics")
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 
 def test_the_shards_benchmark_reports_updates_and_latency_of_one_daemon_and_of_two_shards(postgres_config):  # noqa: F811
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.shards", "--symbols", "10", "--seconds", "2", "--tick", "0.5"],
+        [sys.executable, "-m", "benchmarks.shards", "--symbols", "10", "--seconds", "2", "--tick", "0.5",
+         "--warmup", "0.5"],
         check=False, cwd=ROOT, capture_output=True, text=True, timeout=300)
     out = done.stdout
     assert done.returncode == 0, out + done.stderr[-2000:]

@@ -23,7 +23,8 @@ def test_the_capacity_benchmark_ramps_the_feed_and_names_the_most_frames_sustain
     # One run, both sinks (the simulator's own rounds are measured once, as a reader runs it)
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.stream_capacity", "--symbols", "5", "--seconds", "2", "--rounds", "2",
-         "--start-tick", "0.1", "--step", "2", "--decoder", "native", "--sink", "journal", "sqlite"],
+         "--start-tick", "0.1", "--step", "2", "--settle", "0.5", "--warm-up", "1", "--decoder", "native",
+         "--sink", "journal", "sqlite"],
         check=False, cwd=ROOT, capture_output=True, text=True, timeout=120)
     out = done.stdout
     assert done.returncode == 0, out + done.stderr[-2000:]

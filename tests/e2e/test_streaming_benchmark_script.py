@@ -16,7 +16,8 @@ pytestmark = pytest.mark.slow
 
 def test_the_streaming_benchmark_reports_frames_cpu_share_and_latency_and_exits_0(postgres_config):
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.streaming", "--symbols", "5", "--seconds", "2", "--intervals", "1.0"],
+        [sys.executable, "-m", "benchmarks.streaming", "--symbols", "5", "--seconds", "1", "--intervals", "1.0",
+         "--warmup", "0.5"],
         check=False, cwd=ROOT, capture_output=True, text=True, timeout=240)
     out = done.stdout
     assert done.returncode == 0, out + done.stderr[-2000:]
@@ -36,8 +37,8 @@ def test_the_streaming_benchmark_reports_frames_cpu_share_and_latency_and_exits_
 
 def test_the_streaming_benchmark_measures_the_native_decoder_against_the_bare_ccxt_pro_loop(postgres_config):
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.streaming", "--symbols", "5", "--seconds", "2", "--intervals", "0",
-         "--decoder", "native"],
+        [sys.executable, "-m", "benchmarks.streaming", "--symbols", "5", "--seconds", "1", "--intervals", "0",
+         "--warmup", "0.5", "--decoder", "native"],
         check=False, cwd=ROOT, capture_output=True, text=True, timeout=240)
     out = done.stdout
     assert done.returncode == 0, out + done.stderr[-2000:]
@@ -45,7 +46,7 @@ def test_the_streaming_benchmark_measures_the_native_decoder_against_the_bare_cc
     ratio = re.search(r"against the bare ccxt pro loop [+-][\d.]+% \(sinks, journal and all; ([\d.]+)x", out)
     assert ratio and float(ratio.group(1)) > 0, out
     # no ccxt pro on this path: its profiled share rounds to nothing against ours (a few frames in
-    # 2 s can leave it at 0.001 s per 10,000: REST-side helpers of the module it is counted by)
+    # 1 s can leave it at 0.001 s per 10,000: REST-side helpers of the module it is counted by)
     profile = re.search(r"profiled, CPU s per 10,000 frames: ccxt pro ([\d.]+), ours ([\d.]+),", out)
     assert profile and float(profile.group(1)) <= 0.01 * float(profile.group(2)), out
     latency = re.search(r"p50 (\d+) ms, p99 (\d+) ms over (\d+) records", out)

@@ -25,6 +25,10 @@ from tests.support.collection import decoders, assert_served, make_source, sourc
 pytestmark = pytest.mark.usefixtures("decoders")
 from tests.support.simulator import FakeClock
 
+# Where a test waits for the simulator's next tick (or the markets TTL), both are short.
+TICK = 0.25
+A_TICK_LATER = TICK + 0.05
+
 
 async def _wait_for(predicate, timeout: float) -> float:
     started = time.monotonic()
@@ -180,14 +184,15 @@ async def test_an_unknown_configured_symbol_is_a_config_003_error_at_start():
 @pytest.mark.parametrize("name, mode", [("bybit", "status"), ("okx", "remove")])
 async def test_a_symbol_delisted_later_is_dropped_with_one_warning(name, mode):
     wanted = ("BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT")
-    async with Simulator(symbols=10, seed=9) as sim, sources(sim, names=(name,), symbols=wanted,
-                                                               markets_ttl=1.0) as [source]:
+    async with Simulator(symbols=10, seed=9, tick=TICK) as sim, sources(sim, names=(name,), symbols=wanted,
+                                                                       markets_ttl=TICK) as [source]:
         assert {r.symbol for r in await source.poll("funding_rate")} == set(wanted)
         sim.delist(source.exchange_id, "ETH/USDT:USDT", mode=mode)
         with capture_logs() as logs:
             for _ in range(4):
-                # > 1 simulator tick apart, so every poll sees fresh timestamps (not deduplicated)
-                await asyncio.sleep(1.05)
+                # > 1 simulator tick (and the markets TTL) apart, so every poll sees fresh timestamps
+                # (not deduplicated)
+                await asyncio.sleep(A_TICK_LATER)
                 records = await source.poll("funding_rate")
                 records += await source.poll("ticker")
         assert {r.symbol for r in records} == {"BTC/USDT:USDT", "SOL/USDT:USDT"}
@@ -230,13 +235,13 @@ async def test_a_symbol_the_open_interest_endpoint_rejects_keeps_its_tickers_and
 
 
 async def test_a_new_listing_is_collected_after_the_markets_reload_without_a_restart():
-    async with Simulator(symbols=6, seed=14) as sim:
+    async with Simulator(symbols=6, seed=14, tick=TICK) as sim:
         sim.delist("bybit", "SOL/USDT:USDT", mode="remove")  # not listed yet when the source starts
-        async with sources(sim, names=("bybit",), markets_ttl=1.0) as [bybit]:
+        async with sources(sim, names=("bybit",), markets_ttl=TICK) as [bybit]:
             assert "SOL/USDT:USDT" not in {r.symbol for r in await bybit.poll("funding_rate")}
             sim.relist("bybit", "SOL/USDT:USDT")
             with capture_logs() as logs:
-                await asyncio.sleep(1.2)
+                await asyncio.sleep(A_TICK_LATER)  # the markets TTL has passed
                 records = await bybit.poll("funding_rate")
             assert "SOL/USDT:USDT" in {r.symbol for r in records}
             listed = [e for e in logs if e["event"] == "symbols_listed"]
@@ -269,9 +274,9 @@ async def test_unchanged_records_are_not_emitted_twice_and_their_symbols_turn_st
 
 
 async def test_clock_skew_of_an_exchange_is_measured():
-    async with Simulator(symbols=5, seed=12) as sim, sources(sim, names=("binance",)) as [binance]:
+    async with Simulator(symbols=5, seed=12, tick=TICK) as sim, sources(sim, names=("binance",)) as [binance]:
         sim.set_fault("binanceusdm", "clock_skew", skew_ms=5000)
-        await asyncio.sleep(1.0)  # the next simulator tick carries the skewed time
+        await asyncio.sleep(A_TICK_LATER)  # the next simulator tick carries the skewed time
         await binance.poll("funding_rate")
         skew = metrics.REGISTRY.get_sample_value("collector_clock_skew_seconds", {"exchange": "binance"})
         assert 3.5 < skew < 5.5
@@ -282,13 +287,13 @@ async def test_an_exchange_5xx_is_retried_and_a_lasting_one_is_exchange_001(name
     retry = RetryConfig(max_attempts=2, base_delay=0.01, max_delay=0.05)
     ccxt_id = {"binance": "binanceusdm", "bybit": "bybit", "okx": "okx"}[name]
     path = {"binance": "ticker/24hr", "bybit": "tickers", "okx": "market/tickers"}[name]
-    async with Simulator(symbols=5, seed=24) as sim, sources(sim, names=(name,), retry=retry) as [source]:
+    async with Simulator(symbols=5, seed=24, tick=TICK) as sim, sources(sim, names=(name,), retry=retry) as [source]:
         sim.set_fault(ccxt_id, "http_5xx", status=503, path=path, count=1)
         assert len(await source.poll("ticker")) == 5  # the 503 was retried
         assert sim.request_count(ccxt_id, path) == 2
         sim.set_fault(ccxt_id, "http_5xx", status=500, path=path)
         with capture_logs() as logs:
-            await asyncio.sleep(1.1)  # a new simulator tick
+            await asyncio.sleep(A_TICK_LATER)  # a new simulator tick
             assert await source.poll("ticker") == []
     failed = [e for e in logs if e["event"] == "exchange_poll_failed"]
     assert [e["error_code"] for e in failed] == ["EXCHANGE_001"]  # unavailable, not a bad request

@@ -333,6 +333,7 @@ async def keep_collecting(pipeline: Pipeline, records: list[Record], seconds: fl
 # sink's background reconnect, then the breaker's pause and the longest backoff before a probe,
 # and that probe's connect and write.
 RECOVERY = RECONNECT_INTERVAL + BREAKER.recovery_timeout + RETRY.max_delay + DATABASE.timeout
+OUTAGE_SECONDS = 2 * DATABASE.timeout
 
 
 async def until_none_is_down(writers: list[BatchWriter], within: float) -> None:
@@ -361,7 +362,8 @@ async def test_an_outage_of_postgres_and_rabbitmq_loses_nothing_and_does_not_slo
             normal = {name: mean_latency(name) for name in start}
             await pg_proxy.cut()
             await mq_proxy.cut()
-            sent += await keep_collecting(pipeline, records[sent:], 30.0, rate=2000)
+            # Twice the write timeout, ten of the breaker's recovery pauses: probes fail, records pile up
+            sent += await keep_collecting(pipeline, records[sent:], OUTAGE_SECONDS, rate=2000)
             during = {name: mean_latency(name) for name in start}
             assert by_name["postgres"].status()["state"] == "down"
             assert by_name["rabbitmq"].status()["state"] == "down"

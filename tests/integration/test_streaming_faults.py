@@ -140,9 +140,9 @@ async def test_rejected_subscriptions_leave_the_exchange_on_rest_until_accepted_
                                  stream_stale_after=STALE_AFTER) as ([owner], records):
                 started_ms = int(time.time() * 1000)
                 await wait_until(lambda: owner.state == "down", 10, "stream down")
-                await asyncio.sleep(3.0)
-                fallback = [r for r in records if r.received_at >= started_ms]
-                assert {r.symbol for r in fallback if r.kind == "ticker"} == set(sim.symbols("bybit"))
+                await wait_until(lambda: sim.fault_count("bybit", "ws_reject") >= 2
+                                 and {r.symbol for r in records if r.received_at >= started_ms and r.kind == "ticker"}
+                                 == set(sim.symbols("bybit")), 3.0, "every symbol polled, rejected again")
                 sim.clear_faults("bybit")
                 await wait_until(lambda: owner.state == "up", 20, "stream up")
     assert sim.fault_count("bybit", "ws_reject") >= 2  # resubscribed with backoff, rejected again

@@ -104,7 +104,7 @@ async def wait_for_log(path: Path, event: str, timeout: float = 30.0, **fields: 
                 for line in path.read_text().splitlines():
                     if needle in line and _has_fields(line, fields):
                         return line
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.02)
 
 
 def _has_fields(line: str, fields: dict[str, Any]) -> bool:
@@ -137,5 +137,5 @@ async def wait_for_metric(port: int, family: str, at_least: float, timeout: floa
     value then."""
     async with asyncio.timeout(timeout):
         while (value := await metric_total(port, family, labels)) < at_least:
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.05)
     return value
