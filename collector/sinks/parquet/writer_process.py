@@ -129,14 +129,7 @@ class WriterProcess:
         process = self._process
         if process is None:
             raise WriterProcessEnded(self.root, "no archive writer process runs")
-        assert process.stdout is not None
-        try:
-            line = await process.stdout.readline()
-        except asyncio.CancelledError:
-            self._kill()
-            raise
-        if not line:
-            await self._ended_now(process)
+        line = await self._line(process)
         self._unanswered -= 1
         reply: dict[str, Any] = orjson.loads(line)
         if "fault" in reply:
@@ -176,6 +169,10 @@ class WriterProcess:
     async def _ready(self, process: asyncio.subprocess.Process) -> None:
         """Wait for the process's first line: it has imported pyarrow (about a second of CPU) and
         answers from now on."""
+        await self._line(process)
+
+    async def _line(self, process: asyncio.subprocess.Process) -> bytes:
+        """The process's next line; a cancelled wait kills it, an end of output is WriterProcessEnded."""
         assert process.stdout is not None
         try:
             line = await process.stdout.readline()
@@ -184,6 +181,7 @@ class WriterProcess:
             raise
         if not line:
             await self._ended_now(process)
+        return line
 
     async def _ended_now(self, process: asyncio.subprocess.Process) -> NoReturn:
         self._process = None
